@@ -1,0 +1,112 @@
+/*
+ * ckpt/reader.h - open a TensorFlow checkpoint (V2 bundle, V1 file, or a
+ * directory with a `checkpoint` state file) and read its tensors.
+ *
+ * The whole index is parsed at open; tensor data is read on demand with
+ * pread. A ckpt_reader is immutable after open and safe to read from many
+ * threads at once (data shards are opened lazily under a lock; V1 records
+ * are decoded lazily under the same lock).
+ */
+#ifndef CKPT_READER_H
+#define CKPT_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt/dtype.h"
+#include "ckpt/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ckpt_reader ckpt_reader;
+
+enum ckpt_format { CKPT_FORMAT_V2 = 2, CKPT_FORMAT_V1 = 1 };
+
+/* One stored run of a tensor: the whole tensor, or one saved slice. */
+typedef struct ckpt_piece {
+	const int64_t *start;  /* rank entries: first index along each dim */
+	const int64_t *length; /* rank entries: extent along each dim (>= 0) */
+	uint64_t num_elements; /* product of length */
+	uint64_t size;         /* stored bytes (numeric: num_elements * dtype size) */
+} ckpt_piece;
+
+/* A tensor as tf.train.list_variables shows it (slice keys hidden). */
+typedef struct ckpt_tensor {
+	const char *name;      /* NUL-terminated, valid until close */
+	ckpt_dtype dtype;
+	int rank;
+	const int64_t *dims;   /* rank entries, valid until close */
+	uint64_t num_elements; /* product of dims (checked, fits in int64) */
+	size_t num_pieces;     /* >= 1; > 1 or a partial piece = partitioned */
+	int partitioned;       /* saved as slices (BundleEntryProto.slices) */
+} ckpt_tensor;
+
+/*
+ * Open CHECKPOINT as TensorFlow resolves it: a V2 prefix (PATH.index
+ * exists), a directory whose `checkpoint` file names the latest checkpoint,
+ * or a V1 file (pattern). On failure *out is NULL and err says what is wrong
+ * (TF's text where TF has one).
+ * Ownership: the caller closes *out with ckpt_reader_close().
+ */
+int ckpt_reader_open(ckpt_reader **out, const char *path, ckpt_error *err);
+
+/* Closes the reader and every file it opened. NULL is fine. */
+void ckpt_reader_close(ckpt_reader *r);
+
+/* The resolved prefix (V2) or file pattern (V1). Borrowed. */
+const char *ckpt_reader_path(const ckpt_reader *r);
+enum ckpt_format ckpt_reader_format(const ckpt_reader *r);
+
+/* Tensors sorted by name (bytewise). Borrowed pointers, valid until close. */
+size_t ckpt_reader_count(const ckpt_reader *r);
+const ckpt_tensor *ckpt_reader_tensor(const ckpt_reader *r, size_t i);
+
+/* Index of the tensor named `name`, or CKPT_ENOTFOUND. */
+int ckpt_reader_find(const ckpt_reader *r, const char *name, size_t *index_out);
+
+/* The stored pieces of tensor i (borrowed). */
+const ckpt_piece *ckpt_reader_piece(const ckpt_reader *r, size_t i, size_t p);
+
+/*
+ * Read `len` bytes at byte `off` of piece p of tensor i, as stored
+ * (row-major within the piece, little-endian, the tensor's dtype). For
+ * strings the bytes are TF's stored encoding. Fails with CKPT_ERANGE when
+ * off + len exceeds the piece, CKPT_EIO / CKPT_ENOTFOUND for shard trouble.
+ * No checksum check; see ckpt_reader_verify_piece().
+ * Thread-safety: safe from many threads.
+ */
+int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
+		      void *buf, size_t len, ckpt_error *err);
+
+/* Verify the stored CRC32C of piece p of tensor i (reads it whole).
+ * Returns 0 or CKPT_ECHECKSUM with TF's message. V1 pieces have no CRC
+ * beyond their table block and always verify. */
+int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p,
+			     ckpt_error *err);
+
+/*
+ * Read the slice (start, length) of numeric tensor i (start/length have
+ * rank entries; NULL start means the whole tensor) into out, row-major in
+ * the slice's shape, assembled from whatever pieces are stored, verifying
+ * each piece's CRC. `out_size` must be at least num_elements(slice) * dtype
+ * size. TF's error when the pieces do not cover the slice.
+ */
+int ckpt_reader_read_slice(const ckpt_reader *r, size_t i,
+			   const int64_t *start, const int64_t *length,
+			   void *out, size_t out_size, ckpt_error *err);
+
+/*
+ * Read string tensor i whole. On success *out_strs is an array of
+ * num_elements pointers and *out_lens their lengths, all in one allocation
+ * block. Ownership: the caller frees both with ckpt_reader_free_strings().
+ */
+int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs,
+			     uint64_t **out_lens, ckpt_error *err);
+void ckpt_reader_free_strings(char **strs, uint64_t *lens);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
