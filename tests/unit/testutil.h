@@ -1,0 +1,31 @@
+/* Helpers shared by the Check unit tests: temp dirs, file copies, fixtures. */
+#ifndef CKPT_TESTUTIL_H
+#define CKPT_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The fixtures folder, or NULL when absent (then tests skip, except under
+ * CI=true, where the caller fails). */
+const char *tu_fixtures(void);
+
+/* A fresh temporary directory (removed by tu_rmtree). Aborts on failure.
+ * Ownership: the caller frees the string. */
+char *tu_tmpdir(void);
+void tu_rmtree(const char *dir);
+
+/* Path join into a static rotating buffer (8 slots). */
+const char *tu_path(const char *a, const char *b);
+
+void tu_copy(const char *from, const char *to);
+void tu_write(const char *path, const void *data, size_t n);
+/* Read a whole file; the caller frees. */
+uint8_t *tu_read(const char *path, size_t *n);
+void tu_flip(const char *path, long off);          /* xor one byte with 0x40 */
+void tu_truncate(const char *path, long new_size);
+
+/* Run a Check suite, return the process exit status. */
+struct Suite;
+int tu_run(struct Suite *s);
+
+#endif
