@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "slicekey_int.h"
+#include "hexutil.h"
 #include "testutil.h"
 
 static void check_signed(int64_t v, const char *hex)

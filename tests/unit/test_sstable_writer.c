@@ -2,6 +2,7 @@
  * boundaries, separators, key order. */
 #include <check.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include "codec_int.h"
 #include "sstable_writer_int.h"
 #include "spec_examples.h"
+#include "hexutil.h"
 #include "testutil.h"
 
 /* bundle.md: its key -> value table */
@@ -62,7 +64,7 @@ START_TEST(test_sst_fd_sink_matches_buffer)
 	ckpt__sst_writer_free(&w);
 	close(fd);
 	size_t got_len = 0, wl;
-	uint8_t *got = tu_read_file(path, &got_len);
+	uint8_t *got = tu_read(path, &got_len);
 	unlink(path);
 	uint8_t *want = tu_hex(spec_example_index_hex, &wl);
 	ck_assert_ptr_nonnull(got);

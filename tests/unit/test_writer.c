@@ -1,6 +1,7 @@
 /* Bundle writer: byte-exact against spec/bundle.md, argument checks,
  * sharded saves. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include "slicekey_int.h"
 #include "writer_int.h"
 #include "spec_examples.h"
+#include "hexutil.h"
 #include "testutil.h"
 
 static const char *const example_data_hex =
@@ -19,34 +21,28 @@ static const char *const example_data_hex =
 	"01000000 02000000 03000000 04000000"
 	"05000000 06000000";
 
-static char tmpdir[64];
+static char *tmpdir;
 
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/ckpt-writer-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	tmpdir = tu_tmpdir();
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	ck_assert_int_eq(system(cmd), 0);
+	tu_rmtree(tmpdir);
+	free(tmpdir);
 }
 
-static char *path_of(const char *suffix)
+static const char *path_of(const char *name)
 {
-	static char buf[4][256];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(buf[k], sizeof(buf[k]), "%s/%s", tmpdir, suffix);
-	return buf[k];
+	return tu_path(tmpdir, name);
 }
 
 static void assert_file_hex(const char *path, const char *hex)
 {
 	size_t gl = 0, wl;
-	uint8_t *got = tu_read_file(path, &gl);
+	uint8_t *got = tu_read(path, &gl);
 	ck_assert_msg(got != NULL, "cannot read %s", path);
 	uint8_t *want = tu_hex(hex, &wl);
 	tu_assert_bytes(got, gl, want, wl);
@@ -167,7 +163,7 @@ START_TEST(test_writer_strings_with_nul_bytes_and_long_length)
 	ck_assert_int_eq(ckpt_writer_finish(w, NULL), 0);
 	ckpt_writer_close(w);
 	size_t n = 0;
-	uint8_t *got = tu_read_file(path_of("n.data-00000-of-00001"), &n);
+	uint8_t *got = tu_read(path_of("n.data-00000-of-00001"), &n);
 	ck_assert_uint_eq(n, b.len + 302);
 	ck_assert_int_eq(memcmp(got, b.data, b.len), 0);
 	ck_assert_int_eq(memcmp(got + b.len, big, 300), 0);
@@ -239,7 +235,7 @@ START_TEST(test_writer_empty_bundle)
 	ckpt_writer_close(w);
 	assert_file_hex(path_of("e.data-00000-of-00001"), "");
 	size_t n = 0;
-	uint8_t *idx = tu_read_file(path_of("e.index"), &n);
+	uint8_t *idx = tu_read(path_of("e.index"), &n);
 	ck_assert_ptr_nonnull(idx);
 	/* data block (header entry, 17 + 5), metaindex (13), index block with
 	 * key "" (successor of "" is "") -> handle 00 11 (18), footer */
@@ -324,8 +320,8 @@ START_TEST(test_writer_full_slice_is_plain_add)
 	ck_assert_int_eq(ckpt_writer_finish(w2, NULL), 0);
 	ckpt_writer_close(w2);
 	size_t n1 = 0, n2 = 0;
-	uint8_t *a = tu_read_file(path_of("p1.index"), &n1);
-	uint8_t *b = tu_read_file(path_of("p2.index"), &n2);
+	uint8_t *a = tu_read(path_of("p1.index"), &n1);
+	uint8_t *b = tu_read(path_of("p2.index"), &n2);
 	tu_assert_bytes(a, n1, b, n2);
 	free(a);
 	free(b);
@@ -368,7 +364,7 @@ START_TEST(test_writer_sharded_merge)
 	/* Check the entries by rebuilding the expected index with the
 	 * (already verified) table writer. */
 	size_t n = 0;
-	uint8_t *idx = tu_read_file(path_of("m.index"), &n);
+	uint8_t *idx = tu_read(path_of("m.index"), &n);
 	ck_assert_ptr_nonnull(idx);
 	/* header 08 03 ... */
 	ck_assert_uint_eq(idx[3], 0x08);
@@ -414,7 +410,7 @@ START_TEST(test_writer_sharded_duplicate_and_empty_shard)
 	ck_assert_int_eq(access(path_of("g.data-00000-of-00002"), F_OK), 0);
 	ck_assert_int_eq(access(path_of("g.data-00001-of-00002"), F_OK), 0);
 	size_t n = 0;
-	uint8_t *idx = tu_read_file(path_of("g.index"), &n);
+	uint8_t *idx = tu_read(path_of("g.index"), &n);
 	ck_assert_uint_eq(idx[4], 0x03);
 	free(idx);
 }

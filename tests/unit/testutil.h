@@ -1,97 +1,31 @@
-/* Helpers shared by the unit tests (header-only). */
+/* Helpers shared by the Check unit tests: temp dirs, file copies, fixtures. */
 #ifndef CKPT_TESTUTIL_H
 #define CKPT_TESTUTIL_H
 
-#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-/* Parse hex digits (spaces ignored) into a malloc'd buffer; *len gets its
- * size. Ownership: the caller frees the result. */
-static inline uint8_t *tu_hex(const char *hex, size_t *len)
-{
-	size_t n = strlen(hex), k = 0;
-	uint8_t *out = malloc(n / 2 + 1);
-	int hi = -1;
+/* The fixtures folder, or NULL when absent (then tests skip, except under
+ * CI=true, where the caller fails). */
+const char *tu_fixtures(void);
 
-	ck_assert_ptr_nonnull(out);
-	for (size_t i = 0; i < n; i++) {
-		char c = hex[i];
-		int v;
-		if (c >= '0' && c <= '9')
-			v = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			v = c - 'A' + 10;
-		else
-			continue;
-		if (hi < 0) {
-			hi = v;
-		} else {
-			out[k++] = (uint8_t)(hi << 4 | v);
-			hi = -1;
-		}
-	}
-	ck_assert_int_eq(hi, -1);
-	*len = k;
-	return out;
-}
+/* A fresh temporary directory (removed by tu_rmtree). Aborts on failure.
+ * Ownership: the caller frees the string. */
+char *tu_tmpdir(void);
+void tu_rmtree(const char *dir);
 
-/* Assert a == b, printing the first difference. */
-static inline void tu_assert_bytes(const uint8_t *a, size_t alen,
-				   const uint8_t *b, size_t blen)
-{
-	size_t n = alen < blen ? alen : blen;
-	for (size_t i = 0; i < n; i++)
-		if (a[i] != b[i])
-			ck_abort_msg("bytes differ at offset %zu (0x%zx): got %02x want %02x",
-				     i, i, a[i], b[i]);
-	ck_assert_msg(alen == blen, "length %zu, want %zu", alen, blen);
-}
+/* Path join into a static rotating buffer (8 slots). */
+const char *tu_path(const char *a, const char *b);
 
-/* Read a whole file; NULL if it cannot be read. Ownership: caller frees. */
-static inline uint8_t *tu_read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	*len = 0;
-	size_t cap = 4096, n = 0;
-	uint8_t *buf = malloc(cap);
-	for (;;) {
-		if (buf == NULL)
-			break;
-		if (n == cap) {
-			uint8_t *nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		size_t k = fread(buf + n, 1, cap - n, f);
-		n += k;
-		if (k == 0)
-			break;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
+void tu_copy(const char *from, const char *to);
+void tu_write(const char *path, const void *data, size_t n);
+/* Read a whole file; the caller frees. */
+uint8_t *tu_read(const char *path, size_t *n);
+void tu_flip(const char *path, long off);          /* xor one byte with 0x40 */
+void tu_truncate(const char *path, long new_size);
 
-static inline int tu_run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+/* Run a Check suite, return the process exit status. */
+struct Suite;
+int tu_run(struct Suite *s);
 
 #endif

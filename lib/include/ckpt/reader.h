@@ -22,6 +22,9 @@ extern "C" {
 
 typedef struct ckpt_reader ckpt_reader;
 
+/* Largest tensor rank accepted (TF allows 254; no real checkpoint is near). */
+#define CKPT_MAX_RANK 64
+
 enum ckpt_format { CKPT_FORMAT_V2 = 2, CKPT_FORMAT_V1 = 1 };
 
 /* One stored run of a tensor: the whole tensor, or one saved slice. */

@@ -1,0 +1,570 @@
+/*
+ * Opening a checkpoint as TensorFlow resolves CHECKPOINT
+ * (spec/checkpoint_state.md, bundle.md "V1 vs V2 detection"), and the
+ * format-independent half of reading: tensor table, pieces, pread, CRC
+ * checks, slice assembly and strings. The V2 and V1 loaders fill the
+ * tables (bundle.c, v1.c).
+ */
+#include "reader_int.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec_int.h"
+#include "crc32c_int.h"
+#include "error_int.h"
+#include "io_int.h"
+#include "slice_int.h"
+#include "state_int.h"
+
+#define MAX_STATE_FILE (1u << 20)
+
+struct ckpt__tensor *ckpt__reader_add_tensor(ckpt_reader *r)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct ckpt__tensor *t = realloc(r->t, cap * sizeof(*t));
+		if (t == NULL)
+			return NULL;
+		r->t = t;
+		r->cap = cap;
+	}
+	struct ckpt__tensor *t = &r->t[r->n++];
+	memset(t, 0, sizeof(*t));
+	return t;
+}
+
+struct ckpt__piece *ckpt__tensor_add_piece(struct ckpt__tensor *t, int rank)
+{
+	if (t->pub.num_pieces == t->cap_pieces) {
+		size_t cap = t->cap_pieces ? t->cap_pieces * 2 : 1;
+		struct ckpt__piece *p = realloc(t->pieces, cap * sizeof(*p));
+		if (p == NULL)
+			return NULL;
+		t->pieces = p;
+		t->cap_pieces = cap;
+	}
+	struct ckpt__piece *p = &t->pieces[t->pub.num_pieces];
+	memset(p, 0, sizeof(*p));
+	size_t n = rank > 0 ? (size_t)rank : 1;
+	p->start = calloc(n, sizeof(int64_t));
+	p->length = calloc(n, sizeof(int64_t));
+	if (p->start == NULL || p->length == NULL) {
+		free(p->start);
+		free(p->length);
+		return NULL;
+	}
+	p->shard = -1;
+	p->pub.start = p->start;
+	p->pub.length = p->length;
+	t->pub.num_pieces++;
+	return p;
+}
+
+void ckpt__tensor_free(struct ckpt__tensor *t)
+{
+	for (size_t p = 0; p < t->pub.num_pieces; p++) {
+		free(t->pieces[p].start);
+		free(t->pieces[p].length);
+		free(t->pieces[p].mem);
+	}
+	free(t->pieces);
+	free(t->name);
+	free(t->dims);
+}
+
+int ckpt__tensor_set_shape(struct ckpt__tensor *t, int rank, const int64_t *dims,
+			   const char *what, ckpt_error *err)
+{
+	uint64_t n = 1;
+
+	if (rank < 0 || rank > CKPT_MAX_RANK)
+		return ckpt__error(err, CKPT_ECORRUPT, "%s: Invalid tensor shape: rank %d (at most %d)",
+				   what, rank, CKPT_MAX_RANK);
+	for (int d = 0; d < rank; d++) {
+		if (dims[d] < 0)
+			return ckpt__error(err, CKPT_ECORRUPT,
+					   "%s: Invalid tensor shape: dimension %d is negative (%lld)",
+					   what, d, (long long)dims[d]);
+		if (ckpt__mul_u64(n, (uint64_t)dims[d], &n) || n > INT64_MAX)
+			return ckpt__error(err, CKPT_ECORRUPT,
+					   "%s: Invalid tensor shape: element count overflows int64",
+					   what);
+	}
+	t->dims = malloc((rank ? (size_t)rank : 1) * sizeof(int64_t));
+	if (t->dims == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", what);
+	if (rank)
+		memcpy(t->dims, dims, (size_t)rank * sizeof(int64_t));
+	t->pub.rank = rank;
+	t->pub.dims = t->dims;
+	t->pub.num_elements = n;
+	return 0;
+}
+
+int ckpt__tensor_check_piece(const struct ckpt__tensor *t, size_t i, const char *what,
+			     ckpt_error *err)
+{
+	struct ckpt__piece *p = &t->pieces[i];
+	int rank = t->pub.rank;
+	uint64_t n = 1;
+
+	for (int d = 0; d < rank; d++) {
+		uint64_t end;
+		if (p->start[d] < 0 || p->length[d] < 0 ||
+		    ckpt__add_u64((uint64_t)p->start[d], (uint64_t)p->length[d], &end) ||
+		    end > (uint64_t)t->dims[d])
+			return ckpt__error(err, CKPT_ECORRUPT,
+					   "%s: Extent in dimension %d out of bounds: shape dim %lld, slice %lld,%lld",
+					   what, d, (long long)t->dims[d], (long long)p->start[d],
+					   (long long)p->length[d]);
+		n *= (uint64_t)p->length[d];
+	}
+	p->pub.num_elements = n;
+	int64_t s[CKPT_MAX_RANK], l[CKPT_MAX_RANK];
+	for (size_t j = 0; j < i; j++) {
+		const struct ckpt__piece *q = &t->pieces[j];
+		if (n && ckpt__box_intersect(rank, p->start, p->length, q->start, q->length, s, l)) {
+			char a[256], b[256];
+			ckpt__slice_text(a, sizeof(a), rank, NULL, q->start, q->length);
+			ckpt__slice_text(b, sizeof(b), rank, NULL, p->start, p->length);
+			return ckpt__error(err, CKPT_ECORRUPT,
+					   "%s: Overlapping slices: existing slice = %s, new slice = %s",
+					   what, a, b);
+		}
+	}
+	return 0;
+}
+
+static int cmp_tensor(const void *a, const void *b)
+{
+	return strcmp(((const struct ckpt__tensor *)a)->name,
+		      ((const struct ckpt__tensor *)b)->name);
+}
+
+int ckpt__reader_sort(ckpt_reader *r, ckpt_error *err)
+{
+	qsort(r->t, r->n, sizeof(*r->t), cmp_tensor);
+	for (size_t i = 0; i < r->n; i++) {
+		r->t[i].pub.name = r->t[i].name;
+		if (i && strcmp(r->t[i - 1].name, r->t[i].name) == 0)
+			return ckpt__error(err, CKPT_ECORRUPT, "%s: tensor %s appears twice",
+					   r->path, r->t[i].name);
+	}
+	return 0;
+}
+
+static int glob_any(const char *pattern)
+{
+	glob_t g;
+	int rc = glob(pattern, GLOB_NOSORT, NULL, &g);
+	int found = rc == 0 && g.gl_pathc > 0;
+	globfree(&g);
+	return found;
+}
+
+static char *join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *s = malloc(la + lb + 2);
+	if (s == NULL)
+		return NULL;
+	memcpy(s, a, la);
+	s[la] = '/';
+	memcpy(s + la + 1, b, lb + 1);
+	return s;
+}
+
+/* A directory: its `checkpoint` file names the checkpoint (latest_checkpoint). */
+static int resolve_dir(const char *dir, char **out, ckpt_error *err)
+{
+	char *state = join(dir, "checkpoint");
+	uint8_t *text = NULL;
+	size_t len = 0;
+	char *model = NULL;
+	int rc;
+
+	if (state == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", dir);
+	rc = ckpt__read_file(state, MAX_STATE_FILE, &text, &len, err);
+	if (rc == CKPT_ENOTFOUND)
+		rc = ckpt__error(err, CKPT_ENOTFOUND,
+				 "Couldn't find 'checkpoint' file or checkpoints in given directory %s",
+				 dir);
+	if (rc == 0)
+		rc = ckpt__state_parse((const char *)text, len, state, dir, &model, err);
+	free(text);
+	free(state);
+	if (rc)
+		return rc;
+	char *p = model[0] == '/' ? strdup(model) : join(dir, model);
+	free(model);
+	if (p == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", dir);
+	char *idx = malloc(strlen(p) + 7);
+	if (idx == NULL) {
+		free(p);
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", dir);
+	}
+	strcpy(idx, p);
+	strcat(idx, ".index");
+	int found = glob_any(idx) || glob_any(p);
+	free(idx);
+	if (!found) {
+		rc = ckpt__error(err, CKPT_ENOTFOUND,
+				 "Couldn't find 'checkpoint' file or checkpoints in given directory %s (its checkpoint file names %s, which does not exist)",
+				 dir, p);
+		free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+int ckpt_reader_open(ckpt_reader **out, const char *path, ckpt_error *err)
+{
+	ckpt_reader *r = calloc(1, sizeof(*r));
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if (r == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", path);
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		rc = resolve_dir(path, &r->path, err);
+	else if ((r->path = strdup(path)) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", path);
+	else
+		rc = 0;
+	if (rc == 0) {
+		char *idx = malloc(strlen(r->path) + 7);
+		if (idx == NULL) {
+			rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", path);
+		} else {
+			strcpy(idx, r->path);
+			strcat(idx, ".index");
+			r->format = glob_any(idx) ? CKPT_FORMAT_V2 : CKPT_FORMAT_V1;
+			free(idx);
+			rc = r->format == CKPT_FORMAT_V2 ? ckpt__reader_load_v2(r, err)
+							 : ckpt__reader_load_v1(r, err);
+		}
+	}
+	if (rc == 0)
+		rc = ckpt__reader_sort(r, err);
+	if (rc) {
+		ckpt_reader_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void ckpt_reader_close(ckpt_reader *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		ckpt__tensor_free(&r->t[i]);
+	for (int i = 0; i < r->nfiles; i++) {
+		if (r->fds && r->fds[i] >= 0)
+			close(r->fds[i]);
+		if (r->fnames)
+			free(r->fnames[i]);
+	}
+	free(r->fds);
+	free(r->fnames);
+	free(r->t);
+	free(r->path);
+	free(r);
+}
+
+const char *ckpt_reader_path(const ckpt_reader *r)
+{
+	return r->path;
+}
+
+enum ckpt_format ckpt_reader_format(const ckpt_reader *r)
+{
+	return r->format;
+}
+
+size_t ckpt_reader_count(const ckpt_reader *r)
+{
+	return r->n;
+}
+
+const ckpt_tensor *ckpt_reader_tensor(const ckpt_reader *r, size_t i)
+{
+	return i < r->n ? &r->t[i].pub : NULL;
+}
+
+int ckpt_reader_find(const ckpt_reader *r, const char *name, size_t *index_out)
+{
+	size_t lo = 0, hi = r->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(r->t[mid].name, name);
+		if (c == 0) {
+			*index_out = mid;
+			return 0;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return CKPT_ENOTFOUND;
+}
+
+const ckpt_piece *ckpt_reader_piece(const ckpt_reader *r, size_t i, size_t p)
+{
+	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+		return NULL;
+	return &r->t[i].pieces[p].pub;
+}
+
+int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
+		      void *buf, size_t len, ckpt_error *err)
+{
+	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
+	const struct ckpt__tensor *t = &r->t[i];
+	const struct ckpt__piece *pc = &t->pieces[p];
+	uint64_t end;
+	if (ckpt__add_u64(off, len, &end) || end > pc->pub.size)
+		return ckpt__error(err, CKPT_ERANGE,
+				   "%s: read of %zu bytes at %llu runs past the %llu bytes of tensor %s",
+				   r->path, len, (unsigned long long)off,
+				   (unsigned long long)pc->pub.size, t->name);
+	if (pc->mem) {
+		memcpy(buf, pc->mem + off, len);
+		return 0;
+	}
+	int rc = ckpt__pread_full(r->fds[pc->shard], buf, len, pc->offset + off,
+				  r->fnames[pc->shard], err);
+	if (rc)
+		ckpt__error_prefix(err, "tensor %s", t->name);
+	return rc;
+}
+
+/* Read piece p of tensor i whole into a new buffer and check its CRC. */
+static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
+		      ckpt_error *err)
+{
+	const struct ckpt__piece *pc = &r->t[i].pieces[p];
+	if (pc->pub.size > SIZE_MAX)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: tensor too large", r->path);
+	uint8_t *buf = malloc(pc->pub.size ? (size_t)pc->pub.size : 1);
+	if (buf == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory for %llu bytes of %s",
+				   r->path, (unsigned long long)pc->pub.size, r->t[i].name);
+	int rc = ckpt_reader_pread(r, i, p, 0, buf, (size_t)pc->pub.size, err);
+	/* strings carry their own checksum layout: parse_strings checks it */
+	if (rc == 0 && r->t[i].pub.dtype != CKPT_DT_STRING) {
+		uint32_t crc = ckpt__crc32c_extend(0, buf, (size_t)pc->pub.size);
+		if (crc != pc->crc)
+			rc = ckpt__error(err, CKPT_ECHECKSUM,
+					 "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. calculated on the restored bytes %u (tensor %s, file %s, offset %llu)",
+					 r->path, pc->shard, (unsigned long long)pc->pub.size,
+					 pc->crc, crc, r->t[i].name,
+					 pc->mem ? r->path : r->fnames[pc->shard],
+					 (unsigned long long)pc->offset);
+	}
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return 0;
+}
+
+int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_error *err)
+{
+	uint8_t *buf;
+	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
+	if (r->t[i].pub.dtype == CKPT_DT_STRING) {
+		char **s;
+		uint64_t *l;
+		int rc = ckpt_reader_read_strings(r, i, &s, &l, err);
+		if (rc == 0)
+			ckpt_reader_free_strings(s, l);
+		return rc;
+	}
+	int rc = read_piece(r, i, p, &buf, err);
+	if (rc == 0)
+		free(buf);
+	return rc;
+}
+
+int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
+			   const int64_t *length, void *out, size_t out_size,
+			   ckpt_error *err)
+{
+	if (i >= r->n)
+		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
+	const struct ckpt__tensor *t = &r->t[i];
+	int rank = t->pub.rank;
+	size_t esize = ckpt_dtype_size(t->pub.dtype);
+	int64_t zeros[CKPT_MAX_RANK] = {0};
+	if (esize == 0)
+		return ckpt__error(err, CKPT_EUNSUPPORTED, "%s: tensor %s has dtype %s, not a number",
+				   r->path, t->name, ckpt_dtype_name(t->pub.dtype));
+	if (start == NULL) {
+		start = zeros;
+		length = t->dims;
+	}
+	uint64_t want = 1;
+	for (int d = 0; d < rank; d++) {
+		uint64_t end;
+		if (start[d] < 0 || length[d] < 0 ||
+		    ckpt__add_u64((uint64_t)start[d], (uint64_t)length[d], &end) ||
+		    end > (uint64_t)t->dims[d])
+			return ckpt__error(err, CKPT_EINVAL,
+					   "%s: slice out of bounds in dimension %d of %s", r->path, d,
+					   t->name);
+		want *= (uint64_t)length[d];
+	}
+	uint64_t bytes;
+	if (ckpt__mul_u64(want, esize, &bytes) || bytes > out_size)
+		return ckpt__error(err, CKPT_ERANGE, "%s: output buffer too small for %s", r->path,
+				   t->name);
+
+	/* TF: a stored slice equal to the request is used alone. */
+	int64_t is[CKPT_MAX_RANK], il[CKPT_MAX_RANK];
+	uint64_t covered = 0;
+	for (size_t p = 0; p < t->pub.num_pieces; p++) {
+		const struct ckpt__piece *pc = &t->pieces[p];
+		if (memcmp(pc->start, start, (size_t)rank * 8) == 0 &&
+		    memcmp(pc->length, length, (size_t)rank * 8) == 0) {
+			uint8_t *buf;
+			int rc = read_piece(r, i, p, &buf, err);
+			if (rc)
+				return rc;
+			memcpy(out, buf, (size_t)bytes);
+			free(buf);
+			return 0;
+		}
+		covered += rank == 0 ? 1 : ckpt__box_intersect(rank, pc->start, pc->length, start,
+							       length, is, il);
+	}
+	if (covered != want) {
+		char s[512];
+		ckpt__slice_text(s, sizeof(s), rank, NULL, start, length);
+		return ckpt__error(err, CKPT_ENOTFOUND,
+				   "Does not have sufficient slices for partitioned tensor %s to restore in slice_spec: %s",
+				   t->name, s);
+	}
+	for (size_t p = 0; p < t->pub.num_pieces; p++) {
+		const struct ckpt__piece *pc = &t->pieces[p];
+		if (!ckpt__box_intersect(rank, pc->start, pc->length, start, length, is, il))
+			continue;
+		uint8_t *buf;
+		int rc = read_piece(r, i, p, &buf, err);
+		if (rc)
+			return rc;
+		ckpt__box_copy(rank, esize, is, il, buf, pc->start, pc->length, out, start, length);
+		free(buf);
+	}
+	return 0;
+}
+
+int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs,
+			     uint64_t **out_lens, ckpt_error *err)
+{
+	if (i >= r->n)
+		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
+	const struct ckpt__tensor *t = &r->t[i];
+	if (t->pub.dtype != CKPT_DT_STRING)
+		return ckpt__error(err, CKPT_EINVAL, "%s: tensor %s is not a string tensor", r->path,
+				   t->name);
+	if (t->pub.num_pieces != 1 || t->pieces[0].pub.num_elements != t->pub.num_elements)
+		return ckpt__error(err, CKPT_EUNSUPPORTED,
+				   "%s: Dtype string not supported for a partitioned tensor (%s)",
+				   r->path, t->name);
+	const struct ckpt__piece *pc = &t->pieces[0];
+	uint8_t *buf;
+	int rc = read_piece(r, i, 0, &buf, err);
+	if (rc)
+		return rc;
+	uint64_t n = t->pub.num_elements;
+	const uint8_t *p = buf, *end = buf + pc->pub.size;
+	uint64_t *lens = NULL;
+	char **strs = NULL;
+	if (n > pc->pub.size)
+		goto bad;
+	lens = malloc((n ? (size_t)n : 1) * sizeof(*lens));
+	if (lens == NULL) {
+		rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+		goto out;
+	}
+	uint32_t lcrc = 0;
+	uint64_t total = 0;
+	for (uint64_t k = 0; k < n; k++) {
+		if (ckpt__get_varint64(&p, end, &lens[k]))
+			goto bad;
+		uint8_t le[8];
+		ckpt__store_le64(le, lens[k]);
+		/* TF feeds 4-byte lengths, 8 bytes only past 2^32 - 1 */
+		lcrc = ckpt__crc32c_extend(lcrc, le, lens[k] <= 0xffffffffu ? 4 : 8);
+		if (ckpt__add_u64(total, lens[k], &total))
+			goto bad;
+	}
+	if ((size_t)(end - p) < 4 || ckpt__crc32c_unmask(ckpt__load_le32(p)) != lcrc) {
+		rc = ckpt__error(err, CKPT_ECHECKSUM,
+				 "%s: tensor %s: The length checksum does not match: expected %08u",
+				 r->path, t->name, lcrc);
+		goto out;
+	}
+	/* the entry CRC: uint32 lengths, the 4 checksum bytes, the strings */
+	uint32_t crc = ckpt__crc32c_extend(ckpt__crc32c_extend(lcrc, p, 4), p + 4,
+					   (size_t)(end - p - 4));
+	if (crc != pc->crc) {
+		rc = ckpt__error(err, CKPT_ECHECKSUM,
+				 "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. calculated on the restored bytes %u (tensor %s)",
+				 r->path, pc->shard, (unsigned long long)pc->pub.size, pc->crc, crc,
+				 t->name);
+		goto out;
+	}
+	p += 4;
+	if (total != (uint64_t)(end - p))
+		goto bad;
+	/* One block: n pointers, then the strings, each NUL-terminated. */
+	strs = malloc((size_t)n * sizeof(*strs) + (size_t)total + (size_t)n + 1);
+	if (strs == NULL) {
+		rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+		goto out;
+	}
+	char *dst = (char *)(strs + n);
+	for (uint64_t k = 0; k < n; k++) {
+		strs[k] = dst;
+		memcpy(dst, p, (size_t)lens[k]);
+		dst[lens[k]] = '\0';
+		dst += lens[k] + 1;
+		p += lens[k];
+	}
+	free(buf);
+	*out_strs = strs;
+	*out_lens = lens;
+	return 0;
+bad:
+	rc = ckpt__error(err, CKPT_ECORRUPT,
+			 "%s: tensor %s: String lengths longer than expected offset %llu", r->path,
+			 t->name, (unsigned long long)(pc->offset + pc->pub.size));
+out:
+	free(buf);
+	free(lens);
+	free(strs);
+	return rc;
+}
+
+void ckpt_reader_free_strings(char **strs, uint64_t *lens)
+{
+	free(strs);
+	free(lens);
+}

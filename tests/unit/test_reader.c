@@ -1,0 +1,268 @@
+/*
+ * The reader against bad input: each damaged checkpoint gets its own clear
+ * error (file, offset, failed check), never a crash. Damaged copies of a
+ * real fixture live in a temp dir; the fixture itself is never written.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ckpt/reader.h"
+#include "state_int.h"
+#include "testutil.h"
+
+#define BUNDLE "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint"
+
+static char *dir;   /* temp dir holding a copy of the bundle as "b" */
+static char *pfx;   /* dir/b */
+
+static void setup(void)
+{
+	const char *fx = tu_fixtures();
+	dir = tu_tmpdir();
+	pfx = strdup(tu_path(dir, "b"));
+	if (fx == NULL)
+		return;
+	char src[4096];
+	snprintf(src, sizeof(src), "%s/%s.index", fx, BUNDLE);
+	tu_copy(src, tu_path(dir, "b.index"));
+	snprintf(src, sizeof(src), "%s/%s.data-00000-of-00001", fx, BUNDLE);
+	tu_copy(src, tu_path(dir, "b.data-00000-of-00001"));
+}
+
+static void teardown(void)
+{
+	tu_rmtree(dir);
+	free(dir);
+	free(pfx);
+}
+
+/* Open pfx expecting failure with code and every needle in the message. */
+static void expect_open_error(const char *path, int code, const char *n1, const char *n2)
+{
+	ckpt_reader *r = (ckpt_reader *)1;
+	ckpt_error err = CKPT_ERROR_INIT;
+	int rc = ckpt_reader_open(&r, path, &err);
+	ck_assert_msg(rc == code, "rc %d, want %d: %s", rc, code, err.msg);
+	ck_assert_ptr_null(r);
+	ck_assert_int_eq(err.code, code);
+	ck_assert_msg(strstr(err.msg, n1), "'%s' lacks '%s'", err.msg, n1);
+	if (n2)
+		ck_assert_msg(strstr(err.msg, n2), "'%s' lacks '%s'", err.msg, n2);
+}
+
+#define NEED_FIXTURES() \
+	do { \
+		if (tu_fixtures() == NULL) \
+			return; \
+	} while (0)
+
+START_TEST(test_reader_opens_copy)
+{
+	NEED_FIXTURES();
+	ckpt_reader *r;
+	ckpt_error err = CKPT_ERROR_INIT;
+	ck_assert_int_eq(ckpt_reader_open(&r, pfx, &err), 0);
+	ck_assert_uint_eq(ckpt_reader_count(r), 2);
+	size_t i;
+	ck_assert_int_eq(ckpt_reader_find(r, "some_scope/indices", &i), 0);
+	const ckpt_tensor *t = ckpt_reader_tensor(r, i);
+	ck_assert_int_eq(t->dtype, CKPT_DT_INT64);
+	ck_assert_int_eq(t->rank, 1);
+	int64_t v[5];
+	ck_assert_int_eq(ckpt_reader_read_slice(r, i, NULL, NULL, v, sizeof(v), &err), 0);
+	for (int k = 0; k < 5; k++)
+		ck_assert_int_eq(v[k], 3 + k);
+	/* a sub-slice of the [5,16] embeddings: rows 1-2, columns 3-6 */
+	ck_assert_int_eq(ckpt_reader_find(r, "some_scope/embeddings", &i), 0);
+	int64_t st[2] = {1, 3}, len[2] = {2, 4};
+	float f[8];
+	ck_assert_int_eq(ckpt_reader_read_slice(r, i, st, len, f, sizeof(f), &err), 0);
+	for (int row = 0; row < 2; row++)
+		for (int c = 0; c < 4; c++)
+			ck_assert(f[row * 4 + c] == (float)((1 + row) * 16 + 3 + c));
+	ck_assert_int_eq(ckpt_reader_find(r, "nope", &i), CKPT_ENOTFOUND);
+	ckpt_reader_close(r);
+}
+END_TEST
+
+START_TEST(test_reader_missing_shard)
+{
+	NEED_FIXTURES();
+	ck_assert_int_eq(remove(tu_path(dir, "b.data-00000-of-00001")), 0);
+	expect_open_error(pfx, CKPT_ENOTFOUND, "b.data-00000-of-00001", "cannot open data file");
+}
+END_TEST
+
+START_TEST(test_reader_truncated_index)
+{
+	NEED_FIXTURES();
+	tu_truncate(tu_path(dir, "b.index"), 30);
+	expect_open_error(pfx, CKPT_ECORRUPT, "b.index@0", "too short to be an sstable");
+}
+END_TEST
+
+START_TEST(test_reader_truncated_index_tail)
+{
+	NEED_FIXTURES();
+	size_t n;
+	free(tu_read(tu_path(dir, "b.index"), &n));
+	tu_truncate(tu_path(dir, "b.index"), (long)n - 1);
+	expect_open_error(pfx, CKPT_ECORRUPT, "b.index@", "bad magic number");
+}
+END_TEST
+
+START_TEST(test_reader_bad_magic)
+{
+	NEED_FIXTURES();
+	size_t n;
+	free(tu_read(tu_path(dir, "b.index"), &n));
+	tu_flip(tu_path(dir, "b.index"), (long)n - 1);
+	expect_open_error(pfx, CKPT_ECORRUPT, "not an sstable (bad magic number)", "b.index");
+}
+END_TEST
+
+START_TEST(test_reader_flipped_block_byte)
+{
+	NEED_FIXTURES();
+	tu_flip(tu_path(dir, "b.index"), 10);
+	expect_open_error(pfx, CKPT_ECHECKSUM, "b.index@0", "block checksum mismatch");
+}
+END_TEST
+
+START_TEST(test_reader_flipped_data_byte)
+{
+	NEED_FIXTURES();
+	/* embeddings are the first 320 bytes of the shard */
+	tu_flip(tu_path(dir, "b.data-00000-of-00001"), 100);
+	ckpt_reader *r;
+	ckpt_error err = CKPT_ERROR_INIT;
+	ck_assert_int_eq(ckpt_reader_open(&r, pfx, &err), 0);
+	size_t i;
+	ck_assert_int_eq(ckpt_reader_find(r, "some_scope/embeddings", &i), 0);
+	ck_assert_int_eq(ckpt_reader_verify_piece(r, i, 0, &err), CKPT_ECHECKSUM);
+	ck_assert_msg(strstr(err.msg, "Checksum does not match"), "%s", err.msg);
+	ck_assert_msg(strstr(err.msg, "some_scope/embeddings"), "%s", err.msg);
+	ck_assert_msg(strstr(err.msg, "b.data-00000-of-00001"), "%s", err.msg);
+	float f[80];
+	ck_assert_int_eq(ckpt_reader_read_slice(r, i, NULL, NULL, f, sizeof(f), &err),
+			 CKPT_ECHECKSUM);
+	/* the other tensor still reads */
+	ck_assert_int_eq(ckpt_reader_find(r, "some_scope/indices", &i), 0);
+	ck_assert_int_eq(ckpt_reader_verify_piece(r, i, 0, &err), 0);
+	ckpt_reader_close(r);
+}
+END_TEST
+
+START_TEST(test_reader_entry_past_shard)
+{
+	NEED_FIXTURES();
+	size_t n;
+	free(tu_read(tu_path(dir, "b.data-00000-of-00001"), &n));
+	tu_truncate(tu_path(dir, "b.data-00000-of-00001"), (long)n - 4);
+	expect_open_error(pfx, CKPT_ECORRUPT, "runs past the end of the data file",
+			  "b.data-00000-of-00001@");
+}
+END_TEST
+
+START_TEST(test_reader_nonexistent_prefix)
+{
+	expect_open_error(tu_path(dir, "nothing-here"), CKPT_ENOTFOUND,
+			  "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for",
+			  "nothing-here");
+}
+END_TEST
+
+START_TEST(test_reader_empty_directory)
+{
+	char *d = tu_tmpdir();
+	expect_open_error(d, CKPT_ENOTFOUND,
+			  "Couldn't find 'checkpoint' file or checkpoints in given directory", d);
+	tu_rmtree(d);
+	free(d);
+}
+END_TEST
+
+START_TEST(test_reader_state_names_missing)
+{
+	const char *txt = "model_checkpoint_path: \"model.ckpt-7\"\n";
+	tu_write(tu_path(dir, "checkpoint"), txt, strlen(txt));
+	expect_open_error(dir, CKPT_ENOTFOUND,
+			  "Couldn't find 'checkpoint' file or checkpoints in given directory",
+			  "model.ckpt-7");
+}
+END_TEST
+
+START_TEST(test_reader_state_resolves)
+{
+	NEED_FIXTURES();
+	/* relative path, comment, single quotes, last value wins */
+	const char *txt = "# saved by hand\nmodel_checkpoint_path: 'x'\n"
+			  "all_model_checkpoint_paths: \"x\"\n"
+			  "all_model_checkpoint_timestamps: 1569972001.312853\n"
+			  "model_checkpoint_path: \"b\"\n";
+	tu_write(tu_path(dir, "checkpoint"), txt, strlen(txt));
+	ckpt_reader *r;
+	ckpt_error err = CKPT_ERROR_INIT;
+	ck_assert_int_eq(ckpt_reader_open(&r, dir, &err), 0);
+	ck_assert_str_eq(ckpt_reader_path(r), pfx);
+	ck_assert_int_eq(ckpt_reader_format(r), CKPT_FORMAT_V2);
+	ckpt_reader_close(r);
+	/* absolute path */
+	char abs[4200];
+	snprintf(abs, sizeof(abs), "model_checkpoint_path: \"%s\"\n", pfx);
+	char *d2 = tu_tmpdir();
+	tu_write(tu_path(d2, "checkpoint"), abs, strlen(abs));
+	ck_assert_int_eq(ckpt_reader_open(&r, d2, &err), 0);
+	ck_assert_str_eq(ckpt_reader_path(r), pfx);
+	ckpt_reader_close(r);
+	tu_rmtree(d2);
+	free(d2);
+}
+END_TEST
+
+START_TEST(test_state_parse)
+{
+	char *p = NULL;
+	ckpt_error err = CKPT_ERROR_INIT;
+	const char *ok = "model_checkpoint_path: \"a\\\\b\\303\\251\\\"q\" \"cat\"";
+	ck_assert_int_eq(ckpt__state_parse(ok, strlen(ok), "checkpoint", "d", &p, &err), 0);
+	ck_assert_str_eq(p, "a\\b\xc3\xa9\"qcat");
+	free(p);
+	const char *bad = "model_checkpoint_path: \"a\"\nbogus_field: 3\n";
+	ck_assert_int_eq(ckpt__state_parse(bad, strlen(bad), "ck", "d", &p, &err), CKPT_ECORRUPT);
+	ck_assert_str_eq(err.msg, "ck:2:12: unknown field in CheckpointState");
+	const char *empty = "all_model_checkpoint_paths: \"a\"\n";
+	ck_assert_int_eq(ckpt__state_parse(empty, strlen(empty), "ck", "d", &p, &err),
+			 CKPT_ECORRUPT);
+	ck_assert_str_eq(err.msg, "Invalid checkpoint state loaded from d");
+	const char *unterminated = "model_checkpoint_path: \"abc";
+	ck_assert_int_eq(ckpt__state_parse(unterminated, strlen(unterminated), "ck", "d", &p, &err),
+			 CKPT_ECORRUPT);
+	ck_assert_msg(strstr(err.msg, "unterminated string"), "%s", err.msg);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("reader");
+	TCase *tc = tcase_create("bad input");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_reader_opens_copy);
+	tcase_add_test(tc, test_reader_missing_shard);
+	tcase_add_test(tc, test_reader_truncated_index);
+	tcase_add_test(tc, test_reader_truncated_index_tail);
+	tcase_add_test(tc, test_reader_bad_magic);
+	tcase_add_test(tc, test_reader_flipped_block_byte);
+	tcase_add_test(tc, test_reader_flipped_data_byte);
+	tcase_add_test(tc, test_reader_entry_past_shard);
+	tcase_add_test(tc, test_reader_nonexistent_prefix);
+	tcase_add_test(tc, test_reader_empty_directory);
+	tcase_add_test(tc, test_reader_state_names_missing);
+	tcase_add_test(tc, test_reader_state_resolves);
+	tcase_add_test(tc, test_state_parse);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

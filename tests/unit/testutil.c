@@ -1,0 +1,101 @@
+#include "testutil.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *tu_fixtures(void)
+{
+	const char *d = getenv("CKPT_FIXTURES");
+	struct stat st;
+	if (d && stat(d, &st) == 0 && S_ISDIR(st.st_mode))
+		return d;
+	if (getenv("CI") && strcmp(getenv("CI"), "true") == 0) {
+		fprintf(stderr, "fixtures folder missing under CI\n");
+		abort();
+	}
+	return NULL;
+}
+
+char *tu_tmpdir(void)
+{
+	char tmpl[] = "/tmp/ckpt-test-XXXXXX";
+	if (mkdtemp(tmpl) == NULL)
+		abort();
+	return strdup(tmpl);
+}
+
+void tu_rmtree(const char *dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+const char *tu_path(const char *a, const char *b)
+{
+	static char slots[8][4096];
+	static int next;
+	char *s = slots[next++ % 8];
+	snprintf(s, 4096, "%s/%s", a, b);
+	return s;
+}
+
+uint8_t *tu_read(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	long len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	uint8_t *buf = malloc(len > 0 ? (size_t)len : 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	*n = (size_t)len;
+	return buf;
+}
+
+void tu_write(const char *path, const void *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	ck_assert_msg(f != NULL, "cannot create %s", path);
+	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+void tu_copy(const char *from, const char *to)
+{
+	size_t n;
+	uint8_t *b = tu_read(from, &n);
+	tu_write(to, b, n);
+	free(b);
+}
+
+void tu_flip(const char *path, long off)
+{
+	size_t n;
+	uint8_t *b = tu_read(path, &n);
+	ck_assert((size_t)off < n);
+	b[off] ^= 0x40;
+	tu_write(path, b, n);
+	free(b);
+}
+
+void tu_truncate(const char *path, long new_size)
+{
+	ck_assert_int_eq(truncate(path, new_size), 0);
+}
+
+int tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
