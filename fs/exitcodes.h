@@ -9,6 +9,7 @@ enum {
 	CKPTFS_EXIT_NOINPUT = 66,  /* checkpoint (or a file it names) missing */
 	CKPTFS_EXIT_MAP = 67,      /* assignment map / targets rejected */
 	CKPTFS_EXIT_SOFTWARE = 70, /* out of memory, internal error */
+	CKPTFS_EXIT_MOUNT = 71,    /* mountpoint unusable or the mount failed */
 	CKPTFS_EXIT_IOERR = 74,    /* the OS failed a read or write */
 };
 

@@ -12,23 +12,11 @@
 #include "ckpt/error.h"
 #include "ckpt/reader.h"
 #include "ckpt/resolve.h"
+#include "cli.h"
 #include "exitcodes.h"
 
-/* Map options, gathered from --map/--map-file/--targets/--cast/--strict
- * and their -o key=value forms. */
-struct map_opts {
-	ckpt_map_entry *entries;
-	size_t n_entries;
-	ckpt_target_var *targets;
-	size_t n_targets;
-	int have_targets;
-	ckpt_cast casts[64];
-	size_t n_casts;
-	int strict;
-};
-
 static const char usage[] =
-	"usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT\n"
+	"usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT      mount (unmount: fusermount3 -u)\n"
 	"       ckptfs --list [--json] CHECKPOINT\n"
 	"       ckptfs --dry-run [--json] [MAP OPTIONS] CHECKPOINT\n"
 	"\n"
@@ -46,6 +34,14 @@ static const char usage[] =
 	"  --targets FILE      target variables as JSON {\"variables\": [...]}\n"
 	"  --cast FROM=TO      re-type targets of dtype FROM (float32=bfloat16)\n"
 	"  --strict            exactly TensorFlow: no re-typing\n"
+	"\n"
+	"MOUNT OPTIONS:\n"
+	"  --verify none|read|mount  checksums: read (default) checks a tensor when a\n"
+	"                      reader has read it whole; mount checks all first\n"
+	"  --format raw        file bytes are the tensor bytes (npy and tf: not yet)\n"
+	"  -f                  stay in the foreground    -d  debug (implies -f)\n"
+	"  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
+	"                      own options (allow_other, max_threads=N, ...)\n"
 	"  -h, --help      show this help\n"
 	"  -V, --version   show the version\n";
 
@@ -134,7 +130,7 @@ static const ckpt_piece *piece_of(void *ctx, size_t tensor, size_t piece)
 }
 
 /* Apply one map option (key without dashes); 0, or an exit code. */
-static int map_option(struct map_opts *m, const char *key, const char *val)
+static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 {
 	ckpt_error err = CKPT_ERROR_INIT;
 	int rc = 0;
@@ -165,6 +161,23 @@ static int map_option(struct map_opts *m, const char *key, const char *val)
 		rc = ckpt_cast_parse_arg(val, &m->casts[m->n_casts], &err);
 		if (rc == 0)
 			m->n_casts++;
+	} else if (strcmp(key, "format") == 0) {
+		if (strcmp(val, "raw") != 0) {
+			fprintf(stderr, "ckptfs: --format %s is not supported yet (raw is)\n", val);
+			return CKPTFS_EXIT_USAGE;
+		}
+		m->format = CKPTFS_FORMAT_RAW;
+	} else if (strcmp(key, "verify") == 0) {
+		if (strcmp(val, "none") == 0)
+			m->verify = CKPTFS_VERIFY_NONE;
+		else if (strcmp(val, "read") == 0)
+			m->verify = CKPTFS_VERIFY_READ;
+		else if (strcmp(val, "mount") == 0)
+			m->verify = CKPTFS_VERIFY_MOUNT;
+		else {
+			fprintf(stderr, "ckptfs: --verify takes none, read or mount, not %s\n", val);
+			return CKPTFS_EXIT_USAGE;
+		}
 	} else {
 		fprintf(stderr, "ckptfs: unknown option %s\n", key);
 		return CKPTFS_EXIT_USAGE;
@@ -176,8 +189,32 @@ static int map_option(struct map_opts *m, const char *key, const char *val)
 	return 0;
 }
 
-/* -o a=b,c=d: comma-separated map options. */
-static int map_o_list(struct map_opts *m, const char *list)
+static int is_own_option(const char *key)
+{
+	static const char *const own[] = {"map", "map-file", "map_file", "targets", "cast",
+					  "strict", "format", "verify"};
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strcmp(key, own[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Remember a FUSE -o option to pass on at mount. */
+static int add_fuse_opt(struct ckptfs_opts *m, const char *opt)
+{
+	size_t old = m->fuse_opts ? strlen(m->fuse_opts) : 0;
+	char *n = realloc(m->fuse_opts, old + strlen(opt) + 2);
+	if (n == NULL)
+		return CKPTFS_EXIT_SOFTWARE;
+	if (old)
+		n[old++] = ',';
+	strcpy(n + old, opt);
+	m->fuse_opts = n;
+	return 0;
+}
+
+/* -o a=b,c=d: ours are map/mount options, the rest FUSE's. */
+static int map_o_list(struct ckptfs_opts *m, const char *list)
 {
 	char *dup = strdup(list), *save = NULL;
 	int rc = 0;
@@ -188,29 +225,35 @@ static int map_o_list(struct map_opts *m, const char *list)
 		char *eq = strchr(tok, '=');
 		if (eq)
 			*eq = '\0';
-		rc = map_option(m, tok, eq ? eq + 1 : NULL);
+		if (is_own_option(tok)) {
+			rc = map_option(m, tok, eq ? eq + 1 : NULL);
+			continue;
+		}
+		if (eq)
+			*eq = '=';
+		rc = add_fuse_opt(m, tok);
 	}
 	free(dup);
 	return rc;
 }
 
-static int cmd_dry_run(const char *path, int json, const struct map_opts *m)
+int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loaded *l)
 {
-	ckpt_reader *r;
 	ckpt_error err = CKPT_ERROR_INIT;
-	int rc = ckpt_reader_open(&r, path, &err);
+	memset(l, 0, sizeof(*l));
+	int rc = ckpt_reader_open(&l->r, path, &err);
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);
 		return ckptfs_exit_code(rc);
 	}
-	size_t n = ckpt_reader_count(r);
-	ckpt_tensor *tensors = malloc((n ? n : 1) * sizeof(*tensors));
-	if (tensors == NULL) {
-		ckpt_reader_close(r);
+	size_t n = ckpt_reader_count(l->r);
+	l->tensors = malloc((n ? n : 1) * sizeof(*l->tensors));
+	if (l->tensors == NULL) {
+		ckptfs_unload(l);
 		return CKPTFS_EXIT_SOFTWARE;
 	}
 	for (size_t i = 0; i < n; i++)
-		tensors[i] = *ckpt_reader_tensor(r, i);
+		l->tensors[i] = *ckpt_reader_tensor(l->r, i);
 	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
 	o.entries = m->entries;
 	o.n_entries = m->n_entries;
@@ -221,39 +264,59 @@ static int cmd_dry_run(const char *path, int json, const struct map_opts *m)
 	o.strict = m->strict;
 	o.ckpt_path = path;
 	o.piece = piece_of;
-	o.piece_ctx = r;
-	ckpt_plan *plan = NULL;
-	char *text = NULL;
-	int code = CKPTFS_EXIT_OK;
-	rc = ckpt_resolve(&o, tensors, n, &plan, &err);
-	if (rc == 0)
-		rc = json ? ckpt_plan_to_json(plan, CKPT_PLAN_JSON_PRETTY, &text, &err)
-			  : ckpt_plan_to_text(plan, &text, &err);
+	o.piece_ctx = l->r;
+	rc = ckpt_resolve(&o, l->tensors, n, &l->plan, &err);
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);
-		code = rc == CKPT_ENOMEM ? CKPTFS_EXIT_SOFTWARE : CKPTFS_EXIT_MAP;
+		ckptfs_unload(l);
+		return rc == CKPT_ENOMEM ? CKPTFS_EXIT_SOFTWARE : CKPTFS_EXIT_MAP;
+	}
+	return 0;
+}
+
+void ckptfs_unload(struct ckptfs_loaded *l)
+{
+	ckpt_plan_free(l->plan);
+	free(l->tensors);
+	ckpt_reader_close(l->r);
+	memset(l, 0, sizeof(*l));
+}
+
+static int cmd_dry_run(const char *path, int json, const struct ckptfs_opts *m)
+{
+	struct ckptfs_loaded l;
+	ckpt_error err = CKPT_ERROR_INIT;
+	char *text = NULL;
+	int code = ckptfs_load(path, m, &l);
+	if (code)
+		return code;
+	int rc = json ? ckpt_plan_to_json(l.plan, CKPT_PLAN_JSON_PRETTY, &text, &err)
+		      : ckpt_plan_to_text(l.plan, &text, &err);
+	if (rc) {
+		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		code = CKPTFS_EXIT_SOFTWARE;
 	} else {
 		fputs(text, stdout);
 		if (json)
 			putchar('\n');
 	}
 	ckpt_plan_string_free(text);
-	ckpt_plan_free(plan);
-	free(tensors);
-	ckpt_reader_close(r);
+	ckptfs_unload(&l);
 	return flush_stdout(code);
 }
 
-static void map_opts_free(struct map_opts *m)
+static void map_opts_free(struct ckptfs_opts *m)
 {
 	ckpt_map_entries_free(m->entries, m->n_entries);
 	ckpt_targets_free(m->targets, m->n_targets);
+	free(m->fuse_opts);
 }
 
 int main(int argc, char **argv)
 {
 	int list = 0, json = 0, dry = 0, code = 0;
-	struct map_opts m = {0};
+	struct ckptfs_opts m = {0};
+	m.verify = CKPTFS_VERIFY_READ;
 	const char *pos[2];
 	int npos = 0;
 
@@ -271,6 +334,12 @@ int main(int argc, char **argv)
 			json = 1;
 		} else if (strcmp(a, "--dry-run") == 0) {
 			dry = 1;
+		} else if (strcmp(a, "-f") == 0) {
+			m.foreground = 1;
+		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
+			m.debug = m.foreground = 1;
+		} else if (strcmp(a, "-s") == 0) {
+			m.single_thread = 1;
 		} else if (strcmp(a, "--strict") == 0) {
 			code = map_option(&m, "strict", NULL);
 		} else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
@@ -305,6 +374,8 @@ int main(int argc, char **argv)
 		code = cmd_list(pos[0], json);
 	else if (dry && npos == 1)
 		code = cmd_dry_run(pos[0], json, &m);
+	else if (!list && !dry && npos == 2)
+		code = ckptfs_mount(pos[0], pos[1], &m);
 	else {
 		fputs(usage, stderr);
 		code = CKPTFS_EXIT_USAGE;

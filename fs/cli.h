@@ -1,0 +1,44 @@
+/* ckptfs command line: the options every mode shares, and loading. */
+#ifndef CKPTFS_CLI_H
+#define CKPTFS_CLI_H
+
+#include <stddef.h>
+
+#include "ckpt/reader.h"
+#include "ckpt/resolve.h"
+#include "ops.h"
+
+enum ckptfs_format { CKPTFS_FORMAT_RAW, CKPTFS_FORMAT_NPY, CKPTFS_FORMAT_TF };
+
+struct ckptfs_opts {
+	/* map options */
+	ckpt_map_entry *entries;
+	size_t n_entries;
+	ckpt_target_var *targets;
+	size_t n_targets;
+	int have_targets;
+	ckpt_cast casts[64];
+	size_t n_casts;
+	int strict;
+	/* mount options */
+	enum ckptfs_format format;
+	enum ckptfs_verify verify;
+	int foreground, debug, single_thread;
+	char *fuse_opts;   /* -o options passed on to FUSE, comma-joined */
+};
+
+/* A checkpoint opened and resolved through the map options. */
+struct ckptfs_loaded {
+	ckpt_reader *r;
+	ckpt_tensor *tensors;
+	ckpt_plan *plan;
+};
+
+/* Open and resolve; 0 or an exit code (the message is printed). */
+int ckptfs_load(const char *path, const struct ckptfs_opts *o, struct ckptfs_loaded *l);
+void ckptfs_unload(struct ckptfs_loaded *l);
+
+/* Mount mode (mount.c); returns the exit code. */
+int ckptfs_mount(const char *path, const char *mountpoint, const struct ckptfs_opts *o);
+
+#endif

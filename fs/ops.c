@@ -1,0 +1,466 @@
+/*
+ * The FUSE lowlevel handlers. Inode numbers are view node ids + 1, so the
+ * root (node 0) is FUSE_ROOT_ID; nodes never change while mounted, so
+ * `forget` keeps no state and every reply may be cached for long.
+ *
+ * Each handler fetches its node, asks the view, and replies exactly once.
+ * Reads use a per-thread buffer (no allocation per read after the first).
+ * Verification (--verify=read): every open file counts the bytes served;
+ * once a handle has been served the whole file, the pieces it draws from
+ * are checked (each once per mount) before that read is answered, so a
+ * whole-file reader of corrupt data gets EIO instead of silent garbage.
+ */
+#include "ops.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "ckpt/error.h"
+
+struct handle {
+	_Atomic uint64_t served; /* bytes answered on this handle */
+};
+
+int ckptfs_errno(int status)
+{
+	return ckpt_status_errno(status);
+}
+
+static struct ckptfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static const ckpt_node *node_of(struct ckptfs *fs, fuse_ino_t ino, uint32_t *id)
+{
+	if (ino == 0 || ino - 1 >= ckpt_view_count(fs->view))
+		return NULL;
+	*id = (uint32_t)(ino - 1);
+	return ckpt_view_node(fs->view, *id);
+}
+
+static void fill_attr(struct ckptfs *fs, uint32_t id, const ckpt_node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = (ino_t)id + 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
+	st->st_blksize = 65536;
+	if (n->is_dir) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+	} else {
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)n->size;
+		st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+	}
+}
+
+static void fill_entry(struct ckptfs *fs, uint32_t id, const ckpt_node *n,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = (fuse_ino_t)id + 1;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+	fill_attr(fs, id, n, &e->attr);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* large reads: the kernel's default max_read is what it negotiates */
+	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ckptfs *fs = fs_of(req);
+	uint32_t dir;
+	const ckpt_node *d = node_of(fs, parent, &dir);
+	if (d == NULL || !d->is_dir) {
+		fuse_reply_err(req, d ? ENOTDIR : ENOENT);
+		return;
+	}
+	uint32_t id = ckpt_view_lookup(fs->view, dir, name);
+	struct fuse_entry_param e;
+	if (id == CKPT_VIEW_NONE) {
+		/* a negative entry, cached as long as the positive ones */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	fill_entry(fs, id, ckpt_view_node(fs->view, id), &e);
+	fuse_reply_entry(req, &e);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ckptfs *fs = fs_of(req);
+	uint32_t id;
+	const ckpt_node *n = node_of(fs, ino, &id);
+	(void)fi;
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	struct stat st;
+	fill_attr(fs, id, n, &st);
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ckptfs *fs = fs_of(req);
+	uint32_t id;
+	const ckpt_node *n = node_of(fs, ino, &id);
+	if (n == NULL || !n->is_dir) {
+		fuse_reply_err(req, n ? ENOTDIR : ENOENT);
+		return;
+	}
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+/* Entries: ".", "..", then the children; off = index of the next entry. */
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+	struct ckptfs *fs = fs_of(req);
+	uint32_t id;
+	const ckpt_node *d = node_of(fs, ino, &id);
+	if (d == NULL || !d->is_dir) {
+		fuse_reply_err(req, d ? ENOTDIR : ENOENT);
+		return;
+	}
+	char *buf = malloc(size);
+	if (buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	size_t used = 0;
+	for (uint64_t k = (uint64_t)off; k < (uint64_t)d->n_children + 2; k++) {
+		uint32_t cid = k == 0 ? id : k == 1 ? (d->parent == CKPT_VIEW_NONE ? id : d->parent)
+					  : ckpt_view_child(fs->view, id, (uint32_t)(k - 2));
+		const ckpt_node *c = ckpt_view_node(fs->view, cid);
+		const char *name = k == 0 ? "." : k == 1 ? ".." : c->name;
+		size_t want;
+		if (plus) {
+			struct fuse_entry_param e;
+			fill_entry(fs, cid, c, &e);
+			want = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+						      (off_t)(k + 1));
+		} else {
+			struct stat st;
+			fill_attr(fs, cid, c, &st);
+			want = fuse_add_direntry(req, buf + used, size - used, name, &st,
+						 (off_t)(k + 1));
+		}
+		if (want > size - used)
+			break;
+		used += want;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, 1);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ckptfs *fs = fs_of(req);
+	uint32_t id;
+	const ckpt_node *n = node_of(fs, ino, &id);
+	if (n == NULL || n->is_dir) {
+		fuse_reply_err(req, n ? EISDIR : ENOENT);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct handle *h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		free(h);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	free((void *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static _Thread_local char *tbuf;
+static _Thread_local size_t tcap;
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct ckptfs *fs = fs_of(req);
+	uint32_t id;
+	const ckpt_node *n = node_of(fs, ino, &id);
+	if (n == NULL || n->is_dir) {
+		fuse_reply_err(req, n ? EISDIR : ENOENT);
+		return;
+	}
+	if (size > tcap) {
+		char *b = realloc(tbuf, size);
+		if (b == NULL) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		tbuf = b;
+		tcap = size;
+	}
+	ckpt_error err = CKPT_ERROR_INIT;
+	size_t got = 0;
+	int rc = ckpt_view_read(fs->view, id, (uint64_t)off, tbuf, size, &got, &err);
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	if (rc == 0 && fs->verify == CKPTFS_VERIFY_READ && h && got) {
+		uint64_t before = atomic_fetch_add(&h->served, got);
+		if (before + got >= n->size)
+			rc = ckpt_view_verify(fs->view, id, &err);
+	}
+	if (rc) {
+		fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n", n->name,
+			 (long long)off, err.msg);
+		fuse_reply_err(req, ckptfs_errno(rc) == ENOENT ? EIO : ckptfs_errno(rc));
+		return;
+	}
+	fuse_reply_buf(req, tbuf, got);
+}
+
+/*
+ * Extended attribute `name` of a file (user.ckpt.{dtype,shape,source,
+ * source_dtype,slice}) as a new string, or NULL when it has none.
+ * Ownership: the caller frees the string.
+ */
+static char *xattr_value(const ckpt_node *n, const char *name)
+{
+	const ckpt_plan_file *f = n->file;
+	if (f == NULL)
+		return NULL;
+	if (strcmp(name, "user.ckpt.dtype") == 0)
+		return strdup(ckpt_dtype_name(f->dtype));
+	if (strcmp(name, "user.ckpt.source_dtype") == 0)
+		return strdup(ckpt_dtype_name(f->source_dtype));
+	if (strcmp(name, "user.ckpt.source") == 0)
+		return strdup(f->source_name);
+	if (strcmp(name, "user.ckpt.slice") == 0)
+		return f->part >= 0 ? strdup(f->spec) : NULL;
+	if (strcmp(name, "user.ckpt.shape") == 0) {
+		char *out = malloc((size_t)f->rank * 21 + 3), *p = out;
+		if (out == NULL)
+			return NULL;
+		*p++ = '[';
+		for (int d = 0; d < f->rank; d++)
+			p += sprintf(p, "%s%lld", d ? "," : "", (long long)f->shape[d]);
+		strcpy(p, "]");
+		return out;
+	}
+	return NULL;
+}
+
+static const char *const xattr_names[] = {"user.ckpt.dtype", "user.ckpt.shape",
+					  "user.ckpt.source", "user.ckpt.source_dtype",
+					  "user.ckpt.slice"};
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct ckptfs *fs = fs_of(req);
+	uint32_t id;
+	const ckpt_node *n = node_of(fs, ino, &id);
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	char *v = xattr_value(n, name);
+	if (v == NULL) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	size_t len = strlen(v);
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, v, len);
+	free(v);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct ckptfs *fs = fs_of(req);
+	uint32_t id;
+	const ckpt_node *n = node_of(fs, ino, &id);
+	if (n == NULL) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	char list[256];
+	size_t used = 0;
+	for (size_t i = 0; n->file && i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
+		char *v = xattr_value(n, xattr_names[i]);
+		if (v == NULL)
+			continue;
+		free(v);
+		size_t l = strlen(xattr_names[i]) + 1;
+		memcpy(list + used, xattr_names[i], l);
+		used += l;
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, used);
+	else if (used > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, list, used);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ckptfs *fs = fs_of(req);
+	struct statvfs st;
+	uint64_t bytes = 0;
+	(void)ino;
+	for (uint32_t i = 0; i < ckpt_view_count(fs->view); i++)
+		bytes += ckpt_view_node(fs->view, i)->size;
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = st.f_frsize = 4096;
+	st.f_blocks = (fsblkcnt_t)((bytes + 4095) / 4096);
+	st.f_files = (fsfilcnt_t)ckpt_view_count(fs->view);
+	st.f_namemax = 255;
+	st.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &st);
+}
+
+/* Everything that would change the tree: read-only filesystem. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	(void)ino, (void)attr, (void)to_set, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)ino, (void)buf, (void)size, (void)off, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void)ino, (void)name, (void)value, (void)size, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	(void)ino, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+const struct fuse_lowlevel_ops ckptfs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.open = op_open,
+	.release = op_release,
+	.read = op_read,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.write = op_write,
+	.create = op_create,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+};

@@ -1,0 +1,29 @@
+/* ckptfs FUSE operations: thin glue that asks the view (lib/). */
+#ifndef CKPTFS_OPS_H
+#define CKPTFS_OPS_H
+
+#include <fuse_lowlevel.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "ckpt/view.h"
+
+enum ckptfs_verify { CKPTFS_VERIFY_NONE, CKPTFS_VERIFY_READ, CKPTFS_VERIFY_MOUNT };
+
+/* Everything the handlers need; immutable while mounted. */
+struct ckptfs {
+	const ckpt_view *view;
+	enum ckptfs_verify verify;
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtime; /* the checkpoint's .index modification time */
+	double timeout;        /* entry/attr cache seconds */
+};
+
+/* The lowlevel operation table; userdata is a struct ckptfs. */
+extern const struct fuse_lowlevel_ops ckptfs_ops;
+
+/* The ckpt_status -> errno mapping used for every reply. */
+int ckptfs_errno(int status);
+
+#endif
