@@ -11,17 +11,41 @@
 
 #include "ckpt/error.h"
 #include "ckpt/reader.h"
+#include "ckpt/resolve.h"
 #include "exitcodes.h"
+
+/* Map options, gathered from --map/--map-file/--targets/--cast/--strict
+ * and their -o key=value forms. */
+struct map_opts {
+	ckpt_map_entry *entries;
+	size_t n_entries;
+	ckpt_target_var *targets;
+	size_t n_targets;
+	int have_targets;
+	ckpt_cast casts[64];
+	size_t n_casts;
+	int strict;
+};
 
 static const char usage[] =
 	"usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT\n"
 	"       ckptfs --list [--json] CHECKPOINT\n"
+	"       ckptfs --dry-run [--json] [MAP OPTIONS] CHECKPOINT\n"
 	"\n"
 	"CHECKPOINT is a V2 prefix (dir/model.ckpt-1000), a directory with a\n"
 	"`checkpoint` state file, or a V1 checkpoint file.\n"
 	"\n"
 	"  --list          print every tensor: NAME<TAB>DTYPE<TAB>SHAPE, sorted\n"
-	"  --json          with --list: print a JSON array instead\n"
+	"  --dry-run       resolve the map and print every target file; mount nothing\n"
+	"  --json          with --list/--dry-run: print JSON instead\n"
+	"\n"
+	"MAP OPTIONS (each also as -o key=value):\n"
+	"  --map CKPT=TARGET   one assignment-map entry (old/=new/, old/w=new/w,\n"
+	"                      /=new/, old/=/); repeatable; none = identity\n"
+	"  --map-file FILE     the map as JSON: {\"ckpt\": \"target\"} or [[ckpt, target]]\n"
+	"  --targets FILE      target variables as JSON {\"variables\": [...]}\n"
+	"  --cast FROM=TO      re-type targets of dtype FROM (float32=bfloat16)\n"
+	"  --strict            exactly TensorFlow: no re-typing\n"
 	"  -h, --help      show this help\n"
 	"  -V, --version   show the version\n";
 
@@ -38,6 +62,16 @@ int ckptfs_exit_code(int status)
 	case CKPT_EIO: return CKPTFS_EXIT_IOERR;
 	default: return CKPTFS_EXIT_SOFTWARE;
 	}
+}
+
+/* A failed write to stdout (a full disk, a closed pipe) is an error too. */
+static int flush_stdout(int code)
+{
+	if (fflush(stdout) != 0) {
+		perror("ckptfs: stdout");
+		return CKPTFS_EXIT_IOERR;
+	}
+	return code;
 }
 
 static void print_shape(FILE *f, const ckpt_tensor *t)
@@ -91,16 +125,135 @@ static int cmd_list(const char *path, int json)
 		}
 	}
 	ckpt_reader_close(r);
-	if (fflush(stdout) != 0) {
-		perror("ckptfs: stdout");
-		return CKPTFS_EXIT_IOERR;
+	return flush_stdout(code);
+}
+
+static const ckpt_piece *piece_of(void *ctx, size_t tensor, size_t piece)
+{
+	return ckpt_reader_piece(ctx, tensor, piece);
+}
+
+/* Apply one map option (key without dashes); 0, or an exit code. */
+static int map_option(struct map_opts *m, const char *key, const char *val)
+{
+	ckpt_error err = CKPT_ERROR_INIT;
+	int rc = 0;
+
+	if (strcmp(key, "strict") == 0 && val == NULL) {
+		m->strict = 1;
+		return 0;
 	}
-	return code;
+	if (val == NULL) {
+		fprintf(stderr, "ckptfs: option %s needs a value\n", key);
+		return CKPTFS_EXIT_USAGE;
+	}
+	if (strcmp(key, "map") == 0) {
+		rc = ckpt_map_parse_arg(val, &m->entries, &m->n_entries, &err);
+	} else if (strcmp(key, "map-file") == 0 || strcmp(key, "map_file") == 0) {
+		rc = ckpt_map_load_file(val, &m->entries, &m->n_entries, &err);
+	} else if (strcmp(key, "targets") == 0) {
+		ckpt_targets_free(m->targets, m->n_targets);
+		m->targets = NULL;
+		m->n_targets = 0;
+		rc = ckpt_targets_load_file(val, &m->targets, &m->n_targets, &err);
+		m->have_targets = rc == 0;
+	} else if (strcmp(key, "cast") == 0) {
+		if (m->n_casts == sizeof(m->casts) / sizeof(m->casts[0])) {
+			fprintf(stderr, "ckptfs: too many --cast options\n");
+			return CKPTFS_EXIT_USAGE;
+		}
+		rc = ckpt_cast_parse_arg(val, &m->casts[m->n_casts], &err);
+		if (rc == 0)
+			m->n_casts++;
+	} else {
+		fprintf(stderr, "ckptfs: unknown option %s\n", key);
+		return CKPTFS_EXIT_USAGE;
+	}
+	if (rc) {
+		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		return rc == CKPT_ENOTFOUND ? CKPTFS_EXIT_NOINPUT : ckptfs_exit_code(rc);
+	}
+	return 0;
+}
+
+/* -o a=b,c=d: comma-separated map options. */
+static int map_o_list(struct map_opts *m, const char *list)
+{
+	char *dup = strdup(list), *save = NULL;
+	int rc = 0;
+	if (dup == NULL)
+		return CKPTFS_EXIT_SOFTWARE;
+	for (char *tok = strtok_r(dup, ",", &save); tok && rc == 0;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		if (eq)
+			*eq = '\0';
+		rc = map_option(m, tok, eq ? eq + 1 : NULL);
+	}
+	free(dup);
+	return rc;
+}
+
+static int cmd_dry_run(const char *path, int json, const struct map_opts *m)
+{
+	ckpt_reader *r;
+	ckpt_error err = CKPT_ERROR_INIT;
+	int rc = ckpt_reader_open(&r, path, &err);
+	if (rc) {
+		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		return ckptfs_exit_code(rc);
+	}
+	size_t n = ckpt_reader_count(r);
+	ckpt_tensor *tensors = malloc((n ? n : 1) * sizeof(*tensors));
+	if (tensors == NULL) {
+		ckpt_reader_close(r);
+		return CKPTFS_EXIT_SOFTWARE;
+	}
+	for (size_t i = 0; i < n; i++)
+		tensors[i] = *ckpt_reader_tensor(r, i);
+	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
+	o.entries = m->entries;
+	o.n_entries = m->n_entries;
+	o.targets = m->have_targets ? m->targets : NULL;
+	o.n_targets = m->n_targets;
+	o.casts = m->casts;
+	o.n_casts = m->n_casts;
+	o.strict = m->strict;
+	o.ckpt_path = path;
+	o.piece = piece_of;
+	o.piece_ctx = r;
+	ckpt_plan *plan = NULL;
+	char *text = NULL;
+	int code = CKPTFS_EXIT_OK;
+	rc = ckpt_resolve(&o, tensors, n, &plan, &err);
+	if (rc == 0)
+		rc = json ? ckpt_plan_to_json(plan, CKPT_PLAN_JSON_PRETTY, &text, &err)
+			  : ckpt_plan_to_text(plan, &text, &err);
+	if (rc) {
+		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		code = rc == CKPT_ENOMEM ? CKPTFS_EXIT_SOFTWARE : CKPTFS_EXIT_MAP;
+	} else {
+		fputs(text, stdout);
+		if (json)
+			putchar('\n');
+	}
+	ckpt_plan_string_free(text);
+	ckpt_plan_free(plan);
+	free(tensors);
+	ckpt_reader_close(r);
+	return flush_stdout(code);
+}
+
+static void map_opts_free(struct map_opts *m)
+{
+	ckpt_map_entries_free(m->entries, m->n_entries);
+	ckpt_targets_free(m->targets, m->n_targets);
 }
 
 int main(int argc, char **argv)
 {
-	int list = 0, json = 0;
+	int list = 0, json = 0, dry = 0, code = 0;
+	struct map_opts m = {0};
 	const char *pos[2];
 	int npos = 0;
 
@@ -116,18 +269,46 @@ int main(int argc, char **argv)
 			list = 1;
 		} else if (strcmp(a, "--json") == 0) {
 			json = 1;
+		} else if (strcmp(a, "--dry-run") == 0) {
+			dry = 1;
+		} else if (strcmp(a, "--strict") == 0) {
+			code = map_option(&m, "strict", NULL);
+		} else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+			code = map_o_list(&m, argv[++i]);
+		} else if (strncmp(a, "-o", 2) == 0 && a[2]) {
+			code = map_o_list(&m, a + 2);
+		} else if (strncmp(a, "--", 2) == 0 && a[2]) {
+			char *eq = strchr(a, '=');
+			char key[64];
+			size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+			if (kl >= sizeof(key))
+				kl = sizeof(key) - 1;
+			memcpy(key, a + 2, kl);
+			key[kl] = '\0';
+			const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+			code = map_option(&m, key, val);
 		} else if (a[0] == '-' && a[1] != '\0') {
 			fprintf(stderr, "ckptfs: unknown option %s\n%s", a, usage);
-			return CKPTFS_EXIT_USAGE;
+			code = CKPTFS_EXIT_USAGE;
 		} else if (npos < 2) {
 			pos[npos++] = a;
 		} else {
 			fprintf(stderr, "ckptfs: too many arguments\n%s", usage);
-			return CKPTFS_EXIT_USAGE;
+			code = CKPTFS_EXIT_USAGE;
+		}
+		if (code) {
+			map_opts_free(&m);
+			return code;
 		}
 	}
 	if (list && npos == 1)
-		return cmd_list(pos[0], json);
-	fputs(usage, stderr);
-	return CKPTFS_EXIT_USAGE;
+		code = cmd_list(pos[0], json);
+	else if (dry && npos == 1)
+		code = cmd_dry_run(pos[0], json, &m);
+	else {
+		fputs(usage, stderr);
+		code = CKPTFS_EXIT_USAGE;
+	}
+	map_opts_free(&m);
+	return code;
 }

@@ -148,6 +148,18 @@ def main():
     rc, out, err = run([ckptfs, "--list", os.path.join(root, "tf_contrib_trt_quant_mnist")])
     check(rc == 0 and out.strip(), f"directory with checkpoint file: rc {rc} {err.strip()}")
 
+    # --dry-run: the acceptance command, and a TF error text.
+    bundle = os.path.join(root, "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint")
+    rc, out, err = run([ckptfs, "--dry-run", "--json", "--map", "some_scope/=new/", bundle])
+    plan = json.loads(out) if rc == 0 else []
+    check([(p["path"], p["source"], p["dtype"], p["shape"], p["size"]) for p in plan] ==
+          [("new/embeddings", "some_scope/embeddings", "float32", [5, 16], 320),
+           ("new/indices", "some_scope/indices", "int64", [5], 40)],
+          f"dry-run plan {plan} {err}")
+    rc, out, err = run([ckptfs, "--dry-run", "--map", "some_scope/nope=new/x", bundle])
+    check(rc == 67 and f"Tensor some_scope/nope is not found in {bundle} checkpoint" in err,
+          f"dry-run not-found: rc {rc} {err.strip()}")
+
     for f in failures:
         print("FAIL:", f)
     check(value_checks[0] >= 150, f"only {value_checks[0]} tensors had known values")

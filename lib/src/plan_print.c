@@ -88,23 +88,6 @@ int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out,
 	return ok ? 0 : oom(err);
 }
 
-/* A name with \\, \t, \n and other control bytes escaped. */
-static void put_name(ckpt_sbuf *b, const char *s)
-{
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '\\')
-			ckpt__sb_puts(b, "\\\\");
-		else if (*c == '\t')
-			ckpt__sb_puts(b, "\\t");
-		else if (*c == '\n')
-			ckpt__sb_puts(b, "\\n");
-		else if (*c < 0x20 || *c == 0x7f)
-			ckpt__sb_printf(b, "\\x%02x", *c);
-		else
-			ckpt__sb_putn(b, (const char *)c, 1);
-	}
-}
-
 int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err)
 {
 	*out = NULL;
@@ -115,7 +98,7 @@ int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err)
 	ckpt__sb_putn(&b, "", 0);
 	for (size_t i = 0; i < p->n_files; i++) {
 		const ckpt_plan_file *f = v[i];
-		put_name(&b, f->file);
+		ckpt__sb_escaped(&b, f->file, 0);
 		ckpt__sb_printf(&b, "\t%s\t", ckpt_dtype_name(f->dtype));
 		ckpt__sb_shape_debug(&b, f->rank, f->shape);
 		if (f->size_known)
@@ -123,7 +106,7 @@ int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err)
 					(unsigned long long)f->size);
 		else
 			ckpt__sb_puts(&b, "\t?\t<-\t");
-		put_name(&b, f->source_name);
+		ckpt__sb_escaped(&b, f->source_name, 0);
 		ckpt__sb_printf(&b, "\t%s", ckpt_dtype_name(f->source_dtype));
 		if (f->spec[0] != '\0')
 			ckpt__sb_printf(&b, "\t%s", f->spec);

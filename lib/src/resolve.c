@@ -501,7 +501,9 @@ static int store_inferred(rctx *c, const ord *order, size_t n)
 		if (rc != 0)
 			return rc;
 	}
-	qsort(c->inferred, c->ninferred, sizeof(*c->inferred), cmp_irec);
+	if (c->ninferred > 1)
+		qsort(c->inferred, c->ninferred, sizeof(*c->inferred),
+		      cmp_irec);
 	c->vars = calloc(c->ninferred ? c->ninferred : 1, sizeof(*c->vars));
 	c->keys = calloc(c->ninferred ? c->ninferred : 1, sizeof(*c->keys));
 	if (c->vars == NULL || c->keys == NULL)

@@ -94,14 +94,10 @@ void ckpt__sb_list_py(ckpt_sbuf *b, int rank, const int64_t *dims)
 	ckpt__sb_puts(b, "]");
 }
 
-void ckpt__sb_repr_py(ckpt_sbuf *b, const char *s)
+void ckpt__sb_escaped(ckpt_sbuf *b, const char *s, char quote)
 {
-	/* Python picks '...' unless the text has ' and no ". */
-	char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
-
-	ckpt__sb_putn(b, &q, 1);
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '\\' || *c == (unsigned char)q)
+		if (*c == '\\' || (quote != '\0' && *c == (unsigned char)quote))
 			ckpt__sb_printf(b, "\\%c", *c);
 		else if (*c == '\n')
 			ckpt__sb_puts(b, "\\n");
@@ -114,5 +110,14 @@ void ckpt__sb_repr_py(ckpt_sbuf *b, const char *s)
 		else
 			ckpt__sb_putn(b, (const char *)c, 1);
 	}
+}
+
+void ckpt__sb_repr_py(ckpt_sbuf *b, const char *s)
+{
+	/* Python picks '...' unless the text has ' and no ". */
+	char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
+
+	ckpt__sb_putn(b, &q, 1);
+	ckpt__sb_escaped(b, s, q);
 	ckpt__sb_putn(b, &q, 1);
 }

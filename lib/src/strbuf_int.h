@@ -32,6 +32,9 @@ void ckpt__sb_shape_debug(ckpt_sbuf *b, int rank, const int64_t *dims);
 void ckpt__sb_shape_py(ckpt_sbuf *b, int rank, const int64_t *dims);
 /* "[a, b]": str() of a Python list of ints. */
 void ckpt__sb_list_py(ckpt_sbuf *b, int rank, const int64_t *dims);
+/* s with backslash, `quote` (unless NUL), \n, \r, \t as backslash escapes
+ * and other control bytes as \xNN. */
+void ckpt__sb_escaped(ckpt_sbuf *b, const char *s, char quote);
 /* repr() of a Python 3 str holding these bytes. */
 void ckpt__sb_repr_py(ckpt_sbuf *b, const char *s);
 

@@ -153,7 +153,8 @@ int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out,
  *   [TAB SLICE]
  * SHAPE is "[100,100]", SIZE is bytes or "?" for strings, SLICE (only for a
  * slice of the source) is the shape_and_slice text. In names, backslash,
- * TAB, newline and other control bytes are written as \\ \t \n \xNN.
+ * TAB, newline, CR and other control bytes are written as \\ \t \n \r
+ * \xNN.
  * Ownership: the caller frees *out with ckpt_plan_string_free().
  */
 int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err);

@@ -1,0 +1,88 @@
+/*
+ * ckpt/view.h - the tree inside the mount and the bytes of every file.
+ *
+ * Built once from a reader and a resolved plan (ckpt/resolve.h). Nodes are
+ * numbered 0..count-1; node 0 is the root. A node is a directory or a file
+ * whose exact size is known without reading data (except string tensors,
+ * whose size is computed from their lengths at build time).
+ *
+ * Tree rules (DESIGN.md "The tree inside the mount"):
+ * - a file's path is its plan file name split at '/';
+ * - a name that is both a file and a directory (TF1's `dense/kernel` beside
+ *   `dense/kernel/Adam`) becomes a directory holding the file as `@value`;
+ * - names ckptfs invents start with '@' (`@value`, `@mapping.json`); a real
+ *   component that is empty, `.`, `..`, or starts with '@' is shown as
+ *   `@=` followed by the component (reversible: strip `@=`);
+ * - `@mapping.json` at the root holds the plan as JSON.
+ *
+ * File bytes: little-endian, row-major, the target dtype; a scalar string is
+ * its raw bytes; a string tensor of rank >= 1 is each element as a uint64
+ * little-endian length followed by its bytes.
+ *
+ * Thread-safety: immutable after build; reads may run from many threads.
+ */
+#ifndef CKPT_VIEW_H
+#define CKPT_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckpt/error.h"
+#include "ckpt/reader.h"
+#include "ckpt/resolve.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ckpt_view ckpt_view;
+
+#define CKPT_VIEW_ROOT 0u
+#define CKPT_VIEW_NONE UINT32_MAX
+
+typedef struct ckpt_node {
+	const char *name;  /* component ("" for the root); borrowed */
+	uint32_t parent;   /* CKPT_VIEW_NONE for the root */
+	int is_dir;
+	uint64_t size;     /* bytes, files only */
+	const ckpt_plan_file *file; /* plan entry, NULL for dirs and @mapping.json */
+	uint32_t first_child;  /* directories: children are
+				* children[first_child .. first_child+n_children) */
+	uint32_t n_children;
+} ckpt_node;
+
+/*
+ * Build the tree for plan over r. Both must outlive the view.
+ * Ownership: the caller frees *out with ckpt_view_free().
+ */
+int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+		    ckpt_error *err);
+void ckpt_view_free(ckpt_view *v);
+
+size_t ckpt_view_count(const ckpt_view *v);
+const ckpt_node *ckpt_view_node(const ckpt_view *v, uint32_t id);
+/* Child k (sorted by name) of directory dir. */
+uint32_t ckpt_view_child(const ckpt_view *v, uint32_t dir, uint32_t k);
+/* The child of dir called name, or CKPT_VIEW_NONE. */
+uint32_t ckpt_view_lookup(const ckpt_view *v, uint32_t dir, const char *name);
+/* Node id of a '/'-separated path below the root (escaped names), or NONE. */
+uint32_t ckpt_view_resolve_path(const ckpt_view *v, const char *path);
+
+/*
+ * Read up to len bytes at off of file node id into buf; *got is set to the
+ * count (short only at end of file). Reads only the source bytes the range
+ * needs, converting on the fly. No checksum check (ckpt_view_verify).
+ */
+int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, size_t len,
+		   size_t *got, ckpt_error *err);
+
+/*
+ * Verify the CRC32C of every stored piece file node id draws from. Each
+ * piece is checked once per view (results cached, thread-safe).
+ */
+int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,554 @@
+/*
+ * The view: the tree of the mount and range reads of its files.
+ *
+ * Tree: nodes live in one array (node 0 = root); a hash table maps
+ * (parent, name) to a node for lookups while building and serving; after
+ * building, each directory's children are a sorted range of `children`.
+ *
+ * Reads: a file is a box (start, length) of one source tensor, in row-major
+ * order. A byte range maps to target elements [e0, e1); those are walked as
+ * runs along the last dimension, each run cut at stored-piece boundaries
+ * into preads of the piece's bytes; adjacent preads of one piece merge.
+ * The source bytes are then converted to the target dtype, and the
+ * requested window copied out. When nothing converts and the range is
+ * element-aligned, bytes land straight in the caller's buffer.
+ */
+#include "ckpt/view.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/convert.h"
+#include "codec_int.h"
+#include "error_int.h"
+
+struct vnode {
+	ckpt_node pub;
+	char *name;       /* owned */
+	uint32_t hnext;   /* hash chain */
+};
+
+struct ckpt_view {
+	const ckpt_reader *r;
+	const ckpt_plan *plan;
+	struct vnode *n;
+	size_t count, cap;
+	uint32_t *hash;   /* bucket heads, CKPT_VIEW_NONE = empty */
+	size_t nbuckets;
+	uint32_t *children;
+	char *mapping;    /* @mapping.json content */
+	size_t mapping_len;
+	/* per stored piece: 0 unchecked, 1 good, 2 bad; piece_base[t] + p */
+	_Atomic unsigned char *verified;
+	size_t *piece_base;
+};
+
+static uint64_t hash_of(uint32_t parent, const char *name)
+{
+	uint64_t h = 1469598103934665603ull ^ parent;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return h;
+}
+
+uint32_t ckpt_view_lookup(const ckpt_view *v, uint32_t dir, const char *name)
+{
+	if (v->nbuckets == 0)
+		return CKPT_VIEW_NONE;
+	uint32_t id = v->hash[hash_of(dir, name) & (v->nbuckets - 1)];
+	for (; id != CKPT_VIEW_NONE; id = v->n[id].hnext)
+		if (v->n[id].pub.parent == dir && strcmp(v->n[id].name, name) == 0)
+			return id;
+	return CKPT_VIEW_NONE;
+}
+
+static int rehash(ckpt_view *v, size_t nb)
+{
+	uint32_t *h = malloc(nb * sizeof(*h));
+	if (h == NULL)
+		return CKPT_ENOMEM;
+	for (size_t i = 0; i < nb; i++)
+		h[i] = CKPT_VIEW_NONE;
+	free(v->hash);
+	v->hash = h;
+	v->nbuckets = nb;
+	for (uint32_t id = 1; id < v->count; id++) {
+		uint64_t b = hash_of(v->n[id].pub.parent, v->n[id].name) & (nb - 1);
+		v->n[id].hnext = h[b];
+		h[b] = id;
+	}
+	return 0;
+}
+
+/* Append a node; returns its id or CKPT_VIEW_NONE on ENOMEM. */
+static uint32_t add_node(ckpt_view *v, uint32_t parent, const char *name, size_t nlen,
+			 int is_dir)
+{
+	if (v->count >= UINT32_MAX - 1)
+		return CKPT_VIEW_NONE;
+	if (v->count == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		struct vnode *n = realloc(v->n, cap * sizeof(*n));
+		if (n == NULL)
+			return CKPT_VIEW_NONE;
+		v->n = n;
+		v->cap = cap;
+	}
+	uint32_t id = (uint32_t)v->count;
+	struct vnode *nd = &v->n[id];
+	memset(nd, 0, sizeof(*nd));
+	nd->name = malloc(nlen + 1);
+	if (nd->name == NULL)
+		return CKPT_VIEW_NONE;
+	memcpy(nd->name, name, nlen);
+	nd->name[nlen] = '\0';
+	nd->pub.parent = parent;
+	nd->pub.is_dir = is_dir;
+	v->count++;
+	if (id == 0)
+		return id;
+	if (v->count * 2 > v->nbuckets) {
+		if (rehash(v, v->nbuckets ? v->nbuckets * 2 : 256))
+			return CKPT_VIEW_NONE;
+	} else {
+		uint64_t b = hash_of(parent, nd->name) & (v->nbuckets - 1);
+		nd->hnext = v->hash[b];
+		v->hash[b] = id;
+	}
+	return id;
+}
+
+/* The shown form of one real path component (see view.h). */
+static int escape(ckpt__buf *out, const char *c, size_t n)
+{
+	out->len = 0;
+	int esc = n == 0 || c[0] == '@' || (n == 1 && c[0] == '.') ||
+		  (n == 2 && c[0] == '.' && c[1] == '.');
+	if ((esc && ckpt__buf_append(out, "@=", 2)) || ckpt__buf_append(out, c, n) ||
+	    ckpt__buf_append(out, "", 1))
+		return CKPT_ENOMEM;
+	return 0;
+}
+
+static int insert_file(ckpt_view *v, const ckpt_plan_file *f, ckpt_error *err)
+{
+	ckpt__buf comp = {0};
+	uint32_t dir = CKPT_VIEW_ROOT;
+	const char *p = f->file;
+	int rc = 0;
+
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (escape(&comp, p, n)) {
+			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+			break;
+		}
+		const char *name = (const char *)comp.data;
+		uint32_t id = ckpt_view_lookup(v, dir, name);
+		if (slash) {
+			if (id == CKPT_VIEW_NONE) {
+				id = add_node(v, dir, name, strlen(name), 1);
+			} else if (!v->n[id].pub.is_dir) {
+				/* a file that is also a scope: it moves to @value */
+				const ckpt_plan_file *moved = v->n[id].pub.file;
+				v->n[id].pub.is_dir = 1;
+				v->n[id].pub.file = NULL;
+				uint32_t val = add_node(v, id, "@value", 6, 0);
+				if (val != CKPT_VIEW_NONE)
+					v->n[val].pub.file = moved;
+				else
+					id = CKPT_VIEW_NONE;
+			}
+			if (id == CKPT_VIEW_NONE) {
+				rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+				break;
+			}
+			dir = id;
+			p = slash + 1;
+			continue;
+		}
+		if (id != CKPT_VIEW_NONE && v->n[id].pub.is_dir) {
+			dir = id;
+			name = "@value";
+			id = ckpt_view_lookup(v, dir, name);
+		}
+		if (id != CKPT_VIEW_NONE) {
+			rc = ckpt__error(err, CKPT_EINVAL, "two target files are both called %s",
+					 f->file);
+			break;
+		}
+		id = add_node(v, dir, name, strlen(name), 0);
+		if (id == CKPT_VIEW_NONE) {
+			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+			break;
+		}
+		v->n[id].pub.file = f;
+		break;
+	}
+	ckpt__buf_free(&comp);
+	return rc;
+}
+
+static int cmp_child(const void *a, const void *b, void *ctx)
+{
+	const ckpt_view *v = ctx;
+	const struct vnode *x = &v->n[*(const uint32_t *)a];
+	const struct vnode *y = &v->n[*(const uint32_t *)b];
+	if (x->pub.parent != y->pub.parent)
+		return x->pub.parent < y->pub.parent ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Byte size of a string file: raw bytes for a scalar, else (8 + len) each. */
+static int string_size(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *size,
+		       ckpt_error *err)
+{
+	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
+	if (t->num_pieces != 1 || f->num_elements != t->num_elements)
+		return ckpt__error(err, CKPT_EUNSUPPORTED,
+				   "%s: Dtype string not supported for a slice of %s",
+				   f->file, f->source_name);
+	char **s;
+	uint64_t *l;
+	int rc = ckpt_reader_read_strings(v->r, f->source, &s, &l, err);
+	if (rc)
+		return rc;
+	uint64_t total = 0;
+	for (uint64_t k = 0; k < t->num_elements; k++)
+		total += l[k] + (f->rank ? 8 : 0);
+	ckpt_reader_free_strings(s, l);
+	*size = total;
+	return 0;
+}
+
+int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+		    ckpt_error *err)
+{
+	ckpt_view *v = calloc(1, sizeof(*v));
+	int rc = 0;
+
+	*out = NULL;
+	if (v == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	v->r = r;
+	v->plan = plan;
+	if (add_node(v, CKPT_VIEW_NONE, "", 0, 1) == CKPT_VIEW_NONE ||
+	    rehash(v, 256) != 0)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == 0 && i < plan->n_files; i++)
+		rc = insert_file(v, &plan->files[i], err);
+	if (rc == 0 && (rc = ckpt_plan_to_json(plan, CKPT_PLAN_JSON_PRETTY, &v->mapping, err)) == 0) {
+		v->mapping_len = strlen(v->mapping);
+		uint32_t id = ckpt_view_lookup(v, CKPT_VIEW_ROOT, "@mapping.json");
+		if (id == CKPT_VIEW_NONE)
+			id = add_node(v, CKPT_VIEW_ROOT, "@mapping.json", 13, 0);
+		if (id == CKPT_VIEW_NONE)
+			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+		else
+			v->n[id].pub.size = v->mapping_len;
+	}
+	/* sizes */
+	for (size_t id = 1; rc == 0 && id < v->count; id++) {
+		const ckpt_plan_file *f = v->n[id].pub.file;
+		if (f == NULL)
+			continue;
+		if (f->size_known)
+			v->n[id].pub.size = f->size;
+		else
+			rc = string_size(v, f, &v->n[id].pub.size, err);
+	}
+	/* children ranges */
+	if (rc == 0 && (v->children = malloc(v->count * sizeof(uint32_t))) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	if (rc == 0) {
+		size_t k = 0;
+		for (uint32_t id = 1; id < v->count; id++)
+			v->children[k++] = id;
+		qsort_r(v->children, k, sizeof(uint32_t), cmp_child, v);
+		for (size_t i = 0; i < k; i++) {
+			ckpt_node *dir = &v->n[v->n[v->children[i]].pub.parent].pub;
+			if (dir->n_children == 0)
+				dir->first_child = (uint32_t)i;
+			dir->n_children++;
+		}
+		for (size_t id = 0; id < v->count; id++)
+			v->n[id].pub.name = v->n[id].name;
+	}
+	/* verification state, one byte per stored piece */
+	size_t nt = ckpt_reader_count(r), np = 0;
+	if (rc == 0 && (v->piece_base = malloc((nt + 1) * sizeof(size_t))) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	for (size_t t = 0; rc == 0 && t < nt; t++) {
+		v->piece_base[t] = np;
+		np += ckpt_reader_tensor(r, t)->num_pieces;
+	}
+	if (rc == 0 && (v->verified = calloc(np ? np : 1, 1)) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	if (rc) {
+		ckpt_view_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void ckpt_view_free(ckpt_view *v)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < v->count; i++)
+		free(v->n[i].name);
+	free(v->n);
+	free(v->hash);
+	free(v->children);
+	ckpt_plan_string_free(v->mapping);
+	free((void *)v->verified);
+	free(v->piece_base);
+	free(v);
+}
+
+size_t ckpt_view_count(const ckpt_view *v)
+{
+	return v->count;
+}
+
+const ckpt_node *ckpt_view_node(const ckpt_view *v, uint32_t id)
+{
+	return id < v->count ? &v->n[id].pub : NULL;
+}
+
+uint32_t ckpt_view_child(const ckpt_view *v, uint32_t dir, uint32_t k)
+{
+	const ckpt_node *d = ckpt_view_node(v, dir);
+	if (d == NULL || !d->is_dir || k >= d->n_children)
+		return CKPT_VIEW_NONE;
+	return v->children[d->first_child + k];
+}
+
+uint32_t ckpt_view_resolve_path(const ckpt_view *v, const char *path)
+{
+	uint32_t id = CKPT_VIEW_ROOT;
+	char comp[4096];
+
+	while (*path == '/')
+		path++;
+	while (*path && id != CKPT_VIEW_NONE) {
+		const char *slash = strchr(path, '/');
+		size_t n = slash ? (size_t)(slash - path) : strlen(path);
+		if (n >= sizeof(comp))
+			return CKPT_VIEW_NONE;
+		memcpy(comp, path, n);
+		comp[n] = '\0';
+		id = ckpt_view_lookup(v, id, comp);
+		path += n;
+		while (*path == '/')
+			path++;
+	}
+	return id;
+}
+
+/* A pending pread of one piece, extended while runs stay contiguous. */
+struct pending {
+	size_t piece;
+	uint64_t off;  /* bytes in the piece */
+	uint64_t len;
+	uint8_t *dst;
+};
+
+static int flush(const ckpt_view *v, const ckpt_plan_file *f, struct pending *pd,
+		 ckpt_error *err)
+{
+	if (pd->len == 0)
+		return 0;
+	int rc = ckpt_reader_pread(v->r, f->source, pd->piece, pd->off, pd->dst,
+				   (size_t)pd->len, err);
+	pd->len = 0;
+	return rc;
+}
+
+/* Read source elements [e0, e1) of file f's box into dst (source dtype). */
+static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint64_t e1,
+		  uint8_t *dst, ckpt_error *err)
+{
+	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
+	size_t es = ckpt_dtype_size(t->dtype);
+	int rank = f->rank;
+	struct pending pd = {0};
+	int rc = 0;
+
+	if (rank == 0) {
+		pd.piece = 0;
+		pd.dst = dst;
+		pd.len = es;
+		return flush(v, f, &pd, err);
+	}
+	int64_t idx[CKPT_MAX_RANK];
+	uint64_t rem = e0;
+	for (int d = rank - 1; d >= 0; d--) {
+		idx[d] = (int64_t)(rem % (uint64_t)f->length[d]);
+		rem /= (uint64_t)f->length[d];
+	}
+	uint64_t e = e0;
+	while (e < e1 && rc == 0) {
+		int64_t last = f->length[rank - 1];
+		uint64_t run = (uint64_t)(last - idx[rank - 1]);
+		if (run > e1 - e)
+			run = e1 - e;
+		/* source coordinates of the run's first element */
+		int64_t c[CKPT_MAX_RANK];
+		for (int d = 0; d < rank; d++)
+			c[d] = f->start[d] + idx[d];
+		int64_t lo = c[rank - 1], hi = lo + (int64_t)run;
+		uint64_t covered = 0;
+		for (size_t p = 0; p < t->num_pieces && rc == 0; p++) {
+			const ckpt_piece *pc = ckpt_reader_piece(v->r, f->source, p);
+			int in = 1;
+			for (int d = 0; d < rank - 1 && in; d++)
+				in = c[d] >= pc->start[d] && c[d] < pc->start[d] + pc->length[d];
+			int64_t plo = pc->start[rank - 1], phi = plo + pc->length[rank - 1];
+			int64_t a = lo > plo ? lo : plo, b = hi < phi ? hi : phi;
+			if (!in || a >= b)
+				continue;
+			uint64_t poff = 0;
+			for (int d = 0; d < rank; d++) {
+				int64_t x = d == rank - 1 ? a : c[d];
+				poff = poff * (uint64_t)pc->length[d] + (uint64_t)(x - pc->start[d]);
+			}
+			uint8_t *to = dst + (e - e0 + (uint64_t)(a - lo)) * es;
+			uint64_t boff = poff * es, blen = (uint64_t)(b - a) * es;
+			if (pd.len && pd.piece == p && pd.off + pd.len == boff && pd.dst + pd.len == to) {
+				pd.len += blen;
+			} else {
+				rc = flush(v, f, &pd, err);
+				pd = (struct pending){p, boff, blen, to};
+			}
+			covered += (uint64_t)(b - a);
+		}
+		if (rc == 0 && covered != run)
+			rc = ckpt__error(err, CKPT_ECORRUPT,
+					 "%s: Does not have sufficient slices for partitioned tensor %s",
+					 f->file, f->source_name);
+		e += run;
+		idx[rank - 1] += (int64_t)run;
+		for (int d = rank - 1; d > 0 && idx[d] >= f->length[d]; d--) {
+			idx[d] = 0;
+			idx[d - 1]++;
+		}
+	}
+	if (rc == 0)
+		rc = flush(v, f, &pd, err);
+	return rc;
+}
+
+static int read_strings(const ckpt_view *v, const ckpt_plan_file *f, uint64_t off, void *buf,
+			size_t len, ckpt_error *err)
+{
+	char **s;
+	uint64_t *l;
+	int rc = ckpt_reader_read_strings(v->r, f->source, &s, &l, err);
+	if (rc)
+		return rc;
+	uint64_t pos = 0, end = off + len;
+	uint8_t *out = buf;
+	for (uint64_t k = 0; k < f->num_elements && pos < end; k++) {
+		uint8_t hdr[8];
+		ckpt__store_le64(hdr, l[k]);
+		const uint8_t *parts[2] = {hdr, (const uint8_t *)s[k]};
+		uint64_t plen[2] = {f->rank ? 8u : 0u, l[k]};
+		for (int j = 0; j < 2; j++) {
+			uint64_t a = pos > off ? pos : off, b = pos + plen[j] < end ? pos + plen[j] : end;
+			if (a < b)
+				memcpy(out + (a - off), parts[j] + (a - pos), (size_t)(b - a));
+			pos += plen[j];
+		}
+	}
+	ckpt_reader_free_strings(s, l);
+	return 0;
+}
+
+int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, size_t len,
+		   size_t *got, ckpt_error *err)
+{
+	const ckpt_node *nd = ckpt_view_node(v, id);
+	*got = 0;
+	if (nd == NULL || nd->is_dir)
+		return ckpt__error(err, CKPT_EINVAL, "node %u is not a file", id);
+	if (off >= nd->size || len == 0)
+		return 0;
+	if (len > nd->size - off)
+		len = (size_t)(nd->size - off);
+	const ckpt_plan_file *f = nd->file;
+	int rc;
+	if (f == NULL) {
+		memcpy(buf, v->mapping + off, len);
+		*got = len;
+		return 0;
+	}
+	if (f->dtype == CKPT_DT_STRING) {
+		rc = read_strings(v, f, off, buf, len, err);
+		if (rc == 0)
+			*got = len;
+		return rc;
+	}
+	size_t es = ckpt_dtype_size(f->source_dtype), et = ckpt_dtype_size(f->dtype);
+	uint64_t e0 = off / et, e1 = (off + len + et - 1) / et;
+	size_t n = (size_t)(e1 - e0);
+	if (f->source_dtype == f->dtype && off % et == 0 && len % et == 0) {
+		rc = gather(v, f, e0, e1, buf, err);
+	} else {
+		uint8_t *src = malloc(n * es), *dst = NULL;
+		if (src == NULL)
+			return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+		rc = gather(v, f, e0, e1, src, err);
+		if (rc == 0 && f->source_dtype != f->dtype) {
+			dst = malloc(n * et);
+			if (dst == NULL)
+				rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+			else if (ckpt_convert(f->source_dtype, f->dtype, src, dst, n))
+				rc = ckpt__error(err, CKPT_EUNSUPPORTED, "%s: cannot convert %s to %s",
+						 f->file, ckpt_dtype_name(f->source_dtype),
+						 ckpt_dtype_name(f->dtype));
+		}
+		if (rc == 0)
+			memcpy(buf, (dst ? dst : src) + (off - e0 * et), len);
+		free(src);
+		free(dst);
+	}
+	if (rc == 0)
+		*got = len;
+	return rc;
+}
+
+int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err)
+{
+	const ckpt_node *nd = ckpt_view_node(v, id);
+	if (nd == NULL || nd->file == NULL)
+		return 0;
+	const ckpt_plan_file *f = nd->file;
+	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
+	for (size_t p = 0; p < t->num_pieces; p++) {
+		const ckpt_piece *pc = ckpt_reader_piece(v->r, f->source, p);
+		int hit = 1;
+		for (int d = 0; d < f->rank && hit; d++) {
+			int64_t a = pc->start[d] > f->start[d] ? pc->start[d] : f->start[d];
+			int64_t b1 = pc->start[d] + pc->length[d], b2 = f->start[d] + f->length[d];
+			hit = a < (b1 < b2 ? b1 : b2);
+		}
+		if (!hit)
+			continue;
+		_Atomic unsigned char *st = &v->verified[v->piece_base[f->source] + p];
+		unsigned char state = atomic_load(st);
+		if (state == 0) {
+			state = ckpt_reader_verify_piece(v->r, f->source, p, err) ? 2 : 1;
+			atomic_store(st, state);
+			if (state == 2)
+				return err ? err->code : CKPT_ECHECKSUM;
+		}
+		if (state == 2)
+			return ckpt__error(err, CKPT_ECHECKSUM, "%s: tensor %s failed its checksum",
+					   f->file, f->source_name);
+	}
+	return 0;
+}

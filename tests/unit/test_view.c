@@ -1,0 +1,138 @@
+/*
+ * The view over a real fixture: tree shape, exact sizes, and byte ranges
+ * equal to ranges cut from an independent whole-tensor read.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt/reader.h"
+#include "ckpt/resolve.h"
+#include "ckpt/view.h"
+#include "testutil.h"
+
+#define BUNDLE "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint"
+
+struct fx {
+	ckpt_reader *r;
+	ckpt_tensor *t;
+	ckpt_plan *plan;
+	ckpt_view *v;
+};
+
+static int open_fx(struct fx *f, const char *map, const char *cast)
+{
+	const char *root = tu_fixtures();
+	if (root == NULL)
+		return 0;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", root, BUNDLE);
+	ckpt_error err = CKPT_ERROR_INIT;
+	ck_assert_int_eq(ckpt_reader_open(&f->r, path, &err), 0);
+	size_t n = ckpt_reader_count(f->r);
+	f->t = malloc(n * sizeof(*f->t));
+	for (size_t i = 0; i < n; i++)
+		f->t[i] = *ckpt_reader_tensor(f->r, i);
+	ckpt_map_entry *e = NULL;
+	size_t ne = 0;
+	ckpt_cast c;
+	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
+	if (map) {
+		ck_assert_int_eq(ckpt_map_parse_arg(map, &e, &ne, &err), 0);
+		o.entries = e;
+		o.n_entries = ne;
+	}
+	if (cast) {
+		ck_assert_int_eq(ckpt_cast_parse_arg(cast, &c, &err), 0);
+		o.casts = &c;
+		o.n_casts = 1;
+	}
+	o.ckpt_path = path;
+	ck_assert_msg(ckpt_resolve(&o, f->t, n, &f->plan, &err) == 0, "%s", err.msg);
+	ckpt_map_entries_free(e, ne);
+	ck_assert_msg(ckpt_view_build(&f->v, f->r, f->plan, &err) == 0, "%s", err.msg);
+	return 1;
+}
+
+static void close_fx(struct fx *f)
+{
+	ckpt_view_free(f->v);
+	ckpt_plan_free(f->plan);
+	free(f->t);
+	ckpt_reader_close(f->r);
+}
+
+START_TEST(test_view_tree_and_ranges)
+{
+	struct fx f;
+	if (!open_fx(&f, "some_scope/=new/", NULL))
+		return;
+	/* root: @mapping.json, new/ */
+	const ckpt_node *root = ckpt_view_node(f.v, CKPT_VIEW_ROOT);
+	ck_assert_uint_eq(root->n_children, 2);
+	ck_assert_str_eq(ckpt_view_node(f.v, ckpt_view_child(f.v, 0, 0))->name, "@mapping.json");
+	ck_assert_str_eq(ckpt_view_node(f.v, ckpt_view_child(f.v, 0, 1))->name, "new");
+	uint32_t emb = ckpt_view_resolve_path(f.v, "new/embeddings");
+	ck_assert_uint_ne(emb, CKPT_VIEW_NONE);
+	ck_assert_uint_eq(ckpt_view_node(f.v, emb)->size, 320);
+	ck_assert_uint_eq(ckpt_view_node(f.v, ckpt_view_resolve_path(f.v, "new/indices"))->size, 40);
+	ck_assert_uint_eq(ckpt_view_resolve_path(f.v, "some_scope"), CKPT_VIEW_NONE);
+
+	float ref[80];
+	for (int i = 0; i < 80; i++)
+		ref[i] = (float)i;
+	unsigned seed = 7;
+	for (int k = 0; k < 500; k++) {
+		seed = seed * 1103515245u + 12345u;
+		uint64_t off = (seed >> 8) % 330;
+		size_t len = (seed >> 20) % 64;
+		uint8_t buf[64];
+		size_t got;
+		ckpt_error err = CKPT_ERROR_INIT;
+		ck_assert_int_eq(ckpt_view_read(f.v, emb, off, buf, len, &got, &err), 0);
+		size_t want = off >= 320 ? 0 : (off + len > 320 ? 320 - off : len);
+		ck_assert_uint_eq(got, want);
+		ck_assert(memcmp(buf, (uint8_t *)ref + off, got) == 0);
+	}
+	ck_assert_int_eq(ckpt_view_verify(f.v, emb, NULL), 0);
+	close_fx(&f);
+}
+END_TEST
+
+START_TEST(test_view_bfloat16)
+{
+	struct fx f;
+	if (!open_fx(&f, "some_scope/=new/", "float32=bfloat16"))
+		return;
+	uint32_t emb = ckpt_view_resolve_path(f.v, "new/embeddings");
+	ck_assert_uint_eq(ckpt_view_node(f.v, emb)->size, 160);
+	/* integers below 256 are exact in bfloat16: the top half of the float */
+	uint8_t ref[160];
+	for (int i = 0; i < 80; i++) {
+		float x = (float)i;
+		uint32_t bits;
+		memcpy(&bits, &x, 4);
+		ref[2 * i] = (uint8_t)(bits >> 16);
+		ref[2 * i + 1] = (uint8_t)(bits >> 24);
+	}
+	for (uint64_t off = 0; off < 160; off += 7) {
+		uint8_t buf[33];
+		size_t got;
+		ck_assert_int_eq(ckpt_view_read(f.v, emb, off, buf, sizeof(buf), &got, NULL), 0);
+		ck_assert_uint_eq(got, off + 33 > 160 ? 160 - off : 33);
+		ck_assert(memcmp(buf, ref + off, got) == 0);
+	}
+	close_fx(&f);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("view");
+	TCase *tc = tcase_create("fixture");
+	tcase_add_test(tc, test_view_tree_and_ranges);
+	tcase_add_test(tc, test_view_bfloat16);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
