@@ -125,6 +125,10 @@ static int block_add(ckpt__sst_block *bl, const uint8_t *key, size_t klen,
 
 	if (klen > UINT32_MAX || vlen > UINT32_MAX)
 		return CKPT_EINVAL; /* varint32 fields */
+	if (key == NULL) /* empty key held in an empty ckpt__buf */
+		key = (const uint8_t *)"";
+	if (val == NULL)
+		val = (const uint8_t *)"";
 	if (bl->counter < bl->restart_interval) {
 		size_t min_len = bl->last_key.len < klen ? bl->last_key.len : klen;
 		while (shared < min_len && bl->last_key.data[shared] == key[shared])
