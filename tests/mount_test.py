@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""Real mounts through the kernel: every fixture with no map, a mapped and
+re-typed mount, error paths, EROFS, EIO for a corrupt tensor, concurrent
+random reads, and the mount.fuse3 path.
+
+usage: mount_test.py CKPTFS CKPT_DUMP CKPT_GEN DATA_DIR
+Needs /dev/fuse and fusermount3; skips (77) without them, except under
+CI=true, where it fails. Fixtures come from $CKPT_FIXTURES.
+"""
+import errno
+import json
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CKPTFS, DUMP, GEN, DATA = sys.argv[1:5]
+CI = os.environ.get("CI") == "true"
+failures = []
+counts = {"files": 0, "mounts": 0}
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+PACK = {"float32": "f", "float64": "d", "int8": "b", "int16": "h", "int32": "i",
+        "int64": "q", "uint8": "B", "uint16": "H", "uint32": "I", "uint64": "Q",
+        "bool": "B", "float16": "H", "bfloat16": "H", "qint8": "b", "quint8": "B",
+        "qint32": "i", "qint16": "h", "quint16": "H"}
+
+
+def expected_bytes(t):
+    """The file bytes DESIGN.md promises, built from ckpt-dump's values."""
+    dt, vals = t["dtype"], t["values"]
+    if dt == "string":
+        raw = [bytes.fromhex(v) for v in vals]
+        if not t["shape"]:
+            return raw[0]
+        return b"".join(struct.pack("<Q", len(r)) + r for r in raw)
+    if dt in ("complex64", "complex128"):
+        f = "f" if dt == "complex64" else "d"
+        return b"".join(struct.pack("<" + f + f, *v) for v in vals)
+    return struct.pack("<%d%s" % (len(vals), PACK[dt]), *vals)
+
+
+class Mount:
+    def __init__(self, ckpt, *opts, expect_ok=True):
+        self.dir = tempfile.mkdtemp(prefix="ckptfs-mnt-")
+        p = subprocess.run([CKPTFS, ckpt, self.dir, *opts], capture_output=True,
+                           text=True, timeout=60)
+        self.rc, self.err = p.returncode, p.stderr
+        self.ok = p.returncode == 0 and os.path.ismount(self.dir)
+        if expect_ok:
+            check(self.ok, f"mount {ckpt} {opts}: rc {p.returncode} {p.stderr.strip()}")
+        counts["mounts"] += self.ok
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        if os.path.ismount(self.dir):
+            subprocess.run(["fusermount3", "-u", self.dir], check=False)
+        os.rmdir(self.dir)
+
+
+def files_of(root):
+    out = {}
+    for d, _, fs in os.walk(root):
+        for f in fs:
+            p = os.path.join(d, f)
+            out[os.path.relpath(p, root)] = p
+    return out
+
+
+def fixtures_unmapped(root):
+    inv = os.path.join(root, "INVENTORY.md")
+    prefixes = []
+    with open(inv, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("# ") and "(V" in line:
+                rel = line.split()[1]
+                prefixes.append(os.path.join(root, rel[:-6] if rel.endswith(".index") else rel))
+    check(len(prefixes) >= 40, f"only {len(prefixes)} fixtures")
+    for pfx in prefixes:
+        dump = json.loads(subprocess.run([DUMP, pfx], capture_output=True, text=True,
+                                         check=True).stdout)
+        with Mount(pfx) as m:
+            if not m.ok:
+                continue
+            files = files_of(m.dir)
+            want_paths = {escape_path(t["name"], dump) for t in dump} | {"@mapping.json"}
+            check(set(files) == want_paths,
+                  f"{pfx}: files {sorted(files)} want {sorted(want_paths)}")
+            for t in dump:
+                p = os.path.join(m.dir, escape_path(t["name"], dump))
+                if not os.path.exists(p):
+                    continue
+                want = expected_bytes(t)
+                with open(p, "rb") as f:
+                    got = f.read()
+                counts["files"] += 1
+                check(got == want, f"{pfx}: {t['name']} bytes differ ({len(got)} vs {len(want)})")
+                check(os.stat(p).st_size == len(want), f"{pfx}: {t['name']} size")
+                check(os.getxattr(p, "user.ckpt.dtype").decode() == t["dtype"],
+                      f"{pfx}: {t['name']} xattr dtype")
+                check(os.getxattr(p, "user.ckpt.source").decode() == t["name"],
+                      f"{pfx}: {t['name']} xattr source")
+                check(os.getxattr(p, "user.ckpt.shape").decode() ==
+                      "[" + ",".join(str(d) for d in t["shape"]) + "]",
+                      f"{pfx}: {t['name']} xattr shape")
+            # cp -r of the mount equals the files
+            with tempfile.TemporaryDirectory() as cp:
+                dst = os.path.join(cp, "c")
+                subprocess.run(["cp", "-r", m.dir, dst], check=True)
+                for rel, p in files.items():
+                    with open(p, "rb") as a, open(os.path.join(dst, rel), "rb") as b:
+                        check(a.read() == b.read(), f"{pfx}: cp -r differs at {rel}")
+
+
+def escape_path(name, dump):
+    """DESIGN.md tree rules: @= escapes, @value for a name that is also a scope."""
+    comps = []
+    for c in name.split("/"):
+        if c in ("", ".", "..") or c.startswith("@"):
+            c = "@=" + c
+        comps.append(c)
+    names = {t["name"] for t in dump}
+    if any(n.startswith(name + "/") for n in names):
+        comps.append("@value")
+    return "/".join(comps)
+
+
+def mapped_and_errors(root):
+    bundle = os.path.join(root, "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint")
+    with Mount(bundle, "-o", "map=some_scope/=new/,cast=float32=bfloat16") as m:
+        if m.ok:
+            with open(os.path.join(m.dir, "new/embeddings"), "rb") as f:
+                got = f.read()
+            want = b"".join(struct.pack("<I", struct.unpack("<I", struct.pack("<f", float(i)))[0])[2:]
+                            for i in range(80))
+            check(got == want, "bfloat16 embeddings through -o map=,cast=")
+            p = os.path.join(m.dir, "new/embeddings")
+            for op in (lambda: open(p, "r+b"), lambda: open(os.path.join(m.dir, "x"), "wb"),
+                       lambda: os.mkdir(os.path.join(m.dir, "d")), lambda: os.unlink(p),
+                       lambda: os.rename(p, p + "2"),
+                       lambda: os.setxattr(p, "user.x", b"1")):
+                try:
+                    op()
+                    check(False, "a write succeeded")
+                except OSError as e:
+                    check(e.errno == errno.EROFS, f"write gave {e.errno}, want EROFS")
+            check(not os.path.exists(os.path.join(m.dir, "nope")), "nope exists")
+            with open(os.path.join(m.dir, "@mapping.json")) as f:
+                mapping = json.load(f)
+            dry = subprocess.run([CKPTFS, "--dry-run", "--json", "--map", "some_scope/=new/",
+                                  "--cast", "float32=bfloat16", bundle],
+                                 capture_output=True, text=True)
+            check(mapping == json.loads(dry.stdout), "@mapping.json != --dry-run --json")
+    # errors: nothing mounted, documented exit codes
+    with Mount(bundle, "--map", "some_scope/nope=x", expect_ok=False) as m:
+        check(m.rc == 67 and "is not found in" in m.err and not os.path.ismount(m.dir),
+              f"bad map: rc {m.rc} {m.err}")
+    with Mount(bundle + "-missing", expect_ok=False) as m:
+        check(m.rc == 66 and not os.path.ismount(m.dir), f"missing ckpt: rc {m.rc} {m.err}")
+    r = subprocess.run([CKPTFS, bundle, "/nonexistent/mnt"], capture_output=True, text=True)
+    check(r.returncode == 71, f"missing mountpoint: rc {r.returncode} {r.stderr}")
+    with tempfile.TemporaryDirectory() as d:
+        open(os.path.join(d, "f"), "w").close()
+        r = subprocess.run([CKPTFS, bundle, d], capture_output=True, text=True)
+        check(r.returncode == 71 and "not empty" in r.stderr and not os.path.ismount(d),
+              f"non-empty mountpoint: rc {r.returncode} {r.stderr}")
+    # a corrupted tensor: EIO for that file, the other reads fine
+    with tempfile.TemporaryDirectory() as d:
+        for ext in (".index", ".data-00000-of-00001"):
+            shutil.copy(bundle + ext, os.path.join(d, "b" + ext))
+        with open(os.path.join(d, "b.data-00000-of-00001"), "r+b") as f:
+            f.seek(100)
+            b = f.read(1)
+            f.seek(100)
+            f.write(bytes([b[0] ^ 0x40]))
+        with Mount(os.path.join(d, "b")) as m:
+            if m.ok:
+                try:
+                    with open(os.path.join(m.dir, "some_scope/embeddings"), "rb") as f:
+                        f.read()
+                    check(False, "corrupt tensor read without error")
+                except OSError as e:
+                    check(e.errno == errno.EIO, f"corrupt read gave {e.errno}, want EIO")
+                with open(os.path.join(m.dir, "some_scope/indices"), "rb") as f:
+                    check(f.read() == struct.pack("<5q", 3, 4, 5, 6, 7), "indices next to corrupt")
+        with Mount(os.path.join(d, "b"), "--verify=mount", expect_ok=False) as m:
+            check(m.rc == 65 and not os.path.ismount(m.dir), f"--verify=mount: rc {m.rc}")
+
+
+def concurrent_reads():
+    """8 threads, random ranges of many files (partitioned, sharded) for 3 s."""
+    with tempfile.TemporaryDirectory() as d:
+        pfx = os.path.join(d, "g")
+        subprocess.run([GEN, os.path.join(DATA, "shards.json"), pfx], check=True)
+        dump = {t["name"]: t for t in json.loads(subprocess.run(
+            [DUMP, pfx], capture_output=True, text=True, check=True).stdout)}
+        with Mount(pfx) as m:
+            if not m.ok:
+                return
+            want = {}
+            for name, t in dump.items():
+                want[os.path.join(m.dir, escape_path(name, list(dump.values())))] = expected_bytes(t)
+            paths = list(want)
+            errors = []
+            stop = time.time() + 3
+            done = [0]
+
+            def worker(seed):
+                rng = random.Random(seed)
+                while time.time() < stop:
+                    p = rng.choice(paths)
+                    w = want[p]
+                    off = rng.randrange(len(w) + 1)
+                    n = rng.randrange(1, 70000)
+                    fd = os.open(p, os.O_RDONLY)
+                    try:
+                        got = os.pread(fd, n, off)
+                    finally:
+                        os.close(fd)
+                    if got != w[off:off + n]:
+                        errors.append(f"{p} at {off}+{n}")
+                    done[0] += 1
+
+            ts = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            check(not errors, f"concurrent reads: {len(errors)} mismatches, e.g. {errors[:3]}")
+            check(done[0] > 100, f"only {done[0]} concurrent reads")
+            counts["reads"] = done[0]
+
+
+def mount_fuse3(root):
+    """mount(8) -> mount.fuse3 -> `ckptfs SRC MNT -o OPTS`, both ways of naming the type."""
+    bundle = os.path.join(root, "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint")
+    with tempfile.TemporaryDirectory() as bindir:
+        os.symlink(os.path.abspath(CKPTFS), os.path.join(bindir, "ckptfs"))
+        env = dict(os.environ, PATH=bindir + ":" + os.environ.get("PATH", ""))
+        # mount(8) resets PATH, so with it the program is named by its path;
+        # mount.fuse3 called directly finds `ckptfs` on the caller's PATH.
+        opts = ["-o", "map=some_scope/=new/,cast=float32=bfloat16"]
+        for how in ("mount", "mount.fuse3"):
+            mnt = tempfile.mkdtemp(prefix="ckptfs-mnt-")
+            if how == "mount":
+                args = ["mount", "-t", "fuse", os.path.abspath(CKPTFS) + "#" + bundle, mnt]
+            else:
+                args = ["mount.fuse3", bundle, mnt, "-t", "ckptfs"]
+            try:
+                r = subprocess.run(args + opts,
+                                   capture_output=True, text=True, env=env, timeout=60)
+                p = os.path.join(mnt, "new/embeddings")
+                check(r.returncode == 0 and os.path.exists(p) and
+                      os.getxattr(p, "user.ckpt.dtype") == b"bfloat16",
+                      f"{how}: rc {r.returncode} {r.stderr.strip()}")
+            finally:
+                if os.path.ismount(mnt):
+                    subprocess.run(["fusermount3", "-u", mnt], check=False)
+                os.rmdir(mnt)
+
+
+def main():
+    if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
+        print("no FUSE here")
+        return 1 if CI else 77
+    root = os.environ.get("CKPT_FIXTURES", "")
+    if not os.path.isdir(root):
+        print("no fixtures folder")
+        return 1 if CI else 77
+    fixtures_unmapped(root)
+    mapped_and_errors(root)
+    concurrent_reads()
+    mount_fuse3(root)
+    for f in failures:
+        print("FAIL:", f)
+    print(f"{counts['mounts']} mounts, {counts['files']} fixture files compared, "
+          f"{counts.get('reads', 0)} concurrent reads, {len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
