@@ -38,7 +38,7 @@ static const char usage[] =
 	"MOUNT OPTIONS:\n"
 	"  --verify none|read|mount  checksums: read (default) checks a tensor when a\n"
 	"                      reader has read it whole; mount checks all first\n"
-	"  --format raw        file bytes are the tensor bytes (npy and tf: not yet)\n"
+	"  --format raw|npy    raw tensor bytes, or NAME.npy files for numpy.load\n"
 	"  -f                  stay in the foreground    -d  debug (implies -f)\n"
 	"  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
 	"                      own options (allow_other, max_threads=N, ...)\n"
@@ -162,11 +162,15 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 		if (rc == 0)
 			m->n_casts++;
 	} else if (strcmp(key, "format") == 0) {
-		if (strcmp(val, "raw") != 0) {
-			fprintf(stderr, "ckptfs: --format %s is not supported yet (raw is)\n", val);
+		if (strcmp(val, "raw") == 0) {
+			m->format = CKPTFS_FORMAT_RAW;
+		} else if (strcmp(val, "npy") == 0) {
+			m->format = CKPTFS_FORMAT_NPY;
+		} else {
+			fprintf(stderr, "ckptfs: --format %s is not supported (raw, npy; tf not yet)\n",
+				val);
 			return CKPTFS_EXIT_USAGE;
 		}
-		m->format = CKPTFS_FORMAT_RAW;
 	} else if (strcmp(key, "verify") == 0) {
 		if (strcmp(val, "none") == 0)
 			m->verify = CKPTFS_VERIFY_NONE;

@@ -37,6 +37,13 @@ PACK = {"float32": "f", "float64": "d", "int8": "b", "int16": "h", "int32": "i",
         "qint32": "i", "qint16": "h", "quint16": "H"}
 
 
+def pack1(fmt, v):
+    """One value; ckpt-dump writes NaN and infinities as "bits:HEX"."""
+    if isinstance(v, str) and v.startswith("bits:"):
+        return int(v[5:], 16).to_bytes(struct.calcsize(fmt), "little")
+    return struct.pack("<" + fmt, v)
+
+
 def expected_bytes(t):
     """The file bytes DESIGN.md promises, built from ckpt-dump's values."""
     dt, vals = t["dtype"], t["values"]
@@ -47,8 +54,8 @@ def expected_bytes(t):
         return b"".join(struct.pack("<Q", len(r)) + r for r in raw)
     if dt in ("complex64", "complex128"):
         f = "f" if dt == "complex64" else "d"
-        return b"".join(struct.pack("<" + f + f, *v) for v in vals)
-    return struct.pack("<%d%s" % (len(vals), PACK[dt]), *vals)
+        return b"".join(pack1(f, x) for v in vals for x in v)
+    return b"".join(pack1(PACK[dt], v) for v in vals)
 
 
 class Mount:
@@ -272,6 +279,57 @@ def mount_fuse3(root):
                 os.rmdir(mnt)
 
 
+NPY_LOADER = r"""
+import json, sys
+import numpy as np
+out = {}
+for p in sys.argv[1:]:
+    a = np.load(p)
+    out[p] = [a.dtype.str, list(a.shape), a.tobytes().hex()]
+print(json.dumps(out))
+"""
+
+NPY_DESCR = {"bool": "|b1", "int8": "|i1", "uint8": "|u1", "int16": "<i2", "uint16": "<u2",
+             "int32": "<i4", "uint32": "<u4", "int64": "<i8", "uint64": "<u8",
+             "float16": "<f2", "bfloat16": "<u2", "float32": "<f4", "float64": "<f8",
+             "complex64": "<c8", "complex128": "<c16"}
+
+
+def npy_format():
+    """numpy.load (Debian's python3-numpy) of every --format npy file."""
+    py = "/usr/bin/python3"
+    if subprocess.run([py, "-c", "import numpy"], capture_output=True).returncode:
+        check(not CI, "python3-numpy missing under CI")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        for desc in ("all_dtypes.json", "strings.json"):
+            pfx = os.path.join(d, desc)
+            subprocess.run([GEN, os.path.join(DATA, desc), pfx], check=True)
+            dump = json.loads(subprocess.run([DUMP, pfx], capture_output=True, text=True,
+                                             check=True).stdout)
+            with Mount(pfx, "--format", "npy") as m:
+                if not m.ok:
+                    continue
+                paths = {t["name"]: os.path.join(m.dir, escape_path(t["name"], dump) + ".npy")
+                         for t in dump}
+                got = json.loads(subprocess.run([py, "-c", NPY_LOADER, *paths.values()],
+                                                capture_output=True, text=True,
+                                                check=True).stdout)
+                for t in dump:
+                    descr, shape, data = got[paths[t["name"]]]
+                    check(shape == t["shape"], f"npy {t['name']}: shape {shape}")
+                    if t["dtype"] == "string":
+                        vals = [bytes.fromhex(v) for v in t["values"]]
+                        width = max([1] + [len(v) for v in vals])
+                        want = b"".join(v.ljust(width, b"\0") for v in vals)
+                        check(descr == f"|S{width}", f"npy {t['name']}: descr {descr}")
+                    else:
+                        want = expected_bytes(t)
+                        check(descr == NPY_DESCR[t["dtype"]], f"npy {t['name']}: descr {descr}")
+                    check(bytes.fromhex(data) == want, f"npy {t['name']}: data differs")
+                    counts["npy"] = counts.get("npy", 0) + 1
+
+
 def main():
     if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
         print("no FUSE here")
@@ -283,11 +341,13 @@ def main():
     fixtures_unmapped(root)
     mapped_and_errors(root)
     concurrent_reads()
+    npy_format()
     mount_fuse3(root)
     for f in failures:
         print("FAIL:", f)
     print(f"{counts['mounts']} mounts, {counts['files']} fixture files compared, "
-          f"{counts.get('reads', 0)} concurrent reads, {len(failures)} failures")
+          f"{counts.get('reads', 0)} concurrent reads, {counts.get('npy', 0)} npy files loaded, "
+          f"{len(failures)} failures")
     return 1 if failures else 0
 
 

@@ -16,6 +16,7 @@
 #include "ckpt/view.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +28,13 @@ struct vnode {
 	ckpt_node pub;
 	char *name;       /* owned */
 	uint32_t hnext;   /* hash chain */
+	char *hdr;        /* npy: the header (owned), hdr_len bytes */
+	size_t hdr_len;
+	uint64_t width;   /* npy strings: bytes per element */
 };
 
 struct ckpt_view {
+	enum ckpt_view_format format;
 	const ckpt_reader *r;
 	const ckpt_plan *plan;
 	struct vnode *n;
@@ -174,6 +179,23 @@ static int insert_file(ckpt_view *v, const ckpt_plan_file *f, ckpt_error *err)
 			name = "@value";
 			id = ckpt_view_lookup(v, dir, name);
 		}
+		if (v->format == CKPT_VIEW_NPY) {
+			/* `comp` holds the shown name and its NUL: append .npy */
+			comp.len--;
+			if (name != (const char *)comp.data) {
+				comp.len = 0;
+				if (ckpt__buf_append(&comp, name, strlen(name))) {
+					rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+					break;
+				}
+			}
+			if (ckpt__buf_append(&comp, ".npy", 5)) {
+				rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+				break;
+			}
+			name = (const char *)comp.data;
+			id = ckpt_view_lookup(v, dir, name);
+		}
 		if (id != CKPT_VIEW_NONE) {
 			rc = ckpt__error(err, CKPT_EINVAL, "two target files are both called %s",
 					 f->file);
@@ -203,7 +225,7 @@ static int cmp_child(const void *a, const void *b, void *ctx)
 
 /* Byte size of a string file: raw bytes for a scalar, else (8 + len) each. */
 static int string_size(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *size,
-		       ckpt_error *err)
+		       uint64_t *longest, ckpt_error *err)
 {
 	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
 	if (t->num_pieces != 1 || f->num_elements != t->num_elements)
@@ -215,16 +237,88 @@ static int string_size(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *si
 	int rc = ckpt_reader_read_strings(v->r, f->source, &s, &l, err);
 	if (rc)
 		return rc;
-	uint64_t total = 0;
-	for (uint64_t k = 0; k < t->num_elements; k++)
+	uint64_t total = 0, max = 1;
+	for (uint64_t k = 0; k < t->num_elements; k++) {
 		total += l[k] + (f->rank ? 8 : 0);
+		if (l[k] > max)
+			max = l[k];
+	}
 	ckpt_reader_free_strings(s, l);
 	*size = total;
+	*longest = max;
+	return 0;
+}
+
+/* NumPy's descr for a dtype (see view.h for bfloat16 and strings). */
+static const char *npy_descr(ckpt_dtype dt)
+{
+	switch (dt) {
+	case CKPT_DT_BOOL: return "|b1";
+	case CKPT_DT_INT8: case CKPT_DT_QINT8: return "|i1";
+	case CKPT_DT_UINT8: case CKPT_DT_QUINT8: return "|u1";
+	case CKPT_DT_INT16: case CKPT_DT_QINT16: return "<i2";
+	case CKPT_DT_UINT16: case CKPT_DT_QUINT16: case CKPT_DT_BFLOAT16: return "<u2";
+	case CKPT_DT_INT32: case CKPT_DT_QINT32: return "<i4";
+	case CKPT_DT_UINT32: return "<u4";
+	case CKPT_DT_INT64: return "<i8";
+	case CKPT_DT_UINT64: return "<u8";
+	case CKPT_DT_HALF: return "<f2";
+	case CKPT_DT_FLOAT: return "<f4";
+	case CKPT_DT_DOUBLE: return "<f8";
+	case CKPT_DT_COMPLEX64: return "<c8";
+	case CKPT_DT_COMPLEX128: return "<c16";
+	default: return NULL;
+	}
+}
+
+/*
+ * The NPY 1.0 header of a file: magic, version, uint16 header length, then
+ * the dict padded with spaces and a newline to a multiple of 64 bytes.
+ */
+static int npy_header(struct vnode *nd, const ckpt_plan_file *f, ckpt_error *err)
+{
+	char descr[32], dict[4096];
+	const char *d = npy_descr(f->dtype);
+	if (f->dtype == CKPT_DT_STRING) {
+		snprintf(descr, sizeof(descr), "|S%llu", (unsigned long long)nd->width);
+		d = descr;
+	}
+	if (d == NULL)
+		return ckpt__error(err, CKPT_EUNSUPPORTED, "%s: dtype %s has no NumPy form",
+				   f->file, ckpt_dtype_name(f->dtype));
+	int n = snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': False, 'shape': (",
+			 d);
+	for (int k = 0; k < f->rank && n > 0 && (size_t)n < sizeof(dict); k++)
+		n += snprintf(dict + n, sizeof(dict) - (size_t)n, "%lld,%s", (long long)f->shape[k],
+			      k + 1 < f->rank ? " " : "");
+	if (n > 0 && f->rank > 1 && (size_t)n < sizeof(dict))
+		n--; /* (2, 3) not (2, 3,): only a 1-tuple keeps its comma */
+	if (n > 0 && (size_t)n < sizeof(dict))
+		n += snprintf(dict + n, sizeof(dict) - (size_t)n, "), }");
+	if (n <= 0 || (size_t)n >= sizeof(dict) - 64)
+		return ckpt__error(err, CKPT_ERANGE, "%s: NumPy header too long", f->file);
+	size_t total = (10 + (size_t)n + 1 + 63) / 64 * 64;
+	nd->hdr = malloc(total);
+	if (nd->hdr == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	memcpy(nd->hdr, "\x93NUMPY\x01\x00", 8);
+	nd->hdr[8] = (char)((total - 10) & 0xff);
+	nd->hdr[9] = (char)((total - 10) >> 8);
+	memcpy(nd->hdr + 10, dict, (size_t)n);
+	memset(nd->hdr + 10 + n, ' ', total - 10 - (size_t)n - 1);
+	nd->hdr[total - 1] = '\n';
+	nd->hdr_len = total;
 	return 0;
 }
 
 int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
 		    ckpt_error *err)
+{
+	return ckpt_view_build_format(out, r, plan, CKPT_VIEW_RAW, err);
+}
+
+int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+			   enum ckpt_view_format format, ckpt_error *err)
 {
 	ckpt_view *v = calloc(1, sizeof(*v));
 	int rc = 0;
@@ -232,6 +326,7 @@ int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan
 	*out = NULL;
 	if (v == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	v->format = format;
 	v->r = r;
 	v->plan = plan;
 	if (add_node(v, CKPT_VIEW_NONE, "", 0, 1) == CKPT_VIEW_NONE ||
@@ -251,13 +346,20 @@ int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan
 	}
 	/* sizes */
 	for (size_t id = 1; rc == 0 && id < v->count; id++) {
-		const ckpt_plan_file *f = v->n[id].pub.file;
+		struct vnode *nd = &v->n[id];
+		const ckpt_plan_file *f = nd->pub.file;
 		if (f == NULL)
 			continue;
 		if (f->size_known)
-			v->n[id].pub.size = f->size;
+			nd->pub.size = f->size;
 		else
-			rc = string_size(v, f, &v->n[id].pub.size, err);
+			rc = string_size(v, f, &nd->pub.size, &nd->width, err);
+		if (rc == 0 && format == CKPT_VIEW_NPY) {
+			if (f->dtype == CKPT_DT_STRING)
+				nd->pub.size = nd->width * f->num_elements;
+			rc = npy_header(nd, f, err);
+			nd->pub.size += nd->hdr_len;
+		}
 	}
 	/* children ranges */
 	if (rc == 0 && (v->children = malloc(v->count * sizeof(uint32_t))) == NULL)
@@ -298,8 +400,10 @@ void ckpt_view_free(ckpt_view *v)
 {
 	if (v == NULL)
 		return;
-	for (size_t i = 0; i < v->count; i++)
+	for (size_t i = 0; i < v->count; i++) {
 		free(v->n[i].name);
+		free(v->n[i].hdr);
+	}
 	free(v->n);
 	free(v->hash);
 	free(v->children);
@@ -442,9 +546,10 @@ static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint
 	return rc;
 }
 
-static int read_strings(const ckpt_view *v, const ckpt_plan_file *f, uint64_t off, void *buf,
+static int read_strings(const ckpt_view *v, const struct vnode *nd, uint64_t off, void *buf,
 			size_t len, ckpt_error *err)
 {
+	const ckpt_plan_file *f = nd->pub.file;
 	char **s;
 	uint64_t *l;
 	int rc = ckpt_reader_read_strings(v->r, f->source, &s, &l, err);
@@ -455,12 +560,19 @@ static int read_strings(const ckpt_view *v, const ckpt_plan_file *f, uint64_t of
 	for (uint64_t k = 0; k < f->num_elements && pos < end; k++) {
 		uint8_t hdr[8];
 		ckpt__store_le64(hdr, l[k]);
-		const uint8_t *parts[2] = {hdr, (const uint8_t *)s[k]};
-		uint64_t plen[2] = {f->rank ? 8u : 0u, l[k]};
-		for (int j = 0; j < 2; j++) {
+		/* raw: [u64 length] bytes; npy: bytes then NULs to the width */
+		const uint8_t *parts[3] = {hdr, (const uint8_t *)s[k], NULL};
+		uint64_t plen[3] = {f->rank ? 8u : 0u, l[k], 0};
+		if (nd->hdr) {
+			plen[0] = 0;
+			plen[2] = nd->width - l[k];
+		}
+		for (int j = 0; j < 3; j++) {
 			uint64_t a = pos > off ? pos : off, b = pos + plen[j] < end ? pos + plen[j] : end;
-			if (a < b)
+			if (a < b && parts[j])
 				memcpy(out + (a - off), parts[j] + (a - pos), (size_t)(b - a));
+			else if (a < b)
+				memset(out + (a - off), 0, (size_t)(b - a));
 			pos += plen[j];
 		}
 	}
@@ -479,6 +591,7 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		return 0;
 	if (len > nd->size - off)
 		len = (size_t)(nd->size - off);
+	const struct vnode *vn = &v->n[id];
 	const ckpt_plan_file *f = nd->file;
 	int rc;
 	if (f == NULL) {
@@ -486,10 +599,23 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		*got = len;
 		return 0;
 	}
-	if (f->dtype == CKPT_DT_STRING) {
-		rc = read_strings(v, f, off, buf, len, err);
-		if (rc == 0)
+	size_t done = 0;
+	if (off < vn->hdr_len) {
+		done = vn->hdr_len - (size_t)off < len ? vn->hdr_len - (size_t)off : len;
+		memcpy(buf, vn->hdr + off, done);
+		if (done == len) {
 			*got = len;
+			return 0;
+		}
+		buf = (char *)buf + done;
+		len -= done;
+		off = vn->hdr_len;
+	}
+	off -= vn->hdr_len;
+	if (f->dtype == CKPT_DT_STRING) {
+		rc = read_strings(v, vn, off, buf, len, err);
+		if (rc == 0)
+			*got = done + len;
 		return rc;
 	}
 	size_t es = ckpt_dtype_size(f->source_dtype), et = ckpt_dtype_size(f->dtype);
@@ -517,7 +643,7 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		free(dst);
 	}
 	if (rc == 0)
-		*got = len;
+		*got = done + len;
 	return rc;
 }
 

@@ -5,11 +5,22 @@
  * as hex. Exit 0, or 1 with the library's message on stderr.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ckpt/reader.h"
+
+/* JSON has no NaN, infinity or negative zero: those print as strings
+ * "bits:HEX" with the exact bit pattern, so payloads and signs survive. */
+static void put_float(double x, uint64_t bits, int width)
+{
+	if (x != x || x - x != 0 || (x == 0 && signbit(x)))
+		printf("\"bits:%0*llx\"", width, (unsigned long long)bits);
+	else
+		printf("%.17g", x);
+}
 
 static void put_value(ckpt_dtype dt, const uint8_t *p)
 {
@@ -24,11 +35,12 @@ static void put_value(ckpt_dtype dt, const uint8_t *p)
 		uint16_t u16;
 		uint32_t u32;
 		uint64_t u64;
+		uint8_t bytes[16]; /* complex128, the widest element */
 	} v;
 	memcpy(&v, p, ckpt_dtype_size(dt));
 	switch (dt) {
-	case CKPT_DT_FLOAT: printf("%.17g", (double)v.f); break;
-	case CKPT_DT_DOUBLE: printf("%.17g", v.d); break;
+	case CKPT_DT_FLOAT: put_float((double)v.f, v.u32, 8); break;
+	case CKPT_DT_DOUBLE: put_float(v.d, v.u64, 16); break;
 	case CKPT_DT_INT8: case CKPT_DT_QINT8: printf("%d", v.i8); break;
 	case CKPT_DT_INT16: case CKPT_DT_QINT16: printf("%d", v.i16); break;
 	case CKPT_DT_INT32: case CKPT_DT_QINT32: printf("%" PRId32, v.i32); break;
@@ -39,16 +51,16 @@ static void put_value(ckpt_dtype dt, const uint8_t *p)
 		break;
 	case CKPT_DT_UINT32: printf("%" PRIu32, v.u32); break;
 	case CKPT_DT_UINT64: printf("%" PRIu64, v.u64); break;
-	case CKPT_DT_COMPLEX64: {
-		float c[2];
-		memcpy(c, p, 8);
-		printf("[%.17g, %.17g]", (double)c[0], (double)c[1]);
-		break;
-	}
+	case CKPT_DT_COMPLEX64:
 	case CKPT_DT_COMPLEX128: {
-		double c[2];
-		memcpy(c, p, 16);
-		printf("[%.17g, %.17g]", c[0], c[1]);
+		size_t half = ckpt_dtype_size(dt) / 2;
+		putchar('[');
+		for (int k = 0; k < 2; k++) {
+			if (k)
+				printf(", ");
+			put_value(half == 4 ? CKPT_DT_FLOAT : CKPT_DT_DOUBLE, p + k * half);
+		}
+		putchar(']');
 		break;
 	}
 	default: printf("null"); break;

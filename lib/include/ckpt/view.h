@@ -52,11 +52,25 @@ typedef struct ckpt_node {
 } ckpt_node;
 
 /*
- * Build the tree for plan over r. Both must outlive the view.
+ * Build the tree for plan over r (raw format). Both must outlive the view.
  * Ownership: the caller frees *out with ckpt_view_free().
  */
 int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
 		    ckpt_error *err);
+
+enum ckpt_view_format {
+	CKPT_VIEW_RAW = 0,
+	/* Each file is NAME.npy: an NPY 1.0 header, then the data, so that
+	 * numpy.load gives dtype and shape. bfloat16 (which NumPy lacks) is
+	 * '<u2' holding the 16-bit patterns; a string tensor is fixed-width
+	 * bytes '|S<longest>' (shorter elements padded with NUL bytes, so
+	 * trailing NULs of an element are lost; an all-empty tensor is '|S1'). */
+	CKPT_VIEW_NPY = 1,
+};
+
+/* As ckpt_view_build, in the given format. */
+int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+			   enum ckpt_view_format format, ckpt_error *err);
 void ckpt_view_free(ckpt_view *v);
 
 size_t ckpt_view_count(const ckpt_view *v);
