@@ -48,6 +48,7 @@
 
 #include "ckpt/error.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -505,11 +506,19 @@ F16C_TARGET static void k_f16_f32_f16c(const void *in, void *out, size_t n)
 int ckpt__convert_have_f16c(void)
 {
 #if CKPT_X86
-	unsigned a, b, c, d;
+	/* cpuid is slow (a VM exit under virtualisation) and ckpt_convert()
+	 * asks on every call: remember the answer. -1 = not asked yet. */
+	static _Atomic int have = -1;
+	int h = atomic_load_explicit(&have, memory_order_relaxed);
 
-	/* clang 14 knows no "f16c" for __builtin_cpu_supports: ask cpuid */
-	return __builtin_cpu_supports("avx") &&
-	       __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+	if (h < 0) {
+		unsigned a, b, c, d;
+		/* clang 14 knows no "f16c" for __builtin_cpu_supports */
+		h = __builtin_cpu_supports("avx") &&
+		    __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+		atomic_store_explicit(&have, h, memory_order_relaxed);
+	}
+	return h;
 #else
 	return 0;
 #endif
