@@ -111,33 +111,18 @@ static inline void st64(unsigned char *p, uint64_t v)
 	memcpy(p, &v, sizeof(v));
 }
 
-static inline uint32_t f32_bits(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof(u));
-	return u;
-}
-
-static inline float bits_f32(uint32_t u)
-{
-	float f;
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
-static inline uint64_t f64_bits(double d)
-{
-	uint64_t u;
-	memcpy(&u, &d, sizeof(u));
-	return u;
-}
-
-static inline double bits_f64(uint64_t u)
-{
-	double d;
-	memcpy(&d, &u, sizeof(d));
-	return d;
-}
+/* Reinterpret the bits of a value as another type of the same size. */
+#define BIT_CAST(name, To, From)                                               \
+	static inline To name(From v)                                          \
+	{                                                                      \
+		To r;                                                          \
+		memcpy(&r, &v, sizeof(r));                                     \
+		return r;                                                      \
+	}
+BIT_CAST(f32_bits, uint32_t, float)
+BIT_CAST(bits_f32, float, uint32_t)
+BIT_CAST(f64_bits, uint64_t, double)
+BIT_CAST(bits_f64, double, uint64_t)
 
 /* ---- float16 and bfloat16 (branch-free, so loops vectorise) ---- */
 
