@@ -48,6 +48,7 @@
 
 #include "ckpt/error.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -110,33 +111,18 @@ static inline void st64(unsigned char *p, uint64_t v)
 	memcpy(p, &v, sizeof(v));
 }
 
-static inline uint32_t f32_bits(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof(u));
-	return u;
-}
-
-static inline float bits_f32(uint32_t u)
-{
-	float f;
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
-static inline uint64_t f64_bits(double d)
-{
-	uint64_t u;
-	memcpy(&u, &d, sizeof(u));
-	return u;
-}
-
-static inline double bits_f64(uint64_t u)
-{
-	double d;
-	memcpy(&d, &u, sizeof(d));
-	return d;
-}
+/* Reinterpret the bits of a value as another type of the same size. */
+#define BIT_CAST(name, To, From)                                               \
+	static inline To name(From v)                                          \
+	{                                                                      \
+		To r;                                                          \
+		memcpy(&r, &v, sizeof(r));                                     \
+		return r;                                                      \
+	}
+BIT_CAST(f32_bits, uint32_t, float)
+BIT_CAST(bits_f32, float, uint32_t)
+BIT_CAST(f64_bits, uint64_t, double)
+BIT_CAST(bits_f64, double, uint64_t)
 
 /* ---- float16 and bfloat16 (branch-free, so loops vectorise) ---- */
 
@@ -505,11 +491,19 @@ F16C_TARGET static void k_f16_f32_f16c(const void *in, void *out, size_t n)
 int ckpt__convert_have_f16c(void)
 {
 #if CKPT_X86
-	unsigned a, b, c, d;
+	/* cpuid is slow (a VM exit under virtualisation) and ckpt_convert()
+	 * asks on every call: remember the answer. -1 = not asked yet. */
+	static _Atomic int have = -1;
+	int h = atomic_load_explicit(&have, memory_order_relaxed);
 
-	/* clang 14 knows no "f16c" for __builtin_cpu_supports: ask cpuid */
-	return __builtin_cpu_supports("avx") &&
-	       __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+	if (h < 0) {
+		unsigned a, b, c, d;
+		/* clang 14 knows no "f16c" for __builtin_cpu_supports */
+		h = __builtin_cpu_supports("avx") &&
+		    __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+		atomic_store_explicit(&have, h, memory_order_relaxed);
+	}
+	return h;
 #else
 	return 0;
 #endif

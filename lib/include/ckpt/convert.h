@@ -35,6 +35,7 @@ typedef void (*ckpt_convert_fn)(const void *in, void *out, size_t n);
  * float16, bfloat16, float32, float64, complex64, complex128) and
  * string -> string. 0 for anything else (string <-> numeric, resource,
  * variant, invalid or unknown values).
+ * Ownership: nothing is allocated.
  */
 int ckpt_convert_supported(ckpt_dtype src, ckpt_dtype dst);
 
@@ -54,6 +55,7 @@ ckpt_convert_fn ckpt_convert_get(ckpt_dtype src, ckpt_dtype dst);
  * pass through unchanged and n counts bytes.
  * Returns 0, or CKPT_EUNSUPPORTED (nothing written) when
  * ckpt_convert_supported(src, dst) is 0.
+ * Ownership: nothing is allocated; the caller owns both buffers.
  */
 int ckpt_convert(ckpt_dtype src, ckpt_dtype dst, const void *in, void *out,
 		 size_t n);
