@@ -872,6 +872,211 @@ START_TEST(test_property_random_maps)
 }
 END_TEST
 
+/* ================= 4. the real fixture, re-partitioned and re-typed ================= */
+
+static int64_t d5_16[] = {5, 16}, p2_1[] = {2, 1}, p1_4[] = {1, 4};
+
+START_TEST(test_fixture_bfloat16_parts)
+{
+	const char *root = tu_fixtures();
+	if (root == NULL)
+		return;
+	char ck[4096];
+	snprintf(ck, sizeof(ck), "%s/tf_contrib_framework_bundle_checkpoint/bundle_checkpoint",
+		 root);
+	/* embeddings = range(80) as float32 [5,16] (fixture SOURCE.txt);
+	 * rounded to bfloat16 with the RNE formula of spec/casts.md */
+	uint8_t want[160];
+	for (uint32_t i = 0; i < 80; i++) {
+		float f = (float)i;
+		uint32_t b;
+		memcpy(&b, &f, 4);
+		tu_put_le(want + 2 * i, f32_to_bf16_bits(b), 2);
+	}
+	int64_t *layouts[2] = {p2_1, p1_4};
+	for (int l = 0; l < 2; l++) {
+		const ckpt_target_var tv[] = {{S("new/emb_scope/embeddings"), CKPT_DT_BFLOAT16, 2,
+					       d5_16, layouts[l]}};
+		const pair m[] = {{"some_scope/", "new/emb_scope/"}};
+		env e;
+		env_open(&e, ck, m, 1, tv, 1, NULL, 0);
+		ck_assert_msg(e.rc == 0, "%s", e.err.msg);
+		ck_assert_uint_eq(e.plan->n_files, l == 0 ? 2 : 4);
+		ck_assert_str_eq(e.plan->files[0].source_name, "some_scope/embeddings");
+		ck_assert_str_eq(e.plan->files[0].spec, l == 0 ? "5 16 0,3:0,16" : "5 16 0,5:0,4");
+		check_target(&e, "new/emb_scope/embeddings", want, CKPT_DT_BFLOAT16,
+			     CKPT_DT_BFLOAT16, 2, d5_16, layouts[l], 200);
+		env_close(&e);
+	}
+}
+END_TEST
+
+/* ================= 5. strings, @value, escaping, @mapping.json ================= */
+
+static const char strings_json[] =
+	"{\"tensors\": ["
+	"{\"name\": \"s0\", \"dtype\": \"string\", \"shape\": [], \"values\": [\"hi\"]},"
+	"{\"name\": \"s1\", \"dtype\": \"string\", \"shape\": [3], \"values\": [\"ab\", \"\", \"xyz\"]},"
+	"{\"name\": \"s2\", \"dtype\": \"string\", \"shape\": [2, 3], \"pattern\": \"iota\"},"
+	"{\"name\": \"sb\", \"dtype\": \"string\", \"shape\": [2], \"values_hex\": [\"00ff01\", \"\"]},"
+	"{\"name\": \"s_empty\", \"dtype\": \"string\", \"shape\": [0]}"
+	"]}";
+
+/* DESIGN.md: rank >= 1 = each element as uint64 LE length + bytes. */
+static size_t enc_strings(uint8_t *out, const char *const *s, const size_t *l, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		tu_put_le(out + k, l[i], 8);
+		memcpy(out + k + 8, s[i], l[i]);
+		k += 8 + l[i];
+	}
+	return k;
+}
+
+START_TEST(test_strings)
+{
+	if (gen_path == NULL)
+		return;
+	const char *ck = gen("strings", strings_json);
+	for (int renamed = 0; renamed < 2; renamed++) {
+		env e;
+		const pair m[] = {{"/", "str/"}};
+		env_open(&e, ck, m, (size_t)renamed, NULL, 0, NULL, 0);
+		ck_assert_msg(e.rc == 0, "%s", e.err.msg);
+		const char *pre = renamed ? "str/" : "";
+		char path[64];
+		uint8_t want[256];
+		/* rank 0: the raw bytes */
+		snprintf(path, sizeof(path), "%ss0", pre);
+		check_file(&e, path, (const uint8_t *)"hi", 2, 1, 20);
+		const char *s1[] = {"ab", "", "xyz"};
+		const size_t l1[] = {2, 0, 3};
+		size_t n = enc_strings(want, s1, l1, 3);
+		ck_assert_uint_eq(n, 29);
+		snprintf(path, sizeof(path), "%ss1", pre);
+		check_file(&e, path, want, n, 2, 100);
+		const char *s2[] = {"0", "1", "2", "3", "4", "5"};
+		const size_t l2[] = {1, 1, 1, 1, 1, 1};
+		n = enc_strings(want, s2, l2, 6);
+		snprintf(path, sizeof(path), "%ss2", pre);
+		check_file(&e, path, want, n, 3, 100);
+		const char *sb[] = {"\x00\xff\x01", ""};
+		const size_t lb[] = {3, 0};
+		n = enc_strings(want, sb, lb, 2);
+		snprintf(path, sizeof(path), "%ssb", pre);
+		check_file(&e, path, want, n, 4, 100);
+		snprintf(path, sizeof(path), "%ss_empty", pre);
+		check_file(&e, path, want, 0, 5, 5);
+		env_close(&e);
+	}
+}
+END_TEST
+
+static const char tree_json[] =
+	"{\"tensors\": ["
+	"{\"name\": \"dense/kernel\", \"dtype\": \"float32\", \"shape\": [2, 3]},"
+	"{\"name\": \"dense/kernel/Adam\", \"dtype\": \"float32\", \"shape\": [2, 3], \"pattern\": \"const:0.5\"},"
+	"{\"name\": \"dense/kernel/Adam_1\", \"dtype\": \"int32\", \"shape\": [4]},"
+	"{\"name\": \"esc/@at\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [1]},"
+	"{\"name\": \"esc/./dot\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [2]},"
+	"{\"name\": \"esc/../dd\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [3]},"
+	"{\"name\": \"esc//empty\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [4]},"
+	"{\"name\": \"esc/@value\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [5]},"
+	"{\"name\": \"@mapping.json\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [6]},"
+	"{\"name\": \"esc/a@b\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [7]}"
+	"]}";
+
+static void check_int32_file(const env *e, const char *path, int32_t v)
+{
+	uint8_t want[4];
+	tu_put_le(want, (uint32_t)v, 4);
+	check_file(e, path, want, 4, (uint64_t)v, 10);
+}
+
+/* Run ckptfs with args; return its stdout (caller frees). */
+static char *run_ckptfs(const char *args, int *status)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "'%s' %s", ckptfs_path, args);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	size_t cap = 1 << 16, n = 0;
+	char *out = malloc(cap);
+	size_t k;
+	while ((k = fread(out + n, 1, cap - n - 1, p)) > 0) {
+		n += k;
+		if (n + 1 == cap)
+			out = realloc(out, cap *= 2);
+	}
+	out[n] = '\0';
+	*status = pclose(p);
+	return out;
+}
+
+static void check_mapping_json(const env *e, const char *args)
+{
+	int st;
+	char *out = run_ckptfs(args, &st);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ckptfs %s failed", args);
+	check_file(e, "@mapping.json", (const uint8_t *)out, strlen(out), 9, 100);
+	free(out);
+}
+
+START_TEST(test_value_rule_and_escaping)
+{
+	if (gen_path == NULL)
+		return;
+	const char *ck = gen("tree", tree_json);
+	env e;
+	env_open(&e, ck, NULL, 0, NULL, 0, NULL, 0);
+	ck_assert_msg(e.rc == 0, "%s", e.err.msg);
+	/* dense/kernel is a variable and a scope: a directory with @value */
+	uint32_t k = node_of(&e, "dense/kernel");
+	ck_assert(ckpt_view_node(e.v, k)->is_dir);
+	ck_assert_uint_eq(ckpt_view_node(e.v, k)->n_children, 3);
+	ck_assert_str_eq(ckpt_view_node(e.v, ckpt_view_child(e.v, k, 0))->name, "@value");
+	ck_assert_str_eq(ckpt_view_node(e.v, ckpt_view_child(e.v, k, 1))->name, "Adam");
+	ck_assert_str_eq(ckpt_view_node(e.v, ckpt_view_child(e.v, k, 2))->name, "Adam_1");
+	uint8_t *iota = iota_full(CKPT_DT_FLOAT, 6);
+	check_file(&e, "dense/kernel/@value", iota, 24, 1, 50);
+	free(iota);
+	float half[6] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+	check_file(&e, "dense/kernel/Adam", (const uint8_t *)half, 24, 2, 50);
+	uint8_t *i4 = iota_full(CKPT_DT_INT32, 4);
+	check_file(&e, "dense/kernel/Adam_1", i4, 16, 3, 50);
+	free(i4);
+	/* escaping: empty, ".", "..", "@..." components get "@=" */
+	check_int32_file(&e, "esc/@=@at", 1);
+	check_int32_file(&e, "esc/@=./dot", 2);
+	check_int32_file(&e, "esc/@=../dd", 3);
+	check_int32_file(&e, "esc/@=/empty", 4);
+	check_int32_file(&e, "esc/@=@value", 5);
+	check_int32_file(&e, "@=@mapping.json", 6);
+	check_int32_file(&e, "esc/a@b", 7); /* '@' inside a name stays */
+	ck_assert_uint_eq(ckpt_view_resolve_path(e.v, "esc/@at"), CKPT_VIEW_NONE);
+	ck_assert_uint_eq(ckpt_view_resolve_path(e.v, "esc/dot"), CKPT_VIEW_NONE);
+	/* root: @=@mapping.json, @mapping.json, dense, esc */
+	ck_assert_uint_eq(ckpt_view_node(e.v, CKPT_VIEW_ROOT)->n_children, 4);
+	/* @mapping.json is what ckptfs --dry-run --json prints */
+	char args[4200];
+	snprintf(args, sizeof(args), "--dry-run --json '%s'", ck);
+	check_mapping_json(&e, args);
+	env_close(&e);
+
+	/* the same with a map, a cast and targets */
+	const pair m[] = {{"dense/", "new/"}};
+	ckpt_cast c = {CKPT_DT_FLOAT, CKPT_DT_BFLOAT16};
+	env_open(&e, ck, m, 1, NULL, 0, &c, 1);
+	ck_assert_msg(e.rc == 0, "%s", e.err.msg);
+	ck_assert(ckpt_view_node(e.v, node_of(&e, "new/kernel"))->is_dir);
+	snprintf(args, sizeof(args), "--dry-run --json --map dense/=new/ --cast float32=bfloat16 '%s'",
+		 ck);
+	check_mapping_json(&e, args);
+	env_close(&e);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3) {
@@ -895,5 +1100,11 @@ int main(int argc, char **argv)
 	tcase_add_test(rs, test_reslice_matches_reader);
 	tcase_add_test(rs, test_property_random_maps);
 	suite_add_tcase(s, rs);
+	TCase *tt = tcase_create("tree");
+	tcase_add_checked_fixture(tt, setup, teardown);
+	tcase_add_test(tt, test_fixture_bfloat16_parts);
+	tcase_add_test(tt, test_strings);
+	tcase_add_test(tt, test_value_rule_and_escaping);
+	suite_add_tcase(s, tt);
 	return tu_run(s);
 }
