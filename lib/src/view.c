@@ -335,7 +335,17 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	for (size_t i = 0; rc == 0 && i < plan->n_files; i++)
 		rc = insert_file(v, &plan->files[i], err);
 	if (rc == 0 && (rc = ckpt_plan_to_json(plan, CKPT_PLAN_JSON_PRETTY, &v->mapping, err)) == 0) {
-		v->mapping_len = strlen(v->mapping);
+		/* exactly what `ckptfs --dry-run --json` prints: JSON + newline */
+		v->mapping_len = strlen(v->mapping) + 1;
+		char *m = realloc(v->mapping, v->mapping_len + 1);
+		if (m == NULL) {
+			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+		} else {
+			v->mapping = m;
+			memcpy(m + v->mapping_len - 1, "\n", 2);
+		}
+	}
+	if (rc == 0) {
 		uint32_t id = ckpt_view_lookup(v, CKPT_VIEW_ROOT, "@mapping.json");
 		if (id == CKPT_VIEW_NONE)
 			id = add_node(v, CKPT_VIEW_ROOT, "@mapping.json", 13, 0);

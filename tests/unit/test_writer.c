@@ -21,6 +21,7 @@
 #include "spec_examples.h"
 #include "hexutil.h"
 #include "testutil.h"
+#include "genref.h"
 
 static const char *const example_data_hex =
 	"0000803f 00000040"
@@ -434,104 +435,6 @@ static const ckpt_dtype numeric_dtypes[] = {
 };
 #define N_NUMERIC (sizeof(numeric_dtypes) / sizeof(numeric_dtypes[0]))
 
-static void put_le(uint8_t *p, uint64_t v, size_t n)
-{
-	for (size_t k = 0; k < n; k++)
-		p[k] = (uint8_t)(v >> (8 * k));
-}
-
-/*
- * Expected "iota" element i, derived from the definition in ckpt-gen.c
- * (not from its code): half/bfloat16 bits built from the integer's
- * exponent and mantissa.
- */
-static void expect_iota(ckpt_dtype dt, uint64_t i, uint8_t *p)
-{
-	size_t es = ckpt_dtype_size(dt);
-	float f;
-	double d;
-	uint32_t u32;
-	uint64_t u64;
-
-	switch (dt) {
-	case CKPT_DT_BOOL:
-		p[0] = (uint8_t)(i % 2);
-		break;
-	case CKPT_DT_HALF: {
-		uint64_t k = i % 2048;
-		int e = k ? 63 - __builtin_clzll(k) : 0;
-		put_le(p, k ? (uint64_t)(e + 15) << 10 | ((k << (10 - e)) & 0x3ff) : 0, 2);
-		break;
-	}
-	case CKPT_DT_BFLOAT16: {
-		uint64_t k = i % 256;
-		int e = k ? 63 - __builtin_clzll(k) : 0;
-		put_le(p, k ? (uint64_t)(e + 127) << 7 | ((k << (7 - e)) & 0x7f) : 0, 2);
-		break;
-	}
-	case CKPT_DT_FLOAT:
-		f = (float)i;
-		memcpy(&u32, &f, 4);
-		put_le(p, u32, 4);
-		break;
-	case CKPT_DT_DOUBLE:
-		d = (double)i;
-		memcpy(&u64, &d, 8);
-		put_le(p, u64, 8);
-		break;
-	case CKPT_DT_COMPLEX64:
-		expect_iota(CKPT_DT_FLOAT, i, p);
-		f = -(float)i;
-		memcpy(&u32, &f, 4);
-		put_le(p + 4, u32, 4);
-		break;
-	case CKPT_DT_COMPLEX128:
-		expect_iota(CKPT_DT_DOUBLE, i, p);
-		d = -(double)i;
-		memcpy(&u64, &d, 8);
-		put_le(p + 8, u64, 8);
-		break;
-	default:
-		put_le(p, i, es);
-		break;
-	}
-}
-
-static uint8_t *iota_tensor(ckpt_dtype dt, uint64_t n)
-{
-	size_t es = ckpt_dtype_size(dt);
-	uint8_t *b = malloc(n * es + 1);
-	ck_assert_ptr_nonnull(b);
-	for (uint64_t i = 0; i < n; i++)
-		expect_iota(dt, i, b + i * es);
-	return b;
-}
-
-/* "random:SEED": splitmix64 bytes (definition in ckpt-gen.c). */
-static uint8_t *random_bytes(uint64_t seed, size_t n)
-{
-	uint8_t *b = malloc(n + 8);
-	ck_assert_ptr_nonnull(b);
-	for (size_t k = 0; k < n; k += 8) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		z ^= z >> 31;
-		put_le(b + k, z, 8);
-	}
-	return b;
-}
-
-static uint8_t *random_tensor(ckpt_dtype dt, uint64_t n, uint64_t seed)
-{
-	size_t es = ckpt_dtype_size(dt);
-	uint8_t *b = random_bytes(seed, n * es);
-	if (dt == CKPT_DT_BOOL)
-		for (uint64_t i = 0; i < n; i++)
-			b[i] &= 1;
-	return b;
-}
-
 static size_t find_tensor(const ckpt_reader *r, const char *name)
 {
 	size_t idx = 0;
@@ -564,34 +467,6 @@ static void check_tensor(const ckpt_reader *r, const char *name, ckpt_dtype dt,
 	free(got);
 }
 
-/* Copy the block (start, len) of the row-major tensor `full` (shape dims)
- * into a new buffer; *n_out gets its element count. Ownership: caller
- * frees. */
-static uint8_t *copy_block(const uint8_t *full, const int64_t *dims, int rank,
-			   const int64_t *start, const int64_t *len, size_t es,
-			   uint64_t *n_out)
-{
-	uint64_t n = 1;
-	for (int d = 0; d < rank; d++)
-		n *= (uint64_t)len[d];
-	uint8_t *out = malloc((size_t)n * es + 1);
-	ck_assert_ptr_nonnull(out);
-	int64_t idx[8] = {0};
-	for (uint64_t k = 0; k < n; k++) {
-		uint64_t off = 0;
-		for (int d = 0; d < rank; d++)
-			off = off * (uint64_t)dims[d] + (uint64_t)(start[d] + idx[d]);
-		memcpy(out + k * es, full + off * es, es);
-		for (int d = rank - 1; d >= 0; d--) {
-			if (++idx[d] < len[d])
-				break;
-			idx[d] = 0;
-		}
-	}
-	*n_out = n;
-	return out;
-}
-
 /* Read a sub-block of tensor `name` and compare with the block of `full`. */
 static void check_subslice(const ckpt_reader *r, const char *name, ckpt_dtype dt,
 			   const int64_t *dims, int rank, const uint8_t *full,
@@ -600,7 +475,7 @@ static void check_subslice(const ckpt_reader *r, const char *name, ckpt_dtype dt
 	ckpt_error err = CKPT_ERROR_INIT;
 	size_t es = ckpt_dtype_size(dt);
 	uint64_t n;
-	uint8_t *want = copy_block(full, dims, rank, start, len, es, &n);
+	uint8_t *want = tu_copy_block(full, dims, rank, start, len, es, &n);
 	uint8_t *got = malloc((size_t)n * es + 1);
 	ck_assert_ptr_nonnull(got);
 	size_t i = find_tensor(r, name);
@@ -623,7 +498,7 @@ START_TEST(test_roundtrip_every_dtype)
 	for (size_t k = 0; k < N_NUMERIC; k++) {
 		ckpt_dtype dt = numeric_dtypes[k];
 		size_t es = ckpt_dtype_size(dt);
-		uint8_t *a = iota_tensor(dt, 15), *b = random_tensor(dt, 7, 42);
+		uint8_t *a = tu_iota_tensor(dt, 15), *b = tu_random_tensor(dt, 7, 42);
 		snprintf(name, sizeof(name), "iota/%s", ckpt_dtype_name(dt));
 		ck_assert_int_eq(ckpt_writer_add(w, name, dt, 2, dims, a, 15 * es, &err), 0);
 		snprintf(name, sizeof(name), "random/%s", ckpt_dtype_name(dt));
@@ -642,7 +517,7 @@ START_TEST(test_roundtrip_every_dtype)
 	ck_assert_uint_eq(ckpt_reader_count(r), 4 * N_NUMERIC);
 	for (size_t k = 0; k < N_NUMERIC; k++) {
 		ckpt_dtype dt = numeric_dtypes[k];
-		uint8_t *a = iota_tensor(dt, 15), *b = random_tensor(dt, 7, 42);
+		uint8_t *a = tu_iota_tensor(dt, 15), *b = tu_random_tensor(dt, 7, 42);
 		snprintf(name, sizeof(name), "iota/%s", ckpt_dtype_name(dt));
 		check_tensor(r, name, dt, 2, dims, a, 15);
 		snprintf(name, sizeof(name), "random/%s", ckpt_dtype_name(dt));
@@ -723,7 +598,7 @@ static void add_partitioned(ckpt_writer *w, const char *name, ckpt_dtype dt,
 		st[axis] = off;
 		ln[axis] = q + (k < rem);
 		off += ln[axis];
-		uint8_t *part = copy_block(full, dims, rank, st, ln, es, &cnt);
+		uint8_t *part = tu_copy_block(full, dims, rank, st, ln, es, &cnt);
 		if (shards)
 			ck_assert_int_eq(ckpt_writer_set_shard(w, shards[k], &err), 0);
 		ck_assert_msg(ckpt_writer_add_slice(w, name, dt, rank, dims, st, ln, part,
@@ -738,8 +613,8 @@ START_TEST(test_roundtrip_partitions)
 	ckpt_reader *r;
 	ckpt_error err = CKPT_ERROR_INIT;
 	const int64_t rows[2] = {10, 3}, cols[2] = {4, 6}, blk[2] = {4, 6};
-	uint8_t *fr = iota_tensor(CKPT_DT_FLOAT, 30), *fc = iota_tensor(CKPT_DT_INT64, 24);
-	uint8_t *fb = iota_tensor(CKPT_DT_INT32, 24);
+	uint8_t *fr = tu_iota_tensor(CKPT_DT_FLOAT, 30), *fc = tu_iota_tensor(CKPT_DT_INT64, 24);
+	uint8_t *fb = tu_iota_tensor(CKPT_DT_INT32, 24);
 
 	ck_assert_int_eq(ckpt_writer_open(&w, path_of("pt"), &err), 0);
 	add_partitioned(w, "rows", CKPT_DT_FLOAT, 2, rows, 0, 3, fr, NULL);
@@ -789,7 +664,7 @@ START_TEST(test_roundtrip_shards)
 	ckpt_error err = CKPT_ERROR_INIT;
 	const int64_t edims[2] = {10, 4}, kdims[2] = {4, 3};
 	const int shards[3] = {0, 1, 2};
-	uint8_t *emb = iota_tensor(CKPT_DT_FLOAT, 40), *ker = random_tensor(CKPT_DT_DOUBLE, 12, 9);
+	uint8_t *emb = tu_iota_tensor(CKPT_DT_FLOAT, 40), *ker = tu_random_tensor(CKPT_DT_DOUBLE, 12, 9);
 	const char *names[2] = {"a", "b"};
 	int64_t nd[1] = {2};
 	uint64_t nl[2] = {1, 1};
@@ -857,14 +732,14 @@ START_TEST(test_gen_all_dtypes)
 	for (size_t k = 0; k < N_NUMERIC; k++) {
 		ckpt_dtype dt = numeric_dtypes[k];
 		size_t es = ckpt_dtype_size(dt);
-		uint8_t *a = iota_tensor(dt, 15), *b = random_tensor(dt, 7, 42);
+		uint8_t *a = tu_iota_tensor(dt, 15), *b = tu_random_tensor(dt, 7, 42);
 		snprintf(name, sizeof(name), "iota/%s", ckpt_dtype_name(dt));
 		check_tensor(r, name, dt, 2, dims, a, 15);
 		snprintf(name, sizeof(name), "random/%s", ckpt_dtype_name(dt));
 		check_tensor(r, name, dt, 1, rdims, b, 7);
 		/* const:1 = iota element 1 for every dtype, except complex
 		 * (1, 0) rather than (1, -1) */
-		expect_iota(dt, 1, a);
+		tu_expect_iota(dt, 1, a);
 		if (dt == CKPT_DT_COMPLEX64 || dt == CKPT_DT_COMPLEX128)
 			memset(a + es / 2, 0, es / 2);
 		snprintf(name, sizeof(name), "const/%s", ckpt_dtype_name(dt));
@@ -873,7 +748,7 @@ START_TEST(test_gen_all_dtypes)
 			uint8_t *sp = malloc(16 * es);
 			ck_assert_ptr_nonnull(sp);
 			for (int i = 0; i < 16; i++)
-				put_le(sp + (size_t)i * es,
+				tu_put_le(sp + (size_t)i * es,
 				       dt == CKPT_DT_FLOAT ? sp_f32[i % 14]
 				       : dt == CKPT_DT_HALF ? sp_f16[i % 14] : sp_bf16[i % 14], es);
 			snprintf(name, sizeof(name), "special/%s", ckpt_dtype_name(dt));
@@ -883,7 +758,7 @@ START_TEST(test_gen_all_dtypes)
 		free(a);
 		free(b);
 	}
-	uint8_t *a = iota_tensor(CKPT_DT_FLOAT, 10000);
+	uint8_t *a = tu_iota_tensor(CKPT_DT_FLOAT, 10000);
 	check_tensor(r, "big/float32", CKPT_DT_FLOAT, 2, big, a, 10000);
 	free(a);
 	ckpt_reader_close(r);
@@ -900,7 +775,7 @@ START_TEST(test_gen_partitioned_strings_shards)
 	run_gen("partitioned.json", path_of("p"));
 	ck_assert_msg(ckpt_reader_open(&r, path_of("p"), &err) == 0, "%s", err.msg);
 	const int64_t rows[2] = {10, 3}, blk[2] = {4, 6};
-	uint8_t *fr = iota_tensor(CKPT_DT_FLOAT, 30), *fb = iota_tensor(CKPT_DT_INT32, 24);
+	uint8_t *fr = tu_iota_tensor(CKPT_DT_FLOAT, 30), *fb = tu_iota_tensor(CKPT_DT_INT32, 24);
 	check_tensor(r, "rows3", CKPT_DT_FLOAT, 2, rows, fr, 30);
 	check_tensor(r, "blocks2x2", CKPT_DT_INT32, 2, blk, fb, 24);
 	ck_assert_uint_eq(ckpt_reader_tensor(r, find_tensor(r, "rows3"))->num_pieces, 3);
@@ -922,7 +797,7 @@ START_TEST(test_gen_partitioned_strings_shards)
 	ck_assert_msg(ckpt_reader_open(&r, path_of("h"), &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(r->nfiles, 3);
 	const int64_t edims[2] = {10, 4};
-	uint8_t *emb = iota_tensor(CKPT_DT_FLOAT, 40);
+	uint8_t *emb = tu_iota_tensor(CKPT_DT_FLOAT, 40);
 	check_tensor(r, "emb", CKPT_DT_FLOAT, 2, edims, emb, 40);
 	free(emb);
 	ckpt_reader_close(r);

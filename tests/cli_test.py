@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""ckptfs --dry-run from the command line: every map option form, --json,
+TF's error texts, bad JSON positions and the exit codes of README/exitcodes.h.
+
+usage: cli_test.py CKPTFS CKPT_GEN
+
+Expected specs and messages are the spec's (init_from_checkpoint_semantics.md
+§10 and slices_and_partitions.md §3), not the program's.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+CKPTFS, GEN = sys.argv[1], sys.argv[2]
+EX_OK, EX_USAGE, EX_NOINPUT, EX_MAP = 0, 64, 66, 67
+
+failures = []
+count = 0
+
+
+def check(cond, what):
+    global count
+    count += 1
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(*args):
+    p = subprocess.run([CKPTFS, *args], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+tmp = tempfile.mkdtemp(prefix="ckptfs-cli-")
+try:
+    def write(name, text):
+        path = os.path.join(tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    desc = write("sec10.json", json.dumps({"tensors": [
+        {"name": "old_scope_1/var1", "dtype": "float32", "shape": [20, 2]},
+        {"name": "old_scope_1/var2", "dtype": "float32", "shape": [50, 4]},
+        {"name": "old_scope_2/var3", "dtype": "float32", "shape": [100, 100],
+         "partitions": [3, 1]}]}))
+    CK = os.path.join(tmp, "model.ckpt")
+    subprocess.run([GEN, desc, CK], check=True)
+    targets = write("targets.json", json.dumps({"variables": [
+        {"name": "new_scope_1/var1", "dtype": "float32", "shape": [20, 2]},
+        {"name": "new_scope_2/var2", "dtype": "float32", "shape": [50, 4]},
+        {"name": "new_scope_2/var3", "dtype": "float32", "shape": [100, 100],
+         "partitions": [5, 1]}]}))
+
+    def lines(out):
+        return [l.split("\t") for l in out.splitlines()]
+
+    # identity: every tensor under its own name, sizes exact
+    rc, out, err = run("--dry-run", CK)
+    check(rc == EX_OK, "identity exit 0: %d %s" % (rc, err))
+    got = [(l[0], l[1], l[2], l[3], l[5]) for l in lines(out)]
+    check(got == [("old_scope_1/var1", "float32", "[20,2]", "160", "old_scope_1/var1"),
+                  ("old_scope_1/var2", "float32", "[50,4]", "800", "old_scope_1/var2"),
+                  ("old_scope_2/var3", "float32", "[100,100]", "40000", "old_scope_2/var3")],
+          "identity plan: %r" % got)
+
+    # §10 row 3: one tensor onto a partitioned target, --map and --json
+    specs = ["100 100 %d,20:0,100" % (20 * k) for k in range(5)]
+    rc, out, err = run("--dry-run", "--json", "--targets", targets,
+                       "--map", "old_scope_2/var3=new_scope_2/var3", CK)
+    check(rc == EX_OK, "part specs exit 0: %s" % err)
+    plan = json.loads(out) if rc == 0 else []
+    check([f["path"] for f in plan] == ["new_scope_2/var3/part_%d" % k for k in range(5)],
+          "part paths %r" % [f.get("path") for f in plan])
+    check([f["slice"] for f in plan] == specs, "part specs")
+    check(all(f["size"] == 8000 and f["shape"] == [20, 100] and
+              f["source"] == "old_scope_2/var3" for f in plan), "part sizes")
+    # the text form carries the same specs
+    rc, out, err = run("--dry-run", "--targets", targets,
+                       "--map", "old_scope_2/var3=new_scope_2/var3", CK)
+    check(rc == EX_OK and [l[-1] for l in lines(out)] == specs, "text specs")
+
+    # --map-file: object form (§10 row 1) and array form (row 2)
+    obj = write("obj.json", '{"old_scope_1/": "new_scope_1/"}')
+    rc, out, err = run("--dry-run", "--targets", targets, "--map-file", obj, CK)
+    check(rc == EX_OK and [l[0] for l in lines(out)] == ["new_scope_1/var1"],
+          "map-file object: %d %r %s" % (rc, out, err))
+    arr = write("arr.json", '[["old_scope_1/var1", "new_scope_1/var1"],\n'
+                            ' ["old_scope_1/var2", "new_scope_2/var2"]]')
+    rc, out, err = run("--dry-run", "--targets", targets, "--map-file", arr, CK)
+    check(rc == EX_OK and [(l[0], l[5]) for l in lines(out)] ==
+          [("new_scope_1/var1", "old_scope_1/var1"), ("new_scope_2/var2", "old_scope_1/var2")],
+          "map-file array: %d %r %s" % (rc, out, err))
+    # array form allows a repeated key: one tensor feeds two variables
+    rep = write("rep.json", '[["old_scope_1/var1", "a/x"], ["old_scope_1/var1", "b/y"]]')
+    rc, out, err = run("--dry-run", "--map-file", rep, CK)
+    check(rc == EX_OK and [l[0] for l in lines(out)] == ["a/x", "b/y"],
+          "array with repeated key: %d %r %s" % (rc, out, err))
+
+    # §10 row 4: not found, TF's text with the checkpoint as given
+    rc, out, err = run("--dry-run", "--targets", targets, "--map", "old_scope_1/=new_scope_2/", CK)
+    check(rc == EX_MAP, "not found exit 67: %d" % rc)
+    check("Tensor old_scope_1/var3 (var3 in old_scope_1/) is not found in %s checkpoint" % CK
+          in err, "not found text: %s" % err)
+    check(out == "", "nothing printed on error")
+    # §10 last row: scope-only name
+    rc, out, err = run("--dry-run", "--targets", targets,
+                       "--map", "old_scope_1/var1=new_scope_1/varX", CK)
+    check(rc == EX_MAP and "Assignment map with scope only name new_scope_1 should map to "
+          "scope only old_scope_1/var1. Should be 'scope/': 'other_scope/'." in err,
+          "scope-only: %d %s" % (rc, err))
+
+    # --cast, and its -o forms give the same plan
+    want = None
+    for args in (["--map", "old_scope_1/=new/", "--cast", "float32=bfloat16"],
+                 ["--map=old_scope_1/=new/", "--cast=float32=bfloat16"],
+                 ["-o", "map=old_scope_1/=new/,cast=float32=bfloat16"],
+                 ["-omap=old_scope_1/=new/", "-o", "cast=float32=bfloat16"]):
+        rc, out, err = run("--dry-run", *args, CK)
+        check(rc == EX_OK, "%r exit 0: %s" % (args, err))
+        got = [(l[0], l[1], l[3]) for l in lines(out)]
+        check(got == [("new/var1", "bfloat16", "80"), ("new/var2", "bfloat16", "400")],
+              "%r plan %r" % (args, got))
+        want = want or out
+        check(out == want, "%r same output" % args)
+    rc, out, err = run("--dry-run", "-o", "map-file=%s,targets=%s" % (obj, targets), CK)
+    check(rc == EX_OK and [l[0] for l in lines(out)] == ["new_scope_1/var1"],
+          "-o map-file/targets: %d %s" % (rc, err))
+
+    # --strict: TF's RestoreV2 dtype text when a target has another dtype
+    t64 = write("t64.json", json.dumps({"variables": [
+        {"name": "new_scope_1/var1", "dtype": "float64", "shape": [20, 2]}]}))
+    rc, out, err = run("--dry-run", "--strict", "--targets", t64,
+                       "--map", "old_scope_1/=new_scope_1/", CK)
+    check(rc == EX_MAP and "tensor_name = old_scope_1/var1; expected dtype double does not "
+          "equal original dtype float" in err, "strict dtype: %d %s" % (rc, err))
+    # without --strict the same targets re-type
+    rc, out, err = run("--dry-run", "--targets", t64, "--map", "old_scope_1/=new_scope_1/", CK)
+    check(rc == EX_OK and lines(out)[0][1] == "float64" and lines(out)[0][3] == "320",
+          "re-typed by targets: %d %r %s" % (rc, out, err))
+    rc, out, err = run("--dry-run", "-o", "strict", "--targets", t64,
+                       "--map", "old_scope_1/=new_scope_1/", CK)
+    check(rc == EX_MAP, "-o strict: %d" % rc)
+
+    # bad JSON: FILE:LINE:COL
+    bad = write("bad.json", '{"old_scope_1/": "new/",\n  "x": }\n')
+    rc, out, err = run("--dry-run", "--map-file", bad, CK)
+    check(rc == EX_MAP and re.search(re.escape(bad) + r":2:\d+: ", err), "bad json: %d %s" % (rc, err))
+    badt = write("badt.json", '{"variables": [\n\n  {"name": "a",, }]}')
+    rc, out, err = run("--dry-run", "--targets", badt, CK)
+    check(rc == EX_MAP and re.search(re.escape(badt) + r":3:\d+: ", err),
+          "bad targets json: %d %s" % (rc, err))
+    rc, out, err = run("--dry-run", "--map", "noequals", CK)
+    check(rc == EX_MAP, "map without '=': %d %s" % (rc, err))
+
+    # usage errors: 64
+    for args in (["--dry-run", "--bogus", CK], ["--dry-run"], ["--dry-run", CK, "extra", "more"],
+                 ["--dry-run", CK, "--map"], ["--dry-run", "-o", "nosuch=1", CK]):
+        rc, out, err = run(*args)
+        check(rc == EX_USAGE, "%r exit 64: %d" % (args, rc))
+    # missing checkpoint: 66 with TF's text
+    rc, out, err = run("--dry-run", os.path.join(tmp, "nope"))
+    check(rc == EX_NOINPUT and "Failed to find any matching files for" in err,
+          "missing checkpoint: %d %s" % (rc, err))
+    rc, out, err = run("--dry-run", "--json", CK)
+    check(rc == EX_OK and isinstance(json.loads(out), list), "--json identity")
+finally:
+    shutil.rmtree(tmp)
+
+print("%d checks, %d failed" % (count, len(failures)))
+sys.exit(1 if failures else 0)
