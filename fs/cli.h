@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "ckpt/graph.h"
 #include "ckpt/reader.h"
 #include "ckpt/resolve.h"
 #include "ops.h"
@@ -17,6 +18,8 @@ struct ckptfs_opts {
 	ckpt_target_var *targets;
 	size_t n_targets;
 	int have_targets;
+	const char *targets_path; /* loaded after the command line: --tag etc. */
+	ckpt_graph_opts graph;
 	ckpt_cast casts[64];
 	size_t n_casts;
 	int strict;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ckpt/error.h"
+#include "ckpt/graph.h"
 #include "ckpt/reader.h"
 #include "ckpt/resolve.h"
 #include "cli.h"
@@ -19,19 +20,25 @@ static const char usage[] =
 	"usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT      mount (unmount: fusermount3 -u)\n"
 	"       ckptfs --list [--json] CHECKPOINT\n"
 	"       ckptfs --dry-run [--json] [MAP OPTIONS] CHECKPOINT\n"
+	"       ckptfs --list-targets [--json] [GRAPH OPTIONS] GRAPH\n"
 	"\n"
 	"CHECKPOINT is a V2 prefix (dir/model.ckpt-1000), a directory with a\n"
-	"`checkpoint` state file, or a V1 checkpoint file.\n"
+	"`checkpoint` state file, or a V1 checkpoint file. GRAPH is a TF1\n"
+	"MetaGraphDef (model.ckpt-N.meta), a SavedModel saved_model.pb or a\n"
+	"SavedModel directory.\n"
 	"\n"
 	"  --list          print every tensor: NAME<TAB>DTYPE<TAB>SHAPE, sorted\n"
 	"  --dry-run       resolve the map and print every target file; mount nothing\n"
-	"  --json          with --list/--dry-run: print JSON instead\n"
+	"  --list-targets  print the variables of GRAPH: NAME<TAB>DTYPE<TAB>SHAPE\n"
+	"                  [<TAB>PARTITIONS]; with --json the --targets format\n"
+	"  --json          with --list/--dry-run/--list-targets: print JSON instead\n"
 	"\n"
 	"MAP OPTIONS (each also as -o key=value):\n"
 	"  --map CKPT=TARGET   one assignment-map entry (old/=new/, old/w=new/w,\n"
 	"                      /=new/, old/=/); repeatable; none = identity\n"
 	"  --map-file FILE     the map as JSON: {\"ckpt\": \"target\"} or [[ckpt, target]]\n"
-	"  --targets FILE      target variables as JSON {\"variables\": [...]}\n"
+	"  --targets FILE      target variables: JSON {\"variables\": [...]} or a\n"
+	"                      GRAPH (.meta, saved_model.pb, SavedModel dir)\n"
 	"  --cast FROM=TO      re-type targets of dtype FROM (float32=bfloat16)\n"
 	"  --strict            exactly TensorFlow: no re-typing\n"
 	"\n"
@@ -42,6 +49,12 @@ static const char usage[] =
 	"  -f                  stay in the foreground    -d  debug (implies -f)\n"
 	"  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
 	"                      own options (allow_other, max_threads=N, ...)\n"
+	"\n"
+	"GRAPH OPTIONS (for --targets GRAPH and --list-targets):\n"
+	"  --tag TAG           the SavedModel MetaGraphDef tagged TAG (default:\n"
+	"                      serve, else the only one)\n"
+	"  --all               also optimizer slots and optimizer state\n"
+	"  --with-local        also local (metric) variables of TF1 graphs\n"
 	"  -h, --help      show this help\n"
 	"  -V, --version   show the version\n";
 
@@ -139,6 +152,14 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 		m->strict = 1;
 		return 0;
 	}
+	if (strcmp(key, "all") == 0 && val == NULL) {
+		m->graph.roles |= CKPT_GRAPH_ALL_ROLES;
+		return 0;
+	}
+	if (strcmp(key, "with-local") == 0 && val == NULL) {
+		m->graph.roles |= CKPT_GRAPH_MODEL | CKPT_GRAPH_LOCAL;
+		return 0;
+	}
 	if (val == NULL) {
 		fprintf(stderr, "ckptfs: option %s needs a value\n", key);
 		return CKPTFS_EXIT_USAGE;
@@ -148,11 +169,9 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 	} else if (strcmp(key, "map-file") == 0 || strcmp(key, "map_file") == 0) {
 		rc = ckpt_map_load_file(val, &m->entries, &m->n_entries, &err);
 	} else if (strcmp(key, "targets") == 0) {
-		ckpt_targets_free(m->targets, m->n_targets);
-		m->targets = NULL;
-		m->n_targets = 0;
-		rc = ckpt_targets_load_file(val, &m->targets, &m->n_targets, &err);
-		m->have_targets = rc == 0;
+		m->targets_path = val; /* read by load_targets() */
+	} else if (strcmp(key, "tag") == 0) {
+		m->graph.tag = val;
 	} else if (strcmp(key, "cast") == 0) {
 		if (m->n_casts == sizeof(m->casts) / sizeof(m->casts[0])) {
 			fprintf(stderr, "ckptfs: too many --cast options\n");
@@ -196,7 +215,7 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 static int is_own_option(const char *key)
 {
 	static const char *const own[] = {"map", "map-file", "map_file", "targets", "cast",
-					  "strict", "format", "verify"};
+					  "strict", "format", "verify", "tag", "all", "with-local"};
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (strcmp(key, own[i]) == 0)
 			return 1;
@@ -239,6 +258,102 @@ static int map_o_list(struct ckptfs_opts *m, const char *list)
 	}
 	free(dup);
 	return rc;
+}
+
+/* Print the graph reader's warnings (spec W1-W3). */
+static void print_warnings(const ckpt_graph *g)
+{
+	for (size_t i = 0; i < g->n_warnings; i++)
+		fprintf(stderr, "ckptfs: warning: %s\n", g->warnings[i]);
+}
+
+/* --targets: JSON or, by content, a graph (with --tag/--all/--with-local). */
+static int load_targets(struct ckptfs_opts *m)
+{
+	ckpt_error err = CKPT_ERROR_INIT;
+	int rc;
+
+	if (m->targets_path == NULL)
+		return 0;
+	if (ckpt_graph_sniff(m->targets_path)) {
+		ckpt_graph *g;
+		rc = ckpt_graph_open(m->targets_path, &m->graph, &g, &err);
+		if (rc == 0) {
+			print_warnings(g);
+			m->targets = calloc(g->n_vars ? g->n_vars : 1, sizeof(*m->targets));
+			if (m->targets == NULL) {
+				ckpt_graph_free(g);
+				return CKPTFS_EXIT_SOFTWARE;
+			}
+			for (size_t i = 0; i < g->n_vars; i++) {
+				m->targets[i] = g->vars[i].v;
+				memset(&g->vars[i].v, 0, sizeof(g->vars[i].v));
+			}
+			m->n_targets = g->n_vars;
+			ckpt_graph_free(g);
+		}
+	} else {
+		rc = ckpt_targets_load_file(m->targets_path, &m->targets,
+					    &m->n_targets, &err);
+	}
+	if (rc) {
+		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		return rc == CKPT_ENOTFOUND ? CKPTFS_EXIT_NOINPUT : ckptfs_exit_code(rc);
+	}
+	m->have_targets = 1;
+	return 0;
+}
+
+static void print_dims(int rank, const int64_t *dims)
+{
+	if (rank < 0) {
+		fputs("<unknown>", stdout);
+		return;
+	}
+	putchar('[');
+	for (int d = 0; d < rank; d++)
+		printf("%s%lld", d ? "," : "", (long long)dims[d]);
+	putchar(']');
+}
+
+static int cmd_list_targets(const char *path, int json, const struct ckptfs_opts *m)
+{
+	ckpt_error err = CKPT_ERROR_INIT;
+	ckpt_graph *g;
+	int rc = ckpt_graph_open(path, &m->graph, &g, &err);
+	if (rc) {
+		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		return ckptfs_exit_code(rc);
+	}
+	print_warnings(g);
+	int code = CKPTFS_EXIT_OK;
+	if (json) {
+		ckpt_target_var *t = malloc((g->n_vars ? g->n_vars : 1) * sizeof(*t));
+		char *s = NULL;
+		for (size_t i = 0; t && i < g->n_vars; i++)
+			t[i] = g->vars[i].v;
+		if (t == NULL || ckpt_targets_to_json(t, g->n_vars, &s, &err) != 0) {
+			fprintf(stderr, "ckptfs: out of memory\n");
+			code = CKPTFS_EXIT_SOFTWARE;
+		} else {
+			puts(s);
+		}
+		free(s);
+		free(t);
+	} else {
+		for (size_t i = 0; i < g->n_vars; i++) {
+			const ckpt_graph_var *v = &g->vars[i];
+			printf("%s\t%s\t", v->v.name, ckpt_dtype_name(v->v.dtype));
+			print_dims(v->v.rank, v->v.dims);
+			if (v->v.partitions) {
+				putchar('\t');
+				print_dims(v->v.rank, v->v.partitions);
+			}
+			putchar('\n');
+		}
+	}
+	ckpt_graph_free(g);
+	return flush_stdout(code);
 }
 
 int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loaded *l)
@@ -318,7 +433,7 @@ static void map_opts_free(struct ckptfs_opts *m)
 
 int main(int argc, char **argv)
 {
-	int list = 0, json = 0, dry = 0, code = 0;
+	int list = 0, json = 0, dry = 0, list_targets = 0, code = 0;
 	struct ckptfs_opts m = {0};
 	m.verify = CKPTFS_VERIFY_READ;
 	const char *pos[2];
@@ -338,6 +453,10 @@ int main(int argc, char **argv)
 			json = 1;
 		} else if (strcmp(a, "--dry-run") == 0) {
 			dry = 1;
+		} else if (strcmp(a, "--list-targets") == 0) {
+			list_targets = 1;
+		} else if (strcmp(a, "--all") == 0 || strcmp(a, "--with-local") == 0) {
+			code = map_option(&m, a + 2, NULL);
 		} else if (strcmp(a, "-f") == 0) {
 			m.foreground = 1;
 		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
@@ -374,13 +493,19 @@ int main(int argc, char **argv)
 			return code;
 		}
 	}
-	if (list && npos == 1)
+	if ((list || dry || list_targets) && m.fuse_opts) {
+		/* only a mount passes -o options on to FUSE */
+		fprintf(stderr, "ckptfs: unknown option -o %s\n", m.fuse_opts);
+		code = CKPTFS_EXIT_USAGE;
+	} else if (list_targets && npos == 1 && !list && !dry)
+		code = cmd_list_targets(pos[0], json, &m);
+	else if (list && npos == 1)
 		code = cmd_list(pos[0], json);
-	else if (dry && npos == 1)
+	else if (dry && npos == 1 && (code = load_targets(&m)) == 0)
 		code = cmd_dry_run(pos[0], json, &m);
-	else if (!list && !dry && npos == 2)
+	else if (!list && !dry && !list_targets && npos == 2 && (code = load_targets(&m)) == 0)
 		code = ckptfs_mount(pos[0], pos[1], &m);
-	else {
+	else if (code == 0) {
 		fputs(usage, stderr);
 		code = CKPTFS_EXIT_USAGE;
 	}

@@ -245,15 +245,22 @@ static int load_var(const json_t *o, ckpt_target_var *v, ckpt_error *err)
 		return ckpt__error(err, CKPT_EINVAL,
 				   "\"dtype\" must name a numeric dtype or "
 				   "string (e.g. \"float32\", \"bfloat16\")");
-	int rc = int_list(json_object_get(o, "shape"), &v->dims, &v->rank);
+	/* null = unknown rank, -1 = unknown dimension (as --list-targets
+	 * writes a graph's unknown shapes); any checkpoint shape fits them */
+	const json_t *sj = json_object_get(o, "shape");
+	int rc = 0;
+	if (json_is_null(sj))
+		v->rank = -1;
+	else
+		rc = int_list(sj, &v->dims, &v->rank);
 	if (rc == -2)
 		return oom(err);
 	for (int d = 0; rc == 0 && d < v->rank; d++)
-		rc = v->dims[d] < 0 ? -1 : 0;
+		rc = v->dims[d] < -1 ? -1 : 0;
 	if (rc != 0)
 		return ckpt__error(err, CKPT_EINVAL,
-				   "\"shape\" must be a list of at most %d "
-				   "non-negative integers",
+				   "\"shape\" must be null or a list of at "
+				   "most %d integers >= -1",
 				   CKPT_RESOLVE_MAX_RANK);
 	const json_t *pj = json_object_get(o, "partitions");
 	if (pj != NULL && !json_is_null(pj)) {

@@ -119,6 +119,26 @@ int ckpt__target_check(const ckpt_target_var *v, int *slice_dim,
 	*nparts = 0;
 	if (v->name == NULL || v->name[0] == '\0')
 		return ckpt__error(err, CKPT_EINVAL, "empty variable name");
+	/* A graph may leave the shape unknown: rank -1, or a dimension -1
+	 * (TensorShape's None). Then any checkpoint shape is compatible and
+	 * the variable takes it; such a variable cannot be partitioned. */
+	int unknown = v->rank == -1;
+	for (int d = 0; !unknown && v->dims && d < v->rank; d++)
+		unknown = v->dims[d] == -1;
+	if (unknown && v->partitions == NULL) {
+		if (v->dtype <= CKPT_DT_INVALID || v->dtype >= CKPT_DT_COUNT_)
+			return ckpt__error(err, CKPT_EINVAL, "unknown dtype %d",
+					   (int)v->dtype);
+		if (v->rank > CKPT_RESOLVE_MAX_RANK)
+			return ckpt__error(err, CKPT_EINVAL,
+					   "rank %d out of range", v->rank);
+		for (int d = 0; d < v->rank; d++)
+			if (v->dims[d] < -1)
+				return ckpt__error(err, CKPT_EINVAL,
+						   "negative dimension %lld",
+						   (long long)v->dims[d]);
+		return 0;
+	}
 	if (v->rank < 0 || v->rank > CKPT_RESOLVE_MAX_RANK ||
 	    (v->rank > 0 && v->dims == NULL))
 		return ckpt__error(err, CKPT_EINVAL, "rank %d out of range",
@@ -589,7 +609,7 @@ static int assign_single(rctx *c, size_t k, const char *key, size_t tensor)
 		key_shape(c, k, shape);
 		int same = v->rank == t->rank;
 		for (int d = 0; same && d < v->rank; d++)
-			same = shape[d] == t->dims[d];
+			same = shape[d] == t->dims[d] || shape[d] == -1;
 		if (!same) {
 			ckpt_sbuf b = CKPT_SBUF_INIT;
 			ckpt__sb_printf(&b, "Shape of variable %s:0 (",
@@ -897,6 +917,21 @@ static void spec_text(ckpt_sbuf *b, int rank, const int64_t *full,
 }
 
 /* §8 for store key k, then fill plan file f. */
+/* A target of unknown shape (rank -1 or a -1 dimension, from a graph)
+ * that phase 1 found compatible takes its checkpoint tensor's shape. */
+static void adopt_shape(rctx *c, size_t k)
+{
+	svar *v = &c->vars[c->keys[k].var];
+	const ckpt_tensor *t = &c->t[c->asg[k].tensor];
+	int unknown = v->rank < 0;
+	for (int d = 0; !unknown && d < v->rank; d++)
+		unknown = v->dims[d] < 0;
+	if (!unknown || v->dtype == CKPT_DT_INVALID || c->keys[k].part >= 0)
+		return;
+	v->rank = t->rank;
+	v->dims = t->dims;
+}
+
 static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 {
 	const skey *key = &c->keys[k];
@@ -1058,6 +1093,7 @@ static int build_plan(rctx *c, ckpt_plan **out)
 	for (size_t k = 0; k < c->nkeys; k++) {
 		if (!c->asg[k].set)
 			continue;
+		adopt_shape(c, k);
 		order[n].name = c->vars[c->keys[k].var].name;
 		order[n].part = c->keys[k].part;
 		order[n++].idx = k;

@@ -944,10 +944,10 @@ START_TEST(test_targets_file)
 			 CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float32\", \"shape\": [1, -2]}]",
-				     "non-negative integers"), CKPT_EINVAL);
+				     "integers >= -1"), CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float32\", \"shape\": [1.5]}]",
-				     "non-negative integers"), CKPT_EINVAL);
+				     "integers >= -1"), CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float32\", \"shape\": [100, 100], "
 				     "\"partitions\": [5]}]",
