@@ -18,7 +18,8 @@ struct ckptfs_opts {
 	ckpt_target_var *targets;
 	size_t n_targets;
 	int have_targets;
-	const char *targets_path; /* loaded after the command line: --tag etc. */
+	char *targets_path;   /* owned; loaded after the command line (--tag etc.) */
+	char *tag;            /* owned; graph.tag points at it */
 	ckpt_graph_opts graph;
 	ckpt_cast casts[64];
 	size_t n_casts;

@@ -169,9 +169,15 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 	} else if (strcmp(key, "map-file") == 0 || strcmp(key, "map_file") == 0) {
 		rc = ckpt_map_load_file(val, &m->entries, &m->n_entries, &err);
 	} else if (strcmp(key, "targets") == 0) {
-		m->targets_path = val; /* read by load_targets() */
+		/* read by load_targets(); -o values do not outlive their list */
+		free(m->targets_path);
+		if ((m->targets_path = strdup(val)) == NULL)
+			return CKPTFS_EXIT_SOFTWARE;
 	} else if (strcmp(key, "tag") == 0) {
-		m->graph.tag = val;
+		free(m->tag);
+		if ((m->tag = strdup(val)) == NULL)
+			return CKPTFS_EXIT_SOFTWARE;
+		m->graph.tag = m->tag;
 	} else if (strcmp(key, "cast") == 0) {
 		if (m->n_casts == sizeof(m->casts) / sizeof(m->casts[0])) {
 			fprintf(stderr, "ckptfs: too many --cast options\n");
@@ -429,6 +435,8 @@ static void map_opts_free(struct ckptfs_opts *m)
 	ckpt_map_entries_free(m->entries, m->n_entries);
 	ckpt_targets_free(m->targets, m->n_targets);
 	free(m->fuse_opts);
+	free(m->targets_path);
+	free(m->tag);
 }
 
 int main(int argc, char **argv)

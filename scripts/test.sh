@@ -1,21 +1,37 @@
 #!/bin/sh
-# Configure, build and run every test; the last line is "N passed, N failed".
-# Usage: scripts/test.sh [BUILD_DIR]   (default: build)
-# Exits non-zero if anything fails. Set CKPT_TEST_SANITIZE=0 to skip the
-# ASan+UBSan pass.
+# Configure, build and run every test, twice: a normal build (build/) and an
+# ASan+UBSan build with leak detection (build-asan/). The last line is
+# "N passed, N failed" over both; exits non-zero if anything fails.
+# Usage: scripts/test.sh            CKPT_TEST_SANITIZE=0 skips the second pass.
 set -eu
 cd "$(dirname "$0")/.."
-dir=${1:-build}
 
-if [ -f "$dir/build.ninja" ]; then
-	meson configure "$dir" -Dwerror=true >/dev/null
-else
-	meson setup "$dir" -Dwerror=true >/dev/null
-fi
-ninja -C "$dir"
+configure() { # DIR [meson options...]
+	dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson configure "$dir" -Dwerror=true "$@" >/dev/null
+	else
+		meson setup "$dir" -Dwerror=true "$@" >/dev/null
+	fi
+	ninja -C "$dir"
+}
 
 status=0
-meson test -C "$dir" --print-errorlogs --num-processes 2 || status=1
-python3 scripts/test-summary.py "$dir/meson-logs/testlog.json" >"$dir/summary.txt"
-cat "$dir/summary.txt"
+logs=""
+configure build
+meson test -C build --print-errorlogs --num-processes 2 || status=1
+logs="build/meson-logs/testlog.json"
+
+if [ "${CKPT_TEST_SANITIZE:-1}" != 0 ]; then
+	configure build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C build-asan --print-errorlogs --num-processes 2 \
+		--timeout-multiplier 4 || status=1
+	logs="$logs build-asan/meson-logs/testlog.json"
+fi
+
+# shellcheck disable=SC2086
+python3 scripts/test-summary.py $logs
 exit $status
