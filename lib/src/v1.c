@@ -56,7 +56,9 @@ static int merge(ckpt_reader *r, const char *fname, ckpt_error *err)
 {
 	size_t out = 0;
 
-	qsort(r->t, r->n, sizeof(*r->t), cmp_name);
+	/* an empty table has r->t == NULL, which qsort must not get */
+	if (r->n > 1)
+		qsort(r->t, r->n, sizeof(*r->t), cmp_name);
 	for (size_t i = 0; i < r->n; i++) {
 		struct ckpt__tensor *t = &r->t[i];
 		struct ckpt__tensor *keep = out ? &r->t[out - 1] : NULL;
