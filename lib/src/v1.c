@@ -222,7 +222,10 @@ static int decode_values(const Tensorflow__TensorProto *tp, ckpt_dtype dt, uint6
 		return tp->n_string_val == n ? encode_strings(b, tp->string_val, n, crc)
 					     : CKPT_ECORRUPT;
 	if (tp->tensor_content.len) {
-		if (tp->tensor_content.len != n * es)
+		/* n * es can wrap (n is up to INT64_MAX): a short content must
+		 * not pass for a huge tensor */
+		uint64_t want;
+		if (ckpt__mul_u64(n, es, &want) || tp->tensor_content.len != want)
 			return CKPT_ECORRUPT;
 		return ckpt__buf_append(b, tp->tensor_content.data, tp->tensor_content.len);
 	}
