@@ -87,7 +87,8 @@ static int read_block(struct walk *w, uint64_t off, uint64_t size,
 		return ckpt__error(err, CKPT_ECORRUPT,
 				   "%s@%llu: corrupted compressed block contents (bad snappy length)",
 				   w->fname, (unsigned long long)off);
-	if (ulen > w->unz_cap) {
+	/* also when ulen is 0: callers get a non-NULL block (memcpy'd later) */
+	if (ulen > w->unz_cap || w->unz == NULL) {
 		uint8_t *n = realloc(w->unz, ulen ? ulen : 1);
 		if (n == NULL)
 			return ckpt__error(err, CKPT_ENOMEM, "%s@%llu: out of memory for a %zu-byte block",
