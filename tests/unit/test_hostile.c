@@ -11,6 +11,7 @@
 
 #include "ckpt/error.h"
 #include "ckpt/reader.h"
+#include "sstable_int.h"
 
 /* tests/fuzz/corpus/bundle/seed-header_only: a V2 index with only its header */
 static const uint8_t v2_header_only[] = {
@@ -56,6 +57,16 @@ static const uint8_t v1_content_wraps[] = {
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x57, 0xfb, 0x80, 0x8b,
 	0x24, 0x75, 0x47, 0xdb,
+};
+
+/* tests/fuzz/corpus/sstable/crash-empty_snappy_index: a table whose index
+ * block is snappy-compressed to zero bytes (valid CRCs) */
+static const uint8_t empty_snappy_index[] = {
+	0x00, 0x01, 0xed, 0xf0, 0x24, 0x8c, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x57, 0xfb,
+	0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb,
 };
 
 static char dir[64];
@@ -124,6 +135,17 @@ START_TEST(test_v1_rejects_content_shorter_than_shape)
 }
 END_TEST
 
+START_TEST(test_table_rejects_empty_snappy_index)
+{
+	ckpt_error err;
+
+	ck_assert_int_eq(ckpt__sstable_foreach(empty_snappy_index, sizeof(empty_snappy_index),
+					       "t", NULL, NULL, &err),
+			 CKPT_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "too short"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hostile");
@@ -132,6 +154,7 @@ int main(void)
 	tcase_add_test(tc, test_v2_without_tensors_opens_empty);
 	tcase_add_test(tc, test_v1_without_tensors_opens_empty);
 	tcase_add_test(tc, test_v1_rejects_content_shorter_than_shape);
+	tcase_add_test(tc, test_table_rejects_empty_snappy_index);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
