@@ -149,7 +149,9 @@ static int cmp_tensor(const void *a, const void *b)
 
 int ckpt__reader_sort(ckpt_reader *r, ckpt_error *err)
 {
-	qsort(r->t, r->n, sizeof(*r->t), cmp_tensor);
+	/* an empty table has r->t == NULL, which qsort must not get */
+	if (r->n > 1)
+		qsort(r->t, r->n, sizeof(*r->t), cmp_tensor);
 	for (size_t i = 0; i < r->n; i++) {
 		r->t[i].pub.name = r->t[i].name;
 		if (i && strcmp(r->t[i - 1].name, r->t[i].name) == 0)

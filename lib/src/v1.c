@@ -56,7 +56,9 @@ static int merge(ckpt_reader *r, const char *fname, ckpt_error *err)
 {
 	size_t out = 0;
 
-	qsort(r->t, r->n, sizeof(*r->t), cmp_name);
+	/* an empty table has r->t == NULL, which qsort must not get */
+	if (r->n > 1)
+		qsort(r->t, r->n, sizeof(*r->t), cmp_name);
 	for (size_t i = 0; i < r->n; i++) {
 		struct ckpt__tensor *t = &r->t[i];
 		struct ckpt__tensor *keep = out ? &r->t[out - 1] : NULL;
@@ -220,7 +222,10 @@ static int decode_values(const Tensorflow__TensorProto *tp, ckpt_dtype dt, uint6
 		return tp->n_string_val == n ? encode_strings(b, tp->string_val, n, crc)
 					     : CKPT_ECORRUPT;
 	if (tp->tensor_content.len) {
-		if (tp->tensor_content.len != n * es)
+		/* n * es can wrap (n is up to INT64_MAX): a short content must
+		 * not pass for a huge tensor */
+		uint64_t want;
+		if (ckpt__mul_u64(n, es, &want) || tp->tensor_content.len != want)
 			return CKPT_ECORRUPT;
 		return ckpt__buf_append(b, tp->tensor_content.data, tp->tensor_content.len);
 	}
