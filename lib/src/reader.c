@@ -114,6 +114,12 @@ int ckpt__tensor_check_piece(const struct ckpt__tensor *t, size_t i, const char 
 	int rank = t->pub.rank;
 	uint64_t n = 1;
 
+	/* the overlap check below is quadratic in the number of slices */
+	if (i >= CKPT_MAX_PIECES)
+		return ckpt__error(err, CKPT_EUNSUPPORTED,
+				   "%s: tensor %s is saved in more than %d slices", what, t->name,
+				   CKPT_MAX_PIECES);
+
 	for (int d = 0; d < rank; d++) {
 		uint64_t end;
 		if (p->start[d] < 0 || p->length[d] < 0 ||

@@ -50,6 +50,10 @@ struct walk {
 	ckpt__sstable_fn fn;
 	void *ctx;
 	ckpt__buf prev_key; /* last key seen in the table, for ordering */
+	uint64_t key_bytes; /* bytes of keys rebuilt so far ... */
+	uint64_t key_budget; /* ... may not pass this: prefix compression lets
+			      * a crafted table grow each key by one byte per
+			      * entry, quadratic work in the file size */
 	int have_prev;
 	uint8_t *unz;       /* snappy output, reused */
 	size_t unz_cap;
@@ -158,6 +162,12 @@ static int block_iter_next(struct walk *w, struct block_iter *it,
 		return ckpt__error(err, CKPT_ECORRUPT, "%s@%llu: bad entry in block at byte %zu",
 				   w->fname, (unsigned long long)it->off, at);
 	it->key.len = shared;
+	w->key_bytes += (uint64_t)shared + nonshared;
+	if (w->key_bytes > w->key_budget)
+		return ckpt__error(err, CKPT_ECORRUPT,
+				   "%s@%llu: keys expand to more than %llu bytes (64 times the file) at byte %zu",
+				   w->fname, (unsigned long long)it->off,
+				   (unsigned long long)w->key_budget, at);
 	if (ckpt__buf_append(&it->key, p, nonshared))
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", w->fname);
 	*val = p + nonshared;
@@ -254,7 +264,8 @@ int ckpt__sstable_foreach(const uint8_t *data, size_t len, const char *fname,
 		return ckpt__error(err, CKPT_ECORRUPT, "%s@%zu: bad block handle in footer",
 				   fname, len - FOOTER_SIZE);
 
-	struct walk w = {.data = data, .len = len, .fname = fname, .fn = fn, .ctx = ctx};
+	struct walk w = {.data = data, .len = len, .fname = fname, .fn = fn, .ctx = ctx,
+			 .key_budget = (uint64_t)len * 64 + (1u << 20)};
 	const uint8_t *ib;
 	size_t ilen;
 	int rc = read_block(&w, ioff, isize, &ib, &ilen, err);

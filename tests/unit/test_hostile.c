@@ -11,7 +11,9 @@
 
 #include "ckpt/error.h"
 #include "ckpt/reader.h"
+#include "ckpt/writer.h"
 #include "sstable_int.h"
+#include "sstable_writer_int.h"
 
 /* tests/fuzz/corpus/bundle/seed-header_only: a V2 index with only its header */
 static const uint8_t v2_header_only[] = {
@@ -146,6 +148,75 @@ START_TEST(test_table_rejects_empty_snappy_index)
 }
 END_TEST
 
+static int count_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+		       size_t vlen, ckpt_error *err)
+{
+	(void)key, (void)klen, (void)val, (void)vlen, (void)err;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+/* Each key one byte longer than the last, never a restart: tiny on disk,
+ * quadratic to rebuild. The walk refuses once keys outgrow 64x the file. */
+START_TEST(test_table_rejects_key_blowup)
+{
+	ckpt__sst_options opt = {1u << 30, 1 << 30};
+	ckpt__sst_writer w;
+	ckpt__buf out = {0}, key = {0};
+	ckpt_error err;
+
+	ck_assert_int_eq(ckpt__sst_writer_init_buf(&w, &out, &opt), 0);
+	for (int i = 0; i < 4000; i++) {
+		ck_assert_int_eq(ckpt__buf_append(&key, "a", 1), 0);
+		ck_assert_int_eq(ckpt__sst_writer_add(&w, key.data, key.len, "", 0, &err), 0);
+	}
+	ck_assert_int_eq(ckpt__sst_writer_finish(&w, &err), 0);
+	size_t n = 0;
+	ck_assert_int_eq(ckpt__sstable_foreach(out.data, out.len, "t", count_entry, &n, &err),
+			 CKPT_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "keys expand"));
+	ck_assert_uint_lt(n, 4000);
+	/* the same keys with TF's restart interval are a fine table */
+	ckpt__sst_writer_free(&w);
+	out.len = key.len = 0;
+	ck_assert_int_eq(ckpt__sst_writer_init_buf(&w, &out, NULL), 0);
+	for (int i = 0; i < 300; i++) {
+		ck_assert_int_eq(ckpt__buf_append(&key, "a", 1), 0);
+		ck_assert_int_eq(ckpt__sst_writer_add(&w, key.data, key.len, "", 0, &err), 0);
+	}
+	ck_assert_int_eq(ckpt__sst_writer_finish(&w, &err), 0);
+	n = 0;
+	ck_assert_int_eq(ckpt__sstable_foreach(out.data, out.len, "t", count_entry, &n, &err), 0);
+	ck_assert_uint_eq(n, 300);
+	ckpt__sst_writer_free(&w);
+	ckpt__buf_free(&out);
+	ckpt__buf_free(&key);
+}
+END_TEST
+
+/* The slice overlap check is quadratic: more than CKPT_MAX_PIECES slices
+ * of one tensor are refused with a clear message, not ground through. */
+START_TEST(test_bundle_rejects_too_many_slices)
+{
+	char pfx[128];
+	ckpt_writer *w;
+	ckpt_reader *r = NULL;
+	ckpt_error err;
+	int64_t full = CKPT_MAX_PIECES + 1, start, len = 1;
+	float x = 1.0f;
+
+	snprintf(pfx, sizeof(pfx), "%s/m", dir);
+	ck_assert_int_eq(ckpt_writer_open(&w, pfx, &err), 0);
+	for (start = 0; start < full; start++)
+		ck_assert_int_eq(ckpt_writer_add_slice(w, "v", CKPT_DT_FLOAT, 1, &full, &start,
+						       &len, &x, 4, &err), 0);
+	ck_assert_int_eq(ckpt_writer_finish(w, &err), 0);
+	ckpt_writer_close(w);
+	ck_assert_int_eq(ckpt_reader_open(&r, pfx, &err), CKPT_EUNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(err.msg, "more than 16384 slices"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hostile");
@@ -155,6 +226,9 @@ int main(void)
 	tcase_add_test(tc, test_v1_without_tensors_opens_empty);
 	tcase_add_test(tc, test_v1_rejects_content_shorter_than_shape);
 	tcase_add_test(tc, test_table_rejects_empty_snappy_index);
+	tcase_add_test(tc, test_table_rejects_key_blowup);
+	tcase_add_test(tc, test_bundle_rejects_too_many_slices);
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

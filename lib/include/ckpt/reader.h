@@ -25,6 +25,10 @@ typedef struct ckpt_reader ckpt_reader;
 /* Largest tensor rank accepted (TF allows 254; no real checkpoint is near). */
 #define CKPT_MAX_RANK 64
 
+/* Most stored slices one tensor may have (TF's partitioned variables have
+ * one per part; thousands is already unusual). */
+#define CKPT_MAX_PIECES 16384
+
 enum ckpt_format { CKPT_FORMAT_V2 = 2, CKPT_FORMAT_V1 = 1 };
 
 /* One stored run of a tensor: the whole tensor, or one saved slice. */
