@@ -45,7 +45,9 @@ static const char usage[] =
 	"MOUNT OPTIONS:\n"
 	"  --verify none|read|mount  checksums: read (default) checks a tensor when a\n"
 	"                      reader has read it whole; mount checks all first\n"
-	"  --format raw|npy    raw tensor bytes, or NAME.npy files for numpy.load\n"
+	"  --format raw|npy|tf raw tensor bytes, NAME.npy files for numpy.load, or\n"
+	"                      one TF checkpoint ckpt.index + ckpt.data-00000-of-00001\n"
+	"                      (reads all mapped data once at mount for its CRCs)\n"
 	"  -f                  stay in the foreground    -d  debug (implies -f)\n"
 	"  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
 	"                      own options (allow_other, max_threads=N, ...)\n"
@@ -191,8 +193,10 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 			m->format = CKPTFS_FORMAT_RAW;
 		} else if (strcmp(val, "npy") == 0) {
 			m->format = CKPTFS_FORMAT_NPY;
+		} else if (strcmp(val, "tf") == 0) {
+			m->format = CKPTFS_FORMAT_TF;
 		} else {
-			fprintf(stderr, "ckptfs: --format %s is not supported (raw, npy; tf not yet)\n",
+			fprintf(stderr, "ckptfs: --format %s is not supported (raw, npy, tf)\n",
 				val);
 			return CKPTFS_EXIT_USAGE;
 		}

@@ -76,9 +76,10 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 	code = ckptfs_load(path, o, &l);
 	if (code)
 		return code;
-	int rc = ckpt_view_build_format(&view, l.r, l.plan,
-					o->format == CKPTFS_FORMAT_NPY ? CKPT_VIEW_NPY : CKPT_VIEW_RAW,
-					&err);
+	enum ckpt_view_format vf = o->format == CKPTFS_FORMAT_NPY ? CKPT_VIEW_NPY
+				   : o->format == CKPTFS_FORMAT_TF ? CKPT_VIEW_TF
+								   : CKPT_VIEW_RAW;
+	int rc = ckpt_view_build_format(&view, l.r, l.plan, vf, &err);
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);
 		code = rc == CKPT_ENOMEM ? CKPTFS_EXIT_SOFTWARE : ckptfs_exit_code(rc);

@@ -330,6 +330,67 @@ def npy_format():
                     counts["npy"] = counts.get("npy", 0) + 1
 
 
+TF_TARGETS = {"variables": [
+    {"name": "new/rows3", "dtype": "bfloat16", "shape": [10, 3], "partitions": [4, 1]},
+    {"name": "new/cols2", "dtype": "int64", "shape": [4, 5], "partitions": [1, 2]},
+    {"name": "new/plain", "dtype": "float64", "shape": [2]},
+    {"name": "new/one_part", "dtype": "float32", "shape": [5, 2]}]}
+
+
+def tf_format():
+    """--format tf: cp the two files out; the copy is a checkpoint that lists
+    the plan's targets and holds their bytes (the raw mount's files)."""
+    with tempfile.TemporaryDirectory() as d:
+        pfx = os.path.join(d, "p")
+        subprocess.run([GEN, os.path.join(DATA, "partitioned.json"), pfx], check=True)
+        tj = os.path.join(d, "targets.json")
+        with open(tj, "w") as f:
+            json.dump(TF_TARGETS, f)
+        opts = ["--targets", tj, "--map", "/=new/"]
+        with Mount(pfx, "--format", "tf", *opts) as m:
+            if not m.ok:
+                return
+            check(sorted(os.listdir(m.dir)) ==
+                  ["@mapping.json", "ckpt.data-00000-of-00001", "ckpt.index"],
+                  f"--format tf files: {sorted(os.listdir(m.dir))}")
+            out = os.path.join(d, "copy")
+            os.mkdir(out)
+            subprocess.run(["cp", os.path.join(m.dir, "ckpt.index"),
+                            os.path.join(m.dir, "ckpt.data-00000-of-00001"), out], check=True)
+            for n in ("ckpt.index", "ckpt.data-00000-of-00001"):
+                check(os.path.getsize(os.path.join(out, n)) ==
+                      os.stat(os.path.join(m.dir, n)).st_size, f"--format tf: {n} size")
+        with Mount(pfx, "-o", "format=tf,map=/=new/,targets=" + tj) as m:
+            if m.ok:
+                with open(os.path.join(m.dir, "ckpt.index"), "rb") as x, \
+                        open(os.path.join(out, "ckpt.index"), "rb") as y:
+                    check(x.read() == y.read(), "-o format=tf: another ckpt.index")
+        got = subprocess.run([CKPTFS, "--list", "--json", os.path.join(out, "ckpt")],
+                             capture_output=True, text=True)
+        plan = json.loads(subprocess.run([CKPTFS, "--dry-run", "--json", *opts, pfx],
+                                         capture_output=True, text=True, check=True).stdout)
+        want = sorted({(f["name"], f["dtype"]) for f in plan})
+        want = [{"name": n, "dtype": t,
+                 "shape": next(v["shape"] for v in TF_TARGETS["variables"] if v["name"] == n)}
+                for n, t in want]
+        listed = json.loads(got.stdout) if got.returncode == 0 else None
+        check(listed is not None and
+              [{k: t[k] for k in ("name", "dtype", "shape")} for t in listed] == want,
+              f"--format tf copy lists {got.stdout.strip()} {got.stderr.strip()}, want {want}")
+        # the copy mounted raw shows the same bytes as the source mounted raw
+        with Mount(pfx, *opts) as a, Mount(os.path.join(out, "ckpt"), "--targets", tj) as b:
+            if a.ok and b.ok:
+                fa, fb = files_of(a.dir), files_of(b.dir)
+                fa.pop("@mapping.json")
+                fb.pop("@mapping.json")
+                check(sorted(fa) == sorted(fb), f"--format tf copy files {sorted(fb)}")
+                for rel in fa:
+                    if rel in fb:
+                        with open(fa[rel], "rb") as x, open(fb[rel], "rb") as y:
+                            check(x.read() == y.read(), f"--format tf copy: {rel} differs")
+                        counts["tf"] = counts.get("tf", 0) + 1
+
+
 def main():
     if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
         print("no FUSE here")
@@ -342,11 +403,13 @@ def main():
     mapped_and_errors(root)
     concurrent_reads()
     npy_format()
+    tf_format()
     mount_fuse3(root)
     for f in failures:
         print("FAIL:", f)
     print(f"{counts['mounts']} mounts, {counts['files']} fixture files compared, "
           f"{counts.get('reads', 0)} concurrent reads, {counts.get('npy', 0)} npy files loaded, "
+          f"{counts.get('tf', 0)} --format tf files compared, "
           f"{len(failures)} failures")
     return 1 if failures else 0
 

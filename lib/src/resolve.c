@@ -969,6 +969,17 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 	    !f->source_name)
 		return oom(c->err);
 	key_shape(c, k, f->shape);
+	f->var_shape = calloc(rn, sizeof(int64_t));
+	f->var_start = calloc(rn, sizeof(int64_t));
+	if (!f->var_shape || !f->var_start)
+		return oom(c->err);
+	for (int d = 0; d < rank; d++)
+		f->var_shape[d] = key->part >= 0 ? v->dims[d] : f->shape[d];
+	if (key->part >= 0) {
+		int64_t len;
+		ckpt__part_range(v->dims[v->slice_dim], v->nparts, key->part,
+				 &f->var_start[v->slice_dim], &len);
+	}
 	f->rank = rank;
 	f->part = key->part < 0 ? -1 : (int)key->part;
 	f->dtype = dt;
@@ -1202,6 +1213,8 @@ void ckpt_plan_free(ckpt_plan *p)
 		free(f->start);
 		free(f->length);
 		free(f->spec);
+		free(f->var_shape);
+		free(f->var_start);
 	}
 	free(p->files);
 	free(p);

@@ -158,6 +158,50 @@ int ckpt__bundle_string_head(ckpt__buf *out, size_t n, const uint64_t *lens,
 	return 0;
 }
 
+static int cmp_index_entries(const void *a, const void *b)
+{
+	const ckpt__index_entry *x = a, *y = b;
+	return ckpt__sst_compare(x->key, x->key_len, y->key, y->key_len);
+}
+
+int ckpt__bundle_encode_index(ckpt__buf *out, int32_t num_shards,
+			      ckpt__index_entry *entries, size_t n,
+			      ckpt_error *err)
+{
+	ckpt__buf val = {0};
+	ckpt__sst_writer sst;
+	int rc = ckpt__sst_writer_init_buf(&sst, out, NULL);
+
+	if (rc)
+		return ckpt__error(err, rc, "index: bad table options");
+	if (n > 1)
+		qsort(entries, n, sizeof(*entries), cmp_index_entries);
+	if (ckpt__bundle_encode_header(&val, num_shards))
+		rc = ckpt__error(err, CKPT_ENOMEM, "index: out of memory");
+	else
+		rc = ckpt__sst_writer_add(&sst, "", 0, val.data, val.len, err);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const ckpt__index_entry *e = &entries[i];
+		if (i > 0 && cmp_index_entries(&entries[i - 1], e) == 0) {
+			rc = ckpt__error(err, CKPT_EINVAL, "Adding duplicate key: %.*s",
+					 (int)(e->key_len > 512 ? 512 : e->key_len),
+					 (const char *)e->key);
+			break;
+		}
+		val.len = 0;
+		if (ckpt__bundle_encode_entry(&val, &e->fields))
+			rc = ckpt__error(err, CKPT_ENOMEM, "index: out of memory");
+		else
+			rc = ckpt__sst_writer_add(&sst, e->key, e->key_len, val.data,
+						  val.len, err);
+	}
+	if (rc == 0)
+		rc = ckpt__sst_writer_finish(&sst, err);
+	ckpt__sst_writer_free(&sst);
+	ckpt__buf_free(&val);
+	return rc;
+}
+
 /* ---- the writer ---- */
 
 typedef struct wentry {

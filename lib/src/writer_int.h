@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt/error.h"
 #include "codec_int.h"
 
 /* The fields of a BundleEntryProto, as the writer fills them. */
@@ -44,5 +45,24 @@ int ckpt__bundle_encode_header(ckpt__buf *out, int32_t num_shards);
  */
 int ckpt__bundle_string_head(ckpt__buf *out, size_t n, const uint64_t *lens,
 			     uint32_t *crc_out);
+
+/* One index entry: a bundle key and its BundleEntryProto fields. */
+typedef struct ckpt__index_entry {
+	const uint8_t *key;
+	size_t key_len;
+	ckpt__entry_fields fields;
+} ckpt__index_entry;
+
+/*
+ * Append a whole `.index` file to *out, as ckpt_writer_finish writes it
+ * for one BundleWriter: the header (num_shards) under key "", then every
+ * entry in key order, through TF's table builder. The entries are sorted
+ * in place. Used where an index is built in memory (the view's --format
+ * tf). Returns 0, CKPT_EINVAL for a repeated key ("Adding duplicate key"),
+ * or CKPT_ENOMEM.
+ */
+int ckpt__bundle_encode_index(ckpt__buf *out, int32_t num_shards,
+			      ckpt__index_entry *entries, size_t n,
+			      ckpt_error *err);
 
 #endif

@@ -112,6 +112,10 @@ typedef struct ckpt_plan_file {
 	uint64_t num_elements;
 	uint64_t size;        /* bytes in the target dtype; 0 if !size_known */
 	int size_known;       /* 0 for strings: the view computes their size */
+	int64_t *var_shape;   /* rank entries: the target variable's full shape
+			       * (= shape unless this is a part) */
+	int64_t *var_start;   /* rank entries: where the file sits in the
+			       * variable (zeros unless a part) */
 } ckpt_plan_file;
 
 typedef struct ckpt_plan {

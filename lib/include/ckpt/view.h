@@ -66,7 +66,22 @@ enum ckpt_view_format {
 	 * bytes '|S<longest>' (shorter elements padded with NUL bytes, so
 	 * trailing NULs of an element are lost; an all-empty tensor is '|S1'). */
 	CKPT_VIEW_NPY = 1,
+	/* The root holds one TensorFlow V2 checkpoint, `ckpt.index` and
+	 * `ckpt.data-00000-of-00001` (plus @mapping.json), with the plan's
+	 * target variables under their target names, in the target dtype:
+	 * byte for byte what ckpt_writer (= TF's BundleWriter) writes when the
+	 * plan files are added in plan order (variables by name, parts in
+	 * order) the way TF1's Saver adds them; a part becomes a slice of its
+	 * variable with explicit extents. The data file is the plan files'
+	 * bytes served from the source (strings in TF's stored encoding). The
+	 * index is built at view build and needs every tensor's CRC32C, so
+	 * building this view reads all mapped data once. */
+	CKPT_VIEW_TF = 2,
 };
+
+/* The two file names of a CKPT_VIEW_TF view. */
+#define CKPT_VIEW_TF_INDEX "ckpt.index"
+#define CKPT_VIEW_TF_DATA "ckpt.data-00000-of-00001"
 
 /* As ckpt_view_build, in the given format. */
 int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
