@@ -17,7 +17,7 @@
 #include "exitcodes.h"
 
 static const char usage[] =
-	"usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT      mount (unmount: fusermount3 -u)\n"
+	"usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT  mount; fusermount3 -u to unmount\n"
 	"       ckptfs --list [--json] CHECKPOINT\n"
 	"       ckptfs --dry-run [--json] [MAP OPTIONS] CHECKPOINT\n"
 	"       ckptfs --list-targets [--json] [GRAPH OPTIONS] GRAPH\n"
