@@ -166,6 +166,10 @@ try:
     rc, out, err = run("--dry-run", os.path.join(tmp, "nope"))
     check(rc == EX_NOINPUT and "Failed to find any matching files for" in err,
           "missing checkpoint: %d %s" % (rc, err))
+    # a missing map or targets file: 66, naming the file
+    for opt in ("--map-file", "--targets"):
+        rc, out, err = run("--dry-run", opt, os.path.join(tmp, "absent.json"), CK)
+        check(rc == EX_NOINPUT and "absent.json" in err, "%s missing: %d %s" % (opt, rc, err))
     rc, out, err = run("--dry-run", "--json", CK)
     check(rc == EX_OK and isinstance(json.loads(out), list), "--json identity")
 finally:

@@ -86,8 +86,8 @@ static int load_json(const char *path, json_t **root, ckpt_error *err)
 {
 	FILE *fp = fopen(path, "rb");
 	if (fp == NULL)
-		return ckpt__error(err, CKPT_EIO, "%s: %s", path,
-				   strerror(errno));
+		return ckpt__error(err, errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO, "%s: %s",
+				   path, strerror(errno));
 	json_error_t je;
 	*root = json_loadf(fp, JSON_REJECT_DUPLICATES, &je);
 	fclose(fp);
