@@ -28,30 +28,16 @@
 #define S(x) ((char *)(x))
 
 static const char *gen_path, *ckptfs_path;
-static char *tmpdir;
-
-static void setup(void)
-{
-	tmpdir = tu_tmpdir();
-}
-
-static void teardown(void)
-{
-	tu_rmtree(tmpdir);
-	free(tmpdir);
-}
 
 /* Write `json` and run ckpt-gen on it; returns the checkpoint prefix
  * (a static rotating buffer from tu_path). */
 static const char *gen(const char *name, const char *json)
 {
-	char jpath[4096], cmd[8400];
-	snprintf(jpath, sizeof(jpath), "%s/%s.json", tmpdir, name);
+	char jpath[4096];
+	snprintf(jpath, sizeof(jpath), "%s/%s.json", tu_dir, name);
 	tu_write(jpath, json, strlen(json));
-	const char *prefix = tu_path(tmpdir, name);
-	snprintf(cmd, sizeof(cmd), "'%s' '%s' '%s'", gen_path, jpath, prefix);
-	int st = system(cmd);
-	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed", cmd);
+	const char *prefix = tu_path(tu_dir, name);
+	tu_run_gen(gen_path, jpath, prefix);
 	return prefix;
 }
 
@@ -1085,7 +1071,7 @@ int main(int argc, char **argv)
 	}
 	Suite *s = suite_create("view_e2e");
 	TCase *tc = tcase_create("sec10");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, tu_tmpdir_setup, tu_tmpdir_teardown);
 	tcase_add_test(tc, test_sec10_scope_to_scope);
 	tcase_add_test(tc, test_sec10_one_to_one_pair);
 	tcase_add_test(tc, test_sec10_tensor_onto_partitioned);
@@ -1094,14 +1080,14 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_sec10_scope_only_name);
 	suite_add_tcase(s, tc);
 	TCase *rs = tcase_create("reslice");
-	tcase_add_checked_fixture(rs, setup, teardown);
+	tcase_add_checked_fixture(rs, tu_tmpdir_setup, tu_tmpdir_teardown);
 	tcase_set_timeout(rs, 60);
 	tcase_add_test(rs, test_reslice_everything);
 	tcase_add_test(rs, test_reslice_matches_reader);
 	tcase_add_test(rs, test_property_random_maps);
 	suite_add_tcase(s, rs);
 	TCase *tt = tcase_create("tree");
-	tcase_add_checked_fixture(tt, setup, teardown);
+	tcase_add_checked_fixture(tt, tu_tmpdir_setup, tu_tmpdir_teardown);
 	tcase_add_test(tt, test_fixture_bfloat16_parts);
 	tcase_add_test(tt, test_strings);
 	tcase_add_test(tt, test_value_rule_and_escaping);

@@ -29,25 +29,10 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *gen_path, *data_dir;
-static char *tmpdir;
-
-static void setup(void)
-{
-	tmpdir = tu_tmpdir();
-}
-
-static void teardown(void)
-{
-	tu_rmtree(tmpdir);
-	free(tmpdir);
-}
 
 static void run_gen(const char *json_path, const char *prefix)
 {
-	char cmd[8400];
-	snprintf(cmd, sizeof(cmd), "'%s' '%s' '%s'", gen_path, json_path, prefix);
-	int st = system(cmd);
-	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed", cmd);
+	tu_run_gen(gen_path, json_path, prefix);
 }
 
 typedef struct env {
@@ -81,7 +66,7 @@ static void env_open(env *e, const char *prefix, const char *map_ckpt, const cha
 	o.entries = &ent;
 	o.n_entries = map_ckpt ? 1 : 0;
 	if (targets_json) {
-		const char *tp = tu_path(tmpdir, "targets.json");
+		const char *tp = tu_path(tu_dir, "targets.json");
 		tu_write(tp, targets_json, strlen(targets_json));
 		ck_assert_msg(ckpt_targets_load_file(tp, &e->targets, &e->n_targets, &err) == 0,
 			      "%s", err.msg);
@@ -356,7 +341,7 @@ static void check_tf(const env *e, const char *const *listing, size_t nlisting)
 	ck_assert_str_eq(ckpt_view_node(e->tf, ckpt_view_child(e->tf, 0, 2))->name,
 			 CKPT_VIEW_TF_INDEX);
 
-	const char *oracle = tu_path(tmpdir, "oracle/ckpt");
+	const char *oracle = tu_path(tu_dir, "oracle/ckpt");
 	write_oracle(e, oracle);
 	char p[4200];
 	snprintf(p, sizeof(p), "%s.index", oracle);
@@ -364,7 +349,7 @@ static void check_tf(const env *e, const char *const *listing, size_t nlisting)
 	snprintf(p, sizeof(p), "%s.data-00000-of-00001", oracle);
 	same_bytes(e, CKPT_VIEW_TF_DATA, p);
 
-	ckpt_reader *r = reopen(e, tu_path(tmpdir, "copy"));
+	ckpt_reader *r = reopen(e, tu_path(tu_dir, "copy"));
 	check_listing(r, listing, nlisting);
 	check_read_back(e, r);
 	/* every stored CRC of the copy verifies */
@@ -414,7 +399,7 @@ static void source_case(const char *json, const char *scope, const ckpt_cast *ca
 {
 	if (gen_path == NULL)
 		return;
-	const char *ck = tu_path(tmpdir, "src");
+	const char *ck = tu_path(tu_dir, "src");
 	run_gen(tu_path(data_dir, json), ck);
 	env e;
 	env_open(&e, ck, scope ? "/" : NULL, scope, NULL, cast, cast ? 1 : 0);
@@ -488,9 +473,9 @@ START_TEST(test_partitioned_targets)
 {
 	if (gen_path == NULL)
 		return;
-	const char *js = tu_path(tmpdir, "mixed.json");
+	const char *js = tu_path(tu_dir, "mixed.json");
 	tu_write(js, mixed_json, strlen(mixed_json));
-	const char *ck = tu_path(tmpdir, "mixed");
+	const char *ck = tu_path(tu_dir, "mixed");
 	run_gen(js, ck);
 	env e;
 	env_open(&e, ck, "/", "new/", mixed_targets, NULL, 0);
@@ -507,7 +492,7 @@ START_TEST(test_partitioned_targets)
 	};
 	check_tf(&e, want, N(want));
 	/* the parts are slices in the copy: rows3 as 4 row parts */
-	ckpt_reader *r = reopen(&e, tu_path(tmpdir, "copy2"));
+	ckpt_reader *r = reopen(&e, tu_path(tu_dir, "copy2"));
 	size_t i;
 	ck_assert_int_eq(ckpt_reader_find(r, "new/rows3", &i), 0);
 	ck_assert(ckpt_reader_tensor(r, i)->partitioned);
@@ -526,9 +511,9 @@ START_TEST(test_empty)
 {
 	if (gen_path == NULL)
 		return;
-	const char *js = tu_path(tmpdir, "empty.json");
+	const char *js = tu_path(tu_dir, "empty.json");
 	tu_write(js, "{\"tensors\": []}", 15);
-	const char *ck = tu_path(tmpdir, "empty");
+	const char *ck = tu_path(tu_dir, "empty");
 	run_gen(js, ck);
 	env e;
 	env_open(&e, ck, NULL, NULL, NULL, NULL, 0);
@@ -545,7 +530,7 @@ int main(int argc, char **argv)
 	}
 	Suite *s = suite_create("view_tf");
 	TCase *tc = tcase_create("tf");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, tu_tmpdir_setup, tu_tmpdir_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_all_dtypes);
 	tcase_add_test(tc, test_all_dtypes_cast_bfloat16);

@@ -29,22 +29,10 @@ static const char *const example_data_hex =
 	"01000000 02000000 03000000 04000000"
 	"05000000 06000000";
 
-static char *tmpdir;
-
-static void setup(void)
-{
-	tmpdir = tu_tmpdir();
-}
-
-static void teardown(void)
-{
-	tu_rmtree(tmpdir);
-	free(tmpdir);
-}
 
 static const char *path_of(const char *name)
 {
-	return tu_path(tmpdir, name);
+	return tu_path(tu_dir, name);
 }
 
 static void assert_file_hex(const char *path, const char *hex)
@@ -702,10 +690,7 @@ static const char *gen_path, *data_dir;
 
 static void run_gen(const char *json, const char *prefix)
 {
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "'%s' '%s/%s' '%s'", gen_path, data_dir, json, prefix);
-	int st = system(cmd);
-	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed", cmd);
+	tu_run_gen(gen_path, tu_path(data_dir, json), prefix);
 }
 
 /* special tables: the lists documented in ckpt-gen.c */
@@ -1178,7 +1163,7 @@ int main(int argc, char **argv)
 	}
 	Suite *s = suite_create("writer");
 	TCase *tc = tcase_create("bytes");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, tu_tmpdir_setup, tu_tmpdir_teardown);
 	tcase_add_test(tc, test_writer_worked_example_byte_exact);
 	tcase_add_test(tc, test_writer_creates_parent_dirs);
 	tcase_add_test(tc, test_writer_string_examples);
@@ -1191,7 +1176,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_writer_sharded_duplicate_and_empty_shard);
 	suite_add_tcase(s, tc);
 	TCase *rt = tcase_create("roundtrip");
-	tcase_add_checked_fixture(rt, setup, teardown);
+	tcase_add_checked_fixture(rt, tu_tmpdir_setup, tu_tmpdir_teardown);
 	tcase_set_timeout(rt, 60);
 	tcase_add_test(rt, test_roundtrip_every_dtype);
 	tcase_add_test(rt, test_roundtrip_strings);

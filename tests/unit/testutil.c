@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const char *tu_fixtures(void)
@@ -34,6 +35,28 @@ void tu_rmtree(const char *dir)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+char *tu_dir;
+
+void tu_tmpdir_setup(void)
+{
+	tu_dir = tu_tmpdir();
+}
+
+void tu_tmpdir_teardown(void)
+{
+	tu_rmtree(tu_dir);
+	free(tu_dir);
+	tu_dir = NULL;
+}
+
+void tu_run_gen(const char *gen, const char *json_path, const char *prefix)
+{
+	char cmd[12288];
+	snprintf(cmd, sizeof(cmd), "'%s' '%s' '%s'", gen, json_path, prefix);
+	int st = system(cmd);
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed", cmd);
 }
 
 const char *tu_path(const char *a, const char *b)

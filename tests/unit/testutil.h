@@ -14,6 +14,17 @@ const char *tu_fixtures(void);
 char *tu_tmpdir(void);
 void tu_rmtree(const char *dir);
 
+/* A per-test temporary directory for Check fixtures:
+ * tcase_add_checked_fixture(tc, tu_tmpdir_setup, tu_tmpdir_teardown)
+ * creates tu_dir before each test and removes it after. */
+extern char *tu_dir;
+void tu_tmpdir_setup(void);
+void tu_tmpdir_teardown(void);
+
+/* Run ckpt-gen (path gen) on a JSON description, writing prefix; fails
+ * the test if the generator fails. */
+void tu_run_gen(const char *gen, const char *json_path, const char *prefix);
+
 /* Path join into a static rotating buffer (8 slots). */
 const char *tu_path(const char *a, const char *b);
 
