@@ -891,7 +891,7 @@ START_TEST(test_map_file)
 	ck_assert_int_eq(ckpt_map_load_file(p, &e, &n, &err), CKPT_EINVAL);
 	unlink(p);
 	ck_assert_int_eq(ckpt_map_load_file("/nonexistent/map.json", &e, &n,
-					    &err), CKPT_EIO);
+					    &err), CKPT_ENOTFOUND);
 	ckpt_map_entries_free(e, n);
 }
 END_TEST
