@@ -166,6 +166,19 @@ try:
     rc, out, err = run("--dry-run", os.path.join(tmp, "nope"))
     check(rc == EX_NOINPUT and "Failed to find any matching files for" in err,
           "missing checkpoint: %d %s" % (rc, err))
+    # paths are mount paths: "@=" escapes, "@value" for a name that is
+    # also a scope (DESIGN.md "The tree inside the mount")
+    odd = write("odd.json", json.dumps({"tensors": [
+        {"name": n, "dtype": "int8", "shape": [1]}
+        for n in ("dense/kernel", "dense/kernel/Adam", "@x/y", "a/./b", "c//d")]}))
+    OD = os.path.join(tmp, "odd")
+    subprocess.run([GEN, odd, OD], check=True)
+    rc, out, err = run("--dry-run", "--json", OD)
+    paths = {p["name"]: p["path"] for p in json.loads(out)} if rc == 0 else {}
+    check(paths == {"dense/kernel": "dense/kernel/@value", "dense/kernel/Adam": "dense/kernel/Adam",
+                    "@x/y": "@=@x/y", "a/./b": "a/@=./b", "c//d": "c/@=/d"},
+          "mount paths in --dry-run --json: %s %s" % (paths, err))
+
     # a missing map or targets file: 66, naming the file
     for opt in ("--map-file", "--targets"):
         rc, out, err = run("--dry-run", opt, os.path.join(tmp, "absent.json"), CK)

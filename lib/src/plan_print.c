@@ -20,7 +20,7 @@ static int cmp_file(const void *a, const void *b)
 {
 	const ckpt_plan_file *x = *(const ckpt_plan_file *const *)a;
 	const ckpt_plan_file *y = *(const ckpt_plan_file *const *)b;
-	return strcmp(x->file, y->file);
+	return strcmp(x->path, y->path);
 }
 
 /* The files sorted by path (the plan itself is sorted by var, then part:
@@ -44,7 +44,7 @@ static json_t *file_json(const ckpt_plan_file *f)
 		if (json_array_append_new(shape, json_integer(f->shape[d])))
 			break;
 	json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o}",
-			      "path", f->file, "name", f->var,
+			      "path", f->path, "name", f->var,
 			      "dtype", ckpt_dtype_name(f->dtype),
 			      "shape", shape,
 			      "source", f->source_name,
@@ -98,7 +98,7 @@ int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err)
 	ckpt__sb_putn(&b, "", 0);
 	for (size_t i = 0; i < p->n_files; i++) {
 		const ckpt_plan_file *f = v[i];
-		ckpt__sb_escaped(&b, f->file, 0);
+		ckpt__sb_escaped(&b, f->path, 0);
 		ckpt__sb_printf(&b, "\t%s\t", ckpt_dtype_name(f->dtype));
 		ckpt__sb_shape_debug(&b, f->rank, f->shape);
 		if (f->size_known)

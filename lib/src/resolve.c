@@ -1116,6 +1116,8 @@ static int build_plan(rctx *c, ckpt_plan **out)
 		rc = restore_one(c, order[i].idx, &p->files[i]);
 	}
 	free(order);
+	if (rc == 0)
+		rc = ckpt__plan_assign_paths(p, c->err);
 	if (rc != 0) {
 		ckpt_plan_free(p);
 		return rc;
@@ -1208,6 +1210,7 @@ void ckpt_plan_free(ckpt_plan *p)
 		ckpt_plan_file *f = &p->files[i];
 		free(f->var);
 		free(f->file);
+		free(f->path);
 		free(f->shape);
 		free(f->source_name);
 		free(f->start);

@@ -25,4 +25,11 @@ void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off,
  * numeric ones (bool and quantized count as numeric). */
 int ckpt__cast_ok(ckpt_dtype from, ckpt_dtype to);
 
+/*
+ * Fill every file's `path` (ckpt/resolve.h): escaped components, and
+ * "/@value" for a file that is also a directory of other files.
+ * Returns 0 or CKPT_ENOMEM (paths.c).
+ */
+int ckpt__plan_assign_paths(ckpt_plan *p, ckpt_error *err);
+
 #endif

@@ -27,6 +27,9 @@
 #include "slicekey_int.h"
 #include "writer_int.h"
 
+/* Longest directory name in a path (Linux NAME_MAX). */
+#define NAME_MAX_VIEW 255
+
 struct vnode {
 	ckpt_node pub;
 	char *name;       /* owned */
@@ -128,92 +131,53 @@ static uint32_t add_node(ckpt_view *v, uint32_t parent, const char *name, size_t
 	return id;
 }
 
-/* The shown form of one real path component (see view.h). */
-static int escape(ckpt__buf *out, const char *c, size_t n)
-{
-	out->len = 0;
-	int esc = n == 0 || c[0] == '@' || (n == 1 && c[0] == '.') ||
-		  (n == 2 && c[0] == '.' && c[1] == '.');
-	if ((esc && ckpt__buf_append(out, "@=", 2)) || ckpt__buf_append(out, c, n) ||
-	    ckpt__buf_append(out, "", 1))
-		return CKPT_ENOMEM;
-	return 0;
-}
-
+/* Add f at its mount path (the plan's `path`: already escaped, with
+ * "@value" where a file is also a directory), creating directories. */
 static int insert_file(ckpt_view *v, const ckpt_plan_file *f, ckpt_error *err)
 {
-	ckpt__buf comp = {0};
 	uint32_t dir = CKPT_VIEW_ROOT;
-	const char *p = f->file;
-	int rc = 0;
+	const char *p = f->path;
+	const char *slash;
 
-	for (;;) {
-		const char *slash = strchr(p, '/');
-		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		if (escape(&comp, p, n)) {
-			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-			break;
-		}
-		const char *name = (const char *)comp.data;
+	while ((slash = strchr(p, '/')) != NULL) {
+		size_t n = (size_t)(slash - p);
+		char name[NAME_MAX_VIEW + 1];
+		if (n > NAME_MAX_VIEW)
+			return ckpt__error(err, CKPT_EUNSUPPORTED,
+					   "%s: a path component is longer than %d bytes", f->path,
+					   NAME_MAX_VIEW);
+		memcpy(name, p, n);
+		name[n] = '\0';
 		uint32_t id = ckpt_view_lookup(v, dir, name);
-		if (slash) {
-			if (id == CKPT_VIEW_NONE) {
-				id = add_node(v, dir, name, strlen(name), 1);
-			} else if (!v->n[id].pub.is_dir) {
-				/* a file that is also a scope: it moves to @value */
-				const ckpt_plan_file *moved = v->n[id].pub.file;
-				v->n[id].pub.is_dir = 1;
-				v->n[id].pub.file = NULL;
-				uint32_t val = add_node(v, id, "@value", 6, 0);
-				if (val != CKPT_VIEW_NONE)
-					v->n[val].pub.file = moved;
-				else
-					id = CKPT_VIEW_NONE;
-			}
-			if (id == CKPT_VIEW_NONE) {
-				rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-				break;
-			}
-			dir = id;
-			p = slash + 1;
-			continue;
-		}
-		if (id != CKPT_VIEW_NONE && v->n[id].pub.is_dir) {
-			dir = id;
-			name = "@value";
-			id = ckpt_view_lookup(v, dir, name);
-		}
-		if (v->format == CKPT_VIEW_NPY) {
-			/* `comp` holds the shown name and its NUL: append .npy */
-			comp.len--;
-			if (name != (const char *)comp.data) {
-				comp.len = 0;
-				if (ckpt__buf_append(&comp, name, strlen(name))) {
-					rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-					break;
-				}
-			}
-			if (ckpt__buf_append(&comp, ".npy", 5)) {
-				rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-				break;
-			}
-			name = (const char *)comp.data;
-			id = ckpt_view_lookup(v, dir, name);
-		}
-		if (id != CKPT_VIEW_NONE) {
-			rc = ckpt__error(err, CKPT_EINVAL, "two target files are both called %s",
-					 f->file);
-			break;
-		}
-		id = add_node(v, dir, name, strlen(name), 0);
-		if (id == CKPT_VIEW_NONE) {
-			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-			break;
-		}
-		v->n[id].pub.file = f;
-		break;
+		if (id == CKPT_VIEW_NONE)
+			id = add_node(v, dir, name, n, 1);
+		if (id == CKPT_VIEW_NONE)
+			return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+		if (!v->n[id].pub.is_dir)
+			return ckpt__error(err, CKPT_EINVAL, "%s is both a file and a directory",
+					   f->path);
+		dir = id;
+		p = slash + 1;
 	}
-	ckpt__buf_free(&comp);
+	ckpt__buf name = {0};
+	if (ckpt__buf_append(&name, p, strlen(p)) ||
+	    (v->format == CKPT_VIEW_NPY && ckpt__buf_append(&name, ".npy", 4)) ||
+	    ckpt__buf_append(&name, "", 1)) {
+		ckpt__buf_free(&name);
+		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	}
+	int rc = 0;
+	const char *nm = (const char *)name.data;
+	if (ckpt_view_lookup(v, dir, nm) != CKPT_VIEW_NONE) {
+		rc = ckpt__error(err, CKPT_EINVAL, "two target files are both called %s", f->path);
+	} else {
+		uint32_t id = add_node(v, dir, nm, strlen(nm), 0);
+		if (id == CKPT_VIEW_NONE)
+			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+		else
+			v->n[id].pub.file = f;
+	}
+	ckpt__buf_free(&name);
 	return rc;
 }
 

@@ -99,6 +99,11 @@ typedef struct ckpt_resolve_opts {
 typedef struct ckpt_plan_file {
 	char *var;            /* target variable ("new/w") */
 	char *file;           /* "new/w" or "new/w/part_3" */
+	char *path;           /* where the file is in the mount: `file` with each
+			       * component that is empty, ".", ".." or starts
+			       * with '@' written "@=" + component, and
+			       * "/@value" appended when other files live
+			       * below it (DESIGN.md, "The tree") */
 	int part;             /* part index, -1 for a whole variable */
 	ckpt_dtype dtype;     /* target dtype (after casts) */
 	int rank;
