@@ -361,6 +361,41 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
 }
 
 /* Read piece p of tensor i whole into a new buffer and check its CRC. */
+/*
+ * The checksum of a DT_VARIANT tensor (bundle.md): per element a varint64
+ * length, that many bytes, then 4 bytes holding the masked running CRC;
+ * the running CRC takes the length as 8 little-endian bytes, the bytes,
+ * then those 4 checksum bytes. Returns the final running CRC, or sets
+ * *bad when the layout or an element checksum does not hold.
+ */
+static uint32_t variant_crc(const uint8_t *p, size_t size, uint64_t n, int *bad)
+{
+	const uint8_t *end = p + size;
+	uint32_t crc = 0;
+
+	*bad = 0;
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t len;
+		uint8_t le[8];
+		if (ckpt__get_varint64(&p, end, &len) || len > (uint64_t)(end - p) ||
+		    (size_t)(end - p) - len < 4) {
+			*bad = 1;
+			return 0;
+		}
+		ckpt__store_le64(le, len);
+		crc = ckpt__crc32c_extend(ckpt__crc32c_extend(crc, le, 8), p, (size_t)len);
+		p += len;
+		if (ckpt__load_le32(p) != ckpt__crc32c_mask(crc)) {
+			*bad = 1;
+			return 0;
+		}
+		crc = ckpt__crc32c_extend(crc, p, 4);
+		p += 4;
+	}
+	*bad = p != end;
+	return crc;
+}
+
 static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
 		      ckpt_error *err)
 {
@@ -374,8 +409,18 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
 	int rc = ckpt_reader_pread(r, i, p, 0, buf, (size_t)pc->pub.size, err);
 	/* strings carry their own checksum layout: parse_strings checks it */
 	if (rc == 0 && r->t[i].pub.dtype != CKPT_DT_STRING) {
-		uint32_t crc = ckpt__crc32c_extend(0, buf, (size_t)pc->pub.size);
-		if (crc != pc->crc)
+		int bad = 0;
+		uint32_t crc = r->t[i].pub.dtype == CKPT_DT_VARIANT
+				       ? variant_crc(buf, (size_t)pc->pub.size,
+						     pc->pub.num_elements, &bad)
+				       : ckpt__crc32c_extend(0, buf, (size_t)pc->pub.size);
+		if (bad)
+			rc = ckpt__error(err, CKPT_ECORRUPT,
+					 "%s@%llu: variant tensor %s: element lengths or checksums do not fit its %llu bytes",
+					 pc->mem ? r->path : r->fnames[pc->shard],
+					 (unsigned long long)pc->offset, r->t[i].name,
+					 (unsigned long long)pc->pub.size);
+		else if (crc != pc->crc)
 			rc = ckpt__error(err, CKPT_ECHECKSUM,
 					 "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. calculated on the restored bytes %u (tensor %s, file %s, offset %llu)",
 					 r->path, pc->shard, (unsigned long long)pc->pub.size,

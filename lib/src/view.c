@@ -191,15 +191,23 @@ static int cmp_child(const void *a, const void *b, void *ctx)
 	return strcmp(x->name, y->name);
 }
 
-/* Byte size of a string file: raw bytes for a scalar, else (8 + len) each. */
-static int string_size(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *size,
+/* Byte size of a file whose dtype has no fixed size: a string file is its
+ * raw bytes (scalar) or (8 + len) per element; a variant file the stored
+ * bytes. *longest is the widest string element (npy) or the variant size. */
+static int measure_unsized(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *size,
 		       uint64_t *longest, ckpt_error *err)
 {
 	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
 	if (t->num_pieces != 1 || f->num_elements != t->num_elements)
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
-				   "%s: Dtype string not supported for a slice of %s",
-				   f->file, f->source_name);
+				   "%s: Dtype %s not supported for a slice of %s",
+				   f->file, ckpt_dtype_tf_name(f->dtype), f->source_name);
+	if (f->dtype != CKPT_DT_STRING) {
+		/* variant: the stored bytes, as TensorFlow encoded them */
+		*size = ckpt_reader_piece(v->r, f->source, 0)->size;
+		*longest = *size;
+		return 0;
+	}
 	char **s;
 	uint64_t *l;
 	int rc = ckpt_reader_read_strings(v->r, f->source, &s, &l, err);
@@ -247,19 +255,23 @@ static int npy_header(struct vnode *nd, const ckpt_plan_file *f, ckpt_error *err
 {
 	char descr[32], dict[4096];
 	const char *d = npy_descr(f->dtype);
-	if (f->dtype == CKPT_DT_STRING) {
-		snprintf(descr, sizeof(descr), "|S%llu", (unsigned long long)nd->width);
+	int rank = f->rank;
+	if (f->dtype == CKPT_DT_STRING || f->dtype == CKPT_DT_VARIANT) {
+		snprintf(descr, sizeof(descr), "|%c%llu", f->dtype == CKPT_DT_STRING ? 'S' : 'V',
+			 (unsigned long long)nd->width);
 		d = descr;
+		if (f->dtype == CKPT_DT_VARIANT)
+			rank = 0; /* one opaque record of the stored bytes */
 	}
 	if (d == NULL)
 		return ckpt__error(err, CKPT_EUNSUPPORTED, "%s: dtype %s has no NumPy form",
 				   f->file, ckpt_dtype_name(f->dtype));
 	int n = snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': False, 'shape': (",
 			 d);
-	for (int k = 0; k < f->rank && n > 0 && (size_t)n < sizeof(dict); k++)
+	for (int k = 0; k < rank && n > 0 && (size_t)n < sizeof(dict); k++)
 		n += snprintf(dict + n, sizeof(dict) - (size_t)n, "%lld,%s", (long long)f->shape[k],
-			      k + 1 < f->rank ? " " : "");
-	if (n > 0 && f->rank > 1 && (size_t)n < sizeof(dict))
+			      k + 1 < rank ? " " : "");
+	if (n > 0 && rank > 1 && (size_t)n < sizeof(dict))
 		n--; /* (2, 3) not (2, 3,): only a 1-tuple keeps its comma */
 	if (n > 0 && (size_t)n < sizeof(dict))
 		n += snprintf(dict + n, sizeof(dict) - (size_t)n, "), }");
@@ -635,10 +647,12 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 		if (f->size_known)
 			nd->pub.size = f->size;
 		else
-			rc = string_size(v, f, &nd->pub.size, &nd->width, err);
+			rc = measure_unsized(v, f, &nd->pub.size, &nd->width, err);
 		if (rc == 0 && format == CKPT_VIEW_NPY) {
 			if (f->dtype == CKPT_DT_STRING)
 				nd->pub.size = nd->width * f->num_elements;
+			else if (f->dtype == CKPT_DT_VARIANT)
+				nd->pub.size = nd->width;
 			rc = npy_header(nd, f, err);
 			nd->pub.size += nd->hdr_len;
 		}
@@ -897,6 +911,12 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		off = vn->hdr_len;
 	}
 	off -= vn->hdr_len;
+	if (f->dtype == CKPT_DT_VARIANT) {
+		rc = ckpt_reader_pread(v->r, f->source, 0, off, buf, len, err);
+		if (rc == 0)
+			*got = done + len;
+		return rc;
+	}
 	if (f->dtype == CKPT_DT_STRING) {
 		rc = read_strings(v, vn, off, buf, len, err);
 		if (rc == 0)

@@ -10,7 +10,10 @@
 #include "ckpt/reader.h"
 #include "ckpt/resolve.h"
 #include "ckpt/view.h"
+#include "codec_int.h"
+#include "crc32c_int.h"
 #include "testutil.h"
+#include "writer_int.h"
 
 #define BUNDLE "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint"
 
@@ -127,12 +130,102 @@ START_TEST(test_view_bfloat16)
 }
 END_TEST
 
+/*
+ * A DT_VARIANT tensor (TF2 saves iterator state this way) next to a float:
+ * the bytes are built here by the layout of spec/bundle.md, the index by
+ * the writer's encoder. The variant file serves the stored bytes, its CRC
+ * verifies, and npy shows it as one opaque '|V<n>' record.
+ */
+START_TEST(test_view_variant)
+{
+	char *dir = tu_tmpdir();
+	const char *payload[2] = {"state-0", "st1"};
+	ckpt__buf data = {0}, index = {0};
+	uint32_t crc = 0;
+	for (int k = 0; k < 2; k++) {
+		uint64_t len = strlen(payload[k]);
+		uint8_t le[8], m[4];
+		ckpt__store_le64(le, len);
+		ck_assert_int_eq(ckpt__buf_append_varint(&data, len), 0);
+		ck_assert_int_eq(ckpt__buf_append(&data, payload[k], len), 0);
+		crc = ckpt__crc32c_extend(ckpt__crc32c_extend(crc, le, 8), payload[k], len);
+		ckpt__store_le32(m, ckpt__crc32c_mask(crc));
+		ck_assert_int_eq(ckpt__buf_append(&data, m, 4), 0);
+		crc = ckpt__crc32c_extend(crc, m, 4);
+	}
+	size_t vsize = data.len;
+	float w = 2.5f;
+	ck_assert_int_eq(ckpt__buf_append(&data, &w, 4), 0);
+	int64_t two = 2;
+	ckpt__index_entry e[2] = {
+		{(const uint8_t *)"iter", 4,
+		 {CKPT_DT_VARIANT, 1, &two, 0, 0, (int64_t)vsize, ckpt__crc32c_mask(crc), 0, NULL}},
+		{(const uint8_t *)"w", 1,
+		 {CKPT_DT_FLOAT, 0, NULL, 0, (int64_t)vsize, 4,
+		  ckpt__crc32c_mask(ckpt__crc32c_extend(0, &w, 4)), 0, NULL}},
+	};
+	ckpt_error err = CKPT_ERROR_INIT;
+	ck_assert_int_eq(ckpt__bundle_encode_index(&index, 1, e, 2, &err), 0);
+	tu_write(tu_path(dir, "v.index"), index.data, index.len);
+	tu_write(tu_path(dir, "v.data-00000-of-00001"), data.data, data.len);
+
+	for (int npy = 0; npy < 2; npy++) {
+		struct fx f;
+		ck_assert_int_eq(ckpt_reader_open(&f.r, tu_path(dir, "v"), &err), 0);
+		size_t n = ckpt_reader_count(f.r);
+		f.t = malloc(n * sizeof(*f.t));
+		for (size_t i = 0; i < n; i++)
+			f.t[i] = *ckpt_reader_tensor(f.r, i);
+		ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
+		ck_assert_msg(ckpt_resolve(&o, f.t, n, &f.plan, &err) == 0, "%s", err.msg);
+		ck_assert_msg(ckpt_view_build_format(&f.v, f.r, f.plan,
+						     npy ? CKPT_VIEW_NPY : CKPT_VIEW_RAW, &err) == 0,
+			      "%s", err.msg);
+		uint32_t id = ckpt_view_resolve_path(f.v, npy ? "iter.npy" : "iter");
+		ck_assert_uint_ne(id, CKPT_VIEW_NONE);
+		const ckpt_node *nd = ckpt_view_node(f.v, id);
+		uint8_t buf[256];
+		size_t got;
+		ck_assert_int_eq(ckpt_view_read(f.v, id, 0, buf, sizeof(buf), &got, &err), 0);
+		ck_assert_uint_eq(got, nd->size);
+		if (npy) {
+			char want[32];
+			snprintf(want, sizeof(want), "'descr': '|V%zu'", vsize);
+			buf[got - vsize - 1] = '\0';
+			ck_assert_msg(strstr((char *)buf + 10, want), "%s", buf + 10);
+			ck_assert_ptr_nonnull(strstr((char *)buf + 10, "'shape': ()"));
+			ck_assert(memcmp(buf + got - vsize, data.data, vsize) == 0);
+		} else {
+			ck_assert_uint_eq(got, vsize);
+			ck_assert(memcmp(buf, data.data, vsize) == 0);
+		}
+		ck_assert_int_eq(ckpt_view_verify(f.v, id, &err), 0);
+		close_fx(&f);
+	}
+	/* a flipped payload byte fails the running CRC */
+	data.data[3] ^= 1;
+	tu_write(tu_path(dir, "v.data-00000-of-00001"), data.data, data.len);
+	ckpt_reader *r;
+	size_t i;
+	ck_assert_int_eq(ckpt_reader_open(&r, tu_path(dir, "v"), &err), 0);
+	ck_assert_int_eq(ckpt_reader_find(r, "iter", &i), 0);
+	ck_assert_int_ne(ckpt_reader_verify_piece(r, i, 0, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "iter"));
+	ckpt_reader_close(r);
+	ckpt__buf_free(&data);
+	ckpt__buf_free(&index);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("view");
 	TCase *tc = tcase_create("fixture");
 	tcase_add_test(tc, test_view_tree_and_ranges);
 	tcase_add_test(tc, test_view_bfloat16);
+	tcase_add_test(tc, test_view_variant);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
