@@ -59,9 +59,10 @@ static int check_header(struct v2 *v, const uint8_t *val, size_t vlen, ckpt_erro
 	if (h->num_shards < 0 || h->num_shards > MAX_SHARDS)
 		rc = ckpt__error(err, CKPT_ECORRUPT, "%s: header: num_shards %d is out of range",
 				 v->fname, h->num_shards);
-	else if (h->endianness != TENSORFLOW__BUNDLE_HEADER_PROTO__ENDIANNESS__LITTLE)
-		rc = ckpt__error(err, CKPT_EUNSUPPORTED,
-				 "%s: header: big-endian checkpoints are not supported", v->fname);
+	else if (h->endianness != TENSORFLOW__BUNDLE_HEADER_PROTO__ENDIANNESS__LITTLE &&
+		 h->endianness != TENSORFLOW__BUNDLE_HEADER_PROTO__ENDIANNESS__BIG)
+		rc = ckpt__error(err, CKPT_EUNSUPPORTED, "%s: header: unknown endianness %d",
+				 v->fname, (int)h->endianness);
 	else if (h->version && (h->version->producer < 0 || h->version->min_consumer > 1))
 		rc = ckpt__error(err, CKPT_EUNSUPPORTED,
 				 "%s: header: Checkpoint min consumer version %d above current version 1 for checkpoint (producer %d)",
@@ -72,6 +73,7 @@ static int check_header(struct v2 *v, const uint8_t *val, size_t vlen, ckpt_erro
 					 "%s: header: Checkpoint disallows consumer version 1",
 					 v->fname);
 	v->num_shards = h->num_shards;
+	v->r->swap = h->endianness == TENSORFLOW__BUNDLE_HEADER_PROTO__ENDIANNESS__BIG;
 	tensorflow__bundle_header_proto__free_unpacked(h, NULL);
 	return rc;
 }

@@ -336,6 +336,43 @@ const ckpt_piece *ckpt_reader_piece(const ckpt_reader *r, size_t i, size_t p)
 	return &r->t[i].pieces[p].pub;
 }
 
+/* The stored bytes, no byte order applied. Arguments already checked. */
+static int raw_pread(const ckpt_reader *r, const struct ckpt__tensor *t,
+		     const struct ckpt__piece *pc, uint64_t off, void *buf, size_t len,
+		     ckpt_error *err)
+{
+	if (pc->mem) {
+		memcpy(buf, pc->mem + off, len);
+		return 0;
+	}
+	int rc = ckpt__pread_full(r->fds[pc->shard], buf, len, pc->offset + off,
+				  r->fnames[pc->shard], err);
+	if (rc)
+		ckpt__error_prefix(err, "tensor %s", t->name);
+	return rc;
+}
+
+/* Bytes swapped as one unit when a big-endian bundle is read: the element
+ * (each half of a complex one); 1 when nothing swaps. TF's byte_swap_tensor
+ * rules: strings, bool and 8-bit types never swap. */
+static size_t swap_unit(const ckpt_reader *r, ckpt_dtype dt)
+{
+	size_t es = ckpt_dtype_size(dt);
+	if (!r->swap || es <= 1)
+		return 1;
+	return dt == CKPT_DT_COMPLEX64 || dt == CKPT_DT_COMPLEX128 ? es / 2 : es;
+}
+
+static void swap_units(uint8_t *p, size_t n, size_t unit)
+{
+	for (size_t k = 0; k + unit <= n; k += unit)
+		for (size_t a = 0, b = unit - 1; a < b; a++, b--) {
+			uint8_t x = p[k + a];
+			p[k + a] = p[k + b];
+			p[k + b] = x;
+		}
+}
+
 int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
 		      void *buf, size_t len, ckpt_error *err)
 {
@@ -349,18 +386,29 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
 				   "%s: read of %zu bytes at %llu runs past the %llu bytes of tensor %s",
 				   r->path, len, (unsigned long long)off,
 				   (unsigned long long)pc->pub.size, t->name);
-	if (pc->mem) {
-		memcpy(buf, pc->mem + off, len);
-		return 0;
+	size_t u = swap_unit(r, t->pub.dtype);
+	if (u == 1)
+		return raw_pread(r, t, pc, off, buf, len, err);
+	/* big-endian: read whole units around the range, swap, copy it out */
+	uint64_t a = off - off % u, b = end + (u - end % u) % u;
+	if (a == off && b == end) {
+		int rc = raw_pread(r, t, pc, off, buf, len, err);
+		if (rc == 0)
+			swap_units(buf, len, u);
+		return rc;
 	}
-	int rc = ckpt__pread_full(r->fds[pc->shard], buf, len, pc->offset + off,
-				  r->fnames[pc->shard], err);
-	if (rc)
-		ckpt__error_prefix(err, "tensor %s", t->name);
+	uint8_t *tmp = malloc((size_t)(b - a));
+	if (tmp == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	int rc = raw_pread(r, t, pc, a, tmp, (size_t)(b - a), err);
+	if (rc == 0) {
+		swap_units(tmp, (size_t)(b - a), u);
+		memcpy(buf, tmp + (off - a), len);
+	}
+	free(tmp);
 	return rc;
 }
 
-/* Read piece p of tensor i whole into a new buffer and check its CRC. */
 /*
  * The checksum of a DT_VARIANT tensor (bundle.md): per element a varint64
  * length, that many bytes, then 4 bytes holding the masked running CRC;
@@ -396,6 +444,8 @@ static uint32_t variant_crc(const uint8_t *p, size_t size, uint64_t n, int *bad)
 	return crc;
 }
 
+/* Read piece p of tensor i whole into a new buffer and check its CRC (on
+ * the stored bytes); a big-endian bundle's numbers are swapped after. */
 static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
 		      ckpt_error *err)
 {
@@ -406,7 +456,11 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
 	if (buf == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory for %llu bytes of %s",
 				   r->path, (unsigned long long)pc->pub.size, r->t[i].name);
-	int rc = ckpt_reader_pread(r, i, p, 0, buf, (size_t)pc->pub.size, err);
+	int rc = raw_pread(r, &r->t[i], pc, 0, buf, (size_t)pc->pub.size, err);
+	if (rc == 0 && r->swap && r->t[i].pub.dtype == CKPT_DT_VARIANT)
+		rc = ckpt__error(err, CKPT_EUNSUPPORTED,
+				 "%s: Byte-swapping not yet implemented for tensors with dtype 21 (%s)",
+				 r->path, r->t[i].name);
 	/* strings carry their own checksum layout: parse_strings checks it */
 	if (rc == 0 && r->t[i].pub.dtype != CKPT_DT_STRING) {
 		int bad = 0;
@@ -432,6 +486,7 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
 		free(buf);
 		return rc;
 	}
+	swap_units(buf, (size_t)pc->pub.size, swap_unit(r, r->t[i].pub.dtype));
 	*out = buf;
 	return 0;
 }
@@ -561,14 +616,24 @@ int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs,
 	for (uint64_t k = 0; k < n; k++) {
 		if (ckpt__get_varint64(&p, end, &lens[k]))
 			goto bad;
+		/* TF feeds 4-byte lengths (8 only past 2^32 - 1) in the
+		 * writer's byte order */
+		size_t w = lens[k] <= 0xffffffffu ? 4 : 8;
 		uint8_t le[8];
 		ckpt__store_le64(le, lens[k]);
-		/* TF feeds 4-byte lengths, 8 bytes only past 2^32 - 1 */
-		lcrc = ckpt__crc32c_extend(lcrc, le, lens[k] <= 0xffffffffu ? 4 : 8);
+		if (r->swap)
+			swap_units(le, w, w);
+		lcrc = ckpt__crc32c_extend(lcrc, le, w);
 		if (ckpt__add_u64(total, lens[k], &total))
 			goto bad;
 	}
-	if ((size_t)(end - p) < 4 || ckpt__crc32c_unmask(ckpt__load_le32(p)) != lcrc) {
+	uint8_t sum[4];
+	if ((size_t)(end - p) >= 4) {
+		memcpy(sum, p, 4);
+		if (r->swap)
+			swap_units(sum, 4, 4);
+	}
+	if ((size_t)(end - p) < 4 || ckpt__crc32c_unmask(ckpt__load_le32(sum)) != lcrc) {
 		rc = ckpt__error(err, CKPT_ECHECKSUM,
 				 "%s: tensor %s: The length checksum does not match: expected %08u",
 				 r->path, t->name, lcrc);

@@ -26,6 +26,8 @@ struct ckpt_reader {
 	enum ckpt_format format;
 	struct ckpt__tensor *t; /* sorted by name */
 	size_t n, cap;
+	int swap;               /* V2 written big-endian: numbers are swapped
+				 * after reading (and after their CRC check) */
 	int nfiles;             /* data shards (V2) */
 	int *fds;
 	char **fnames;

@@ -10,7 +10,11 @@
 #include <sys/stat.h>
 
 #include "ckpt/reader.h"
+#include "codec_int.h"
+#include "crc32c_int.h"
+#include "sstable_writer_int.h"
 #include "state_int.h"
+#include "writer_int.h"
 #include "testutil.h"
 
 #define BUNDLE "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint"
@@ -245,6 +249,114 @@ START_TEST(test_state_parse)
 }
 END_TEST
 
+/* One tensor of the big-endian bundle below: its little-endian bytes
+ * (what the reader must return) and the unit each element swaps in. */
+struct be_tensor {
+	const char *name;
+	ckpt_dtype dt;
+	int rank;
+	int64_t dims[2];
+	const void *le;
+	size_t size, unit;
+};
+
+/*
+ * A bundle written by a big-endian host (header endianness BIG): numbers
+ * stored byte-swapped, checksums over the stored bytes, string length
+ * checksums over big-endian lengths (spec/bundle.md "Endianness"). The
+ * reader returns little-endian bytes, verifies every CRC, and serves
+ * unaligned ranges.
+ */
+START_TEST(test_reader_big_endian)
+{
+	static const float f[6] = {0, 1.5f, 3, 4.5f, 6, 7.5f};
+	static const float c[4] = {1, 2, 3, 4};
+	static const uint16_t h[3] = {0x3c00, 0x4000, 0x7bff};
+	static const uint8_t b[3] = {1, 0, 1};
+	static const int64_t i64 = 0x0102030405060708;
+	const struct be_tensor ts[] = {
+		{"b", CKPT_DT_BOOL, 1, {3}, b, 3, 1},
+		{"c", CKPT_DT_COMPLEX64, 1, {2}, c, 16, 4},
+		{"f", CKPT_DT_FLOAT, 2, {2, 3}, f, 24, 4},
+		{"h", CKPT_DT_HALF, 1, {3}, h, 6, 2},
+		{"i", CKPT_DT_INT64, 0, {0}, &i64, 8, 8},
+	};
+	const size_t nt = sizeof(ts) / sizeof(ts[0]);
+	ckpt__buf data = {0}, index = {0}, val = {0};
+	ckpt__sst_writer w;
+	ckpt_error err = CKPT_ERROR_INIT;
+	static const uint8_t header[] = {0x08, 0x01, 0x10, 0x01, 0x1a, 0x02, 0x08, 0x01};
+
+	ck_assert_int_eq(ckpt__sst_writer_init_buf(&w, &index, NULL), 0);
+	ck_assert_int_eq(ckpt__sst_writer_add(&w, "", 0, header, sizeof(header), &err), 0);
+	for (size_t k = 0; k < nt; k++) {
+		uint8_t be[32];
+		memcpy(be, ts[k].le, ts[k].size);
+		for (size_t e = 0; e < ts[k].size; e += ts[k].unit)
+			for (size_t x = 0, y = ts[k].unit - 1; x < y; x++, y--) {
+				uint8_t t = be[e + x];
+				be[e + x] = be[e + y];
+				be[e + y] = t;
+			}
+		ckpt__entry_fields ef = {ts[k].dt, ts[k].rank, ts[k].dims, 0, (int64_t)data.len,
+					 (int64_t)ts[k].size,
+					 ckpt__crc32c_mask(ckpt__crc32c_extend(0, be, ts[k].size)), 0,
+					 NULL};
+		ck_assert_int_eq(ckpt__buf_append(&data, be, ts[k].size), 0);
+		val.len = 0;
+		ck_assert_int_eq(ckpt__bundle_encode_entry(&val, &ef), 0);
+		ck_assert_int_eq(ckpt__sst_writer_add(&w, ts[k].name, 1, val.data, val.len, &err), 0);
+	}
+	/* "s" = ["ab", "xyz"]: varints, masked CRC of the big-endian uint32
+	 * lengths stored big-endian, then the bytes */
+	static const uint8_t lens_be[8] = {0, 0, 0, 2, 0, 0, 0, 3};
+	uint32_t lc = ckpt__crc32c_extend(0, lens_be, 8), m = ckpt__crc32c_mask(lc);
+	uint8_t sbytes[] = {2, 3, (uint8_t)(m >> 24), (uint8_t)(m >> 16), (uint8_t)(m >> 8),
+			    (uint8_t)m, 'a', 'b', 'x', 'y', 'z'};
+	uint32_t scrc = ckpt__crc32c_extend(ckpt__crc32c_extend(lc, sbytes + 2, 4), "abxyz", 5);
+	int64_t two = 2;
+	ckpt__entry_fields sf = {CKPT_DT_STRING, 1, &two, 0, (int64_t)data.len, sizeof(sbytes),
+				 ckpt__crc32c_mask(scrc), 0, NULL};
+	ck_assert_int_eq(ckpt__buf_append(&data, sbytes, sizeof(sbytes)), 0);
+	val.len = 0;
+	ck_assert_int_eq(ckpt__bundle_encode_entry(&val, &sf), 0);
+	ck_assert_int_eq(ckpt__sst_writer_add(&w, "s", 1, val.data, val.len, &err), 0);
+	ck_assert_int_eq(ckpt__sst_writer_finish(&w, &err), 0);
+	tu_write(tu_path(dir, "be.index"), index.data, index.len);
+	tu_write(tu_path(dir, "be.data-00000-of-00001"), data.data, data.len);
+
+	ckpt_reader *r;
+	ck_assert_msg(ckpt_reader_open(&r, tu_path(dir, "be"), &err) == 0, "%s", err.msg);
+	for (size_t k = 0; k < nt; k++) {
+		size_t i;
+		uint8_t got[32];
+		ck_assert_int_eq(ckpt_reader_find(r, ts[k].name, &i), 0);
+		ck_assert_int_eq(ckpt_reader_verify_piece(r, i, 0, &err), 0);
+		ck_assert_int_eq(ckpt_reader_read_slice(r, i, NULL, NULL, got, sizeof(got), &err), 0);
+		ck_assert(memcmp(got, ts[k].le, ts[k].size) == 0);
+		for (size_t off = 0; off < ts[k].size; off++)
+			for (size_t len = 1; off + len <= ts[k].size; len++) {
+				memset(got, 0, sizeof(got));
+				ck_assert_int_eq(ckpt_reader_pread(r, i, 0, off, got, len, &err), 0);
+				ck_assert(memcmp(got, (const uint8_t *)ts[k].le + off, len) == 0);
+			}
+	}
+	size_t si;
+	char **strs;
+	uint64_t *lens;
+	ck_assert_int_eq(ckpt_reader_find(r, "s", &si), 0);
+	ck_assert_msg(ckpt_reader_read_strings(r, si, &strs, &lens, &err) == 0, "%s", err.msg);
+	ck_assert(lens[0] == 2 && memcmp(strs[0], "ab", 2) == 0);
+	ck_assert(lens[1] == 3 && memcmp(strs[1], "xyz", 3) == 0);
+	ckpt_reader_free_strings(strs, lens);
+	ckpt_reader_close(r);
+	ckpt__sst_writer_free(&w);
+	ckpt__buf_free(&data);
+	ckpt__buf_free(&index);
+	ckpt__buf_free(&val);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("reader");
@@ -263,6 +375,7 @@ int main(void)
 	tcase_add_test(tc, test_reader_state_names_missing);
 	tcase_add_test(tc, test_reader_state_resolves);
 	tcase_add_test(tc, test_state_parse);
+	tcase_add_test(tc, test_reader_big_endian);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
