@@ -101,8 +101,18 @@ static int list_json(const ckpt_reader *r)
 		json_t *shape = json_array();
 		for (int d = 0; shape && d < t->rank; d++)
 			json_array_append_new(shape, json_integer(t->dims[d]));
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "name", t->name, "dtype",
-						     ckpt_dtype_name(t->dtype), "shape", shape));
+		json_t *o = json_pack("{s:s, s:s, s:o}", "name", t->name, "dtype",
+				      ckpt_dtype_name(t->dtype), "shape", shape);
+		if (o == NULL) {
+			/* jansson refuses strings that are not UTF-8 */
+			fprintf(stderr,
+				"ckptfs: tensor name %s is not valid UTF-8, which JSON cannot carry; "
+				"--list without --json shows it\n",
+				t->name);
+			json_decref(arr);
+			return CKPTFS_EXIT_DATAERR;
+		}
+		json_array_append_new(arr, o);
 	}
 	char *s = arr ? json_dumps(arr, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
 	json_decref(arr);
