@@ -352,6 +352,20 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
 	return rc;
 }
 
+#define CHECK_STEP ((size_t)1 << 20)
+
+/* TensorFlow's text for a piece whose bytes do not match their CRC. */
+static int checksum_error(const ckpt_reader *r, size_t i, size_t p, uint32_t crc,
+			  ckpt_error *err)
+{
+	const struct ckpt__piece *pc = &r->t[i].pieces[p];
+	return ckpt__error(err, CKPT_ECHECKSUM,
+			   "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. calculated on the restored bytes %u (tensor %s, file %s, offset %llu)",
+			   r->path, pc->shard, (unsigned long long)pc->pub.size, pc->crc, crc,
+			   r->t[i].name, pc->mem ? r->path : r->fnames[pc->shard],
+			   (unsigned long long)pc->offset);
+}
+
 /* Read piece p of tensor i whole into a new buffer and check its CRC. */
 static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
 		      ckpt_error *err)
@@ -368,12 +382,7 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
 	if (rc == 0 && r->t[i].pub.dtype != CKPT_DT_STRING) {
 		uint32_t crc = ckpt__crc32c_extend(0, buf, (size_t)pc->pub.size);
 		if (crc != pc->crc)
-			rc = ckpt__error(err, CKPT_ECHECKSUM,
-					 "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. calculated on the restored bytes %u (tensor %s, file %s, offset %llu)",
-					 r->path, pc->shard, (unsigned long long)pc->pub.size,
-					 pc->crc, crc, r->t[i].name,
-					 pc->mem ? r->path : r->fnames[pc->shard],
-					 (unsigned long long)pc->offset);
+			rc = checksum_error(r, i, p, crc, err);
 	}
 	if (rc) {
 		free(buf);
@@ -396,9 +405,23 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
 			ckpt_reader_free_strings(s, l);
 		return rc;
 	}
-	int rc = read_piece(r, i, p, &buf, err);
-	if (rc == 0)
-		free(buf);
+	/* in 1 MiB steps: checking a GiB tensor must not hold a GiB */
+	const struct ckpt__piece *pc = &r->t[i].pieces[p];
+	size_t step = pc->pub.size < CHECK_STEP ? (size_t)pc->pub.size : CHECK_STEP;
+	buf = malloc(step ? step : 1);
+	if (buf == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+	uint32_t crc = 0;
+	int rc = 0;
+	for (uint64_t off = 0; rc == 0 && off < pc->pub.size; off += step) {
+		size_t n = pc->pub.size - off < step ? (size_t)(pc->pub.size - off) : step;
+		rc = ckpt_reader_pread(r, i, p, off, buf, n, err);
+		if (rc == 0)
+			crc = ckpt__crc32c_extend(crc, buf, n);
+	}
+	free(buf);
+	if (rc == 0 && crc != pc->crc)
+		rc = checksum_error(r, i, p, crc, err);
 	return rc;
 }
 
