@@ -78,6 +78,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	/* large reads: the kernel's default max_read is what it negotiates */
 	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
+	/* libfuse derives the kernel's max_pages (request size) from max_write */
+	conn->max_write = 1u << 20;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
