@@ -303,6 +303,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
 	const ckpt_node *n = node_of(fs, ino, &id);
+	if (fs->no_xattr) {
+		/* remembered by the kernel: no more round trips per file */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -327,6 +332,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
 	const ckpt_node *n = node_of(fs, ino, &id);
+	if (fs->no_xattr) {
+		/* remembered by the kernel: no more round trips per file */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
