@@ -270,7 +270,7 @@ def run(work):
 
     log("cases 1-4, 6 (reads), 7: %d rounds ..." % ROUNDS)
     c = {k: [] for k in ("nat", "cold", "warm", "rows", "rows_nat", "bf16", "f16", "cols",
-                         "sq_cold", "sq_warm", "par_nat", "par")}
+                         "sq_cold", "sq_warm", "par_nat", "par", "noverify")}
     lat = {}
     offs4k = [rnd.randrange(big_n // 4096) * 4096 for _ in range(2000)]
     offs128k = [rnd.randrange(big_n // 4096 - 32) * 4096 for _ in range(500)]
@@ -281,6 +281,9 @@ def run(work):
         c["warm"].append(read_time(os.path.join(mnt, "big")))
         c["rows_nat"].append(read_time(shard, off["rows"], rows_n))
         c["rows"].append(read_time(os.path.join(mnt, "rows")))
+        m.close()
+        m = ckptfs(main_ck, mnt, "--verify", "none")
+        c["noverify"].append(read_time(os.path.join(mnt, "big")))
         m.close()
         for dt, key in (("bfloat16", "bf16"), ("float16", "f16")):
             m = ckptfs(main_ck, mnt, "--cast", "float32=" + dt)
@@ -318,6 +321,9 @@ def run(work):
 
     result("1", "1 GiB float32, cold (GB/s)", gbps(big_n, med(c["nat"])),
            gbps(big_n, med(c["cold"])), ratios(c["nat"], c["cold"]), 0.7, "GB/s")
+    result("1", "  same, cold, --verify none (GB/s)", gbps(big_n, med(c["nat"])),
+           gbps(big_n, med(c["noverify"])), ratios(c["nat"], c["noverify"]), 0.7, "GB/s",
+           "default --verify read also checks the CRC of the whole tensor")
     result("1", "1 GiB float32, warm re-read (GB/s)", gbps(big_n, med(c["nat"])),
            gbps(big_n, med(c["warm"])), ratios(c["nat"], c["warm"]), 0.9, "GB/s")
     for key, dt in (("bf16", "bfloat16"), ("f16", "float16")):
@@ -352,7 +358,8 @@ def run(work):
 
     # ---- case 5: the tree
     log("case 5 (100,000 tensors): %d rounds ..." % TREE_ROUNDS)
-    t = {k: [] for k in ("mount", "rss", "ls", "ls2", "find", "pl_ls", "pl_find",
+    t = {k: [] for k in ("mount", "rss", "ls", "ls2", "find", "pl_ls", "pl_find", "xls",
+                         "xls2", "xfind",
                          "sq_mount", "sq_rss", "sq_ls", "sq_find")}
     ls = "ls -lR %s > /dev/null"
     fnd = "find %s -type f | wc -l > /dev/null"
@@ -366,6 +373,11 @@ def run(work):
         t["ls2"].append(shell_time(ls % mnt))
         t["find"].append(shell_time(fnd % mnt))
         t["rss"].append(m.peak_rss())
+        m.close()
+        m = ckptfs(tree_ck, mnt, "--xattr", "off")
+        t["xls"].append(shell_time(ls % mnt))
+        t["xls2"].append(shell_time(ls % mnt))
+        t["xfind"].append(shell_time(fnd % mnt))
         m.close()
         s = squashfuse(image, sq_mnt)
         t["sq_mount"].append(s.mount_time)
@@ -384,6 +396,12 @@ def run(work):
            ratios(t["pl_ls"], t["ls2"]), 1 / 3.0, "s", "baseline: plain files on local disk")
     result("5", "find -type f | wc -l (s)", round(med(t["pl_find"]), 3), round(med(t["find"]), 3),
            ratios(t["pl_find"], t["find"]), 1 / 3.0, "s", "baseline: plain files on local disk")
+    for key, what in (("xls", "first after mount"), ("xls2", "again")):
+        result("5", "ls -lR, --xattr off, %s (s)" % what, round(med(t["pl_ls"]), 3),
+               round(med(t[key]), 3), ratios(t["pl_ls"], t[key]), 1 / 3.0, "s",
+               "no getxattr round trip per file")
+    result("5", "find -type f | wc -l, --xattr off (s)", round(med(t["pl_find"]), 3),
+           round(med(t["xfind"]), 3), ratios(t["pl_find"], t["xfind"]), 1 / 3.0, "s")
     result("6", "vs squashfuse: mount time (s)", round(med(t["sq_mount"]), 3),
            round(med(t["mount"]), 3), ratios(t["sq_mount"], t["mount"]), 1.0, "s")
     result("6", "vs squashfuse: peak RSS (MiB)", round(med(t["sq_rss"]) / MiB, 1),
