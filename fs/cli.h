@@ -28,6 +28,7 @@ struct ckptfs_opts {
 	enum ckptfs_format format;
 	enum ckptfs_verify verify;
 	int foreground, debug, single_thread;
+	int no_xattr;      /* --xattr off: no user.ckpt.* (ls -l asks per file) */
 	char *fuse_opts;   /* -o options passed on to FUSE, comma-joined */
 };
 

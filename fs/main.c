@@ -48,6 +48,8 @@ static const char usage[] =
 	"  --format raw|npy|tf raw tensor bytes, NAME.npy files for numpy.load, or\n"
 	"                      one TF checkpoint ckpt.index + ckpt.data-00000-of-00001\n"
 	"                      (reads all mapped data once at mount for its CRCs)\n"
+	"  --xattr on|off      user.ckpt.* attributes (default on); off makes ls -l\n"
+	"                      of big trees fast (no getxattr round trip per file)\n"
 	"  -f                  stay in the foreground    -d  debug (implies -f)\n"
 	"  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
 	"                      own options (allow_other, max_threads=N, ...)\n"
@@ -210,6 +212,12 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 				val);
 			return CKPTFS_EXIT_USAGE;
 		}
+	} else if (strcmp(key, "xattr") == 0) {
+		if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0) {
+			fprintf(stderr, "ckptfs: --xattr takes on or off, not %s\n", val);
+			return CKPTFS_EXIT_USAGE;
+		}
+		m->no_xattr = strcmp(val, "off") == 0;
 	} else if (strcmp(key, "verify") == 0) {
 		if (strcmp(val, "none") == 0)
 			m->verify = CKPTFS_VERIFY_NONE;
@@ -235,7 +243,8 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 static int is_own_option(const char *key)
 {
 	static const char *const own[] = {"map", "map-file", "map_file", "targets", "cast",
-					  "strict", "format", "verify", "tag", "all", "with-local"};
+					  "strict", "format", "verify", "xattr", "tag", "all",
+					  "with-local"};
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (strcmp(key, own[i]) == 0)
 			return 1;

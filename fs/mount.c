@@ -89,7 +89,7 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 		goto out;
 
 	struct ckptfs fs = {.view = view, .verify = o->verify, .uid = getuid(),
-			    .gid = getgid(), .timeout = 86400.0};
+			    .gid = getgid(), .timeout = 86400.0, .no_xattr = o->no_xattr};
 	char idx[4200];
 	struct stat st;
 	snprintf(idx, sizeof(idx), "%s.index", ckpt_reader_path(l.r));

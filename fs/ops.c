@@ -78,6 +78,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	/* large reads: the kernel's default max_read is what it negotiates */
 	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
+	/* libfuse derives the kernel's max_pages (request size) from max_write */
+	conn->max_write = 1u << 20;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
@@ -301,6 +303,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
 	const ckpt_node *n = node_of(fs, ino, &id);
+	if (fs->no_xattr) {
+		/* remembered by the kernel: no more round trips per file */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -325,6 +332,11 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
 	const ckpt_node *n = node_of(fs, ino, &id);
+	if (fs->no_xattr) {
+		/* remembered by the kernel: no more round trips per file */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (n == NULL) {
 		fuse_reply_err(req, ENOENT);
 		return;

@@ -18,6 +18,7 @@ struct ckptfs {
 	gid_t gid;
 	struct timespec mtime; /* the checkpoint's .index modification time */
 	double timeout;        /* entry/attr cache seconds */
+	int no_xattr;          /* answer ENOSYS: the kernel stops asking */
 };
 
 /* The lowlevel operation table; userdata is a struct ckptfs. */

@@ -4,7 +4,8 @@
 set -eu
 pkgs="meson ninja-build pkg-config gcc clang libclang-rt-14-dev
   libfuse3-dev fuse3 libprotobuf-c-dev protobuf-c-compiler libsnappy-dev
-  check libjansson-dev python3 python3-numpy attr bsdextrautils valgrind"
+  check libjansson-dev python3 python3-numpy attr bsdextrautils valgrind
+  squashfs-tools squashfuse"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -444,6 +444,20 @@ static uint32_t variant_crc(const uint8_t *p, size_t size, uint64_t n, int *bad)
 	return crc;
 }
 
+#define CHECK_STEP ((size_t)1 << 20)
+
+/* TensorFlow's text for a piece whose bytes do not match their CRC. */
+static int checksum_error(const ckpt_reader *r, size_t i, size_t p, uint32_t crc,
+			  ckpt_error *err)
+{
+	const struct ckpt__piece *pc = &r->t[i].pieces[p];
+	return ckpt__error(err, CKPT_ECHECKSUM,
+			   "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. calculated on the restored bytes %u (tensor %s, file %s, offset %llu)",
+			   r->path, pc->shard, (unsigned long long)pc->pub.size, pc->crc, crc,
+			   r->t[i].name, pc->mem ? r->path : r->fnames[pc->shard],
+			   (unsigned long long)pc->offset);
+}
+
 /* Read piece p of tensor i whole into a new buffer and check its CRC (on
  * the stored bytes); a big-endian bundle's numbers are swapped after. */
 static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
@@ -475,12 +489,7 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
 					 (unsigned long long)pc->offset, r->t[i].name,
 					 (unsigned long long)pc->pub.size);
 		else if (crc != pc->crc)
-			rc = ckpt__error(err, CKPT_ECHECKSUM,
-					 "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. calculated on the restored bytes %u (tensor %s, file %s, offset %llu)",
-					 r->path, pc->shard, (unsigned long long)pc->pub.size,
-					 pc->crc, crc, r->t[i].name,
-					 pc->mem ? r->path : r->fnames[pc->shard],
-					 (unsigned long long)pc->offset);
+			rc = checksum_error(r, i, p, crc, err);
 	}
 	if (rc) {
 		free(buf);
@@ -496,7 +505,8 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
 	uint8_t *buf;
 	if (i >= r->n || p >= r->t[i].pub.num_pieces)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
-	if (r->t[i].pub.dtype == CKPT_DT_STRING) {
+	const struct ckpt__tensor *t = &r->t[i];
+	if (t->pub.dtype == CKPT_DT_STRING) {
 		char **s;
 		uint64_t *l;
 		int rc = ckpt_reader_read_strings(r, i, &s, &l, err);
@@ -504,9 +514,29 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
 			ckpt_reader_free_strings(s, l);
 		return rc;
 	}
-	int rc = read_piece(r, i, p, &buf, err);
-	if (rc == 0)
-		free(buf);
+	if (t->pub.dtype == CKPT_DT_VARIANT) { /* small; its CRC needs the layout */
+		int rc = read_piece(r, i, p, &buf, err);
+		if (rc == 0)
+			free(buf);
+		return rc;
+	}
+	/* in 1 MiB steps: checking a GiB tensor must not hold a GiB */
+	const struct ckpt__piece *pc = &t->pieces[p];
+	size_t step = pc->pub.size < CHECK_STEP ? (size_t)pc->pub.size : CHECK_STEP;
+	buf = malloc(step ? step : 1);
+	if (buf == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+	uint32_t crc = 0;
+	int rc = 0;
+	for (uint64_t off = 0; rc == 0 && off < pc->pub.size; off += step) {
+		size_t n = pc->pub.size - off < step ? (size_t)(pc->pub.size - off) : step;
+		rc = raw_pread(r, t, pc, off, buf, n, err);
+		if (rc == 0)
+			crc = ckpt__crc32c_extend(crc, buf, n);
+	}
+	free(buf);
+	if (rc == 0 && crc != pc->crc)
+		rc = checksum_error(r, i, p, crc, err);
 	return rc;
 }
 

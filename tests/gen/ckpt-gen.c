@@ -374,14 +374,18 @@ typedef struct splitmix {
 	int left;
 } splitmix;
 
+static uint64_t sm_next(splitmix *s)
+{
+	uint64_t z = (s->state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 static uint8_t sm_byte(splitmix *s)
 {
 	if (s->left == 0) {
-		uint64_t z = (s->state += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		z ^= z >> 31;
-		store_le(s->word, z, 8);
+		store_le(s->word, sm_next(s), 8);
 		s->left = 8;
 	}
 	return s->word[8 - s->left--];
@@ -430,7 +434,11 @@ static uint8_t *fill_numeric(ckpt_dtype dt, uint64_t nelem, json_t *t)
 		}
 		return buf;
 	}
-	if (pat == NULL || strcmp(pat, "iota") == 0) {
+	if ((pat == NULL || strcmp(pat, "iota") == 0) && dt == CKPT_DT_FLOAT) {
+		/* the hot case of big benchmark tensors: no per-element switch */
+		for (uint64_t i = 0; i < nelem; i++)
+			store_le(buf + i * 4, f32_bits((float)i), 4);
+	} else if (pat == NULL || strcmp(pat, "iota") == 0) {
 		for (uint64_t i = 0; i < nelem; i++)
 			put_iota(buf + i * es, dt, i);
 	} else if (strcmp(pat, "special") == 0) {
@@ -438,15 +446,26 @@ static uint8_t *fill_numeric(ckpt_dtype dt, uint64_t nelem, json_t *t)
 			put_special(buf + i * es, dt, i);
 	} else if (strncmp(pat, "random:", 7) == 0) {
 		splitmix sm = {parse_seed(pat + 7), {0}, 0};
-		for (uint64_t i = 0; i < nelem * es; i++)
+		uint64_t i = 0;
+		/* whole words first (the stream is word-aligned at the start) */
+		for (; i + 8 <= nelem * es; i += 8)
+			store_le(buf + i, sm_next(&sm), 8);
+		for (; i < nelem * es; i++)
 			buf[i] = sm_byte(&sm);
 		if (dt == CKPT_DT_BOOL)
-			for (uint64_t i = 0; i < nelem; i++)
+			for (i = 0; i < nelem; i++)
 				buf[i] &= 1;
 	} else if (strncmp(pat, "const:", 6) == 0) {
 		double v = parse_double(pat + 6);
-		for (uint64_t i = 0; i < nelem; i++)
-			put_const(buf + i * es, dt, v);
+		size_t total = (size_t)nelem * es, have = es;
+		if (nelem)
+			put_const(buf, dt, v);
+		/* replicate by doubling: GiB-sized benchmark tensors in a blink */
+		while (nelem && have < total) {
+			size_t n = have < total - have ? have : total - have;
+			memcpy(buf + have, buf, n);
+			have += n;
+		}
 	} else {
 		die("unknown pattern '%s'", pat);
 	}

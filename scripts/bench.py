@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""ckptfs benchmark (issue 7); run through scripts/bench.sh.
+
+Generates its own checkpoints with build/tests/ckpt-gen (our writer), mounts
+them, and measures every case side by side with its baseline in the same
+round; each reported ratio is the median over rounds of the per-round
+ratio (baseline time / ckptfs time, so higher is better and 1.0 = parity).
+Prints a table and writes bench-results.json.
+
+Environment: BENCH_DIR (work folder, default a new one in /var/tmp, removed
+at the end), BENCH_ROUNDS (default 5), BENCH_TREE_ROUNDS (default 3),
+BENCH_SKIP_8G=1 (skip the 8 GiB RSS comparison), BENCH_OUT (JSON path).
+"""
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+CKPTFS = os.path.join(BUILD, "fs", "ckptfs")
+GEN = os.path.join(BUILD, "tests", "ckpt-gen")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+TREE_ROUNDS = int(os.environ.get("BENCH_TREE_ROUNDS", "3"))
+MiB = 1 << 20
+GiB = 1 << 30
+
+rows = []        # the table: one dict per result
+mounted = []     # mountpoints to clean up
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def pct(xs, p):
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
+
+
+def result(case, what, base, ours, ratio, target, unit, note=""):
+    """ratio: higher is better; target: minimum ratio (None = report only)."""
+    met = None if target is None else ratio >= target
+    rows.append({"case": case, "what": what, "baseline": base, "ckptfs": ours,
+                 "unit": unit, "ratio": round(ratio, 3), "target": target,
+                 "met": met, "note": note})
+    log("  %-4s %-44s ratio %.2f%s" % (case, what, ratio,
+                                       "" if target is None else " (target %.2f)" % target))
+
+
+# ---------------------------------------------------------------- helpers
+
+def gen(desc, prefix):
+    with open(prefix + ".json", "w") as f:
+        json.dump(desc, f)
+    subprocess.run([GEN, prefix + ".json", prefix], check=True)
+    os.unlink(prefix + ".json")
+    return prefix + ".data-00000-of-00001"
+
+
+def is_mounted(mnt):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == mnt for line in f)
+
+
+def wait_mount(mnt, proc, timeout=60.0):
+    t0 = time.perf_counter()
+    while not is_mounted(mnt):
+        if proc.poll() is not None:
+            raise RuntimeError("mount of %s failed (exit %d)" % (mnt, proc.returncode))
+        if time.perf_counter() - t0 > timeout:
+            raise RuntimeError("mount of %s timed out" % mnt)
+        time.sleep(0.0005)
+
+
+class Mount:
+    """A FUSE mount run in the foreground, so its pid and RSS are known."""
+
+    def __init__(self, argv, mnt):
+        os.makedirs(mnt, exist_ok=True)
+        self.mnt = mnt
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(argv + [mnt])
+        wait_mount(mnt, self.proc)
+        self.mount_time = time.perf_counter() - t0
+        mounted.append(mnt)
+
+    def peak_rss(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", self.mnt], check=False)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.mnt in mounted:
+            mounted.remove(self.mnt)
+
+
+def ckptfs(prefix, mnt, *opts):
+    return Mount([CKPTFS, "-f"] + list(opts) + [prefix], mnt)
+
+
+def squashfuse(image, mnt):
+    return Mount(["squashfuse_ll", "-f", image], mnt)
+
+
+def dd_argv(path, off=0, length=None):
+    argv = ["dd", "if=" + path, "of=/dev/null", "bs=1M", "status=none",
+            "iflag=skip_bytes,count_bytes", "skip=%d" % off]
+    if length is not None:
+        argv.append("count=%d" % length)
+    return argv
+
+
+def read_time(path, off=0, length=None):
+    """Seconds to read a byte range with dd bs=1M (a cat of the range)."""
+    t0 = time.perf_counter()
+    subprocess.run(dd_argv(path, off, length), check=True)
+    return time.perf_counter() - t0
+
+
+def parallel_read_time(ranges):
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(dd_argv(p, o, n)) for p, o, n in ranges]
+    for p in procs:
+        if p.wait() != 0:
+            raise RuntimeError("dd failed")
+    return time.perf_counter() - t0
+
+
+def pread_lat(path, offs, size):
+    fd = os.open(path, os.O_RDONLY)
+    lat = []
+    try:
+        for o in offs:
+            t0 = time.perf_counter_ns()
+            b = os.pread(fd, size, o)
+            lat.append((time.perf_counter_ns() - t0) / 1000.0)
+            if len(b) != size:
+                raise RuntimeError("short pread of %s" % path)
+    finally:
+        os.close(fd)
+    return lat
+
+
+def same_bytes(a, a_off, b, b_off, n):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        fa.seek(a_off)
+        fb.seek(b_off)
+        return fa.read(n) == fb.read(n)
+
+
+def shell_time(cmd):
+    t0 = time.perf_counter()
+    subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def gbps(nbytes, secs):
+    return round(nbytes / secs / 1e9, 3)
+
+
+# ---------------------------------------------------------------- data
+
+BIG_SHAPE = [8192, 32768]           # 1 GiB float32: cases 1, 2, 3 (column parts), 4
+ROWS_SHAPE = [16384, 8192]          # 512 MiB float32 stored as 8 row slices: case 3
+SMALL_SHAPE = [8192, 8192]          # 4 x 256 MiB: case 7
+TREE_N = 100000
+
+
+def tree_name(i):
+    return "layer_%02d/block_%d/unit_%d/w%d" % (i // 1000, i // 100 % 10, i // 10 % 10, i % 10)
+
+
+def tree_desc(elems):
+    return {"tensors": [{"name": tree_name(i), "dtype": "float32", "shape": [elems],
+                         "pattern": "const:0"} for i in range(TREE_N)]}
+
+
+def main():
+    for tool in ("squashfuse_ll", "mksquashfs", "fusermount3", "dd"):
+        if shutil.which(tool) is None:
+            sys.exit("bench: %s is missing: run scripts/install-deps.sh" % tool)
+    own_dir = "BENCH_DIR" not in os.environ
+    work = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="ckptfs-bench.", dir="/var/tmp")
+    os.makedirs(work, exist_ok=True)
+    t_start = time.perf_counter()
+    try:
+        run(work)
+    finally:
+        for m in list(mounted):
+            subprocess.run(["fusermount3", "-uz", m], check=False)
+        if own_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.perf_counter() - t_start
+    report(elapsed)
+
+
+def run(work):
+    rnd = random.Random(7)
+    # ---- the main checkpoint: one shard, tensors in this order
+    log("generating the 2.5 GiB checkpoint ...")
+    main_ck = os.path.join(work, "main")
+    tensors = [{"name": "big", "dtype": "float32", "shape": BIG_SHAPE, "pattern": "random:1"},
+               {"name": "rows", "dtype": "float32", "shape": ROWS_SHAPE, "pattern": "const:3",
+                "partitions": [8, 1]}]
+    tensors += [{"name": "v%d" % k, "dtype": "float32", "shape": SMALL_SHAPE,
+                 "pattern": "const:%d" % (k + 5)} for k in range(4)]
+    shard = gen({"tensors": tensors}, main_ck)
+    big_n = BIG_SHAPE[0] * BIG_SHAPE[1] * 4
+    rows_n = ROWS_SHAPE[0] * ROWS_SHAPE[1] * 4
+    small_n = SMALL_SHAPE[0] * SMALL_SHAPE[1] * 4
+    off = {"big": 0, "rows": big_n}
+    for k in range(4):
+        off["v%d" % k] = big_n + rows_n + k * small_n
+    subprocess.run(dd_argv(shard), check=True)  # the shard in page cache
+    targets = os.path.join(work, "cols.json")
+    with open(targets, "w") as f:
+        json.dump({"variables": [{"name": "big", "dtype": "float32", "shape": BIG_SHAPE,
+                                  "partitions": [1, 4]}]}, f)
+    mnt = os.path.join(work, "mnt")
+    sq_mnt = os.path.join(work, "sqmnt")
+
+    # ---- the small-tensor tree (case 5): checkpoint, plain files, squashfs
+    log("generating the 100,000-tensor checkpoint and its plain tree ...")
+    tree_ck = os.path.join(work, "tree1g")
+    gen(tree_desc(2688), tree_ck)               # 100,000 x 10.5 KiB = 1.0 GiB
+    plain = os.path.join(work, "plain")
+    sqsrc = os.path.join(work, "sqsrc")
+    for base in (plain, os.path.join(sqsrc, "tree")):
+        for i in range(TREE_N):
+            p = os.path.join(base, tree_name(i))
+            if i % 10 == 0:
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "wb") as f:
+                f.truncate(2688 * 4)            # const:0 tensors: the same bytes
+    log("building the squashfs image (peer) ...")
+    subprocess.run(["dd", "if=" + shard, "of=" + os.path.join(sqsrc, "big"), "bs=1M",
+                    "count=%d" % (big_n // MiB), "status=none"], check=True)
+    image = os.path.join(work, "peer.squashfs")
+    subprocess.run(["mksquashfs", sqsrc, image, "-noI", "-noD", "-noF", "-quiet",
+                    "-no-progress"], check=True, stdout=subprocess.DEVNULL)
+    shutil.rmtree(sqsrc)
+    subprocess.run(dd_argv(image), check=True)  # the image in page cache
+
+    # sanity: the mount serves the shard's bytes where we think they are
+    m = ckptfs(main_ck, mnt)
+    for name in off:
+        size = {"big": big_n, "rows": rows_n}.get(name, small_n)
+        for o in (0, size - MiB):
+            if not same_bytes(os.path.join(mnt, name), o, shard, off[name] + o, MiB):
+                raise RuntimeError("bench: %s is not at shard offset %d" % (name, off[name]))
+    m.close()
+
+    log("cases 1-4, 6 (reads), 7: %d rounds ..." % ROUNDS)
+    c = {k: [] for k in ("nat", "cold", "warm", "rows", "rows_nat", "bf16", "f16", "cols",
+                         "sq_cold", "sq_warm", "par_nat", "par", "noverify")}
+    lat = {}
+    offs4k = [rnd.randrange(big_n // 4096) * 4096 for _ in range(2000)]
+    offs128k = [rnd.randrange(big_n // 4096 - 32) * 4096 for _ in range(500)]
+    for r in range(ROUNDS):
+        c["nat"].append(read_time(shard, 0, big_n))
+        m = ckptfs(main_ck, mnt)
+        c["cold"].append(read_time(os.path.join(mnt, "big")))
+        c["warm"].append(read_time(os.path.join(mnt, "big")))
+        c["rows_nat"].append(read_time(shard, off["rows"], rows_n))
+        c["rows"].append(read_time(os.path.join(mnt, "rows")))
+        m.close()
+        m = ckptfs(main_ck, mnt, "--verify", "none")
+        c["noverify"].append(read_time(os.path.join(mnt, "big")))
+        m.close()
+        for dt, key in (("bfloat16", "bf16"), ("float16", "f16")):
+            m = ckptfs(main_ck, mnt, "--cast", "float32=" + dt)
+            c[key].append(read_time(os.path.join(mnt, "big")))
+            m.close()
+        m = ckptfs(main_ck, mnt, "--targets", targets)
+        t0 = time.perf_counter()
+        for k in range(4):
+            subprocess.run(dd_argv(os.path.join(mnt, "big", "part_%d" % k)), check=True)
+        c["cols"].append(time.perf_counter() - t0)
+        m.close()
+        # case 4: random preads of a cold file, then the same on the shard and squashfs
+        for size, offs in ((4096, offs4k), (131072, offs128k)):
+            m = ckptfs(main_ck, mnt)
+            lat.setdefault(("ck", size), []).extend(pread_lat(os.path.join(mnt, "big"), offs, size))
+            m.close()
+            lat.setdefault(("nat", size), []).extend(pread_lat(shard, offs, size))
+            s = squashfuse(image, sq_mnt)
+            lat.setdefault(("sq", size), []).extend(pread_lat(os.path.join(sq_mnt, "big"), offs, size))
+            s.close()
+        # case 6: squashfuse sequential
+        s = squashfuse(image, sq_mnt)
+        c["sq_cold"].append(read_time(os.path.join(sq_mnt, "big")))
+        c["sq_warm"].append(read_time(os.path.join(sq_mnt, "big")))
+        s.close()
+        # case 7: 4 concurrent readers
+        c["par_nat"].append(parallel_read_time([(shard, off["v%d" % k], small_n) for k in range(4)]))
+        m = ckptfs(main_ck, mnt)
+        c["par"].append(parallel_read_time([(os.path.join(mnt, "v%d" % k), 0, None)
+                                            for k in range(4)]))
+        m.close()
+
+    def ratios(a, b):  # per-round baseline/ours
+        return med([x / y for x, y in zip(a, b)])
+
+    result("1", "1 GiB float32, cold (GB/s)", gbps(big_n, med(c["nat"])),
+           gbps(big_n, med(c["cold"])), ratios(c["nat"], c["cold"]), 0.7, "GB/s")
+    result("1", "  same, cold, --verify none (GB/s)", gbps(big_n, med(c["nat"])),
+           gbps(big_n, med(c["noverify"])), ratios(c["nat"], c["noverify"]), 0.7, "GB/s",
+           "default --verify read also checks the CRC of the whole tensor")
+    result("1", "1 GiB float32, warm re-read (GB/s)", gbps(big_n, med(c["nat"])),
+           gbps(big_n, med(c["warm"])), ratios(c["nat"], c["warm"]), 0.9, "GB/s")
+    for key, dt in (("bf16", "bfloat16"), ("f16", "float16")):
+        result("2", "re-typed to %s, cold (source GB/s)" % dt, gbps(big_n, med(c["cold"])),
+               gbps(big_n, med(c[key])), ratios(c["cold"], c[key]), 0.6, "GB/s",
+               "baseline: case 1 cold")
+    result("3", "4 column parts of [8192,32768] (GB/s)", gbps(big_n, med(c["cold"])),
+           gbps(big_n, med(c["cols"])), ratios(c["cold"], c["cols"]), 0.5, "GB/s",
+           "baseline: case 1 cold")
+    result("3", "8 row slices read whole, cold (GB/s)", gbps(big_n, med(c["cold"])),
+           gbps(rows_n, med(c["rows"])),
+           med([(rows_n / y) / (big_n / x) for x, y in zip(c["cold"], c["rows"])]), 0.5, "GB/s",
+           "baseline: case 1 cold; native range %.2f GB/s" % gbps(rows_n, med(c["rows_nat"])))
+    for size in (4096, 131072):
+        for stat, f in (("median", med), ("p99", lambda x: pct(x, 99))):
+            nat, ck = f(lat[("nat", size)]), f(lat[("ck", size)])
+            result("4", "random %d KiB pread, %s (us)" % (size // 1024, stat), round(nat, 1),
+                   round(ck, 1), nat / ck, None, "us", "cold file; baseline: the shard")
+    result("7", "4 readers x 256 MiB, aggregate (GB/s)", gbps(4 * small_n, med(c["par_nat"])),
+           gbps(4 * small_n, med(c["par"])), ratios(c["par_nat"], c["par"]), None, "GB/s")
+
+    # ---- case 6, reads: squashfuse_ll vs ckptfs
+    result("6", "vs squashfuse: seq cold (GB/s)", gbps(big_n, med(c["sq_cold"])),
+           gbps(big_n, med(c["cold"])), ratios(c["sq_cold"], c["cold"]), 1.0, "GB/s")
+    result("6", "vs squashfuse: seq warm (GB/s)", gbps(big_n, med(c["sq_warm"])),
+           gbps(big_n, med(c["warm"])), ratios(c["sq_warm"], c["warm"]), 1.0, "GB/s")
+    for size in (4096, 131072):
+        for stat, f in (("median", med), ("p99", lambda x: pct(x, 99))):
+            sq, ck = f(lat[("sq", size)]), f(lat[("ck", size)])
+            result("6", "vs squashfuse: %d KiB pread %s (us)" % (size // 1024, stat),
+                   round(sq, 1), round(ck, 1), sq / ck, 1.0, "us")
+
+    # ---- case 5: the tree
+    log("case 5 (100,000 tensors): %d rounds ..." % TREE_ROUNDS)
+    t = {k: [] for k in ("mount", "rss", "ls", "ls2", "find", "pl_ls", "pl_find", "xls",
+                         "xls2", "xfind",
+                         "sq_mount", "sq_rss", "sq_ls", "sq_find")}
+    ls = "ls -lR %s > /dev/null"
+    fnd = "find %s -type f | wc -l > /dev/null"
+    tree_sq = os.path.join(sq_mnt, "tree")
+    for r in range(TREE_ROUNDS):
+        t["pl_ls"].append(shell_time(ls % plain))
+        t["pl_find"].append(shell_time(fnd % plain))
+        m = ckptfs(tree_ck, mnt)
+        t["mount"].append(m.mount_time)
+        t["ls"].append(shell_time(ls % mnt))
+        t["ls2"].append(shell_time(ls % mnt))
+        t["find"].append(shell_time(fnd % mnt))
+        t["rss"].append(m.peak_rss())
+        m.close()
+        m = ckptfs(tree_ck, mnt, "--xattr", "off")
+        t["xls"].append(shell_time(ls % mnt))
+        t["xls2"].append(shell_time(ls % mnt))
+        t["xfind"].append(shell_time(fnd % mnt))
+        m.close()
+        s = squashfuse(image, sq_mnt)
+        t["sq_mount"].append(s.mount_time)
+        t["sq_ls"].append(shell_time(ls % tree_sq))
+        t["sq_find"].append(shell_time(fnd % tree_sq))
+        t["sq_rss"].append(s.peak_rss())
+        s.close()
+    rss1 = med(t["rss"])
+    result("5", "mount time, 100k tensors (s)", 1.0, round(med(t["mount"]), 3),
+           1.0 / med(t["mount"]), 1.0, "s", "baseline: the 1 s budget")
+    result("5", "daemon peak RSS (MiB)", 100, round(rss1 / MiB, 1), 100 * MiB / rss1, 1.0,
+           "MiB", "baseline: the 100 MiB budget")
+    result("5", "ls -lR, first after mount (s)", round(med(t["pl_ls"]), 3), round(med(t["ls"]), 3),
+           ratios(t["pl_ls"], t["ls"]), 1 / 3.0, "s", "baseline: plain files on local disk")
+    result("5", "ls -lR, again (s)", round(med(t["pl_ls"]), 3), round(med(t["ls2"]), 3),
+           ratios(t["pl_ls"], t["ls2"]), 1 / 3.0, "s", "baseline: plain files on local disk")
+    result("5", "find -type f | wc -l (s)", round(med(t["pl_find"]), 3), round(med(t["find"]), 3),
+           ratios(t["pl_find"], t["find"]), 1 / 3.0, "s", "baseline: plain files on local disk")
+    for key, what in (("xls", "first after mount"), ("xls2", "again")):
+        result("5", "ls -lR, --xattr off, %s (s)" % what, round(med(t["pl_ls"]), 3),
+               round(med(t[key]), 3), ratios(t["pl_ls"], t[key]), 1 / 3.0, "s",
+               "no getxattr round trip per file")
+    result("5", "find -type f | wc -l, --xattr off (s)", round(med(t["pl_find"]), 3),
+           round(med(t["xfind"]), 3), ratios(t["pl_find"], t["xfind"]), 1 / 3.0, "s")
+    result("6", "vs squashfuse: mount time (s)", round(med(t["sq_mount"]), 3),
+           round(med(t["mount"]), 3), ratios(t["sq_mount"], t["mount"]), 1.0, "s")
+    result("6", "vs squashfuse: peak RSS (MiB)", round(med(t["sq_rss"]) / MiB, 1),
+           round(rss1 / MiB, 1), med(t["sq_rss"]) / rss1, 1.0, "MiB")
+    result("6", "vs squashfuse: ls -lR (s)", round(med(t["sq_ls"]), 3), round(med(t["ls"]), 3),
+           ratios(t["sq_ls"], t["ls"]), 1.0, "s")
+    result("6", "vs squashfuse: find (s)", round(med(t["sq_find"]), 3), round(med(t["find"]), 3),
+           ratios(t["sq_find"], t["find"]), 1.0, "s")
+    shutil.rmtree(plain)
+    for p in os.listdir(work):
+        if p.startswith("tree1g") or p.startswith("peer"):
+            os.unlink(os.path.join(work, p))
+
+    if os.environ.get("BENCH_SKIP_8G") != "1":
+        log("case 5: the same tree with 8 GiB of data ...")
+        tree8 = os.path.join(work, "tree8g")
+        gen(tree_desc(21504), tree8)            # 100,000 x 84 KiB = 8.0 GiB
+        rss8 = []
+        for r in range(2):
+            m = ckptfs(tree8, mnt)
+            shell_time(ls % mnt)
+            shell_time(fnd % mnt)
+            rss8.append(m.peak_rss())
+            m.close()
+        for p in os.listdir(work):
+            if p.startswith("tree8g"):
+                os.unlink(os.path.join(work, p))
+        ratio = min(rss1, med(rss8)) / max(rss1, med(rss8))
+        result("5", "peak RSS, 1 GiB vs 8 GiB of data (MiB)", round(rss1 / MiB, 1),
+               round(med(rss8) / MiB, 1), ratio, 0.9, "MiB", "ratio = smaller/larger")
+
+
+def report(elapsed):
+    hdr = "%-4s %-44s %12s %12s %7s %7s %s" % ("case", "what", "baseline", "ckptfs", "ratio",
+                                              "target", "")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print("%-4s %-44s %12s %12s %7.2f %7s %s" % (
+            r["case"], r["what"], r["baseline"], r["ckptfs"], r["ratio"],
+            "" if r["target"] is None else "%.2f" % r["target"],
+            "" if r["met"] is None else ("ok" if r["met"] else "MISSED")))
+    print("ratio = baseline time / ckptfs time (higher is better); median of per-round ratios")
+    print("%s, %d rounds, %.0f s" % (time.strftime("%Y-%m-%d"), ROUNDS, elapsed))
+    out = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench-results.json"))
+    with open(out, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": ROUNDS,
+                   "tree_rounds": TREE_ROUNDS, "seconds": round(elapsed, 1),
+                   "kernel": os.uname().release, "cpus": os.cpu_count(), "results": rows},
+                  f, indent=1)
+        f.write("\n")
+    log("wrote %s" % out)
+
+
+if __name__ == "__main__":
+    main()
