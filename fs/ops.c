@@ -84,6 +84,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
+	/* replies spliced from the data files (try_splice) */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -226,6 +229,57 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static _Thread_local char *tbuf;
 static _Thread_local size_t tcap;
 
+/* --verify=read: count what handle h served; once that reaches the file's
+ * size, check the pieces it draws from (each once per mount). */
+static int account(struct ckptfs *fs, struct handle *h, uint32_t id, const ckpt_node *n,
+		   size_t got, ckpt_error *err)
+{
+	if (fs->verify != CKPTFS_VERIFY_READ || h == NULL || got == 0)
+		return 0;
+	uint64_t before = atomic_fetch_add(&h->served, got);
+	return before + got >= n->size ? ckpt_view_verify(fs->view, id, err) : 0;
+}
+
+static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
+			const ckpt_error *err)
+{
+	fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n", n->name, (long long)off,
+		 err->msg);
+	fuse_reply_err(req, ckptfs_errno(rc) == ENOENT ? EIO : ckptfs_errno(rc));
+}
+
+/*
+ * Bytes that pass unchanged from one data file are spliced from it
+ * (one copy fewer); the data file's size is checked first, so a shard cut
+ * short under a live mount gives EIO through the copying path instead of
+ * a short read.
+ */
+static int try_splice(fuse_req_t req, struct ckptfs *fs, struct handle *h, uint32_t id,
+		      const ckpt_node *n, size_t size, off_t off)
+{
+	int fd;
+	uint64_t pos;
+	struct stat st;
+	size_t len = (uint64_t)off >= n->size ? 0 : (size_t)(n->size - (uint64_t)off);
+	if (len > size)
+		len = size;
+	if (len == 0 || !ckpt_view_map(fs->view, id, (uint64_t)off, len, &fd, &pos) ||
+	    fstat(fd, &st) != 0 || (uint64_t)st.st_size < pos + len)
+		return 0;
+	ckpt_error err = CKPT_ERROR_INIT;
+	int rc = account(fs, h, id, n, len, &err);
+	if (rc) {
+		reply_error(req, n, off, rc, &err);
+		return 1;
+	}
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = (off_t)pos;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	return 1;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -236,6 +290,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, n ? EISDIR : ENOENT);
 		return;
 	}
+	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	if (try_splice(req, fs, h, id, n, size, off))
+		return;
 	if (size > tcap) {
 		char *b = realloc(tbuf, size);
 		if (b == NULL) {
@@ -248,16 +305,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ckpt_error err = CKPT_ERROR_INIT;
 	size_t got = 0;
 	int rc = ckpt_view_read(fs->view, id, (uint64_t)off, tbuf, size, &got, &err);
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
-	if (rc == 0 && fs->verify == CKPTFS_VERIFY_READ && h && got) {
-		uint64_t before = atomic_fetch_add(&h->served, got);
-		if (before + got >= n->size)
-			rc = ckpt_view_verify(fs->view, id, &err);
-	}
+	if (rc == 0)
+		rc = account(fs, h, id, n, got, &err);
 	if (rc) {
-		fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n", n->name,
-			 (long long)off, err.msg);
-		fuse_reply_err(req, ckptfs_errno(rc) == ENOENT ? EIO : ckptfs_errno(rc));
+		reply_error(req, n, off, rc, &err);
 		return;
 	}
 	fuse_reply_buf(req, tbuf, got);

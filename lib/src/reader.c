@@ -409,6 +409,19 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
 	return rc;
 }
 
+int ckpt_reader_piece_location(const ckpt_reader *r, size_t i, size_t p, int *fd,
+			       uint64_t *offset)
+{
+	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+		return 0;
+	const struct ckpt__piece *pc = &r->t[i].pieces[p];
+	if (pc->mem || swap_unit(r, r->t[i].pub.dtype) != 1)
+		return 0;
+	*fd = r->fds[pc->shard];
+	*offset = pc->offset;
+	return 1;
+}
+
 /*
  * The checksum of a DT_VARIANT tensor (bundle.md): per element a varint64
  * length, that many bytes, then 4 bytes holding the masked running CRC;

@@ -952,6 +952,32 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 	return rc;
 }
 
+int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int *fd,
+		  uint64_t *fd_off)
+{
+	const ckpt_node *nd = ckpt_view_node(v, id);
+	if (v->tf || nd == NULL || nd->file == NULL || nd->is_dir)
+		return 0;
+	const struct vnode *vn = &v->n[id];
+	const ckpt_plan_file *f = nd->file;
+	if (f->dtype != f->source_dtype || ckpt_dtype_size(f->dtype) == 0 || off < vn->hdr_len ||
+	    off + len > nd->size)
+		return 0;
+	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
+	for (size_t p = 0; p < t->num_pieces; p++) {
+		const ckpt_piece *pc = ckpt_reader_piece(v->r, f->source, p);
+		if (memcmp(pc->start, f->start, (size_t)f->rank * sizeof(int64_t)) ||
+		    memcmp(pc->length, f->length, (size_t)f->rank * sizeof(int64_t)))
+			continue;
+		uint64_t base;
+		if (!ckpt_reader_piece_location(v->r, f->source, p, fd, &base))
+			return 0;
+		*fd_off = base + (off - vn->hdr_len);
+		return 1;
+	}
+	return 0;
+}
+
 int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err)
 {
 	const ckpt_node *nd = ckpt_view_node(v, id);

@@ -56,6 +56,33 @@ START_TEST(test_crc32c_mask)
 }
 END_TEST
 
+/* Long inputs take the three-stripe path; both paths and every split agree. */
+START_TEST(test_crc32c_long_buffers)
+{
+	size_t n = 3 * 8192 * 5 + 1234;
+	unsigned char *buf = malloc(n);
+	ck_assert_ptr_nonnull(buf);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (unsigned char)(x >> 16);
+	}
+	uint32_t whole = ckpt__crc32c_extend_table(0, buf, n);
+	ck_assert_uint_eq(ckpt__crc32c_extend(0, buf, n), whole);
+	for (size_t cut = 1; cut < n; cut += 7919)
+		ck_assert_uint_eq(ckpt__crc32c_extend(ckpt__crc32c_extend(0, buf, cut), buf + cut,
+						      n - cut),
+				  whole);
+	/* 1 MiB of zeros: crc32c over 2^20 zero bytes, computed by the table */
+	unsigned char *z = calloc(1, 1 << 20);
+	ck_assert_ptr_nonnull(z);
+	ck_assert_uint_eq(ckpt__crc32c_extend(0, z, 1 << 20),
+			  ckpt__crc32c_extend_table(0, z, 1 << 20));
+	free(z);
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("crc32c");
@@ -63,6 +90,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_crc32c_known_vectors, 0, 2);
 	tcase_add_loop_test(tc, test_crc32c_extend_equals_whole, 0, 2);
 	tcase_add_test(tc, test_crc32c_mask);
+	tcase_add_test(tc, test_crc32c_long_buffers);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

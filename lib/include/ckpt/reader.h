@@ -87,6 +87,15 @@ const ckpt_piece *ckpt_reader_piece(const ckpt_reader *r, size_t i, size_t p);
 int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
 		      void *buf, size_t len, ckpt_error *err);
 
+/*
+ * Where piece p of tensor i lies in a data file, for callers that move its
+ * bytes without reading them (splice): returns 1 and sets *fd (owned by
+ * the reader, open until close) and *offset when the stored bytes are the
+ * bytes ckpt_reader_pread returns (a V2 file, no byte swapping); 0 else.
+ */
+int ckpt_reader_piece_location(const ckpt_reader *r, size_t i, size_t p, int *fd,
+			       uint64_t *offset);
+
 /* Verify the stored CRC32C of piece p of tensor i (reads it whole).
  * Returns 0 or CKPT_ECHECKSUM with TF's message. V1 pieces have no CRC
  * beyond their table block and always verify. */
