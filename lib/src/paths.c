@@ -35,7 +35,9 @@ static int escaped(const char *file, char **out)
 		ckpt__buf_free(&b);
 		return CKPT_ENOMEM;
 	}
-	*out = (char *)b.data;
+	/* a buffer starts at 256 bytes; a big plan has 100,000s of paths */
+	char *exact = realloc(b.data, b.len);
+	*out = exact ? exact : (char *)b.data;
 	return 0;
 }
 

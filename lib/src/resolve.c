@@ -72,6 +72,20 @@ typedef struct rctx {
 	ckpt_error *err;
 } rctx;
 
+
+/* qsort, skipped when the input is already in order (the reader hands
+ * tensors over sorted, so most sorts here are no-ops on big checkpoints). */
+static void sort_once(void *base, size_t n, size_t size,
+		      int (*cmp)(const void *, const void *))
+{
+	const char *b = base;
+	for (size_t i = 1; i < n; i++)
+		if (cmp(b + (i - 1) * size, b + i * size) > 0) {
+			qsort(base, n, size, cmp);
+			return;
+		}
+}
+
 static int oom(ckpt_error *err)
 {
 	return ckpt__error(err, CKPT_ENOMEM, "out of memory");
@@ -318,7 +332,7 @@ static int check_tensors(rctx *c)
 		return oom(c->err);
 	for (size_t i = 0; i < c->nt; i++)
 		c->sorted[i] = &c->t[i];
-	qsort(c->sorted, c->nt, sizeof(*c->sorted), cmp_tensor);
+	sort_once(c->sorted, c->nt, sizeof(*c->sorted), cmp_tensor);
 	for (size_t i = 1; i < c->nt; i++)
 		if (strcmp(c->sorted[i - 1]->name, c->sorted[i]->name) == 0)
 			return ckpt__error(c->err, CKPT_EINVAL,
@@ -349,7 +363,7 @@ static int add_key(rctx *c, size_t *nk, const char *name, size_t var,
 /* Sort the keys, refuse duplicates, allocate the assignment table. */
 static int finish_store(rctx *c)
 {
-	qsort(c->keys, c->nkeys, sizeof(*c->keys), cmp_key);
+	sort_once(c->keys, c->nkeys, sizeof(*c->keys), cmp_key);
 	for (size_t i = 1; i < c->nkeys; i++)
 		if (strcmp(c->keys[i - 1].key, c->keys[i].key) == 0)
 			return ckpt__error(c->err, CKPT_EINVAL,
@@ -522,7 +536,7 @@ static int store_inferred(rctx *c, const ord *order, size_t n)
 			return rc;
 	}
 	if (c->ninferred > 1)
-		qsort(c->inferred, c->ninferred, sizeof(*c->inferred),
+		sort_once(c->inferred, c->ninferred, sizeof(*c->inferred),
 		      cmp_irec);
 	c->vars = calloc(c->ninferred ? c->ninferred : 1, sizeof(*c->vars));
 	c->keys = calloc(c->ninferred ? c->ninferred : 1, sizeof(*c->keys));
@@ -743,7 +757,7 @@ static int scope_entry(rctx *c, const char *key, const char *value)
 		names[nn].len = cut ? (size_t)(cut - k) : strlen(k);
 		nn++;
 	}
-	qsort(names, nn, sizeof(*names), cmp_span);
+	sort_once(names, nn, sizeof(*names), cmp_span);
 	int rc = 0;
 	for (size_t j = 0; j < nn && rc == 0; j++) {
 		if (j > 0 && cmp_span(&names[j - 1], &names[j]) == 0)
@@ -1109,7 +1123,7 @@ static int build_plan(rctx *c, ckpt_plan **out)
 		order[n].part = c->keys[k].part;
 		order[n++].idx = k;
 	}
-	qsort(order, n, sizeof(*order), cmp_ord);
+	sort_once(order, n, sizeof(*order), cmp_ord);
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		p->n_files = i + 1;
@@ -1174,7 +1188,7 @@ int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors,
 			order[i].part = 0;
 			order[i].idx = i;
 		}
-		qsort(order, ne, sizeof(*order), cmp_ord);
+		sort_once(order, ne, sizeof(*order), cmp_ord);
 		rc = check_casts(&c);
 	}
 	if (rc == 0)

@@ -15,6 +15,7 @@
  */
 #include "ckpt/view.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,12 @@ struct ckpt_view {
 	uint32_t *hash;   /* bucket heads, CKPT_VIEW_NONE = empty */
 	size_t nbuckets;
 	uint32_t *children;
-	char *mapping;    /* @mapping.json content */
+	/* @mapping.json is made on first use (a 100,000-file plan is 26 MB of
+	 * JSON nobody may read): state 0 not yet, 1 made, 2 failed (ENOMEM) */
+	uint32_t mapping_id;
+	pthread_mutex_t mapping_lock;
+	_Atomic int mapping_state;
+	char *mapping;    /* protected by mapping_lock until state != 0 */
 	size_t mapping_len;
 	/* per stored piece: 0 unchecked, 1 good, 2 bad; piece_base[t] + p */
 	_Atomic unsigned char *verified;
@@ -610,6 +616,8 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	v->format = format;
 	v->r = r;
+	v->mapping_id = CKPT_VIEW_NONE;
+	pthread_mutex_init(&v->mapping_lock, NULL);
 	v->plan = plan;
 	if (add_node(v, CKPT_VIEW_NONE, "", 0, 1) == CKPT_VIEW_NONE ||
 	    rehash(v, 256) != 0)
@@ -618,25 +626,13 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 		rc = tf_build(v, err); /* two files instead of one per plan file */
 	for (size_t i = 0; rc == 0 && format != CKPT_VIEW_TF && i < plan->n_files; i++)
 		rc = insert_file(v, &plan->files[i], err);
-	if (rc == 0 && (rc = ckpt_plan_to_json(plan, CKPT_PLAN_JSON_PRETTY, &v->mapping, err)) == 0) {
-		/* exactly what `ckptfs --dry-run --json` prints: JSON + newline */
-		v->mapping_len = strlen(v->mapping) + 1;
-		char *m = realloc(v->mapping, v->mapping_len + 1);
-		if (m == NULL) {
-			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-		} else {
-			v->mapping = m;
-			memcpy(m + v->mapping_len - 1, "\n", 2);
-		}
-	}
 	if (rc == 0) {
 		uint32_t id = ckpt_view_lookup(v, CKPT_VIEW_ROOT, "@mapping.json");
 		if (id == CKPT_VIEW_NONE)
 			id = add_node(v, CKPT_VIEW_ROOT, "@mapping.json", 13, 0);
 		if (id == CKPT_VIEW_NONE)
 			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-		else
-			v->n[id].pub.size = v->mapping_len;
+		v->mapping_id = id;
 	}
 	/* sizes */
 	for (size_t id = 1; rc == 0 && id < v->count; id++) {
@@ -705,6 +701,7 @@ void ckpt_view_free(ckpt_view *v)
 	free(v->hash);
 	free(v->children);
 	ckpt_plan_string_free(v->mapping);
+	pthread_mutex_destroy(&v->mapping_lock);
 	free((void *)v->verified);
 	free(v->piece_base);
 	free(v);
@@ -715,9 +712,42 @@ size_t ckpt_view_count(const ckpt_view *v)
 	return v->count;
 }
 
+/* Make @mapping.json: exactly what `ckptfs --dry-run --json` prints (JSON
+ * and a newline), once, whichever thread asks first. */
+static void ensure_mapping(const ckpt_view *cv)
+{
+	ckpt_view *v = (ckpt_view *)cv; /* logically const: a cache */
+	if (atomic_load(&v->mapping_state) != 0)
+		return;
+	pthread_mutex_lock(&v->mapping_lock);
+	if (atomic_load(&v->mapping_state) == 0) {
+		char *m = NULL;
+		int state = 2;
+		if (ckpt_plan_to_json(v->plan, CKPT_PLAN_JSON_PRETTY, &m, NULL) == 0) {
+			size_t len = strlen(m);
+			char *nl = realloc(m, len + 2);
+			if (nl != NULL) {
+				memcpy(nl + len, "\n", 2);
+				v->mapping = nl;
+				v->mapping_len = len + 1;
+				v->n[v->mapping_id].pub.size = v->mapping_len;
+				state = 1;
+			} else {
+				ckpt_plan_string_free(m);
+			}
+		}
+		atomic_store(&v->mapping_state, state);
+	}
+	pthread_mutex_unlock(&v->mapping_lock);
+}
+
 const ckpt_node *ckpt_view_node(const ckpt_view *v, uint32_t id)
 {
-	return id < v->count ? &v->n[id].pub : NULL;
+	if (id >= v->count)
+		return NULL;
+	if (id == v->mapping_id)
+		ensure_mapping(v);
+	return &v->n[id].pub;
 }
 
 uint32_t ckpt_view_child(const ckpt_view *v, uint32_t dir, uint32_t k)
@@ -894,6 +924,8 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 	const ckpt_plan_file *f = nd->file;
 	int rc;
 	if (f == NULL) {
+		if (atomic_load(&v->mapping_state) != 1)
+			return ckpt__error(err, CKPT_ENOMEM, "@mapping.json: out of memory");
 		memcpy(buf, v->mapping + off, len);
 		*got = len;
 		return 0;
