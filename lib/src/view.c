@@ -961,12 +961,14 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 	if (f->source_dtype == f->dtype && off % et == 0 && len % et == 0) {
 		rc = gather(v, f, e0, e1, buf, err);
 	} else {
+		/* convert straight into buf when the range is whole elements */
+		int direct = off % et == 0 && len % et == 0 && f->source_dtype != f->dtype;
 		uint8_t *src = malloc(n * es), *dst = NULL;
 		if (src == NULL)
 			return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 		rc = gather(v, f, e0, e1, src, err);
 		if (rc == 0 && f->source_dtype != f->dtype) {
-			dst = malloc(n * et);
+			dst = direct ? buf : malloc(n * et);
 			if (dst == NULL)
 				rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 			else if (ckpt_convert(f->source_dtype, f->dtype, src, dst, n))
@@ -974,8 +976,10 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 						 f->file, ckpt_dtype_name(f->source_dtype),
 						 ckpt_dtype_name(f->dtype));
 		}
-		if (rc == 0)
+		if (rc == 0 && !direct)
 			memcpy(buf, (dst ? dst : src) + (off - e0 * et), len);
+		if (direct)
+			dst = NULL;
 		free(src);
 		free(dst);
 	}
