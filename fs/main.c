@@ -93,6 +93,18 @@ static void print_shape(FILE *f, const ckpt_tensor *t)
 	fputc(']', f);
 }
 
+/* A name on a --list line: control bytes (a hostile checkpoint's newline or
+ * tab would break the line format) are shown as \xNN; --json is exact. */
+static void print_name(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+}
+
 static int list_json(const ckpt_reader *r)
 {
 	json_t *arr = json_array();
@@ -130,7 +142,8 @@ static int cmd_list(const char *path, int json)
 	} else {
 		for (size_t i = 0; i < ckpt_reader_count(r); i++) {
 			const ckpt_tensor *t = ckpt_reader_tensor(r, i);
-			printf("%s\t%s\t", t->name, ckpt_dtype_name(t->dtype));
+			print_name(t->name);
+			printf("\t%s\t", ckpt_dtype_name(t->dtype));
 			print_shape(stdout, t);
 			putchar('\n');
 		}
