@@ -433,11 +433,106 @@ def load(pfx, dump, d):
             f"{len(s)} samples {s[0]}..{max(s)}..{s[-1]}" for s in samples.values())
 
 
+def _corpus_gen():
+    """scripts/gen-fuzz-corpus.py: a V2 index of any byte names over its shard."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
+                        "gen-fuzz-corpus.py")
+    spec = importlib.util.spec_from_file_location("gen_fuzz_corpus", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+HOSTILE = [b"../../etc/passwd", b"a//b", b"/lead", b"@at", b"x/./y", b".", b"..",
+           b"ok/..", b"//two", b"sp ace/\\back", b"nl\nname", b"L" * 300,
+           b"d/" + b"\xc3\xa9" * 200, b"N" * 100000]
+
+
+def shown_component(c, npy=False):
+    """README "The tree inside the mount": @= escapes, long names shortened."""
+    if c == b"@value":
+        return c
+    esc = c in (b"", b".", b"..") or c.startswith(b"@")
+    if (2 if esc else 0) + len(c) + (4 if npy else 0) > 255:
+        h = 1469598103934665603
+        for b in c:
+            h = ((h ^ b) * 1099511628211) & (2 ** 64 - 1)
+        keep = 200
+        while keep > 0 and c[keep] & 0xC0 == 0x80:
+            keep -= 1
+        return b"@#%016x~" % h + c[:keep]
+    return (b"@=" if esc else b"") + c
+
+
+def hostile_names():
+    """Names with .., //, leading /, @, control bytes, 300-byte and 100 KB
+    components: listed, and mounted as paths that all stay under the
+    mountpoint, each a valid file name, each reading its own bytes. (A name
+    ending in '/' cannot be mapped under "/": TF's init_from_checkpoint
+    strips the '/' and finds no such tensor, and so does ckptfs.)"""
+    g = _corpus_gen()
+    with tempfile.TemporaryDirectory(prefix="ckpt-names-") as d:
+        b = g.Bundle()
+        for n in HOSTILE:
+            b.tensor(n, "float", [2])
+        pfx = os.path.join(d, "h")
+        with open(pfx + ".index", "wb") as f:
+            f.write(b.build())
+        with open(pfx + ".data-00000-of-00001", "wb") as f:
+            f.write(g.SHARD)
+        r = subprocess.run([CKPTFS, "--list", pfx], capture_output=True)
+        check(r.returncode == 0 and r.stdout.count(b"\n") == len(HOSTILE),
+              f"hostile names: --list rc {r.returncode}: {r.stdout[:300]!r}")
+        offsets = {n: 16 + 8 * i for i, n in enumerate(HOSTILE)}
+        for fmt in ("raw", "npy"):
+            with Daemon(pfx, "--format", fmt) as m:
+                if not m.ok:
+                    continue
+                root = os.path.realpath(m.dir).encode()
+                found = set()
+                for dp, dns, fns in os.walk(root):
+                    for fn in dns + fns:
+                        check(len(fn) <= 255, f"hostile names: {len(fn)}-byte name")
+                        full = os.path.realpath(os.path.join(dp, fn))
+                        check(full.startswith(root + b"/"), f"hostile names: {full} escapes")
+                    found |= {os.path.relpath(os.path.join(dp, f), root) for f in fns}
+                for n in HOSTILE:
+                    comps = n.split(b"/")
+                    if fmt == "raw" and any(o.startswith(n + b"/") for o in HOSTILE):
+                        comps.append(b"@value")  # also a scope (npy: NAME.npy)
+                    rel = b"/".join([shown_component(c) for c in comps[:-1]] +
+                                    [shown_component(comps[-1], fmt == "npy") +
+                                     (b".npy" if fmt == "npy" else b"")])
+                    if not check(rel in found, f"hostile names ({fmt}): {rel[:80]!r} missing"):
+                        continue
+                    found.discard(rel)
+                    with open(os.path.join(root, rel), "rb") as f:
+                        data = f.read()
+                    o = offsets[n]
+                    check(data[-8:] == g.SHARD[o:o + 8], f"hostile names: {rel[:80]!r} bytes")
+                check(found == {b"@mapping.json"}, f"hostile names: extra {sorted(found)[:5]}")
+                stats[f"hostile names ({fmt})"] = f"{len(HOSTILE)} files, all inside"
+        # a name that is not UTF-8 cannot go into @mapping.json: refused
+        b = g.Bundle()
+        b.tensor(b"bad\xff\xfename", "float", [2])
+        with open(pfx + ".index", "wb") as f:
+            f.write(b.build())
+        mnt = os.path.join(d, "mnt")
+        os.mkdir(mnt)
+        for args in (["--list", "--json", pfx], ["--dry-run", "--json", pfx], [pfx, mnt]):
+            r = subprocess.run([CKPTFS, *args], capture_output=True)
+            check(r.returncode == 65 and r.stderr.count(b"\n") == 1 and
+                  b"not valid UTF-8" in r.stderr,
+                  f"non-UTF-8 name: {args[:2]}: rc {r.returncode} {r.stderr!r}")
+
+
 def main():
     if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
         print("no FUSE here")
         return 1 if CI else 77
     shard_faults()
+    hostile_names()
     with tempfile.TemporaryDirectory(prefix="ckpt-load-") as d:
         pfx = make_ckpt(d)
         dump = dump_of(pfx)

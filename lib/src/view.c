@@ -128,12 +128,36 @@ static uint32_t add_node(ckpt_view *v, uint32_t parent, const char *name, size_t
 	return id;
 }
 
-/* The shown form of one real path component (see view.h). */
-static int escape(ckpt__buf *out, const char *c, size_t n)
+/* Longest shown name: what every Linux filesystem and tool takes. */
+#define NAME_MAX_SHOWN 255
+/* A shortened name keeps this much of the component (view.h). */
+#define SHORT_PREFIX 200
+
+/*
+ * The shown form of one real path component (see view.h); `reserve` bytes
+ * will be appended (".npy"). A component whose shown name would pass 255
+ * bytes is "@#" + 16 hex digits of its 64-bit FNV-1a hash + "~" + its
+ * first bytes (at most 200, cut at a UTF-8 character boundary).
+ */
+static int escape(ckpt__buf *out, const char *c, size_t n, size_t reserve)
 {
 	out->len = 0;
 	int esc = n == 0 || c[0] == '@' || (n == 1 && c[0] == '.') ||
 		  (n == 2 && c[0] == '.' && c[1] == '.');
+	if ((esc ? 2 : 0) + n + reserve > NAME_MAX_SHOWN) {
+		uint64_t h = 1469598103934665603ull;
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ (unsigned char)c[i]) * 1099511628211ull;
+		char head[20];
+		snprintf(head, sizeof(head), "@#%016llx~", (unsigned long long)h);
+		size_t keep = SHORT_PREFIX;
+		while (keep > 0 && ((unsigned char)c[keep] & 0xc0) == 0x80)
+			keep--;
+		return ckpt__buf_append(out, head, strlen(head)) || ckpt__buf_append(out, c, keep) ||
+				       ckpt__buf_append(out, "", 1)
+			       ? CKPT_ENOMEM
+			       : 0;
+	}
 	if ((esc && ckpt__buf_append(out, "@=", 2)) || ckpt__buf_append(out, c, n) ||
 	    ckpt__buf_append(out, "", 1))
 		return CKPT_ENOMEM;
@@ -150,7 +174,7 @@ static int insert_file(ckpt_view *v, const ckpt_plan_file *f, ckpt_error *err)
 	for (;;) {
 		const char *slash = strchr(p, '/');
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		if (escape(&comp, p, n)) {
+		if (escape(&comp, p, n, !slash && v->format == CKPT_VIEW_NPY ? 4 : 0)) {
 			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 			break;
 		}

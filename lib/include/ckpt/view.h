@@ -13,6 +13,11 @@
  * - names ckptfs invents start with '@' (`@value`, `@mapping.json`); a real
  *   component that is empty, `.`, `..`, or starts with '@' is shown as
  *   `@=` followed by the component (reversible: strip `@=`);
+ * - a component whose shown name would be longer than 255 bytes (NAME_MAX;
+ *   with `.npy` in npy format) is shortened to `@#` + 16 lowercase hex
+ *   digits of the FNV-1a 64 hash of the real component + `~` + its first
+ *   200 bytes (cut at a UTF-8 boundary); the file's user.ckpt.source and
+ *   @mapping.json keep the full name;
  * - `@mapping.json` at the root holds the plan as JSON.
  *
  * File bytes: little-endian, row-major, the target dtype; a scalar string is
