@@ -39,6 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mount_test as mt  # noqa: E402  (expected_bytes, escape_path)
+from mutation_test import load_script  # noqa: E402
 
 CKPTFS, DUMP, GEN, DATA = sys.argv[1:5]
 CI = os.environ.get("CI") == "true"
@@ -433,17 +434,6 @@ def load(pfx, dump, d):
             f"{len(s)} samples {s[0]}..{max(s)}..{s[-1]}" for s in samples.values())
 
 
-def _corpus_gen():
-    """scripts/gen-fuzz-corpus.py: a V2 index of any byte names over its shard."""
-    import importlib.util
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
-                        "gen-fuzz-corpus.py")
-    spec = importlib.util.spec_from_file_location("gen_fuzz_corpus", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 HOSTILE = [b"../../etc/passwd", b"a//b", b"/lead", b"@at", b"x/./y", b".", b"..",
            b"ok/..", b"//two", b"sp ace/\\back", b"nl\nname", b"L" * 300,
            b"d/" + b"\xc3\xa9" * 200, b"N" * 100000]
@@ -471,7 +461,8 @@ def hostile_names():
     mountpoint, each a valid file name, each reading its own bytes. (A name
     ending in '/' cannot be mapped under "/": TF's init_from_checkpoint
     strips the '/' and finds no such tensor, and so does ckptfs.)"""
-    g = _corpus_gen()
+    # a V2 index of any byte names over the fuzz corpus's data shard
+    g = load_script("gen-fuzz-corpus.py")
     with tempfile.TemporaryDirectory(prefix="ckpt-names-") as d:
         b = g.Bundle()
         for n in HOSTILE:

@@ -50,17 +50,17 @@ FIXTURES = [
      "variables-00000-of-00001"),
 ]
 
-def _load_fixer():
-    """scripts/fix-table-crcs.py's fix_table (recompute a table's block CRCs)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts",
-                        "fix-table-crcs.py")
-    spec = importlib.util.spec_from_file_location("fix_table_crcs", path)
+def load_script(name):
+    """scripts/NAME (a file name with dashes) as a module."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", name)
+    spec = importlib.util.spec_from_file_location(name[:-3].replace("-", "_"), path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.fix_table
+    return mod
 
 
-fix_crcs = _load_fixer()
+# recompute a table's block CRCs
+fix_crcs = load_script("fix-table-crcs.py").fix_table
 
 
 def mutants(data, seed):
