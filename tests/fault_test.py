@@ -430,8 +430,8 @@ def load(pfx, dump, d):
                   f"load: daemon {pid} RSS grew from {warm} to {s[-1]} KiB: {s}")
         stats["load"] = (f"{LOAD_SECONDS:g} s, {len(files)} files, {counts.get('reads', 0)} "
                          f"reads, {counts.get('bytes', 0)} bytes verified")
-        stats["RSS samples (KiB)"] = "; ".join(
-            f"{len(s)} samples {s[0]}..{max(s)}..{s[-1]}" for s in samples.values())
+        stats["RSS samples (KiB), raw and mapped daemon"] = "; ".join(
+            " ".join(map(str, s)) for s in samples.values())
 
 
 HOSTILE = [b"../../etc/passwd", b"a//b", b"/lead", b"@at", b"x/./y", b".", b"..",

@@ -247,6 +247,13 @@ START_TEST(test_names)
 		ck_assert_int_eq(ckpt_reader_read_slice(r, at, NULL, NULL, &y, 4, &err), 0);
 		ck_assert(y == 1.0f);
 	}
+	/* a message naming "nl\nname" stays one line (control bytes as '?') */
+	size_t at;
+	ck_assert_int_eq(ckpt_reader_find(r, "nl\nname", &at), 0);
+	float y;
+	ck_assert_int_eq(ckpt_reader_read_slice(r, at, NULL, NULL, &y, 2, &err), CKPT_ERANGE);
+	ck_assert_ptr_null(strchr(err.msg, '\n'));
+	ck_assert_ptr_nonnull(strstr(err.msg, "nl?name"));
 	ckpt_reader_close(r);
 	free(longname);
 }
