@@ -83,6 +83,9 @@ class Daemon:
     """`ckptfs -f CKPT MNT OPTS` in the background."""
 
     def __init__(self, ckpt, *opts, env=None):
+        env = dict(env or os.environ)
+        env["LSAN_OPTIONS"] = env.get("LSAN_OPTIONS", "") + ":suppressions=" + os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "lsan-daemon.supp")
         self.dir = tempfile.mkdtemp(prefix="ckptfs-mnt-")
         self.errf = tempfile.TemporaryFile()
         self.p = subprocess.Popen([CKPTFS, "-f", ckpt, self.dir, *opts],
