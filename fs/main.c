@@ -95,6 +95,27 @@ static void print_shape(FILE *f, const ckpt_tensor *t)
 	fputc(']', f);
 }
 
+/* A name on a --list line, escaped as --dry-run does (a hostile
+ * checkpoint's newline or tab would break the line format): \\, \n, \r,
+ * \t and \xNN for other control bytes; --json is exact. */
+static void print_name(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\\')
+			fputs("\\\\", stdout);
+		else if (*p == '\n')
+			fputs("\\n", stdout);
+		else if (*p == '\r')
+			fputs("\\r", stdout);
+		else if (*p == '\t')
+			fputs("\\t", stdout);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+}
+
 static int list_json(const ckpt_reader *r)
 {
 	json_t *arr = json_array();
@@ -105,11 +126,9 @@ static int list_json(const ckpt_reader *r)
 			json_array_append_new(shape, json_integer(t->dims[d]));
 		json_t *o = json_pack("{s:s, s:s, s:o}", "name", t->name, "dtype",
 				      ckpt_dtype_name(t->dtype), "shape", shape);
-		if (o == NULL) {
-			/* jansson refuses strings that are not UTF-8 */
-			fprintf(stderr,
-				"ckptfs: tensor name %s is not valid UTF-8, which JSON cannot carry; "
-				"--list without --json shows it\n",
+		if (o == NULL && shape != NULL) {
+			/* as ckpt_plan_to_json: refused, never silently left out */
+			fprintf(stderr, "ckptfs: %s: a name is not valid UTF-8, which JSON cannot carry\n",
 				t->name);
 			json_decref(arr);
 			return CKPTFS_EXIT_DATAERR;
@@ -142,7 +161,8 @@ static int cmd_list(const char *path, int json)
 	} else {
 		for (size_t i = 0; i < ckpt_reader_count(r); i++) {
 			const ckpt_tensor *t = ckpt_reader_tensor(r, i);
-			printf("%s\t%s\t", t->name, ckpt_dtype_name(t->dtype));
+			print_name(t->name);
+			printf("\t%s\t", ckpt_dtype_name(t->dtype));
 			print_shape(stdout, t);
 			putchar('\n');
 		}
@@ -442,7 +462,7 @@ static int cmd_dry_run(const char *path, int json, const struct ckptfs_opts *m)
 		      : ckpt_plan_to_text(l.plan, &text, &err);
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);
-		code = CKPTFS_EXIT_SOFTWARE;
+		code = rc == CKPT_ENOMEM ? CKPTFS_EXIT_SOFTWARE : ckptfs_exit_code(rc);
 	} else {
 		fputs(text, stdout);
 		if (json)

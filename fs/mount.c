@@ -90,6 +90,10 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 
 	struct ckptfs fs = {.view = view, .verify = o->verify, .uid = getuid(),
 			    .gid = getgid(), .timeout = 86400.0, .no_xattr = o->no_xattr};
+	if (pthread_mutex_init(&fs.lock, NULL) != 0) {
+		code = CKPTFS_EXIT_SOFTWARE;
+		goto out;
+	}
 	char idx[4200];
 	struct stat st;
 	snprintf(idx, sizeof(idx), "%s.index", ckpt_reader_path(l.r));
@@ -139,6 +143,7 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	code = rc < 0 ? CKPTFS_EXIT_SOFTWARE : CKPTFS_EXIT_OK;
+	ckptfs_free_handles(&fs);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -13,6 +13,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,9 @@
 
 #include "ckpt/error.h"
 
-struct handle {
+struct ckptfs_handle {
 	_Atomic uint64_t served; /* bytes answered on this handle */
+	struct ckptfs_handle *prev, *next; /* fs->handles, under fs->lock */
 };
 
 int ckptfs_errno(int status)
@@ -199,6 +201,21 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, 1);
 }
 
+static void free_handle(struct ckptfs *fs, struct ckptfs_handle *h)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->lock);
+	free(h);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ckptfs *fs = fs_of(req);
@@ -212,30 +229,52 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	struct handle *h = calloc(1, sizeof(*h));
+	struct ckptfs_handle *h = calloc(1, sizeof(*h));
 	if (h == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	pthread_mutex_lock(&fs->lock);
+	h->next = fs->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->lock);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		free(h);
+		free_handle(fs, h);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	free((void *)(uintptr_t)fi->fh);
+	free_handle(fs_of(req), (struct ckptfs_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
+}
+
+void ckptfs_free_handles(struct ckptfs *fs)
+{
+	while (fs->handles)
+		free_handle(fs, fs->handles);
 }
 
 static _Thread_local char *tbuf;
 static _Thread_local size_t tcap;
 
+/* FUSE ends idle worker threads (above idle_threads) and starts new ones:
+ * each thread's buffer is freed when it exits, through a key destructor. */
+static pthread_key_t tbuf_key;
+static pthread_once_t tbuf_once = PTHREAD_ONCE_INIT;
+
+static void tbuf_make_key(void)
+{
+	(void)pthread_key_create(&tbuf_key, free);
+}
+
 /* --verify=read: count what handle h served; once that reaches the file's
  * size, check the pieces it draws from (each once per mount). */
-static int account(struct ckptfs *fs, struct handle *h, uint32_t id, const ckpt_node *n,
+static int account(struct ckptfs *fs, struct ckptfs_handle *h, uint32_t id, const ckpt_node *n,
 		   size_t got, ckpt_error *err)
 {
 	if (fs->verify != CKPTFS_VERIFY_READ || h == NULL || got == 0)
@@ -258,7 +297,7 @@ static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
  * short under a live mount gives EIO through the copying path instead of
  * a short read.
  */
-static int try_splice(fuse_req_t req, struct ckptfs *fs, struct handle *h, uint32_t id,
+static int try_splice(fuse_req_t req, struct ckptfs *fs, struct ckptfs_handle *h, uint32_t id,
 		      const ckpt_node *n, size_t size, off_t off)
 {
 	int fd;
@@ -294,7 +333,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, n ? EISDIR : ENOENT);
 		return;
 	}
-	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
+	struct ckptfs_handle *h = (struct ckptfs_handle *)(uintptr_t)fi->fh;
 	if (try_splice(req, fs, h, id, n, size, off))
 		return;
 	if (size > tcap) {
@@ -305,6 +344,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		tbuf = b;
 		tcap = size;
+		(void)pthread_once(&tbuf_once, tbuf_make_key);
+		(void)pthread_setspecific(tbuf_key, tbuf);
 	}
 	ckpt_error err = CKPT_ERROR_INIT;
 	size_t got = 0;

@@ -5,7 +5,8 @@ Fuzzing builds skip block CRCs (lib/src/sstable.c), so an input a fuzzer
 finds may carry wrong ones; fix them before adding the input to
 tests/fuzz/corpus/ so the normal-build replay reaches the same code.
 Walks the footer's index handle and every handle in the index block.
-Usage: scripts/fix-table-crcs.py FILE...
+Usage: scripts/fix-table-crcs.py FILE...   (tests/mutation_test.py imports
+fix_table)
 """
 import struct
 import sys
@@ -43,31 +44,37 @@ def fix_block(b, off, size):
     return bytes(b[off:off + size]) if b[off + size] == 0 else None
 
 
+def fix_table(b):
+    """Fix the CRCs of the table in bytearray b in place; a table too broken
+    to walk is left as far as it got."""
+    try:
+        p = len(b) - 48
+        _, p = varint(b, p)
+        _, p = varint(b, p)
+        ioff, p = varint(b, p)
+        isize, p = varint(b, p)
+        index = fix_block(b, ioff, isize)
+        if index is not None:
+            n = struct.unpack('<I', index[-4:])[0]
+            end = len(index) - 4 - 4 * n
+            p = 0
+            while 0 <= p < end:
+                _, p = varint(index, p)
+                nonshared, p = varint(index, p)
+                vlen, p = varint(index, p)
+                q = p + nonshared
+                boff, q = varint(index, q)
+                bsize, q = varint(index, q)
+                fix_block(b, boff, bsize)
+                p += nonshared + vlen
+    except (IndexError, struct.error):
+        pass
+
+
 def main():
     for path in sys.argv[1:]:
         b = bytearray(open(path, 'rb').read())
-        try:
-            p = len(b) - 48
-            _, p = varint(b, p)
-            _, p = varint(b, p)
-            ioff, p = varint(b, p)
-            isize, p = varint(b, p)
-            index = fix_block(b, ioff, isize)
-            if index is not None:
-                n = struct.unpack('<I', index[-4:])[0]
-                end = len(index) - 4 - 4 * n
-                p = 0
-                while 0 <= p < end:
-                    _, p = varint(index, p)
-                    nonshared, p = varint(index, p)
-                    vlen, p = varint(index, p)
-                    q = p + nonshared
-                    boff, q = varint(index, q)
-                    bsize, q = varint(index, q)
-                    fix_block(b, boff, bsize)
-                    p += nonshared + vlen
-        except (IndexError, struct.error):
-            pass
+        fix_table(b)
         open(path, 'wb').write(b)
 
 

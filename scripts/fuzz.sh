@@ -1,9 +1,10 @@
 #!/bin/sh
-# Run every libFuzzer target for SECONDS (default 60) each, with ASan+UBSan.
-# Usage: scripts/fuzz.sh [SECONDS]
+# Run every libFuzzer target (or the TARGETs named) for SECONDS (default 60)
+# each, with ASan+UBSan.
+# Usage: scripts/fuzz.sh [SECONDS [TARGET...]]
 #
-# Builds with clang in ../build-fuzz (outside the source tree: the
-# clang-tidy target would otherwise scan its generated files). Each target
+# Builds with clang in ../build-fuzz, or $CKPT_FUZZ_BUILD (outside the source
+# tree: the clang-tidy target would otherwise scan its generated files). Each target
 # runs on a scratch copy of tests/fuzz/corpus/<name>/ (libFuzzer writes new
 # inputs into its first corpus directory) plus, for the table targets, the
 # fixtures as seeds; the repository is never written. Findings (crash-*,
@@ -13,8 +14,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-60}
+[ $# -gt 0 ] && shift
+targets=${*:-sstable bundle v1 state slicekey graph map targets roundtrip}
 src=$(pwd)
-build=$src/../build-fuzz
+build=${CKPT_FUZZ_BUILD:-$src/../build-fuzz}
 fixtures=${CKPT_FIXTURES:-$src/../shared/fixtures}
 
 if [ ! -f "$build/build.ninja" ]; then
@@ -28,7 +31,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 status=0
 work=$build/fuzz-work
 rm -rf "$work"
-for name in sstable bundle v1 state slicekey; do
+for name in $targets; do
 	corpus=$work/$name/corpus
 	found=$build/findings/$name
 	mkdir -p "$corpus" "$found"

@@ -374,6 +374,49 @@ SLICEKEY_SEEDS = {
 }
 
 
+# --map values (up to the first NUL) and --map-file JSON (the whole input),
+# over the fixed tensors of tests/fuzz/fuzz_resolve.c
+MAP_SEEDS = {
+    'scope': b'a/=new/',
+    'identity': b'/=/',
+    'one_var': b'a/w=x/w',
+    'last_eq': b'a=b/=c/',
+    'object': b'{"a/": "new/", "step": "global_step"}',
+    'pairs': b'[["a/w", "x/w"], ["a/b", "x/b"]]',
+    'list_value': b'{"a/emb": ["e/part_0", "e/part_1"]}',
+    'root_map': b'{"/": "scope/"}',
+    'arg_then_file': b'a/=b/\x00{"a/w": "q"}',
+    'dup_key': b'{"a/": "x/", "a/": "y/"}',
+    'bad_value': b'{"a/": 3}',
+}
+
+TARGETS_SEEDS = {
+    'plain': b'{"variables": [{"name": "a/w", "dtype": "float32", "shape": [4, 3]}]}',
+    'parts': b'{"variables": [{"name": "a/w", "dtype": "bfloat16", "shape": [4, 3], '
+             b'"partitions": [2, 1]}, {"name": "a/b", "dtype": "float32", "shape": [3], '
+             b'"partitions": [3]}]}',
+    'cols': b'{"variables": [{"name": "new/w", "dtype": "float32", "shape": [4, 3], '
+            b'"partitions": [1, 3]}]}',
+    'unknown': b'{"variables": [{"name": "a/w", "dtype": "float32", "shape": null}, '
+               b'{"name": "x", "dtype": "bfloat16", "shape": [-1]}]}',
+    'array': b'[{"name": "step", "dtype": "int64", "shape": []}]',
+    'strings': b'{"variables": [{"name": "s", "dtype": "string", "shape": [2]}]}',
+    'huge': b'{"variables": [{"name": "a/w", "dtype": "float32", '
+            b'"shape": [9223372036854775807, 2], "partitions": [4, 1]}]}',
+}
+
+# writer round trip: count, then per tensor kind, rank, dims, name, data
+ROUNDTRIP_SEEDS = {
+    'empty': b'\x00',
+    'one_float': b'\x01\x00\x02\x02\x03\x02abcdefghijklmnopqrstuvwx',
+    'sliced': b'\x02\x80\x02\x04\x03\x01w' + bytes(range(48)) +
+              b'\x10\x01\x03\x00s\x02hi\x00\x03abc',
+    'all_kinds': bytes([7]) + b''.join(bytes([k, k % 4, 2, 3, 1, 2, 0x61 + k]) +
+                                       bytes(range(96)) for k in range(7)),
+    'dup_names': b'\x03\x00\x00\x00n\x01\x00\x00n\x02\x00\x00n',
+}
+
+
 def write(dirpath, name, data):
     os.makedirs(dirpath, exist_ok=True)
     with open(os.path.join(dirpath, 'seed-' + name), 'wb') as f:
@@ -395,6 +438,10 @@ def main():
         write(os.path.join(root, 'state'), n, d)
     for n, d in SLICEKEY_SEEDS.items():
         write(os.path.join(root, 'slicekey'), n, d)
+    for folder, seeds in (('map', MAP_SEEDS), ('targets', TARGETS_SEEDS),
+                          ('roundtrip', ROUNDTRIP_SEEDS)):
+        for n, d in seeds.items():
+            write(os.path.join(root, folder), n, d)
 
 
 if __name__ == '__main__':

@@ -25,6 +25,8 @@ logs="build/meson-logs/testlog.json"
 
 if [ "${CKPT_TEST_SANITIZE:-1}" != 0 ]; then
 	configure build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
+	# the sanitized programs start ~10x slower: thinner sweeps and load
+	CKPT_MUTATION_FLIPS=150 CKPT_MUTATION_TRUNC_STEP=4 CKPT_LOAD_SECONDS=10 \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C build-asan --print-errorlogs --num-processes 2 \

@@ -34,6 +34,15 @@ int ckpt_status_errno(int code)
 	}
 }
 
+/* A message is one line: a name from a hostile file may hold control
+ * bytes (a newline, an escape sequence); they are shown as '?'. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int ckpt__error(ckpt_error *err, int code, const char *fmt, ...)
 {
 	int saved = errno;
@@ -46,6 +55,7 @@ int ckpt__error(ckpt_error *err, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+	one_line(err->msg);
 	return code;
 }
 
@@ -60,8 +70,10 @@ void ckpt__error_prefix(ckpt_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(err->msg) - 2)
+	if (n < 0 || (size_t)n >= sizeof(err->msg) - 2) {
+		one_line(err->msg);
 		return;
+	}
 	size_t used = (size_t)n;
 	memcpy(err->msg + used, ": ", 2);
 	used += 2;
@@ -71,4 +83,5 @@ void ckpt__error_prefix(ckpt_error *err, const char *fmt, ...)
 		olen = room;
 	memcpy(err->msg + used, old, olen);
 	err->msg[used + olen] = '\0';
+	one_line(err->msg);
 }

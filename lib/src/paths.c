@@ -2,15 +2,45 @@
  * Mount paths of plan files (DESIGN.md "The tree inside the mount"):
  * a component that is empty, ".", "..", or starts with '@' is shown as
  * "@=" followed by it (names ckptfs invents start with '@' but never "@="),
- * and a file whose path is also a directory of other files moves into it
- * as "@value".
+ * one longer than a file name may be is shortened to "@#" + 16 hex digits
+ * of its FNV-1a 64 hash + "~" + its first 200 bytes (cut at a UTF-8
+ * boundary), and a file whose path is also a directory of other files
+ * moves into it as "@value".
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec_int.h"
 #include "error_int.h"
 #include "resolve_int.h"
+
+/* Longest shown name: what every Linux filesystem and tool takes. */
+#define NAME_MAX_SHOWN 255
+/* A shortened name keeps this much of the component. */
+#define SHORT_PREFIX 200
+
+int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve)
+{
+	int esc = n == 0 || c[0] == '@' || (n == 1 && c[0] == '.') ||
+		  (n == 2 && c[0] == '.' && c[1] == '.');
+	if ((esc ? 2 : 0) + n + reserve > NAME_MAX_SHOWN) {
+		uint64_t h = 1469598103934665603ull;
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ (unsigned char)c[i]) * 1099511628211ull;
+		char head[20];
+		snprintf(head, sizeof(head), "@#%016llx~", (unsigned long long)h);
+		size_t keep = SHORT_PREFIX;
+		while (keep > 0 && ((unsigned char)c[keep] & 0xc0) == 0x80)
+			keep--;
+		return ckpt__buf_append(out, head, strlen(head)) || ckpt__buf_append(out, c, keep)
+			       ? CKPT_ENOMEM
+			       : 0;
+	}
+	if ((esc && ckpt__buf_append(out, "@=", 2)) || ckpt__buf_append(out, c, n))
+		return CKPT_ENOMEM;
+	return 0;
+}
 
 static int escaped(const char *file, char **out)
 {
@@ -20,10 +50,8 @@ static int escaped(const char *file, char **out)
 	for (;;) {
 		const char *slash = strchr(p, '/');
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		int esc = n == 0 || p[0] == '@' || (n == 1 && p[0] == '.') ||
-			  (n == 2 && p[0] == '.' && p[1] == '.');
 		if ((p != file && ckpt__buf_append(&b, "/", 1)) ||
-		    (esc && ckpt__buf_append(&b, "@=", 2)) || ckpt__buf_append(&b, p, n)) {
+		    ckpt__path_component(&b, p, n, 0)) {
 			ckpt__buf_free(&b);
 			return CKPT_ENOMEM;
 		}

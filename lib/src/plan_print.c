@@ -78,7 +78,7 @@ int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out,
 	for (size_t i = 0; i < p->n_files && !b.oom; i++) {
 		json_t *o = file_json(v[i]);
 		if (o == NULL) {
-			int rc = ckpt__error(err, CKPT_EINVAL,
+			int rc = ckpt__error(err, CKPT_EUNSUPPORTED,
 					     "%s: a name is not valid UTF-8, "
 					     "which JSON cannot carry",
 					     v[i]->file);

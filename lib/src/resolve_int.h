@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "ckpt/resolve.h"
+#include "codec_int.h"
 
 /*
  * Check a target variable as tf.compat.v1.get_variable does when it creates
@@ -31,5 +32,12 @@ int ckpt__cast_ok(ckpt_dtype from, ckpt_dtype to);
  * Returns 0 or CKPT_ENOMEM (paths.c).
  */
 int ckpt__plan_assign_paths(ckpt_plan *p, ckpt_error *err);
+
+/*
+ * Append the shown form of one real path component c[0..n) to out (no
+ * NUL): "@=" escapes, and the "@#<hash>~<prefix>" form when the result and
+ * `reserve` more bytes (".npy") would pass 255. Returns 0 or CKPT_ENOMEM.
+ */
+int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve);
 
 #endif

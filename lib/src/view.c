@@ -25,6 +25,7 @@
 #include "codec_int.h"
 #include "crc32c_int.h"
 #include "error_int.h"
+#include "resolve_int.h"
 #include "slicekey_int.h"
 #include "writer_int.h"
 
@@ -137,42 +138,100 @@ static uint32_t add_node(ckpt_view *v, uint32_t parent, const char *name, size_t
 	return id;
 }
 
-/* Add f at its mount path (the plan's `path`: already escaped, with
- * "@value" where a file is also a directory), creating directories. */
+/* Strict UTF-8 (no overlong forms, surrogates or values past U+10FFFF):
+ * what jansson, and so @mapping.json, accepts. */
+static int utf8_valid(const char *str)
+{
+	const unsigned char *p = (const unsigned char *)str;
+	while (*p) {
+		unsigned c = *p++;
+		int more = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : (c & 0xf0) == 0xe0 ? 2
+			 : c >= 0xf0 && c < 0xf5 ? 3 : -1;
+		if (more < 0)
+			return 0;
+		unsigned v = more == 0 ? c : c & (0x3fu >> more);
+		for (int k = 0; k < more; k++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return 0;
+			v = v << 6 | (*p & 0x3fu);
+		}
+		if ((more == 2 && (v < 0x800 || (v >= 0xd800 && v < 0xe000))) ||
+		    (more == 3 && (v < 0x10000 || v > 0x10ffff)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Make (or find) directory `name` in dir; CKPT_VIEW_NONE on failure. */
+static uint32_t ensure_dir(ckpt_view *v, uint32_t dir, const char *name, size_t n,
+			   const ckpt_plan_file *f, ckpt_error *err)
+{
+	char buf[NAME_MAX_VIEW + 1];
+	if (n > NAME_MAX_VIEW) {
+		ckpt__error(err, CKPT_EUNSUPPORTED, "%s: a path component is longer than %d bytes",
+			    f->path, NAME_MAX_VIEW);
+		return CKPT_VIEW_NONE;
+	}
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	uint32_t id = ckpt_view_lookup(v, dir, buf);
+	if (id == CKPT_VIEW_NONE)
+		id = add_node(v, dir, buf, n, 1);
+	if (id == CKPT_VIEW_NONE)
+		ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	else if (!v->n[id].pub.is_dir) {
+		ckpt__error(err, CKPT_EINVAL, "%s is both a file and a directory", f->path);
+		id = CKPT_VIEW_NONE;
+	}
+	return id;
+}
+
+/*
+ * Add f at its mount path (the plan's `path`: escaped, with "@value" where
+ * a file is also a directory), creating directories. In npy format the
+ * file is instead NAME.npy beside directory NAME: no "@value" is needed,
+ * and the last component is shown with room for ".npy".
+ */
 static int insert_file(ckpt_view *v, const ckpt_plan_file *f, ckpt_error *err)
 {
 	uint32_t dir = CKPT_VIEW_ROOT;
 	const char *p = f->path;
-	const char *slash;
+	const char *last = strrchr(f->path, '/');
+	const char *dirs_end = last ? last : f->path;
+	int npy = v->format == CKPT_VIEW_NPY;
+	ckpt__buf name = {0};
+	int rc = 0;
 
-	while ((slash = strchr(p, '/')) != NULL) {
-		size_t n = (size_t)(slash - p);
-		char name[NAME_MAX_VIEW + 1];
-		if (n > NAME_MAX_VIEW)
-			return ckpt__error(err, CKPT_EUNSUPPORTED,
-					   "%s: a path component is longer than %d bytes", f->path,
-					   NAME_MAX_VIEW);
-		memcpy(name, p, n);
-		name[n] = '\0';
-		uint32_t id = ckpt_view_lookup(v, dir, name);
-		if (id == CKPT_VIEW_NONE)
-			id = add_node(v, dir, name, n, 1);
-		if (id == CKPT_VIEW_NONE)
-			return ckpt__error(err, CKPT_ENOMEM, "out of memory");
-		if (!v->n[id].pub.is_dir)
-			return ckpt__error(err, CKPT_EINVAL, "%s is both a file and a directory",
-					   f->path);
-		dir = id;
+	if (npy && last && strcmp(last, "/@value") == 0) {
+		/* drop "@value": the file sits beside its directory */
+		const char *prev = dirs_end;
+		while (prev > f->path && prev[-1] != '/')
+			prev--;
+		dirs_end = prev > f->path ? prev - 1 : f->path;
+	}
+	while (p < dirs_end) {
+		const char *slash = strchr(p, '/');
+		if (slash == NULL || slash > dirs_end)
+			slash = dirs_end;
+		dir = ensure_dir(v, dir, p, (size_t)(slash - p), f, err);
+		if (dir == CKPT_VIEW_NONE)
+			return err ? err->code : CKPT_ENOMEM;
 		p = slash + 1;
 	}
-	ckpt__buf name = {0};
-	if (ckpt__buf_append(&name, p, strlen(p)) ||
-	    (v->format == CKPT_VIEW_NPY && ckpt__buf_append(&name, ".npy", 4)) ||
-	    ckpt__buf_append(&name, "", 1)) {
+	if (npy) {
+		/* the variable's own last name, shown with room for ".npy" */
+		const char *raw = strrchr(f->file, '/');
+		raw = raw ? raw + 1 : f->file;
+		rc = ckpt__path_component(&name, raw, strlen(raw), 4) ||
+		     ckpt__buf_append(&name, ".npy", 5);
+	} else {
+		rc = ckpt__buf_append(&name, last ? last + 1 : f->path,
+				      strlen(last ? last + 1 : f->path) + 1);
+	}
+	if (rc) {
 		ckpt__buf_free(&name);
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	}
-	int rc = 0;
 	const char *nm = (const char *)name.data;
 	if (ckpt_view_lookup(v, dir, nm) != CKPT_VIEW_NONE) {
 		rc = ckpt__error(err, CKPT_EINVAL, "two target files are both called %s", f->path);
@@ -624,6 +683,14 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	if (rc == 0 && format == CKPT_VIEW_TF)
 		rc = tf_build(v, err); /* two files instead of one per plan file */
+	/* @mapping.json is made on first use, so refuse now what it cannot hold */
+	for (size_t i = 0; rc == 0 && i < plan->n_files; i++) {
+		const ckpt_plan_file *f = &plan->files[i];
+		if (!utf8_valid(f->var) || !utf8_valid(f->source_name) || !utf8_valid(f->path))
+			rc = ckpt__error(err, CKPT_EUNSUPPORTED,
+					 "%s: a name is not valid UTF-8, which JSON cannot carry",
+					 f->file);
+	}
 	for (size_t i = 0; rc == 0 && format != CKPT_VIEW_TF && i < plan->n_files; i++)
 		rc = insert_file(v, &plan->files[i], err);
 	if (rc == 0) {

@@ -67,6 +67,19 @@ static void put_value(ckpt_dtype dt, const uint8_t *p)
 	}
 }
 
+/* A name as a JSON string body: quotes, backslashes and control bytes
+ * escaped; other bytes as they are (a hostile name need not be UTF-8:
+ * read the output with errors="surrogateescape"). */
+static void put_name(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\' || *p < 0x20 || *p == 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+}
+
 static int dump(const ckpt_reader *r, size_t i)
 {
 	const ckpt_tensor *t = ckpt_reader_tensor(r, i);
@@ -76,8 +89,9 @@ static int dump(const ckpt_reader *r, size_t i)
 			fprintf(stderr, "%s\n", err.msg);
 			return 1;
 		}
-	printf("{\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", t->name,
-	       ckpt_dtype_name(t->dtype));
+	printf("{\"name\": \"");
+	put_name(t->name);
+	printf("\", \"dtype\": \"%s\", \"shape\": [", ckpt_dtype_name(t->dtype));
 	for (int d = 0; d < t->rank; d++)
 		printf("%s%" PRId64, d ? ", " : "", t->dims[d]);
 	printf("], \"values\": [");

@@ -7,12 +7,19 @@
  * whose size is computed from their lengths at build time).
  *
  * Tree rules (DESIGN.md "The tree inside the mount"):
- * - a file's path is its plan file name split at '/';
+ * - a file's path is its plan file's `path` (escaped, shortened, with
+ *   `@value` applied: lib/src/paths.c) split at '/'; in npy format a file
+ *   is `NAME.npy` beside the directory `NAME` instead of `NAME/@value`;
  * - a name that is both a file and a directory (TF1's `dense/kernel` beside
  *   `dense/kernel/Adam`) becomes a directory holding the file as `@value`;
  * - names ckptfs invents start with '@' (`@value`, `@mapping.json`); a real
  *   component that is empty, `.`, `..`, or starts with '@' is shown as
  *   `@=` followed by the component (reversible: strip `@=`);
+ * - a component whose shown name would be longer than 255 bytes (NAME_MAX;
+ *   with `.npy` in npy format) is shortened to `@#` + 16 lowercase hex
+ *   digits of the FNV-1a 64 hash of the real component + `~` + its first
+ *   200 bytes (cut at a UTF-8 boundary); the file's user.ckpt.source and
+ *   @mapping.json keep the full name;
  * - `@mapping.json` at the root holds the plan as JSON.
  *
  * File bytes: little-endian, row-major, the target dtype; a scalar string is
