@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error_int.h"
+#include "resolve_int.h"
 #include "strbuf_int.h"
 
 static int oom(ckpt_error *err)
@@ -25,7 +26,7 @@ static int cmp_file(const void *a, const void *b)
 
 /* The files sorted by path (the plan itself is sorted by var, then part:
  * "w/part_10" sorts before "w/part_2" as a path). */
-static const ckpt_plan_file **by_path(const ckpt_plan *p)
+const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p)
 {
 	const ckpt_plan_file **v = malloc((p->n_files ? p->n_files : 1) *
 					  sizeof(*v));
@@ -63,52 +64,56 @@ static json_t *file_json(const ckpt_plan_file *f)
  * one level deeper (JSON strings hold no raw newline, so every "\n" of an
  * element's own dump is a line break to indent).
  */
+int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
+			  ckpt_sbuf *b, ckpt_error *err)
+{
+	if (k == 0)
+		ckpt__sb_puts(b, "[");
+	if (k == p->n_files) {
+		ckpt__sb_puts(b, pretty && p->n_files ? "\n]" : "]");
+		return b->oom ? oom(err) : 0;
+	}
+	json_t *o = file_json(v[k]);
+	if (o == NULL)
+		return ckpt__error(err, CKPT_EUNSUPPORTED,
+				   "%s: a name is not valid UTF-8, which JSON cannot carry",
+				   v[k]->file);
+	size_t jf = JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
+	jf |= pretty ? JSON_INDENT(2) : JSON_COMPACT;
+	char *e = json_dumps(o, jf);
+	json_decref(o);
+	if (e == NULL)
+		return oom(err);
+	ckpt__sb_puts(b, k ? (pretty ? ",\n  " : ",") : (pretty ? "\n  " : ""));
+	for (const char *q = e; *q; q++) {
+		const char *nl = strchr(q, '\n');
+		size_t n = nl ? (size_t)(nl - q) : strlen(q);
+		ckpt__sb_putn(b, q, n);
+		if (nl == NULL)
+			break;
+		ckpt__sb_puts(b, "\n  ");
+		q = nl;
+	}
+	free(e);
+	return b->oom ? oom(err) : 0;
+}
+
 int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out,
 		      ckpt_error *err)
 {
 	*out = NULL;
-	const ckpt_plan_file **v = by_path(p);
+	const ckpt_plan_file **v = ckpt__plan_by_path(p);
 	if (v == NULL)
 		return oom(err);
 	int pretty = (flags & CKPT_PLAN_JSON_PRETTY) != 0;
-	size_t jf = JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
-	jf |= pretty ? JSON_INDENT(2) : JSON_COMPACT;
 	ckpt_sbuf b = CKPT_SBUF_INIT;
-	ckpt__sb_puts(&b, "[");
-	for (size_t i = 0; i < p->n_files && !b.oom; i++) {
-		json_t *o = file_json(v[i]);
-		if (o == NULL) {
-			int rc = ckpt__error(err, CKPT_EUNSUPPORTED,
-					     "%s: a name is not valid UTF-8, "
-					     "which JSON cannot carry",
-					     v[i]->file);
-			free(v);
-			free(b.p);
-			return rc;
-		}
-		char *e = json_dumps(o, jf);
-		json_decref(o);
-		if (e == NULL) {
-			b.oom = 1;
-			break;
-		}
-		ckpt__sb_puts(&b, i ? (pretty ? ",\n  " : ",") : (pretty ? "\n  " : ""));
-		for (const char *q = e; *q; q++) {
-			const char *nl = strchr(q, '\n');
-			size_t n = nl ? (size_t)(nl - q) : strlen(q);
-			ckpt__sb_putn(&b, q, n);
-			if (nl == NULL)
-				break;
-			ckpt__sb_puts(&b, "\n  ");
-			q = nl;
-		}
-		free(e);
-	}
+	int rc = 0;
+	for (size_t k = 0; rc == 0 && k <= p->n_files; k++)
+		rc = ckpt__plan_json_chunk(p, v, k, pretty, &b, err);
 	free(v);
-	ckpt__sb_puts(&b, pretty && p->n_files ? "\n]" : "]");
-	if (b.oom) {
+	if (rc) {
 		free(b.p);
-		return oom(err);
+		return rc;
 	}
 	*out = b.p;
 	return 0;
@@ -117,7 +122,7 @@ int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out,
 int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err)
 {
 	*out = NULL;
-	const ckpt_plan_file **v = by_path(p);
+	const ckpt_plan_file **v = ckpt__plan_by_path(p);
 	if (v == NULL)
 		return oom(err);
 	ckpt_sbuf b = CKPT_SBUF_INIT;

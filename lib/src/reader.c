@@ -52,13 +52,10 @@ struct ckpt__piece *ckpt__tensor_add_piece(struct ckpt__tensor *t, int rank)
 	struct ckpt__piece *p = &t->pieces[t->pub.num_pieces];
 	memset(p, 0, sizeof(*p));
 	size_t n = rank > 0 ? (size_t)rank : 1;
-	p->start = calloc(n, sizeof(int64_t));
-	p->length = calloc(n, sizeof(int64_t));
-	if (p->start == NULL || p->length == NULL) {
-		free(p->start);
-		free(p->length);
+	p->start = calloc(2 * n, sizeof(int64_t)); /* start, then length */
+	if (p->start == NULL)
 		return NULL;
-	}
+	p->length = p->start + n;
 	p->shard = -1;
 	p->pub.start = p->start;
 	p->pub.length = p->length;
@@ -69,8 +66,7 @@ struct ckpt__piece *ckpt__tensor_add_piece(struct ckpt__tensor *t, int rank)
 void ckpt__tensor_free(struct ckpt__tensor *t)
 {
 	for (size_t p = 0; p < t->pub.num_pieces; p++) {
-		free(t->pieces[p].start);
-		free(t->pieces[p].length);
+		free(t->pieces[p].start); /* and length, the same block */
 		free(t->pieces[p].mem);
 	}
 	free(t->pieces);
@@ -155,6 +151,14 @@ static int cmp_tensor(const void *a, const void *b)
 
 int ckpt__reader_sort(ckpt_reader *r, ckpt_error *err)
 {
+	/* the table grew by doubling; give back the unused tail */
+	if (r->n && r->n < r->cap) {
+		struct ckpt__tensor *t = realloc(r->t, r->n * sizeof(*t));
+		if (t != NULL) {
+			r->t = t;
+			r->cap = r->n;
+		}
+	}
 	/* an empty table has r->t == NULL, which qsort must not get */
 	if (r->n > 1)
 		qsort(r->t, r->n, sizeof(*r->t), cmp_tensor);

@@ -6,7 +6,8 @@
 
 struct ckpt__piece {
 	ckpt_piece pub;
-	int64_t *start, *length; /* owned; pub points at them */
+	int64_t *start, *length; /* one block owned through start; pub points
+				  * at them */
 	int shard;               /* V2: data file index; V1: file index */
 	uint64_t offset;         /* V2: offset in the shard */
 	uint32_t crc;            /* unmasked CRC-32C of the stored bytes */

@@ -973,20 +973,20 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 				   ckpt_dtype_name(dt));
 
 	size_t rn = (size_t)(rank ? rank : 1);
-	f->shape = calloc(rn, sizeof(int64_t));
-	f->start = calloc(rn, sizeof(int64_t));
-	f->length = calloc(rn, sizeof(int64_t));
+	/* shape, start, length, var_shape, var_start: one block (resolve.h) */
+	f->shape = calloc(5 * rn, sizeof(int64_t));
+	if (f->shape == NULL)
+		return oom(c->err);
+	f->start = f->shape + rn;
+	f->length = f->shape + 2 * rn;
+	f->var_shape = f->shape + 3 * rn;
+	f->var_start = f->shape + 4 * rn;
 	f->var = strdup(v->name);
 	f->file = strdup(key->key);
 	f->source_name = strdup(t->name);
-	if (!f->shape || !f->start || !f->length || !f->var || !f->file ||
-	    !f->source_name)
+	if (!f->var || !f->file || !f->source_name)
 		return oom(c->err);
 	key_shape(c, k, f->shape);
-	f->var_shape = calloc(rn, sizeof(int64_t));
-	f->var_start = calloc(rn, sizeof(int64_t));
-	if (!f->var_shape || !f->var_start)
-		return oom(c->err);
 	for (int d = 0; d < rank; d++)
 		f->var_shape[d] = key->part >= 0 ? v->dims[d] : f->shape[d];
 	if (key->part >= 0) {
@@ -1225,13 +1225,9 @@ void ckpt_plan_free(ckpt_plan *p)
 		free(f->var);
 		free(f->file);
 		free(f->path);
-		free(f->shape);
+		free(f->shape); /* and start, length, var_shape, var_start */
 		free(f->source_name);
-		free(f->start);
-		free(f->length);
 		free(f->spec);
-		free(f->var_shape);
-		free(f->var_start);
 	}
 	free(p->files);
 	free(p);

@@ -6,6 +6,7 @@
 
 #include "ckpt/resolve.h"
 #include "codec_int.h"
+#include "strbuf_int.h"
 
 /*
  * Check a target variable as tf.compat.v1.get_variable does when it creates
@@ -39,5 +40,18 @@ int ckpt__plan_assign_paths(ckpt_plan *p, ckpt_error *err);
  * `reserve` more bytes (".npy") would pass 255. Returns 0 or CKPT_ENOMEM.
  */
 int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve);
+
+/* The plan's files sorted by path, as --dry-run prints them (plan_print.c).
+ * Ownership: the caller frees the array (not the files) with free(). */
+const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p);
+
+/*
+ * Append chunk k of ckpt_plan_to_json's text to b, for v = the files by
+ * path: chunk k < n_files is file k's element with the separator before it
+ * (chunk 0 also starts with "["); chunk n_files is the closing "]". The
+ * chunks in order make exactly ckpt_plan_to_json's output.
+ */
+int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
+			  ckpt_sbuf *b, ckpt_error *err);
 
 #endif

@@ -84,7 +84,6 @@ static int merge(ckpt_reader *r, const char *fname, ckpt_error *err)
 				break;
 			}
 			free(np->start);
-			free(np->length);
 			*np = t->pieces[p];
 			np->pub.start = np->start;
 			np->pub.length = np->length;

@@ -26,6 +26,7 @@
 #include "crc32c_int.h"
 #include "error_int.h"
 #include "resolve_int.h"
+#include "strbuf_int.h"
 #include "slicekey_int.h"
 #include "writer_int.h"
 
@@ -50,13 +51,16 @@ struct ckpt_view {
 	uint32_t *hash;   /* bucket heads, CKPT_VIEW_NONE = empty */
 	size_t nbuckets;
 	uint32_t *children;
-	/* @mapping.json is made on first use (a 100,000-file plan is 26 MB of
-	 * JSON nobody may read): state 0 not yet, 1 made, 2 failed (ENOMEM) */
+	/* @mapping.json (26 MB of JSON for 100,000 files) is never held whole:
+	 * on first use its chunks (one per file, plan_print.c) are measured
+	 * once; a read formats just the chunks it covers. state 0 not yet,
+	 * 1 measured, 2 failed (ENOMEM). */
 	uint32_t mapping_id;
 	pthread_mutex_t mapping_lock;
 	_Atomic int mapping_state;
-	char *mapping;    /* protected by mapping_lock until state != 0 */
-	size_t mapping_len;
+	const ckpt_plan_file **mapping_order; /* by path; set before state 1 */
+	uint64_t *mapping_at; /* n_files + 2: chunk k starts at mapping_at[k];
+			       * the last entry is where the newline sits */
 	/* per stored piece: 0 unchecked, 1 good, 2 bad; piece_base[t] + p */
 	_Atomic unsigned char *verified;
 	size_t *piece_base;
@@ -767,7 +771,8 @@ void ckpt_view_free(ckpt_view *v)
 	free(v->n);
 	free(v->hash);
 	free(v->children);
-	ckpt_plan_string_free(v->mapping);
+	free(v->mapping_order);
+	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);
 	free((void *)v->verified);
 	free(v->piece_base);
@@ -779,8 +784,8 @@ size_t ckpt_view_count(const ckpt_view *v)
 	return v->count;
 }
 
-/* Make @mapping.json: exactly what `ckptfs --dry-run --json` prints (JSON
- * and a newline), once, whichever thread asks first. */
+/* Measure @mapping.json: exactly what `ckptfs --dry-run --json` prints
+ * (the JSON and a newline), once, whichever thread asks first. */
 static void ensure_mapping(const ckpt_view *cv)
 {
 	ckpt_view *v = (ckpt_view *)cv; /* logically const: a cache */
@@ -788,24 +793,63 @@ static void ensure_mapping(const ckpt_view *cv)
 		return;
 	pthread_mutex_lock(&v->mapping_lock);
 	if (atomic_load(&v->mapping_state) == 0) {
-		char *m = NULL;
+		size_t n = v->plan->n_files;
 		int state = 2;
-		if (ckpt_plan_to_json(v->plan, CKPT_PLAN_JSON_PRETTY, &m, NULL) == 0) {
-			size_t len = strlen(m);
-			char *nl = realloc(m, len + 2);
-			if (nl != NULL) {
-				memcpy(nl + len, "\n", 2);
-				v->mapping = nl;
-				v->mapping_len = len + 1;
-				v->n[v->mapping_id].pub.size = v->mapping_len;
+		v->mapping_order = ckpt__plan_by_path(v->plan);
+		v->mapping_at = malloc((n + 2) * sizeof(uint64_t));
+		if (v->mapping_order && v->mapping_at) {
+			ckpt_sbuf b = CKPT_SBUF_INIT;
+			int rc = 0;
+			v->mapping_at[0] = 0;
+			for (size_t k = 0; rc == 0 && k <= n; k++) {
+				b.len = 0;
+				rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b, NULL);
+				v->mapping_at[k + 1] = v->mapping_at[k] + b.len;
+			}
+			free(b.p);
+			if (rc == 0) {
+				v->n[v->mapping_id].pub.size = v->mapping_at[n + 1] + 1;
 				state = 1;
-			} else {
-				ckpt_plan_string_free(m);
 			}
 		}
 		atomic_store(&v->mapping_state, state);
 	}
 	pthread_mutex_unlock(&v->mapping_lock);
+}
+
+/* Bytes [off, off+len) of @mapping.json (len already within its size). */
+static int read_mapping(const ckpt_view *v, uint64_t off, uint8_t *out, size_t len,
+			ckpt_error *err)
+{
+	size_t n = v->plan->n_files;
+	const uint64_t *at = v->mapping_at;
+	uint64_t end = off + len;
+	ckpt_sbuf b = CKPT_SBUF_INIT;
+	int rc = 0;
+
+	if (atomic_load(&v->mapping_state) != 1)
+		return ckpt__error(err, CKPT_ENOMEM, "@mapping.json: out of memory");
+	/* the chunk holding off: the last k with at[k] <= off */
+	size_t lo = 0, hi = n + 1;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (at[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; rc == 0 && k <= n && at[k] < end; k++) {
+		b.len = 0;
+		rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b, err);
+		uint64_t a = at[k] > off ? at[k] : off;
+		uint64_t z = at[k + 1] < end ? at[k + 1] : end;
+		if (rc == 0 && a < z)
+			memcpy(out + (a - off), b.p + (a - at[k]), (size_t)(z - a));
+	}
+	free(b.p);
+	if (rc == 0 && end > at[n + 1])
+		out[at[n + 1] - off] = '\n';
+	return rc;
 }
 
 const ckpt_node *ckpt_view_node(const ckpt_view *v, uint32_t id)
@@ -991,11 +1035,10 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 	const ckpt_plan_file *f = nd->file;
 	int rc;
 	if (f == NULL) {
-		if (atomic_load(&v->mapping_state) != 1)
-			return ckpt__error(err, CKPT_ENOMEM, "@mapping.json: out of memory");
-		memcpy(buf, v->mapping + off, len);
-		*got = len;
-		return 0;
+		rc = read_mapping(v, off, buf, len, err);
+		if (rc == 0)
+			*got = len;
+		return rc;
 	}
 	size_t done = 0;
 	if (off < vn->hdr_len) {

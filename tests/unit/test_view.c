@@ -99,6 +99,27 @@ START_TEST(test_view_tree_and_ranges)
 		ck_assert(memcmp(buf, (uint8_t *)ref + off, got) == 0);
 	}
 	ck_assert_int_eq(ckpt_view_verify(f.v, emb, NULL), 0);
+
+	/* @mapping.json is formatted chunk by chunk on demand: every range
+	 * equals the same range of --dry-run --json's text and newline */
+	char *json;
+	ck_assert_int_eq(ckpt_plan_to_json(f.plan, CKPT_PLAN_JSON_PRETTY, &json, NULL), 0);
+	size_t jl = strlen(json);
+	uint32_t mj = ckpt_view_resolve_path(f.v, "@mapping.json");
+	ck_assert_uint_eq(ckpt_view_node(f.v, mj)->size, jl + 1);
+	uint8_t jb[600];
+	for (uint64_t off = 0; off <= jl + 1; off += 3) {
+		for (size_t len = 1; len < sizeof(jb); len += 97) {
+			size_t got;
+			ck_assert_int_eq(ckpt_view_read(f.v, mj, off, jb, len, &got, NULL), 0);
+			size_t left = off >= jl + 1 ? 0 : jl + 1 - (size_t)off;
+			size_t want = left < len ? left : len;
+			ck_assert_uint_eq(got, want);
+			for (size_t i = 0; i < got; i++)
+				ck_assert_int_eq(jb[i], off + i < jl ? json[off + i] : '\n');
+		}
+	}
+	ckpt_plan_string_free(json);
 	close_fx(&f);
 }
 END_TEST

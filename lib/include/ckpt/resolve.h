@@ -95,7 +95,8 @@ typedef struct ckpt_resolve_opts {
 
 #define CKPT_RESOLVE_OPTS_INIT {NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL}
 
-/* One file of the mount. */
+/* One file of the mount. The five int64 arrays (shape, start, length,
+ * var_shape, var_start) are one allocation owned through `shape`. */
 typedef struct ckpt_plan_file {
 	char *var;            /* target variable ("new/w") */
 	char *file;           /* "new/w" or "new/w/part_3" */
