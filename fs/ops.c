@@ -394,49 +394,50 @@ static const char *const xattr_names[] = {"user.ckpt.dtype", "user.ckpt.shape",
 					  "user.ckpt.source", "user.ckpt.source_dtype",
 					  "user.ckpt.slice"};
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* The node an xattr request is about, or NULL after replying the error
+ * (ENOSYS with --xattr off: the kernel remembers it and stops asking). */
+static const ckpt_node *xattr_node_or_reply(fuse_req_t req, fuse_ino_t ino)
 {
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
 	const ckpt_node *n = node_of(fs, ino, &id);
-	if (fs->no_xattr) {
-		/* remembered by the kernel: no more round trips per file */
-		fuse_reply_err(req, ENOSYS);
-		return;
+	if (fs->no_xattr || n == NULL) {
+		fuse_reply_err(req, fs->no_xattr ? ENOSYS : ENOENT);
+		return NULL;
 	}
-	if (n == NULL) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	char *v = xattr_value(n, name);
-	if (v == NULL) {
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
-	size_t len = strlen(v);
+	return n;
+}
+
+/* getxattr/listxattr answer: the size for a size-0 probe, else the data. */
+static void reply_xattr_data(fuse_req_t req, const char *data, size_t len, size_t size)
+{
 	if (size == 0)
 		fuse_reply_xattr(req, len);
 	else if (len > size)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, v, len);
+		fuse_reply_buf(req, data, len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	const ckpt_node *n = xattr_node_or_reply(req, ino);
+	if (n == NULL)
+		return;
+	char *v = xattr_value(n, name);
+	if (v == NULL) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	reply_xattr_data(req, v, strlen(v), size);
 	free(v);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct ckptfs *fs = fs_of(req);
-	uint32_t id;
-	const ckpt_node *n = node_of(fs, ino, &id);
-	if (fs->no_xattr) {
-		/* remembered by the kernel: no more round trips per file */
-		fuse_reply_err(req, ENOSYS);
+	const ckpt_node *n = xattr_node_or_reply(req, ino);
+	if (n == NULL)
 		return;
-	}
-	if (n == NULL) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
 	char list[256];
 	size_t used = 0;
 	for (size_t i = 0; n->file && i < sizeof(xattr_names) / sizeof(xattr_names[0]); i++) {
@@ -448,12 +449,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		memcpy(list + used, xattr_names[i], l);
 		used += l;
 	}
-	if (size == 0)
-		fuse_reply_xattr(req, used);
-	else if (used > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, list, used);
+	reply_xattr_data(req, list, used, size);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

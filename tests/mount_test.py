@@ -171,6 +171,22 @@ def mapped_and_errors(root):
                                   "--cast", "float32=bfloat16", bundle],
                                  capture_output=True, text=True)
             check(mapping == json.loads(dry.stdout), "@mapping.json != --dry-run --json")
+    # --xattr off: no user.ckpt.* attributes, and the kernel stops asking
+    with Mount(bundle, "--xattr", "off") as m:
+        if m.ok:
+            p = os.path.join(m.dir, "some_scope/indices")
+            try:
+                os.getxattr(p, "user.ckpt.dtype")
+                check(False, "--xattr off: getxattr succeeded")
+            except OSError as e:
+                check(e.errno in (errno.EOPNOTSUPP, errno.ENODATA),
+                      f"--xattr off: getxattr gave {e.errno}")
+            try:
+                check(os.listxattr(p) == [], "--xattr off: listxattr not empty")
+            except OSError as e:
+                check(e.errno == errno.EOPNOTSUPP, f"--xattr off: listxattr gave {e.errno}")
+            with open(p, "rb") as f:
+                check(f.read() == struct.pack("<5q", 3, 4, 5, 6, 7), "--xattr off: bytes")
     # errors: nothing mounted, documented exit codes
     with Mount(bundle, "--map", "some_scope/nope=x", expect_ok=False) as m:
         check(m.rc == 67 and "is not found in" in m.err and not os.path.ismount(m.dir),
