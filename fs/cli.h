@@ -18,8 +18,8 @@ struct ckptfs_opts {
 	ckpt_target_var *targets;
 	size_t n_targets;
 	int have_targets;
-	char *targets_path;   /* owned; loaded after the command line (--tag etc.) */
-	char *tag;            /* owned; graph.tag points at it */
+	char *targets_path; /* owned; loaded after the command line (--tag etc.) */
+	char *tag;	    /* owned; graph.tag points at it */
 	ckpt_graph_opts graph;
 	ckpt_cast casts[64];
 	size_t n_casts;
@@ -28,8 +28,8 @@ struct ckptfs_opts {
 	enum ckptfs_format format;
 	enum ckptfs_verify verify;
 	int foreground, debug, single_thread;
-	int no_xattr;      /* --xattr off: no user.ckpt.* (ls -l asks per file) */
-	char *fuse_opts;   /* -o options passed on to FUSE, comma-joined */
+	int no_xattr;	 /* --xattr off: no user.ckpt.* (ls -l asks per file) */
+	char *fuse_opts; /* -o options passed on to FUSE, comma-joined */
 };
 
 /* A checkpoint opened and resolved through the map options. */

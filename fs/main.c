@@ -17,50 +17,50 @@
 #include "exitcodes.h"
 
 static const char usage[] =
-	"usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT  mount; fusermount3 -u to unmount\n"
-	"       ckptfs --list [--json] CHECKPOINT\n"
-	"       ckptfs --dry-run [--json] [MAP OPTIONS] CHECKPOINT\n"
-	"       ckptfs --list-targets [--json] [GRAPH OPTIONS] GRAPH\n"
-	"\n"
-	"CHECKPOINT is a V2 prefix (dir/model.ckpt-1000), a directory with a\n"
-	"`checkpoint` state file, or a V1 checkpoint file. GRAPH is a TF1\n"
-	"MetaGraphDef (model.ckpt-N.meta), a SavedModel saved_model.pb or a\n"
-	"SavedModel directory.\n"
-	"\n"
-	"  --list          print every tensor: NAME<TAB>DTYPE<TAB>SHAPE, sorted\n"
-	"  --dry-run       resolve the map and print every target file; mount nothing\n"
-	"  --list-targets  print the variables of GRAPH: NAME<TAB>DTYPE<TAB>SHAPE\n"
-	"                  [<TAB>PARTITIONS]; with --json the --targets format\n"
-	"  --json          with --list/--dry-run/--list-targets: print JSON instead\n"
-	"\n"
-	"MAP OPTIONS (each also as -o key=value):\n"
-	"  --map CKPT=TARGET   one assignment-map entry (old/=new/, old/w=new/w,\n"
-	"                      /=new/, old/=/); repeatable; none = identity\n"
-	"  --map-file FILE     the map as JSON: {\"ckpt\": \"target\"} or [[ckpt, target]]\n"
-	"  --targets FILE      target variables: JSON {\"variables\": [...]} or a\n"
-	"                      GRAPH (.meta, saved_model.pb, SavedModel dir)\n"
-	"  --cast FROM=TO      re-type targets of dtype FROM (float32=bfloat16)\n"
-	"  --strict            exactly TensorFlow: no re-typing\n"
-	"\n"
-	"MOUNT OPTIONS:\n"
-	"  --verify none|read|mount  checksums: read (default) checks a tensor when a\n"
-	"                      reader has read it whole; mount checks all first\n"
-	"  --format raw|npy|tf raw tensor bytes, NAME.npy files for numpy.load, or\n"
-	"                      one TF checkpoint ckpt.index + ckpt.data-00000-of-00001\n"
-	"                      (reads all mapped data once at mount for its CRCs)\n"
-	"  --xattr on|off      user.ckpt.* attributes (default on); off makes ls -l\n"
-	"                      of big trees fast (no getxattr round trip per file)\n"
-	"  -f                  stay in the foreground    -d  debug (implies -f)\n"
-	"  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
-	"                      own options (allow_other, max_threads=N, ...)\n"
-	"\n"
-	"GRAPH OPTIONS (for --targets GRAPH and --list-targets):\n"
-	"  --tag TAG           the SavedModel MetaGraphDef tagged TAG (default:\n"
-	"                      serve, else the only one)\n"
-	"  --all               also optimizer slots and optimizer state\n"
-	"  --with-local        also local (metric) variables of TF1 graphs\n"
-	"  -h, --help      show this help\n"
-	"  -V, --version   show the version\n";
+    "usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT  mount; fusermount3 -u to unmount\n"
+    "       ckptfs --list [--json] CHECKPOINT\n"
+    "       ckptfs --dry-run [--json] [MAP OPTIONS] CHECKPOINT\n"
+    "       ckptfs --list-targets [--json] [GRAPH OPTIONS] GRAPH\n"
+    "\n"
+    "CHECKPOINT is a V2 prefix (dir/model.ckpt-1000), a directory with a\n"
+    "`checkpoint` state file, or a V1 checkpoint file. GRAPH is a TF1\n"
+    "MetaGraphDef (model.ckpt-N.meta), a SavedModel saved_model.pb or a\n"
+    "SavedModel directory.\n"
+    "\n"
+    "  --list          print every tensor: NAME<TAB>DTYPE<TAB>SHAPE, sorted\n"
+    "  --dry-run       resolve the map and print every target file; mount nothing\n"
+    "  --list-targets  print the variables of GRAPH: NAME<TAB>DTYPE<TAB>SHAPE\n"
+    "                  [<TAB>PARTITIONS]; with --json the --targets format\n"
+    "  --json          with --list/--dry-run/--list-targets: print JSON instead\n"
+    "\n"
+    "MAP OPTIONS (each also as -o key=value):\n"
+    "  --map CKPT=TARGET   one assignment-map entry (old/=new/, old/w=new/w,\n"
+    "                      /=new/, old/=/); repeatable; none = identity\n"
+    "  --map-file FILE     the map as JSON: {\"ckpt\": \"target\"} or [[ckpt, target]]\n"
+    "  --targets FILE      target variables: JSON {\"variables\": [...]} or a\n"
+    "                      GRAPH (.meta, saved_model.pb, SavedModel dir)\n"
+    "  --cast FROM=TO      re-type targets of dtype FROM (float32=bfloat16)\n"
+    "  --strict            exactly TensorFlow: no re-typing\n"
+    "\n"
+    "MOUNT OPTIONS:\n"
+    "  --verify none|read|mount  checksums: read (default) checks a tensor when a\n"
+    "                      reader has read it whole; mount checks all first\n"
+    "  --format raw|npy|tf raw tensor bytes, NAME.npy files for numpy.load, or\n"
+    "                      one TF checkpoint ckpt.index + ckpt.data-00000-of-00001\n"
+    "                      (reads all mapped data once at mount for its CRCs)\n"
+    "  --xattr on|off      user.ckpt.* attributes (default on); off makes ls -l\n"
+    "                      of big trees fast (no getxattr round trip per file)\n"
+    "  -f                  stay in the foreground    -d  debug (implies -f)\n"
+    "  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
+    "                      own options (allow_other, max_threads=N, ...)\n"
+    "\n"
+    "GRAPH OPTIONS (for --targets GRAPH and --list-targets):\n"
+    "  --tag TAG           the SavedModel MetaGraphDef tagged TAG (default:\n"
+    "                      serve, else the only one)\n"
+    "  --all               also optimizer slots and optimizer state\n"
+    "  --with-local        also local (metric) variables of TF1 graphs\n"
+    "  -h, --help      show this help\n"
+    "  -V, --version   show the version\n";
 
 int ckptfs_exit_code(int status)
 {
@@ -128,7 +128,8 @@ static int list_json(const ckpt_reader *r)
 				      ckpt_dtype_name(t->dtype), "shape", shape);
 		if (o == NULL && shape != NULL) {
 			/* as ckpt_plan_to_json: refused, never silently left out */
-			fprintf(stderr, "ckptfs: %s: a name is not valid UTF-8, which JSON cannot carry\n",
+			fprintf(stderr,
+				"ckptfs: %s: a name is not valid UTF-8, which JSON cannot carry\n",
 				t->name);
 			json_decref(arr);
 			return CKPTFS_EXIT_DATAERR;
@@ -246,7 +247,8 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 		else if (strcmp(val, "mount") == 0)
 			m->verify = CKPTFS_VERIFY_MOUNT;
 		else {
-			fprintf(stderr, "ckptfs: --verify takes none, read or mount, not %s\n", val);
+			fprintf(stderr, "ckptfs: --verify takes none, read or mount, not %s\n",
+				val);
 			return CKPTFS_EXIT_USAGE;
 		}
 	} else {
@@ -262,9 +264,9 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 
 static int is_own_option(const char *key)
 {
-	static const char *const own[] = {"map", "map-file", "map_file", "targets", "cast",
-					  "strict", "format", "verify", "xattr", "tag", "all",
-					  "with-local"};
+	static const char *const own[] = {"map",   "map-file", "map_file", "targets",
+					  "cast",  "strict",   "format",   "verify",
+					  "xattr", "tag",      "all",	   "with-local"};
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (strcmp(key, own[i]) == 0)
 			return 1;
@@ -342,8 +344,7 @@ static int load_targets(struct ckptfs_opts *m)
 			ckpt_graph_free(g);
 		}
 	} else {
-		rc = ckpt_targets_load_file(m->targets_path, &m->targets,
-					    &m->n_targets, &err);
+		rc = ckpt_targets_load_file(m->targets_path, &m->targets, &m->n_targets, &err);
 	}
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);

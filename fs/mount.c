@@ -76,7 +76,7 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 	code = ckptfs_load(path, o, &l);
 	if (code)
 		return code;
-	enum ckpt_view_format vf = o->format == CKPTFS_FORMAT_NPY ? CKPT_VIEW_NPY
+	enum ckpt_view_format vf = o->format == CKPTFS_FORMAT_NPY  ? CKPT_VIEW_NPY
 				   : o->format == CKPTFS_FORMAT_TF ? CKPT_VIEW_TF
 								   : CKPT_VIEW_RAW;
 	int rc = ckpt_view_build_format(&view, l.r, l.plan, vf, &err);
@@ -88,8 +88,12 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 	if (o->verify == CKPTFS_VERIFY_MOUNT && (code = verify_all(view)) != 0)
 		goto out;
 
-	struct ckptfs fs = {.view = view, .verify = o->verify, .uid = getuid(),
-			    .gid = getgid(), .timeout = 86400.0, .no_xattr = o->no_xattr};
+	struct ckptfs fs = {.view = view,
+			    .verify = o->verify,
+			    .uid = getuid(),
+			    .gid = getgid(),
+			    .timeout = 86400.0,
+			    .no_xattr = o->no_xattr};
 	if (pthread_mutex_init(&fs.lock, NULL) != 0) {
 		code = CKPTFS_EXIT_SOFTWARE;
 		goto out;
@@ -102,8 +106,8 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 
 	if (fuse_opt_add_arg(&args, "ckptfs") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, "ro,default_permissions,fsname=ckptfs,subtype=ckptfs") ||
-	    (o->fuse_opts && (fuse_opt_add_arg(&args, "-o") ||
-			      fuse_opt_add_arg(&args, o->fuse_opts))) ||
+	    (o->fuse_opts &&
+	     (fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, o->fuse_opts))) ||
 	    (o->debug && fuse_opt_add_arg(&args, "-d"))) {
 		code = CKPTFS_EXIT_SOFTWARE;
 		goto out;

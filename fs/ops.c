@@ -24,7 +24,7 @@
 #include "ckpt/error.h"
 
 struct ckptfs_handle {
-	_Atomic uint64_t served; /* bytes answered on this handle */
+	_Atomic uint64_t served;	   /* bytes answered on this handle */
 	struct ckptfs_handle *prev, *next; /* fs->handles, under fs->lock */
 };
 
@@ -163,8 +163,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 	}
 	size_t used = 0;
 	for (uint64_t k = (uint64_t)off; k < (uint64_t)d->n_children + 2; k++) {
-		uint32_t cid = k == 0 ? id : k == 1 ? (d->parent == CKPT_VIEW_NONE ? id : d->parent)
-					  : ckpt_view_child(fs->view, id, (uint32_t)(k - 2));
+		uint32_t cid = k == 0	? id
+			       : k == 1 ? (d->parent == CKPT_VIEW_NONE ? id : d->parent)
+					: ckpt_view_child(fs->view, id, (uint32_t)(k - 2));
 		const ckpt_node *c = ckpt_view_node(fs->view, cid);
 		const char *name = k == 0 ? "." : k == 1 ? ".." : c->name;
 		size_t want;
@@ -390,9 +391,8 @@ static char *xattr_value(const ckpt_node *n, const char *name)
 	return NULL;
 }
 
-static const char *const xattr_names[] = {"user.ckpt.dtype", "user.ckpt.shape",
-					  "user.ckpt.source", "user.ckpt.source_dtype",
-					  "user.ckpt.slice"};
+static const char *const xattr_names[] = {"user.ckpt.dtype", "user.ckpt.shape", "user.ckpt.source",
+					  "user.ckpt.source_dtype", "user.ckpt.slice"};
 
 /* The node an xattr request is about, or NULL after replying the error
  * (ENOSYS with --xattr off: the kernel remembers it and stops asking). */
@@ -477,8 +477,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	fuse_reply_err(req, EROFS);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	(void)parent, (void)name, (void)mode, (void)rdev;
 	fuse_reply_err(req, EROFS);
@@ -502,8 +501,8 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	fuse_reply_err(req, EROFS);
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname, unsigned int flags)
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
 {
 	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
 	fuse_reply_err(req, EROFS);
@@ -543,28 +542,28 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 }
 
 const struct fuse_lowlevel_ops ckptfs_ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.getattr = op_getattr,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
-	.open = op_open,
-	.release = op_release,
-	.read = op_read,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
-	.statfs = op_statfs,
-	.setattr = op_setattr,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_unlink,
-	.symlink = op_symlink,
-	.rename = op_rename,
-	.link = op_link,
-	.write = op_write,
-	.create = op_create,
-	.setxattr = op_setxattr,
-	.removexattr = op_removexattr,
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .open = op_open,
+    .release = op_release,
+    .read = op_read,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .statfs = op_statfs,
+    .setattr = op_setattr,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_unlink,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .write = op_write,
+    .create = op_create,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
 };

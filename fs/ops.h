@@ -21,8 +21,8 @@ struct ckptfs {
 	uid_t uid;
 	gid_t gid;
 	struct timespec mtime; /* the checkpoint's .index modification time */
-	double timeout;        /* entry/attr cache seconds */
-	int no_xattr;          /* answer ENOSYS: the kernel stops asking */
+	double timeout;	       /* entry/attr cache seconds */
+	int no_xattr;	       /* answer ENOSYS: the kernel stops asking */
 	/* open files: the kernel sends no release for those still open when
 	 * the daemon ends (SIGTERM, lazy unmount); ckptfs_free_handles frees
 	 * them. Init the lock with pthread_mutex_init, handles = NULL. */

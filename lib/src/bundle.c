@@ -49,12 +49,13 @@ struct v2 {
 
 static int check_header(struct v2 *v, const uint8_t *val, size_t vlen, ckpt_error *err)
 {
-	Tensorflow__BundleHeaderProto *h =
-		tensorflow__bundle_header_proto__unpack(NULL, vlen, val);
+	Tensorflow__BundleHeaderProto *h = tensorflow__bundle_header_proto__unpack(NULL, vlen, val);
 	if (h == NULL)
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "Unable to read file (%s). Perhaps the file is corrupt or was produced by a newer version of TensorFlow with format changes (unable to parse header)",
-				   v->fname);
+		return ckpt__error(
+		    err, CKPT_ECORRUPT,
+		    "Unable to read file (%s). Perhaps the file is corrupt or was produced by a "
+		    "newer version of TensorFlow with format changes (unable to parse header)",
+		    v->fname);
 	int rc = 0;
 	if (h->num_shards < 0 || h->num_shards > MAX_SHARDS)
 		rc = ckpt__error(err, CKPT_ECORRUPT, "%s: header: num_shards %d is out of range",
@@ -65,7 +66,8 @@ static int check_header(struct v2 *v, const uint8_t *val, size_t vlen, ckpt_erro
 				 v->fname, (int)h->endianness);
 	else if (h->version && (h->version->producer < 0 || h->version->min_consumer > 1))
 		rc = ckpt__error(err, CKPT_EUNSUPPORTED,
-				 "%s: header: Checkpoint min consumer version %d above current version 1 for checkpoint (producer %d)",
+				 "%s: header: Checkpoint min consumer version %d above current "
+				 "version 1 for checkpoint (producer %d)",
 				 v->fname, h->version->min_consumer, h->version->producer);
 	for (size_t i = 0; rc == 0 && h->version && i < h->version->n_bad_consumers; i++)
 		if (h->version->bad_consumers[i] == 1)
@@ -102,8 +104,7 @@ static const struct raw_entry *find_slice(const struct v2 *v, const uint8_t *key
 
 /* The stored geometry of one run of bytes: shard, offset, size, crc. */
 static int set_location(struct v2 *v, struct ckpt__tensor *t, struct ckpt__piece *pc,
-			const Tensorflow__BundleEntryProto *e, const char *what,
-			ckpt_error *err)
+			const Tensorflow__BundleEntryProto *e, const char *what, ckpt_error *err)
 {
 	if (e->shard_id < 0 || e->shard_id >= v->num_shards)
 		return ckpt__error(err, CKPT_ECORRUPT,
@@ -111,19 +112,21 @@ static int set_location(struct v2 *v, struct ckpt__tensor *t, struct ckpt__piece
 				   v->fname, what, e->shard_id, v->num_shards);
 	if (e->offset < 0 || e->size < 0 || (uint64_t)e->offset > INT64_MAX - (uint64_t)e->size)
 		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s: entry for %s: offset %lld / size %lld out of range", v->fname,
-				   what, (long long)e->offset, (long long)e->size);
+				   "%s: entry for %s: offset %lld / size %lld out of range",
+				   v->fname, what, (long long)e->offset, (long long)e->size);
 	size_t es = ckpt_dtype_size(t->pub.dtype);
 	uint64_t expect;
 	if (es) {
 		if (ckpt__mul_u64(pc->pub.num_elements, es, &expect) || (uint64_t)e->size != expect)
 			return ckpt__error(err, CKPT_ECORRUPT,
-					   "%s: Invalid size in bundle entry: key %s; stored size %lld; expected size %llu",
+					   "%s: Invalid size in bundle entry: key %s; stored size "
+					   "%lld; expected size %llu",
 					   v->fname, what, (long long)e->size,
 					   (unsigned long long)(pc->pub.num_elements * es));
 	} else if (t->pub.dtype == CKPT_DT_STRING && (uint64_t)e->size < pc->pub.num_elements) {
 		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s: Invalid size in bundle entry: key %s; stored size %lld; expected size is at least %llu",
+				   "%s: Invalid size in bundle entry: key %s; stored size %lld; "
+				   "expected size is at least %llu",
 				   v->fname, what, (long long)e->size,
 				   (unsigned long long)pc->pub.num_elements);
 	}
@@ -142,25 +145,27 @@ static int shape_of(const Tensorflow__TensorShapeProto *s, int64_t *dims, int *r
 		return 0;
 	}
 	if (s->n_dim > CKPT_MAX_RANK || s->unknown_rank)
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s: Invalid tensor shape: %s has %zu dimensions (at most %d, known rank)",
-				   fname, what, s->n_dim, CKPT_MAX_RANK);
+		return ckpt__error(
+		    err, CKPT_ECORRUPT,
+		    "%s: Invalid tensor shape: %s has %zu dimensions (at most %d, known rank)",
+		    fname, what, s->n_dim, CKPT_MAX_RANK);
 	for (size_t d = 0; d < s->n_dim; d++)
 		dims[d] = s->dim[d]->size;
 	*rank = (int)s->n_dim;
 	return 0;
 }
 
-static int add_sliced(struct v2 *v, struct ckpt__tensor *t,
-		      const Tensorflow__BundleEntryProto *e, ckpt_error *err)
+static int add_sliced(struct v2 *v, struct ckpt__tensor *t, const Tensorflow__BundleEntryProto *e,
+		      ckpt_error *err)
 {
 	ckpt__buf key = {0};
 	int rank = t->pub.rank, rc = 0;
 
 	if (e->n_slices > v->nslices)
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s: entry for %s lists %zu slices but the index holds %zu slice entries",
-				   v->fname, t->name, e->n_slices, v->nslices);
+		return ckpt__error(
+		    err, CKPT_ECORRUPT,
+		    "%s: entry for %s lists %zu slices but the index holds %zu slice entries",
+		    v->fname, t->name, e->n_slices, v->nslices);
 	t->pub.partitioned = 1;
 	for (size_t s = 0; rc == 0 && s < e->n_slices; s++) {
 		const Tensorflow__TensorSliceProto *sp = e->slices[s];
@@ -168,14 +173,16 @@ static int add_sliced(struct v2 *v, struct ckpt__tensor *t,
 		if (pc == NULL)
 			return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", v->fname);
 		if ((int)sp->n_extent != rank) {
-			rc = ckpt__error(err, CKPT_ECORRUPT,
-					 "%s: slice %zu of %s: Mismatching ranks: shape rank %d, slice rank %zu",
-					 v->fname, s, t->name, rank, sp->n_extent);
+			rc = ckpt__error(
+			    err, CKPT_ECORRUPT,
+			    "%s: slice %zu of %s: Mismatching ranks: shape rank %d, slice rank %zu",
+			    v->fname, s, t->name, rank, sp->n_extent);
 			break;
 		}
 		for (int d = 0; d < rank; d++) {
 			const Tensorflow__TensorSliceProto__Extent *x = sp->extent[d];
-			int full = x->has_length_case != TENSORFLOW__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH;
+			int full = x->has_length_case !=
+				   TENSORFLOW__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH;
 			if (full && x->start != 0) {
 				rc = ckpt__error(err, CKPT_ECORRUPT,
 						 "%s: slice %zu of %s: full extent with start %lld",
@@ -192,10 +199,11 @@ static int add_sliced(struct v2 *v, struct ckpt__tensor *t,
 		/* the key encodes a full dimension as (0, -1) */
 		int64_t klen_dims[CKPT_MAX_RANK];
 		for (int d = 0; d < rank; d++)
-			klen_dims[d] = sp->extent[d]->has_length_case ==
-						       TENSORFLOW__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH
-					       ? pc->length[d]
-					       : -1;
+			klen_dims[d] =
+			    sp->extent[d]->has_length_case ==
+				    TENSORFLOW__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH
+				? pc->length[d]
+				: -1;
 		key.len = 0;
 		rc = ckpt__slicekey_encode(&key, t->name, strlen(t->name), rank, pc->start,
 					   klen_dims);
@@ -211,7 +219,7 @@ static int add_sliced(struct v2 *v, struct ckpt__tensor *t,
 			break;
 		}
 		Tensorflow__BundleEntryProto *se =
-			tensorflow__bundle_entry_proto__unpack(NULL, re->vlen, re->val);
+		    tensorflow__bundle_entry_proto__unpack(NULL, re->vlen, re->val);
 		if (se == NULL) {
 			rc = ckpt__error(err, CKPT_ECORRUPT,
 					 "%s: Entry for a slice of %s not parseable.", v->fname,
@@ -221,11 +229,12 @@ static int add_sliced(struct v2 *v, struct ckpt__tensor *t,
 		int64_t sd[CKPT_MAX_RANK];
 		int srank;
 		rc = shape_of(se->shape, sd, &srank, v->fname, t->name, err);
-		if (rc == 0 && ((int)se->dtype != (int)t->pub.dtype || srank != rank ||
-				memcmp(sd, pc->length, (size_t)rank * sizeof(int64_t)) != 0 ||
-				se->n_slices))
+		if (rc == 0 &&
+		    ((int)se->dtype != (int)t->pub.dtype || srank != rank ||
+		     memcmp(sd, pc->length, (size_t)rank * sizeof(int64_t)) != 0 || se->n_slices))
 			rc = ckpt__error(err, CKPT_ECORRUPT,
-					 "%s: the entry of slice %zu of %s disagrees with the slice (dtype or shape)",
+					 "%s: the entry of slice %zu of %s disagrees with the "
+					 "slice (dtype or shape)",
 					 v->fname, s, t->name);
 		if (rc == 0)
 			rc = set_location(v, t, pc, se, t->name, err);
@@ -235,15 +244,17 @@ static int add_sliced(struct v2 *v, struct ckpt__tensor *t,
 	return rc;
 }
 
-static int on_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
-		    size_t vlen, ckpt_error *err)
+static int on_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+		    ckpt_error *err)
 {
 	struct v2 *v = ctx;
 
 	if (!v->have_header) {
 		if (klen != 0)
 			return ckpt__error(err, CKPT_ECORRUPT,
-					   "Unable to read file (%s). Perhaps the file is corrupt or was produced by a newer version of TensorFlow with format changes (failed to seek to header entry)",
+					   "Unable to read file (%s). Perhaps the file is corrupt "
+					   "or was produced by a newer version of TensorFlow with "
+					   "format changes (failed to seek to header entry)",
 					   v->fname);
 		v->have_header = 1;
 		return check_header(v, val, vlen, err);
@@ -340,25 +351,29 @@ static int open_shards(ckpt_reader *r, int num_shards, ckpt_error *err)
 				size_t n = strlen(r->path) + 32;
 				r->fnames[s] = malloc(n);
 				if (r->fnames[s] == NULL) {
-					rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+					rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory",
+							 r->path);
 					break;
 				}
-				snprintf(r->fnames[s], n, "%s.data-%05d-of-%05d", r->path, s, num_shards);
+				snprintf(r->fnames[s], n, "%s.data-%05d-of-%05d", r->path, s,
+					 num_shards);
 				r->fds[s] = open(r->fnames[s], O_RDONLY | O_CLOEXEC);
 				struct stat st;
 				if (r->fds[s] < 0 || fstat(r->fds[s], &st) < 0) {
-					rc = ckpt__error(err, errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO,
-							 "%s: cannot open data file for tensor %s: %s",
-							 r->fnames[s], t->name, strerror(errno));
+					rc = ckpt__error(
+					    err, errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO,
+					    "%s: cannot open data file for tensor %s: %s",
+					    r->fnames[s], t->name, strerror(errno));
 					break;
 				}
 				size[s] = (uint64_t)st.st_size;
 			}
 			if (pc->offset + pc->pub.size > size[s])
 				rc = ckpt__error(err, CKPT_ECORRUPT,
-						 "%s@%llu: tensor %s (%llu bytes) runs past the end of the data file (%llu bytes)",
-						 r->fnames[s], (unsigned long long)pc->offset, t->name,
-						 (unsigned long long)pc->pub.size,
+						 "%s@%llu: tensor %s (%llu bytes) runs past the "
+						 "end of the data file (%llu bytes)",
+						 r->fnames[s], (unsigned long long)pc->offset,
+						 t->name, (unsigned long long)pc->pub.size,
 						 (unsigned long long)size[s]);
 		}
 	}
@@ -384,7 +399,9 @@ int ckpt__reader_load_v2(ckpt_reader *r, ckpt_error *err)
 		rc = ckpt__sstable_foreach(data, len, fname, on_entry, &v, err);
 	if (rc == 0 && !v.have_header)
 		rc = ckpt__error(err, CKPT_ECORRUPT,
-				 "Unable to read file (%s). Perhaps the file is corrupt or was produced by a newer version of TensorFlow with format changes (failed to seek to header entry)",
+				 "Unable to read file (%s). Perhaps the file is corrupt or was "
+				 "produced by a newer version of TensorFlow with format changes "
+				 "(failed to seek to header entry)",
 				 fname);
 	if (rc == 0)
 		rc = open_shards(r, v.num_shards, err);

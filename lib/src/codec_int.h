@@ -13,8 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline int ckpt__get_varint64(const uint8_t **pp, const uint8_t *end,
-				     uint64_t *out)
+static inline int ckpt__get_varint64(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {
 	const uint8_t *p = *pp;
 	uint64_t v = 0;
@@ -31,8 +30,7 @@ static inline int ckpt__get_varint64(const uint8_t **pp, const uint8_t *end,
 	return -1;
 }
 
-static inline int ckpt__get_varint32(const uint8_t **pp, const uint8_t *end,
-				     uint32_t *out)
+static inline int ckpt__get_varint32(const uint8_t **pp, const uint8_t *end, uint32_t *out)
 {
 	const uint8_t *p = *pp;
 	uint32_t v = 0;
@@ -52,8 +50,7 @@ static inline int ckpt__get_varint32(const uint8_t **pp, const uint8_t *end,
 static inline uint32_t ckpt__load_le32(const void *p)
 {
 	const uint8_t *b = p;
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-	       (uint32_t)b[3] << 24;
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
 static inline uint64_t ckpt__load_le64(const void *p)

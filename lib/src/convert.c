@@ -112,12 +112,12 @@ static inline void st64(unsigned char *p, uint64_t v)
 }
 
 /* Reinterpret the bits of a value as another type of the same size. */
-#define BIT_CAST(name, To, From)                                               \
-	static inline To name(From v)                                          \
-	{                                                                      \
-		To r;                                                          \
-		memcpy(&r, &v, sizeof(r));                                     \
-		return r;                                                      \
+#define BIT_CAST(name, To, From)                                                                   \
+	static inline To name(From v)                                                              \
+	{                                                                                          \
+		To r;                                                                              \
+		memcpy(&r, &v, sizeof(r));                                                         \
+		return r;                                                                          \
 	}
 BIT_CAST(f32_bits, uint32_t, float)
 BIT_CAST(bits_f32, float, uint32_t)
@@ -139,8 +139,7 @@ static inline float f16_to_f32(uint16_t h)
 	uint32_t sub = f32_bits((float)mant * 0x1p-24f);
 	uint32_t special = 0u - (uint32_t)(exp == 0x7c00u);
 	uint32_t tiny = 0u - (uint32_t)(exp == 0);
-	uint32_t r =
-	    (inf_nan & special) | (sub & tiny) | (normal & ~(special | tiny));
+	uint32_t r = (inf_nan & special) | (sub & tiny) | (normal & ~(special | tiny));
 	return bits_f32(r | sign);
 }
 
@@ -152,8 +151,7 @@ static inline uint16_t f32_to_f16(float f)
 	uint32_t a = u & 0x7fffffffu;
 	/* normal result: rebias the exponent (wraps harmlessly for small a),
 	 * round to nearest even on the 13 bits that are dropped */
-	uint32_t normal =
-	    (a + ((uint32_t)(15 - 127) << 23) + 0xfffu + ((a >> 13) & 1)) >> 13;
+	uint32_t normal = (a + ((uint32_t)(15 - 127) << 23) + 0xfffu + ((a >> 13) & 1)) >> 13;
 	/* subnormal result: adding 0.5f puts the 10 result bits at the bottom
 	 * of the mantissa and the FPU rounds to nearest even */
 	uint32_t sub = f32_bits(bits_f32(a) + 0.5f) - 0x3f000000u;
@@ -161,8 +159,7 @@ static inline uint16_t f32_to_f16(float f)
 	/* all-ones masks rather than ?: chains, which GCC does not vectorise */
 	uint32_t big = 0u - (uint32_t)(a >= 0x47800000u);  /* >= 65536 */
 	uint32_t small = 0u - (uint32_t)(a < 0x38800000u); /* < 2^-14 */
-	uint32_t r =
-	    (inf_nan & big) | (sub & small) | (normal & ~(big | small));
+	uint32_t r = (inf_nan & big) | (sub & small) | (normal & ~(big | small));
 	return (uint16_t)(r | sign);
 }
 
@@ -360,34 +357,32 @@ static inline uint64_t get_bool(const unsigned char *p)
  * The loop shared by every kernel: ELEM(p, q) converts the element at p
  * into the element at q.
  */
-#define RUN(in, out, n, ELEM, ssz, dsz)                                        \
-	do {                                                                   \
-		const unsigned char *p_ = (in);                                \
-		unsigned char *q_ = (out);                                     \
-		const size_t n_ = (n);                                         \
-		size_t i_ = 0;                                                 \
-		for (; n_ - i_ >= BLOCK; i_ += BLOCK) {                        \
-			for (size_t j_ = 0; j_ < BLOCK; j_++)                  \
-				ELEM(p_ + j_ * (ssz), q_ + j_ * (dsz));        \
-			p_ += BLOCK * (ssz);                                   \
-			q_ += BLOCK * (dsz);                                   \
-		}                                                              \
-		for (; i_ < n_; i_++, p_ += (ssz), q_ += (dsz))                \
-			ELEM(p_, q_);                                          \
+#define RUN(in, out, n, ELEM, ssz, dsz)                                                            \
+	do {                                                                                       \
+		const unsigned char *p_ = (in);                                                    \
+		unsigned char *q_ = (out);                                                         \
+		const size_t n_ = (n);                                                             \
+		size_t i_ = 0;                                                                     \
+		for (; n_ - i_ >= BLOCK; i_ += BLOCK) {                                            \
+			for (size_t j_ = 0; j_ < BLOCK; j_++)                                      \
+				ELEM(p_ + j_ * (ssz), q_ + j_ * (dsz));                            \
+			p_ += BLOCK * (ssz);                                                       \
+			q_ += BLOCK * (dsz);                                                       \
+		}                                                                                  \
+		for (; i_ < n_; i_++, p_ += (ssz), q_ += (dsz))                                    \
+			ELEM(p_, q_);                                                              \
 	} while (0)
 
 /* Defines k_S_D, converting kind S to kind D. */
-#define KERNEL(S, D)                                                           \
-	static inline void e_##S##_##D(const unsigned char *p,                 \
-				       unsigned char *q)                       \
-	{                                                                      \
-		PUT_##D(q, GET_##S(p));                                        \
-		PUTIM_##D(q, IM_##S(p));                                       \
-	}                                                                      \
-	static void k_##S##_##D(const void *restrict in, void *restrict out,   \
-				size_t n)                                      \
-	{                                                                      \
-		RUN(in, out, n, e_##S##_##D, SZ_##S, SZ_##D);                  \
+#define KERNEL(S, D)                                                                               \
+	static inline void e_##S##_##D(const unsigned char *p, unsigned char *q)                   \
+	{                                                                                          \
+		PUT_##D(q, GET_##S(p));                                                            \
+		PUTIM_##D(q, IM_##S(p));                                                           \
+	}                                                                                          \
+	static void k_##S##_##D(const void *restrict in, void *restrict out, size_t n)             \
+	{                                                                                          \
+		RUN(in, out, n, e_##S##_##D, SZ_##S, SZ_##D);                                      \
 	}
 
 /* clang-format off */
@@ -499,8 +494,8 @@ int ckpt__convert_have_f16c(void)
 	if (h < 0) {
 		unsigned a, b, c, d;
 		/* clang 14 knows no "f16c" for __builtin_cpu_supports */
-		h = __builtin_cpu_supports("avx") &&
-		    __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+		h = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) &&
+		    (c & bit_F16C);
 		atomic_store_explicit(&have, h, memory_order_relaxed);
 	}
 	return h;
@@ -514,59 +509,38 @@ int ckpt__convert_have_f16c(void)
 static enum kind kind_of(ckpt_dtype dt)
 {
 	switch (dt) {
-	case CKPT_DT_BOOL:
-		return K_BOOL;
+	case CKPT_DT_BOOL: return K_BOOL;
 	case CKPT_DT_INT8:
-	case CKPT_DT_QINT8:
-		return K_I8;
+	case CKPT_DT_QINT8: return K_I8;
 	case CKPT_DT_UINT8:
-	case CKPT_DT_QUINT8:
-		return K_U8;
+	case CKPT_DT_QUINT8: return K_U8;
 	case CKPT_DT_INT16:
-	case CKPT_DT_QINT16:
-		return K_I16;
+	case CKPT_DT_QINT16: return K_I16;
 	case CKPT_DT_UINT16:
-	case CKPT_DT_QUINT16:
-		return K_U16;
+	case CKPT_DT_QUINT16: return K_U16;
 	case CKPT_DT_INT32:
-	case CKPT_DT_QINT32:
-		return K_I32;
-	case CKPT_DT_UINT32:
-		return K_U32;
-	case CKPT_DT_INT64:
-		return K_I64;
-	case CKPT_DT_UINT64:
-		return K_U64;
-	case CKPT_DT_HALF:
-		return K_F16;
-	case CKPT_DT_BFLOAT16:
-		return K_BF16;
-	case CKPT_DT_FLOAT:
-		return K_F32;
-	case CKPT_DT_DOUBLE:
-		return K_F64;
-	case CKPT_DT_COMPLEX64:
-		return K_C64;
-	case CKPT_DT_COMPLEX128:
-		return K_C128;
-	default:
-		return K_NONE;
+	case CKPT_DT_QINT32: return K_I32;
+	case CKPT_DT_UINT32: return K_U32;
+	case CKPT_DT_INT64: return K_I64;
+	case CKPT_DT_UINT64: return K_U64;
+	case CKPT_DT_HALF: return K_F16;
+	case CKPT_DT_BFLOAT16: return K_BF16;
+	case CKPT_DT_FLOAT: return K_F32;
+	case CKPT_DT_DOUBLE: return K_F64;
+	case CKPT_DT_COMPLEX64: return K_C64;
+	case CKPT_DT_COMPLEX128: return K_C128;
+	default: return K_NONE;
 	}
 }
 
 static ckpt_convert_fn copy_kernel(size_t size)
 {
 	switch (size) {
-	case 1:
-		return copy1;
-	case 2:
-		return copy2;
-	case 4:
-		return copy4;
-	case 8:
-		return copy8;
-	default:
-		return copy16;
+	case 1: return copy1;
+	case 2: return copy2;
+	case 4: return copy4;
+	case 8: return copy8;
+	default: return copy16;
 	}
 }
 
@@ -585,11 +559,9 @@ ckpt_convert_fn ckpt__convert_get_portable(ckpt_dtype src, ckpt_dtype dst)
 ckpt_convert_fn ckpt_convert_get(ckpt_dtype src, ckpt_dtype dst)
 {
 #if CKPT_X86
-	if (src == CKPT_DT_FLOAT && dst == CKPT_DT_HALF &&
-	    ckpt__convert_have_f16c())
+	if (src == CKPT_DT_FLOAT && dst == CKPT_DT_HALF && ckpt__convert_have_f16c())
 		return k_f32_f16_f16c;
-	if (src == CKPT_DT_HALF && dst == CKPT_DT_FLOAT &&
-	    ckpt__convert_have_f16c())
+	if (src == CKPT_DT_HALF && dst == CKPT_DT_FLOAT && ckpt__convert_have_f16c())
 		return k_f16_f32_f16c;
 #endif
 	return ckpt__convert_get_portable(src, dst);
@@ -600,8 +572,7 @@ int ckpt_convert_supported(ckpt_dtype src, ckpt_dtype dst)
 	return ckpt__convert_get_portable(src, dst) != NULL;
 }
 
-int ckpt_convert(ckpt_dtype src, ckpt_dtype dst, const void *in, void *out,
-		 size_t n)
+int ckpt_convert(ckpt_dtype src, ckpt_dtype dst, const void *in, void *out, size_t n)
 {
 	ckpt_convert_fn fn = ckpt_convert_get(src, dst);
 

@@ -35,8 +35,8 @@ static uint32_t multmodp(uint32_t a, uint32_t b)
 /* x^(8n) mod P: the operator that appends n zero bytes. */
 static uint32_t x8nmodp(uint64_t n)
 {
-	uint32_t x = 1u << 31;       /* x^0 */
-	uint32_t sq = 1u << 30;      /* x^1, squared k times: x^(2^k) */
+	uint32_t x = 1u << 31;	/* x^0 */
+	uint32_t sq = 1u << 30; /* x^1, squared k times: x^(2^k) */
 	n *= 8;
 	while (n) {
 		if (n & 1)
@@ -63,8 +63,7 @@ static void init(void)
 	}
 	for (int t = 1; t < 8; t++)
 		for (int i = 0; i < 256; i++)
-			table[t][i] = (table[t - 1][i] >> 8) ^
-				      table[0][table[t - 1][i] & 0xff];
+			table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
 #if defined(__x86_64__)
 	stripe_shift = x8nmodp(STRIPE);
 #endif
@@ -86,9 +85,8 @@ uint32_t ckpt__crc32c_extend_table(uint32_t crc, const void *data, size_t n)
 		/* little-endian load; the table method assumes it */
 		uint32_t lo = c ^ (uint32_t)w;
 		uint32_t hi = (uint32_t)(w >> 32);
-		c = table[7][lo & 0xff] ^ table[6][(lo >> 8) & 0xff] ^
-		    table[5][(lo >> 16) & 0xff] ^ table[4][lo >> 24] ^
-		    table[3][hi & 0xff] ^ table[2][(hi >> 8) & 0xff] ^
+		c = table[7][lo & 0xff] ^ table[6][(lo >> 8) & 0xff] ^ table[5][(lo >> 16) & 0xff] ^
+		    table[4][lo >> 24] ^ table[3][hi & 0xff] ^ table[2][(hi >> 8) & 0xff] ^
 		    table[1][(hi >> 16) & 0xff] ^ table[0][hi >> 24];
 		p += 8;
 		n -= 8;
@@ -100,8 +98,8 @@ uint32_t ckpt__crc32c_extend_table(uint32_t crc, const void *data, size_t n)
 
 #if defined(__x86_64__)
 
-__attribute__((target("sse4.2"))) static uint32_t
-extend_hw(uint32_t crc, const unsigned char *p, size_t n)
+__attribute__((target("sse4.2"))) static uint32_t extend_hw(uint32_t crc, const unsigned char *p,
+							    size_t n)
 {
 	uint64_t c = ~crc;
 

@@ -10,10 +10,10 @@
  * For CKPT_EIO the current errno is recorded in sys_errno.
  */
 int ckpt__error(ckpt_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prefix an already-filled message with "<prefix>: " (bounded). */
 void ckpt__error_prefix(ckpt_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -52,8 +52,8 @@ typedef struct wcur {
 typedef struct wfield {
 	uint32_t field;
 	int wt;
-	uint64_t v;   /* wire type 0 */
-	span s;       /* wire type 2 */
+	uint64_t v; /* wire type 0 */
+	span s;	    /* wire type 2 */
 } wfield;
 
 static wcur cur_of(span s)
@@ -89,8 +89,7 @@ static int wnext(wcur *c, wfield *f)
 	f->field = (uint32_t)(tag >> 3);
 	f->wt = (int)(tag & 7);
 	switch (f->wt) {
-	case 0:
-		return rd_varint(c, &f->v) ? -1 : 1;
+	case 0: return rd_varint(c, &f->v) ? -1 : 1;
 	case 1:
 		if (c->end - c->p < 8)
 			return -1;
@@ -108,8 +107,7 @@ static int wnext(wcur *c, wfield *f)
 			return -1;
 		c->p += 4;
 		return 1;
-	default:
-		return -1;
+	default: return -1;
 	}
 }
 
@@ -235,11 +233,11 @@ typedef struct coll {
 /* One MetaGraphDef, scanned. */
 typedef struct mgd {
 	span whole;
-	span *graphs;     /* graph_def occurrences (merged: nodes appended) */
+	span *graphs; /* graph_def occurrences (merged: nodes appended) */
 	size_t ngraphs, capgraphs;
-	span *ogds;       /* object_graph_def occurrences */
+	span *ogds; /* object_graph_def occurrences */
 	size_t nogds, capogds;
-	coll *colls;      /* collection_def entries, last key wins */
+	coll *colls; /* collection_def entries, last key wins */
 	size_t ncolls, capcolls;
 	char **tags;
 	size_t ntags, captags;
@@ -255,7 +253,7 @@ typedef struct gctx {
 	ckpt_graph *g;
 	const ckpt_graph_opts *o;
 	mgd *m;
-	gnode *vnodes;    /* variable-op nodes, sorted by name */
+	gnode *vnodes; /* variable-op nodes, sorted by name */
 	size_t nvnodes, capvnodes;
 	size_t nnodes;
 	size_t key_bytes;
@@ -276,13 +274,11 @@ static void mgd_free(mgd *m)
 static int e_parse(gctx *c)
 {
 	/* E5 */
-	return ckpt__error(c->err, CKPT_ECORRUPT,
-			   "Cannot parse file %s: Error parsing message.",
+	return ckpt__error(c->err, CKPT_ECORRUPT, "Cannot parse file %s: Error parsing message.",
 			   c->path);
 }
 
-static int warn(gctx *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static int warn(gctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int warn(gctx *c, const char *fmt, ...)
 {
@@ -338,8 +334,7 @@ static int mgd_scan(gctx *c, span s, mgd *m)
 				return oom(c->err);
 			m->graphs[m->ngraphs++] = f.s;
 		} else if (f.field == 7) {
-			if (grow((void **)&m->ogds, &m->capogds, m->nogds,
-				 sizeof(*m->ogds)))
+			if (grow((void **)&m->ogds, &m->capogds, m->nogds, sizeof(*m->ogds)))
 				return oom(c->err);
 			m->ogds[m->nogds++] = f.s;
 		} else if (f.field == 4) {
@@ -367,8 +362,8 @@ static int mgd_scan(gctx *c, span s, mgd *m)
 				    memcmp(m->colls[i].key.p, e.key.p, e.key.n) == 0)
 					break;
 			if (i == m->ncolls) {
-				if (grow((void **)&m->colls, &m->capcolls,
-					 m->ncolls, sizeof(*m->colls)))
+				if (grow((void **)&m->colls, &m->capcolls, m->ncolls,
+					 sizeof(*m->colls)))
 					return oom(c->err);
 				m->ncolls++;
 			}
@@ -382,8 +377,7 @@ static int mgd_scan(gctx *c, span s, mgd *m)
 
 static int is_var_op(span op)
 {
-	return span_eq(op, "VariableV2") || span_eq(op, "Variable") ||
-	       span_eq(op, "VarHandleOp");
+	return span_eq(op, "VariableV2") || span_eq(op, "Variable") || span_eq(op, "VarHandleOp");
 }
 
 /* Visit every NodeDef of the graph_def occurrences. */
@@ -432,8 +426,7 @@ static int collect_var_node(gctx *c, const gnode *n, void *ctx)
 	c->nnodes++;
 	if (!is_var_op(n->op))
 		return 0;
-	if (grow((void **)&c->vnodes, &c->capvnodes, c->nvnodes,
-		 sizeof(*c->vnodes)))
+	if (grow((void **)&c->vnodes, &c->capvnodes, c->nvnodes, sizeof(*c->vnodes)))
 		return oom(c->err);
 	c->vnodes[c->nvnodes++] = *n;
 	return 0;
@@ -500,8 +493,8 @@ static int find_any_node(gctx *c, const gnode *n, void *ctx)
 /* ---- shapes and dtypes ---- */
 
 /* TensorShapeProto -> rank (-1 unknown) and dims (-1 unknown). */
-static int shape_of(gctx *c, const Tensorflow__TensorShapeProto *sp,
-		    const char *what, int *rank, int64_t **dims)
+static int shape_of(gctx *c, const Tensorflow__TensorShapeProto *sp, const char *what, int *rank,
+		    int64_t **dims)
 {
 	*rank = 0;
 	*dims = NULL;
@@ -512,9 +505,8 @@ static int shape_of(gctx *c, const Tensorflow__TensorShapeProto *sp,
 		return 0;
 	}
 	if (sp->n_dim > CKPT_RESOLVE_MAX_RANK)
-		return ckpt__error(c->err, CKPT_ECORRUPT,
-				   "%s: %s has rank %zu, more than %d", c->path,
-				   what, sp->n_dim, CKPT_RESOLVE_MAX_RANK);
+		return ckpt__error(c->err, CKPT_ECORRUPT, "%s: %s has rank %zu, more than %d",
+				   c->path, what, sp->n_dim, CKPT_RESOLVE_MAX_RANK);
 	*dims = calloc(sp->n_dim ? sp->n_dim : 1, sizeof(int64_t));
 	if (*dims == NULL)
 		return oom(c->err);
@@ -523,9 +515,8 @@ static int shape_of(gctx *c, const Tensorflow__TensorShapeProto *sp,
 		if (s < -1) {
 			free(*dims);
 			*dims = NULL;
-			return ckpt__error(c->err, CKPT_ECORRUPT,
-					   "%s: %s has dimension %lld", c->path,
-					   what, (long long)s);
+			return ckpt__error(c->err, CKPT_ECORRUPT, "%s: %s has dimension %lld",
+					   c->path, what, (long long)s);
 		}
 		(*dims)[d] = s;
 	}
@@ -582,9 +573,8 @@ static void select_roles(ckpt_graph *g, unsigned roles)
 /* ---- TF1: collections ---- */
 
 static const char *const var_colls[] = {
-	"variables", "trainable_variables", "local_variables",
-	"model_variables", "global_step", "metric_variables",
-	"moving_average_variables",
+    "variables",   "trainable_variables", "local_variables",	      "model_variables",
+    "global_step", "metric_variables",	  "moving_average_variables",
 };
 #define N_VAR_COLLS (sizeof(var_colls) / sizeof(var_colls[0]))
 enum { C_VARIABLES = 0, C_TRAINABLE = 1 };
@@ -598,10 +588,10 @@ typedef struct rec {
 	ckpt_dtype dtype;
 	int rank;
 	int64_t *dims;
-	char *loc;       /* P of _class = [loc:@P], or NULL */
+	char *loc; /* P of _class = [loc:@P], or NULL */
 	unsigned role;
-	long group;      /* partition group, -1 none */
-	int part;        /* position in its group */
+	long group; /* partition group, -1 none */
+	int part;   /* position in its group */
 } rec;
 
 typedef struct tf1 {
@@ -616,8 +606,7 @@ static void tf1_free(tf1 *t)
 		free(t->recs[i].op);
 		free(t->recs[i].tensor);
 		if (t->recs[i].vd)
-			tensorflow__variable_def__free_unpacked(t->recs[i].vd,
-								NULL);
+			tensorflow__variable_def__free_unpacked(t->recs[i].vd, NULL);
 		free(t->recs[i].dims);
 		free(t->recs[i].loc);
 	}
@@ -648,13 +637,13 @@ static int op_of_tensor(gctx *c, const char *tensor, char **op)
 	if (n == 0)
 		return ckpt__error(c->err, CKPT_EINVAL,
 				   "%s: a variable collection names an empty "
-				   "tensor", c->path);
+				   "tensor",
+				   c->path);
 	*op = dup_span(s);
 	return *op ? 0 : oom(c->err);
 }
 
-static int tf1_add(gctx *c, tf1 *t, size_t ci, const char *tensor,
-		   Tensorflow__VariableDef *vd)
+static int tf1_add(gctx *c, tf1 *t, size_t ci, const char *tensor, Tensorflow__VariableDef *vd)
 {
 	char *op = NULL;
 	int rc = op_of_tensor(c, tensor, &op);
@@ -703,28 +692,28 @@ static int tf1_collect(gctx *c, tf1 *t, int *any)
 		if (e == NULL)
 			continue;
 		*any = 1;
-		Tensorflow__CollectionDef *cd = tensorflow__collection_def__unpack(
-			NULL, e->val.n, e->val.p);
+		Tensorflow__CollectionDef *cd =
+		    tensorflow__collection_def__unpack(NULL, e->val.n, e->val.p);
 		if (cd == NULL)
 			return ckpt__error(c->err, CKPT_ECORRUPT,
 					   "%s: collection '%s' is not a valid "
-					   "CollectionDef", c->path,
-					   var_colls[ci]);
+					   "CollectionDef",
+					   c->path, var_colls[ci]);
 		int rc = 0;
 		if (cd->kind_case == TENSORFLOW__COLLECTION_DEF__KIND_BYTES_LIST &&
 		    cd->bytes_list) {
 			for (size_t k = 0; rc == 0 && k < cd->bytes_list->n_value; k++) {
 				ProtobufCBinaryData b = cd->bytes_list->value[k];
 				Tensorflow__VariableDef *vd =
-					tensorflow__variable_def__unpack(NULL, b.len, b.data);
+				    tensorflow__variable_def__unpack(NULL, b.len, b.data);
 				if (vd == NULL || vd->variable_name == NULL) {
 					if (vd)
 						tensorflow__variable_def__free_unpacked(vd, NULL);
 					/* E12 */
 					rc = ckpt__error(c->err, CKPT_ECORRUPT,
 							 "%s: collection '%s' element %zu is not a "
-							 "valid VariableDef", c->path,
-							 var_colls[ci], k);
+							 "valid VariableDef",
+							 c->path, var_colls[ci], k);
 					break;
 				}
 				char *name = vd->variable_name;
@@ -742,13 +731,11 @@ static int tf1_collect(gctx *c, tf1 *t, int *any)
 	return 0;
 }
 
-static const Tensorflow__AttrValue *attr_get(const Tensorflow__NodeDef *n,
-					     const char *key)
+static const Tensorflow__AttrValue *attr_get(const Tensorflow__NodeDef *n, const char *key)
 {
 	const Tensorflow__AttrValue *v = NULL;
 	for (size_t i = 0; i < n->n_attr; i++) /* last entry wins */
-		if (n->attr[i] && n->attr[i]->key &&
-		    strcmp(n->attr[i]->key, key) == 0)
+		if (n->attr[i] && n->attr[i]->key && strcmp(n->attr[i]->key, key) == 0)
 			v = n->attr[i]->value;
 	return v;
 }
@@ -771,29 +758,25 @@ static int tf1_node(gctx *c, rec *r, const char *coll_name)
 		char *opn = dup_span(fa.op);
 		rc = ckpt__error(c->err, CKPT_EINVAL,
 				 "%s: '%s' (collection '%s') is a %s node, not a "
-				 "variable", c->path, r->op, coll_name,
-				 opn ? opn : "?");
+				 "variable",
+				 c->path, r->op, coll_name, opn ? opn : "?");
 		free(opn);
 		return rc; /* E14 */
 	}
-	Tensorflow__NodeDef *nd = tensorflow__node_def__unpack(NULL, gn->whole.n,
-								gn->whole.p);
+	Tensorflow__NodeDef *nd = tensorflow__node_def__unpack(NULL, gn->whole.n, gn->whole.p);
 	if (nd == NULL)
 		return ckpt__error(c->err, CKPT_ECORRUPT,
-				   "%s: variable node '%s' is not a valid NodeDef",
-				   c->path, r->op);
+				   "%s: variable node '%s' is not a valid NodeDef", c->path, r->op);
 	int rc = 0;
 	const Tensorflow__AttrValue *dt = attr_get(nd, "dtype");
 	const Tensorflow__AttrValue *sh = attr_get(nd, "shape");
 	if (dt == NULL || dt->value_case != TENSORFLOW__ATTR_VALUE__VALUE_TYPE) {
+		rc =
+		    ckpt__error(c->err, CKPT_ECORRUPT, "%s: variable node '%s' has no 'dtype' attr",
+				c->path, r->op); /* E15 */
+	} else if (sh == NULL || sh->value_case != TENSORFLOW__ATTR_VALUE__VALUE_SHAPE) {
 		rc = ckpt__error(c->err, CKPT_ECORRUPT,
-				 "%s: variable node '%s' has no 'dtype' attr",
-				 c->path, r->op); /* E15 */
-	} else if (sh == NULL ||
-		   sh->value_case != TENSORFLOW__ATTR_VALUE__VALUE_SHAPE) {
-		rc = ckpt__error(c->err, CKPT_ECORRUPT,
-				 "%s: variable node '%s' has no 'shape' attr",
-				 c->path, r->op);
+				 "%s: variable node '%s' has no 'shape' attr", c->path, r->op);
 	} else {
 		r->dtype = base_dtype((int)dt->type);
 		if (r->dtype == CKPT_DT_INVALID)
@@ -805,8 +788,8 @@ static int tf1_node(gctx *c, rec *r, const char *coll_name)
 			rc = shape_of(c, sh->shape, r->op, &r->rank, &r->dims);
 	}
 	const Tensorflow__AttrValue *cl = attr_get(nd, "_class");
-	if (rc == 0 && cl && cl->value_case == TENSORFLOW__ATTR_VALUE__VALUE_LIST &&
-	    cl->list && cl->list->n_s == 1) {
+	if (rc == 0 && cl && cl->value_case == TENSORFLOW__ATTR_VALUE__VALUE_LIST && cl->list &&
+	    cl->list->n_s == 1) {
 		ProtobufCBinaryData s = cl->list->s[0];
 		if (s.len > 5 && memcmp(s.data, "loc:@", 5) == 0) {
 			span p = {s.data + 5, s.len - 5};
@@ -817,8 +800,10 @@ static int tf1_node(gctx *c, rec *r, const char *coll_name)
 	int resource = span_eq(gn->op, "VarHandleOp");
 	if (rc == 0 && r->vd && (r->vd->is_resource != 0) != resource) {
 		char *opn = dup_span(gn->op);
-		rc = opn ? warn(c, "%s: variable '%s': VariableDef.is_resource "
-				"does not match its %s node", c->path, r->op, opn)
+		rc = opn ? warn(c,
+				"%s: variable '%s': VariableDef.is_resource "
+				"does not match its %s node",
+				c->path, r->op, opn)
 			 : oom(c->err);
 		free(opn);
 	}
@@ -848,10 +833,10 @@ static int fail_sb(gctx *c, int code, ckpt_sbuf *b)
 
 typedef struct pgroup {
 	const char *full;
-	size_t *parts;   /* rec indices, sorted by var_offset */
+	size_t *parts; /* rec indices, sorted by var_offset */
 	size_t n, cap;
-	int tf;          /* a TF-partitioned variable */
-	int axis;        /* -1 when no dimension is split */
+	int tf;	  /* a TF-partitioned variable */
+	int axis; /* -1 when no dimension is split */
 } pgroup;
 
 static const rec *g_sort_recs;
@@ -859,11 +844,10 @@ static const rec *g_sort_recs;
 static int cmp_offset(const void *a, const void *b)
 {
 	const Tensorflow__SaveSliceInfoDef *x =
-		g_sort_recs[*(const size_t *)a].vd->save_slice_info_def;
+	    g_sort_recs[*(const size_t *)a].vd->save_slice_info_def;
 	const Tensorflow__SaveSliceInfoDef *y =
-		g_sort_recs[*(const size_t *)b].vd->save_slice_info_def;
-	size_t n = x->n_var_offset < y->n_var_offset ? x->n_var_offset
-						      : y->n_var_offset;
+	    g_sort_recs[*(const size_t *)b].vd->save_slice_info_def;
+	size_t n = x->n_var_offset < y->n_var_offset ? x->n_var_offset : y->n_var_offset;
 	for (size_t i = 0; i < n; i++)
 		if (x->var_offset[i] != y->var_offset[i])
 			return x->var_offset[i] < y->var_offset[i] ? -1 : 1;
@@ -887,7 +871,8 @@ static int tf1_group(gctx *c, tf1 *t, pgroup *pg)
 		for (size_t d = 0; same && d < rank; d++)
 			same = s->full_shape[d] == s0->full_shape[d];
 		if (!same) { /* E16 */
-			ckpt__sb_printf(&b, "%s: parts of partitioned variable "
+			ckpt__sb_printf(&b,
+					"%s: parts of partitioned variable "
 					"'%s' disagree: %s has full_shape ",
 					c->path, pg->full, r->op);
 			sb_i64s(&b, s->n_full_shape, s->full_shape);
@@ -895,14 +880,13 @@ static int tf1_group(gctx *c, tf1 *t, pgroup *pg)
 			sb_i64s(&b, rank, s0->full_shape);
 			return fail_sb(c, CKPT_EINVAL, &b);
 		}
-		same = s->n_var_shape == rank && s->n_var_offset == rank &&
-		       r->rank == (int)rank;
+		same = s->n_var_shape == rank && s->n_var_offset == rank && r->rank == (int)rank;
 		for (size_t d = 0; same && d < rank; d++)
-			same = s->var_shape[d] == r->dims[d] &&
-			       s->var_shape[d] >= 0 && s->var_offset[d] >= 0 &&
-			       s->full_shape[d] >= 0;
+			same = s->var_shape[d] == r->dims[d] && s->var_shape[d] >= 0 &&
+			       s->var_offset[d] >= 0 && s->full_shape[d] >= 0;
 		if (!same) {
-			ckpt__sb_printf(&b, "%s: parts of partitioned variable "
+			ckpt__sb_printf(&b,
+					"%s: parts of partitioned variable "
 					"'%s' disagree: %s has var_shape ",
 					c->path, pg->full, r->op);
 			sb_i64s(&b, s->n_var_shape, s->var_shape);
@@ -916,10 +900,10 @@ static int tf1_group(gctx *c, tf1 *t, pgroup *pg)
 			return fail_sb(c, CKPT_EINVAL, &b);
 		}
 		if (r->dtype != r0->dtype) {
-			ckpt__sb_printf(&b, "%s: parts of partitioned variable "
+			ckpt__sb_printf(&b,
+					"%s: parts of partitioned variable "
 					"'%s' disagree: %s has dtype %s, %s has %s",
-					c->path, pg->full, r->op,
-					ckpt_dtype_name(r->dtype), r0->op,
+					c->path, pg->full, r->op, ckpt_dtype_name(r->dtype), r0->op,
 					ckpt_dtype_name(r0->dtype));
 			return fail_sb(c, CKPT_EINVAL, &b);
 		}
@@ -935,8 +919,7 @@ static int tf1_group(gctx *c, tf1 *t, pgroup *pg)
 		size_t fl = strlen(pg->full);
 		char want[32];
 		snprintf(want, sizeof(want), "/part_%zu", i);
-		pg->tf = strncmp(op, pg->full, fl) == 0 &&
-			 strcmp(op + fl, want) == 0;
+		pg->tf = strncmp(op, pg->full, fl) == 0 && strcmp(op + fl, want) == 0;
 	}
 	if (!pg->tf)
 		return 0; /* ordinary variables (§2.6.1) */
@@ -946,8 +929,7 @@ static int tf1_group(gctx *c, tf1 *t, pgroup *pg)
 	for (size_t i = 0; !bad && i < pg->n; i++) {
 		const Tensorflow__SaveSliceInfoDef *s = slice_of(&t->recs[pg->parts[i]]);
 		for (size_t d = 0; d < rank; d++) {
-			if (s->var_shape[d] == s->full_shape[d] &&
-			    s->var_offset[d] == 0)
+			if (s->var_shape[d] == s->full_shape[d] && s->var_offset[d] == 0)
 				continue;
 			if (axis < 0)
 				axis = (int)d;
@@ -960,21 +942,19 @@ static int tf1_group(gctx *c, tf1 *t, pgroup *pg)
 	for (size_t i = 0; !bad && axis >= 0 && i < pg->n; i++) {
 		const Tensorflow__SaveSliceInfoDef *s = slice_of(&t->recs[pg->parts[i]]);
 		int64_t off, len;
-		ckpt__part_range(s0->full_shape[axis], (int64_t)pg->n,
-				 (int64_t)i, &off, &len);
-		bad = s->var_offset[axis] != off || s->var_shape[axis] != len ||
-		      len == 0;
+		ckpt__part_range(s0->full_shape[axis], (int64_t)pg->n, (int64_t)i, &off, &len);
+		bad = s->var_offset[axis] != off || s->var_shape[axis] != len || len == 0;
 	}
 	if (bad) { /* E18 */
-		ckpt__sb_printf(&b, "%s: partitioned variable '%s' has a part "
+		ckpt__sb_printf(&b,
+				"%s: partitioned variable '%s' has a part "
 				"layout TensorFlow's partitioners do not produce "
-				"(full_shape ", c->path, pg->full);
+				"(full_shape ",
+				c->path, pg->full);
 		sb_i64s(&b, rank, s0->full_shape);
 		for (size_t i = 0; i < pg->n; i++) {
-			const Tensorflow__SaveSliceInfoDef *s =
-				slice_of(&t->recs[pg->parts[i]]);
-			ckpt__sb_printf(&b, "; %s: offset ",
-					t->recs[pg->parts[i]].op);
+			const Tensorflow__SaveSliceInfoDef *s = slice_of(&t->recs[pg->parts[i]]);
+			ckpt__sb_printf(&b, "; %s: offset ", t->recs[pg->parts[i]].op);
 			sb_i64s(&b, s->n_var_offset, s->var_offset);
 			ckpt__sb_puts(&b, " shape ");
 			sb_i64s(&b, s->n_var_shape, s->var_shape);
@@ -994,11 +974,10 @@ static void tf1_roles(tf1 *t)
 		r->role = CKPT_GRAPH_MODEL;
 		if (!(r->colls & (1u << C_VARIABLES))) {
 			r->role = CKPT_GRAPH_LOCAL;
-		} else if (r->loc && strcmp(r->loc, r->op) != 0 &&
-			   sh_get(&t->byname, r->loc, &p)) {
+		} else if (r->loc && strcmp(r->loc, r->op) != 0 && sh_get(&t->byname, r->loc, &p)) {
 			size_t pl = strlen(r->loc);
 			if (strncmp(r->op, r->loc, pl) == 0 && r->op[pl] == '/')
-				r->role = CKPT_GRAPH_SLOT;      /* S1 */
+				r->role = CKPT_GRAPH_SLOT; /* S1 */
 			else
 				r->role = CKPT_GRAPH_OPTIMIZER; /* S2 */
 		}
@@ -1039,13 +1018,11 @@ static int tf1_emit(gctx *c, tf1 *t, pgroup *groups, size_t ng)
 			v->v.rank = (int)rank;
 			v->v.dims = malloc(rank * sizeof(int64_t));
 			v->v.partitions = malloc(rank * sizeof(int64_t));
-			if (!v->v.name || !v->checkpoint_key || !v->v.dims ||
-			    !v->v.partitions)
+			if (!v->v.name || !v->checkpoint_key || !v->v.dims || !v->v.partitions)
 				return oom(c->err);
 			for (size_t d = 0; d < rank; d++) {
 				v->v.dims[d] = s->full_shape[d];
-				v->v.partitions[d] = (int)d == pg->axis
-							     ? (int64_t)pg->n : 1;
+				v->v.partitions[d] = (int)d == pg->axis ? (int64_t)pg->n : 1;
 			}
 		} else {
 			const Tensorflow__SaveSliceInfoDef *s = slice_of(r);
@@ -1085,7 +1062,8 @@ static int tf1_path(gctx *c, int *any_colls)
 		if (s->full_name == NULL || s->full_name[0] == '\0') {
 			rc = ckpt__error(c->err, CKPT_EINVAL,
 					 "%s: variable '%s' has slice info with "
-					 "an empty full_name", c->path, r->op);
+					 "an empty full_name",
+					 c->path, r->op);
 			break;
 		}
 		size_t gi;
@@ -1111,12 +1089,12 @@ static int tf1_path(gctx *c, int *any_colls)
 	for (size_t gi = 0; rc == 0 && gi < ng; gi++) {
 		size_t at;
 		/* E17: TF 1.15 saveable_object_util.op_list_to_dict */
-		if (sh_get(&t.byname, groups[gi].full, &at) &&
-		    slice_of(&t.recs[at]) == NULL &&
+		if (sh_get(&t.byname, groups[gi].full, &at) && slice_of(&t.recs[at]) == NULL &&
 		    (t.recs[at].colls & (1u << C_VARIABLES))) {
 			rc = ckpt__error(c->err, CKPT_EINVAL,
 					 "Mixing slices and non-slices with the "
-					 "same name: %s", groups[gi].full);
+					 "same name: %s",
+					 groups[gi].full);
 			break;
 		}
 		rc = tf1_group(c, &t, &groups[gi]);
@@ -1129,7 +1107,8 @@ static int tf1_path(gctx *c, int *any_colls)
 		if (groups[gi].tf && sh_get(&t.byname, groups[gi].full, &at))
 			rc = ckpt__error(c->err, CKPT_EINVAL,
 					 "At least two variables have the same "
-					 "name: %s", groups[gi].full);
+					 "name: %s",
+					 groups[gi].full);
 	}
 	if (rc == 0)
 		rc = tf1_emit(c, &t, groups, ng);
@@ -1147,12 +1126,12 @@ out:
 typedef struct tf2 {
 	Tensorflow__SavedObject **nodes;
 	size_t n, cap;
-	long *parent;       /* BFS tree: parent id, -1 root / unreached */
-	size_t *depth;      /* edges from the root */
-	const char **edge;  /* local_name of the edge from the parent */
+	long *parent;	   /* BFS tree: parent id, -1 root / unreached */
+	size_t *depth;	   /* edges from the root */
+	const char **edge; /* local_name of the edge from the parent */
 	char *seen;
-	char *under_opt;    /* the path passes through an optimizer */
-	char **slot_key;    /* key of a slot variable target */
+	char *under_opt; /* the path passes through an optimizer */
+	char **slot_key; /* key of a slot variable target */
 } tf2;
 
 static void tf2_free(tf2 *t)
@@ -1183,14 +1162,13 @@ static int tf2_load(gctx *c, tf2 *t)
 			if (f.wt != 2)
 				return e_parse(c);
 			Tensorflow__SavedObject *so =
-				tensorflow__saved_object__unpack(NULL, f.s.n, f.s.p);
+			    tensorflow__saved_object__unpack(NULL, f.s.n, f.s.p);
 			if (so == NULL)
 				return ckpt__error(c->err, CKPT_ECORRUPT,
 						   "%s: object graph node %zu is "
 						   "not a valid SavedObject",
 						   c->path, t->n);
-			if (grow((void **)&t->nodes, &t->cap, t->n,
-				 sizeof(*t->nodes))) {
+			if (grow((void **)&t->nodes, &t->cap, t->n, sizeof(*t->nodes))) {
 				tensorflow__saved_object__free_unpacked(so, NULL);
 				return oom(c->err);
 			}
@@ -1207,7 +1185,8 @@ static int e_ref(gctx *c, size_t i, long long j, size_t n)
 	/* E19 */
 	return ckpt__error(c->err, CKPT_ECORRUPT,
 			   "%s: object graph node %zu: reference to node %lld, "
-			   "but there are only %zu nodes", c->path, i, j, n);
+			   "but there are only %zu nodes",
+			   c->path, i, j, n);
 }
 
 static int is_var(const tf2 *t, size_t i)
@@ -1219,9 +1198,8 @@ static int is_var(const tf2 *t, size_t i)
 static int is_optimizer(const tf2 *t, size_t i)
 {
 	const Tensorflow__SavedObject *o = t->nodes[i];
-	return o->kind_case == TENSORFLOW__SAVED_OBJECT__KIND_USER_OBJECT &&
-	       o->user_object && o->user_object->identifier &&
-	       strcmp(o->user_object->identifier, "optimizer") == 0;
+	return o->kind_case == TENSORFLOW__SAVED_OBJECT__KIND_USER_OBJECT && o->user_object &&
+	       o->user_object->identifier && strcmp(o->user_object->identifier, "optimizer") == 0;
 }
 
 static void sb_escape(ckpt_sbuf *b, const char *s)
@@ -1274,8 +1252,8 @@ static int finish_key(gctx *c, ckpt_sbuf *b, size_t node, char **out)
 		free(b->p);
 		return ckpt__error(c->err, CKPT_ERANGE,
 				   "%s: object graph node %zu: its object path "
-				   "is longer than ckptfs accepts", c->path,
-				   node);
+				   "is longer than ckptfs accepts",
+				   c->path, node);
 	}
 	*out = b->p;
 	return 0;
@@ -1295,8 +1273,8 @@ static int tf2_path(gctx *c)
 		t.under_opt = calloc(n, 1);
 		t.slot_key = calloc(n, sizeof(*t.slot_key));
 		queue = malloc(n * sizeof(*queue));
-		if (!t.parent || !t.depth || !t.edge || !t.seen || !t.under_opt ||
-		    !t.slot_key || !queue)
+		if (!t.parent || !t.depth || !t.edge || !t.seen || !t.under_opt || !t.slot_key ||
+		    !queue)
 			rc = oom(c->err);
 	}
 	if (rc != 0 || n == 0)
@@ -1311,8 +1289,8 @@ static int tf2_path(gctx *c)
 		size_t i = queue[qh++];
 		const Tensorflow__SavedObject *o = t.nodes[i];
 		for (size_t k = 0; k < o->n_children; k++) {
-			const Tensorflow__TrackableObjectGraph__TrackableObject__ObjectReference *ch =
-				o->children[k];
+			const Tensorflow__TrackableObjectGraph__TrackableObject__ObjectReference
+			    *ch = o->children[k];
 			if (ch == NULL)
 				continue;
 			if (ch->node_id < 0 || (size_t)ch->node_id >= n) {
@@ -1335,8 +1313,8 @@ static int tf2_path(gctx *c)
 		size_t o = queue[qi];
 		const Tensorflow__SavedObject *so = t.nodes[o];
 		for (size_t k = 0; rc == 0 && k < so->n_slot_variables; k++) {
-			const Tensorflow__TrackableObjectGraph__TrackableObject__SlotVariableReference *sv =
-				so->slot_variables[k];
+			const Tensorflow__TrackableObjectGraph__TrackableObject__SlotVariableReference
+			    *sv = so->slot_variables[k];
 			if (sv == NULL)
 				continue;
 			long long v = sv->original_variable_node_id;
@@ -1353,7 +1331,8 @@ static int tf2_path(gctx *c)
 				rc = ckpt__error(c->err, CKPT_ECORRUPT,
 						 "%s: object graph node %zu: slot "
 						 "variable node %lld is not a "
-						 "variable", c->path, o, s);
+						 "variable",
+						 c->path, o, s);
 			if (rc != 0 || t.seen[(size_t)s] || !t.seen[(size_t)v] ||
 			    t.slot_key[(size_t)s] != NULL)
 				continue;
@@ -1390,14 +1369,17 @@ static int tf2_path(gctx *c)
 			t.slot_key[i] = NULL;
 			role = CKPT_GRAPH_SLOT;
 		} else {
-			rc = warn(c, "%s: object graph variable node %zu ('%s') "
+			rc = warn(c,
+				  "%s: object graph variable node %zu ('%s') "
 				  "is not reachable from the root and has no "
-				  "checkpoint key; skipped", c->path, i, legacy);
+				  "checkpoint key; skipped",
+				  c->path, i, legacy);
 			continue;
 		}
 		ckpt_dtype dt = base_dtype((int)sv->dtype);
 		if (dt == CKPT_DT_INVALID) {
-			rc = warn(c, "%s: variable '%s' has dtype %d, which has "
+			rc = warn(c,
+				  "%s: variable '%s' has dtype %d, which has "
 				  "no checkpoint form ckptfs maps; skipped",
 				  c->path, key, (int)sv->dtype);
 			free(key);
@@ -1435,20 +1417,16 @@ static int looks_like_text(const uint8_t *p, size_t n)
 		return 0;
 	for (size_t k = 0; k < lim; k++) {
 		uint8_t b = p[k];
-		if (!(b == '\t' || b == '\n' || b == '\r' ||
-		      (b >= 0x20 && b < 0x7f)))
+		if (!(b == '\t' || b == '\n' || b == '\r' || (b >= 0x20 && b < 0x7f)))
 			return 0;
 	}
-	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
-			 p[i] == '\r'))
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
 		i++;
-	return i < n && ((p[i] >= 'a' && p[i] <= 'z') ||
-			 (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '#' ||
-			 p[i] == '_');
+	return i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+			 p[i] == '#' || p[i] == '_');
 }
 
-static void sb_tags_py(ckpt_sbuf *b, char **tags, size_t n, const char *open,
-		       const char *close)
+static void sb_tags_py(ckpt_sbuf *b, char **tags, size_t n, const char *open, const char *close)
 {
 	ckpt__sb_puts(b, open);
 	for (size_t i = 0; i < n; i++) {
@@ -1504,7 +1482,8 @@ static int read_mgd(gctx *c, int tf2_saved_model)
 		return ckpt__error(c->err, CKPT_EUNSUPPORTED,
 				   "%s: not a MetaGraphDef (no graph_def); a "
 				   "GraphDef or graph.pbtxt has no variable "
-				   "information", c->path);
+				   "information",
+				   c->path);
 	g->tags = calloc(c->m->ntags ? c->m->ntags : 1, sizeof(char *));
 	if (g->tags == NULL)
 		return oom(c->err);
@@ -1535,8 +1514,8 @@ static int read_mgd(gctx *c, int tf2_saved_model)
 						 "nodes but no variable collections"
 						 " (exported with an empty "
 						 "collection_list?); cannot tell "
-						 "which are variables", c->path,
-						 c->nvnodes);
+						 "which are variables",
+						 c->path, c->nvnodes);
 			}
 		}
 	}
@@ -1591,8 +1570,7 @@ static int parse_saved_model(gctx *c, span whole)
 		rc = e_parse(c);
 	if (rc == 0 && nm == 0) /* E6 */
 		rc = ckpt__error(c->err, CKPT_EUNSUPPORTED,
-				 "%s: SavedModel contains no MetaGraphDef",
-				 c->path);
+				 "%s: SavedModel contains no MetaGraphDef", c->path);
 	const char *tag = c->o->tag;
 	mgd *pick = NULL;
 	int is_tf2 = 0;
@@ -1601,9 +1579,11 @@ static int parse_saved_model(gctx *c, span whole)
 		is_tf2 = 1;
 		pick = &ms[0];
 		if (tag && !tags_are(pick, tag)) { /* E9 */
-			ckpt__sb_printf(&b, "Got an incompatible argument to "
+			ckpt__sb_printf(&b,
+					"Got an incompatible argument to "
 					"`tags`: ['%s']. The SavedModel at %s has "
-					"one MetaGraph with tags ", tag, c->path);
+					"one MetaGraph with tags ",
+					tag, c->path);
 			sb_tags_py(&b, pick->tags, pick->ntags, "[", "]");
 			ckpt__sb_puts(&b, ". You may omit the argument, pass "
 					  "'None', or pass matching tags.");
@@ -1617,9 +1597,11 @@ static int parse_saved_model(gctx *c, span whole)
 		if (pick == NULL && tag == NULL && nm == 1)
 			pick = &ms[0];
 		if (pick == NULL && tag) { /* E8, master's text */
-			ckpt__sb_printf(&b, "MetaGraphDef associated with tags "
+			ckpt__sb_printf(&b,
+					"MetaGraphDef associated with tags "
 					"'%s' could not be found in SavedModel, "
-					"with available tags '[", tag);
+					"with available tags '[",
+					tag);
 			for (size_t i = 0; i < nm; i++) {
 				if (i)
 					ckpt__sb_puts(&b, ", ");
@@ -1630,12 +1612,14 @@ static int parse_saved_model(gctx *c, span whole)
 					  "SavedModel CLI: `saved_model_cli`.");
 			rc = fail_sb(c, CKPT_EINVAL, &b);
 		} else if (pick == NULL) { /* E10 */
-			ckpt__sb_printf(&b, "Importing a SavedModel with "
+			ckpt__sb_printf(&b,
+					"Importing a SavedModel with "
 					"`tf.saved_model.load` requires a `tags=` "
 					"argument if there is more than one "
 					"MetaGraph. Got `tags=None`, but there are "
 					"%zu MetaGraphs in the SavedModel with tag "
-					"sets: [", nm);
+					"sets: [",
+					nm);
 			for (size_t i = 0; i < nm; i++) {
 				if (i)
 					ckpt__sb_puts(&b, ", ");
@@ -1689,7 +1673,8 @@ static int parse_top(gctx *c, span whole)
 		return ckpt__error(c->err, CKPT_EUNSUPPORTED,
 				   "%s: not a MetaGraphDef (no graph_def); a "
 				   "GraphDef or graph.pbtxt has no variable "
-				   "information", c->path);
+				   "information",
+				   c->path);
 	int saved_model;
 	if (f1v)
 		saved_model = 1;
@@ -1704,9 +1689,10 @@ static int parse_top(gctx *c, span whole)
 	if (rc == 0) {
 		if (c->o->tag && !tags_are(&m, c->o->tag)) {
 			ckpt_sbuf b = CKPT_SBUF_INIT;
-			ckpt__sb_printf(&b, "%s: --tag %s: a MetaGraphDef file "
-					"holds one graph, with tags ", c->path,
-					c->o->tag);
+			ckpt__sb_printf(&b,
+					"%s: --tag %s: a MetaGraphDef file "
+					"holds one graph, with tags ",
+					c->path, c->o->tag);
 			sb_tags_py(&b, m.tags, m.ntags, "[", "]");
 			rc = fail_sb(c, CKPT_EINVAL, &b);
 		}
@@ -1736,9 +1722,8 @@ void ckpt_graph_free(ckpt_graph *g)
 	free(g);
 }
 
-int ckpt_graph_parse(const uint8_t *data, size_t len, const char *name,
-		     const ckpt_graph_opts *o, ckpt_graph **out,
-		     ckpt_error *err)
+int ckpt_graph_parse(const uint8_t *data, size_t len, const char *name, const ckpt_graph_opts *o,
+		     ckpt_graph **out, ckpt_error *err)
 {
 	static const ckpt_graph_opts defaults = CKPT_GRAPH_OPTS_INIT;
 	gctx c;
@@ -1768,18 +1753,15 @@ static int file_exists(const char *p)
 	return stat(p, &st) == 0;
 }
 
-int ckpt_graph_open(const char *path, const ckpt_graph_opts *o,
-		    ckpt_graph **out, ckpt_error *err)
+int ckpt_graph_open(const char *path, const ckpt_graph_opts *o, ckpt_graph **out, ckpt_error *err)
 {
 	struct stat st;
 	char *file = NULL;
 	*out = NULL;
 	if (stat(path, &st) != 0) { /* E1 */
 		if (errno == ENOENT)
-			return ckpt__error(err, CKPT_ENOTFOUND,
-					   "File %s does not exist.", path);
-		return ckpt__error(err, CKPT_EIO, "%s: cannot stat: %s", path,
-				   strerror(errno));
+			return ckpt__error(err, CKPT_ENOTFOUND, "File %s does not exist.", path);
+		return ckpt__error(err, CKPT_EIO, "%s: cannot stat: %s", path, strerror(errno));
 	}
 	if (S_ISDIR(st.st_mode)) {
 		ckpt_sbuf b = CKPT_SBUF_INIT;
@@ -1797,7 +1779,8 @@ int ckpt_graph_open(const char *path, const ckpt_graph_opts *o,
 			rc = ckpt__error(err, CKPT_EUNSUPPORTED,
 					 "%s: text-format protobuf is not "
 					 "supported; write the file in binary "
-					 "form (as_text=False)", t.p);
+					 "form (as_text=False)",
+					 t.p);
 		else if (file_exists(k.p)) /* E4 */
 			rc = ckpt__error(err, CKPT_EUNSUPPORTED,
 					 "%s: chunked SavedModel "
@@ -1843,16 +1826,16 @@ int ckpt_graph_sniff(const char *path)
 	size_t i = 0;
 	if (n >= 3 && buf[0] == 0xef && buf[1] == 0xbb && buf[2] == 0xbf)
 		i = 3; /* UTF-8 byte order mark */
-	while (i < (size_t)n && (buf[i] == ' ' || buf[i] == '\t' ||
-				 buf[i] == '\n' || buf[i] == '\r'))
+	while (i < (size_t)n &&
+	       (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
 		i++;
 	if (i == (size_t)n)
 		return 0;
 	return buf[i] != '{' && buf[i] != '[';
 }
 
-int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o,
-			    ckpt_target_var **out, size_t *n, ckpt_error *err)
+int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o, ckpt_target_var **out,
+			    size_t *n, ckpt_error *err)
 {
 	ckpt_graph *g;
 	*out = NULL;
@@ -1875,16 +1858,15 @@ int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o,
 	return 0;
 }
 
-int ckpt_targets_load(const char *path, const ckpt_graph_opts *o,
-		      ckpt_target_var **out, size_t *n, ckpt_error *err)
+int ckpt_targets_load(const char *path, const ckpt_graph_opts *o, ckpt_target_var **out, size_t *n,
+		      ckpt_error *err)
 {
 	if (ckpt_graph_sniff(path))
 		return ckpt_graph_load_targets(path, o, out, n, err);
 	return ckpt_targets_load_file(path, out, n, err);
 }
 
-int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out,
-			 ckpt_error *err)
+int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out, ckpt_error *err)
 {
 	*out = NULL;
 	json_t *vars = json_array();
@@ -1897,23 +1879,20 @@ int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out,
 		} else {
 			shape = json_array();
 			for (int d = 0; shape && d < t[i].rank; d++)
-				bad |= json_array_append_new(
-					shape, json_integer(t[i].dims[d]));
+				bad |= json_array_append_new(shape, json_integer(t[i].dims[d]));
 		}
-		json_t *v = json_pack("{s:s, s:s, s:o}", "name", t[i].name,
-				      "dtype", ckpt_dtype_name(t[i].dtype),
-				      "shape", shape);
+		json_t *v = json_pack("{s:s, s:s, s:o}", "name", t[i].name, "dtype",
+				      ckpt_dtype_name(t[i].dtype), "shape", shape);
 		if (v && t[i].partitions) {
 			json_t *p = json_array();
 			for (int d = 0; p && d < t[i].rank; d++)
-				bad |= json_array_append_new(
-					p, json_integer(t[i].partitions[d]));
+				bad |= json_array_append_new(p, json_integer(t[i].partitions[d]));
 			bad |= json_object_set_new(v, "partitions", p);
 		}
 		bad |= v == NULL || json_array_append_new(vars, v);
 	}
-	char *s = bad ? NULL : json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII |
-						     JSON_PRESERVE_ORDER);
+	char *s =
+	    bad ? NULL : json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	if (s == NULL)
 		return oom(err);

@@ -9,8 +9,7 @@
 
 #include "error_int.h"
 
-int ckpt__pread_full(int fd, void *buf, size_t n, uint64_t off, const char *name,
-		     ckpt_error *err)
+int ckpt__pread_full(int fd, void *buf, size_t n, uint64_t off, const char *name, ckpt_error *err)
 {
 	size_t done = 0;
 
@@ -23,16 +22,16 @@ int ckpt__pread_full(int fd, void *buf, size_t n, uint64_t off, const char *name
 					   (unsigned long long)(off + done), strerror(errno));
 		}
 		if (got == 0)
-			return ckpt__error(err, CKPT_ECORRUPT,
-					   "%s@%llu: file ends early (truncated): wanted %zu more bytes",
-					   name, (unsigned long long)(off + done), n - done);
+			return ckpt__error(
+			    err, CKPT_ECORRUPT,
+			    "%s@%llu: file ends early (truncated): wanted %zu more bytes", name,
+			    (unsigned long long)(off + done), n - done);
 		done += (size_t)got;
 	}
 	return 0;
 }
 
-int ckpt__read_file(const char *path, size_t max_len, uint8_t **out, size_t *len,
-		    ckpt_error *err)
+int ckpt__read_file(const char *path, size_t max_len, uint8_t **out, size_t *len, ckpt_error *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -59,15 +59,15 @@ static char *dup_n(const char *s, size_t len)
 	return r;
 }
 
-int ckpt_map_parse_arg(const char *arg, ckpt_map_entry **entries, size_t *n,
-		       ckpt_error *err)
+int ckpt_map_parse_arg(const char *arg, ckpt_map_entry **entries, size_t *n, ckpt_error *err)
 {
 	/* Split at the last '=': see the header. */
 	const char *eq = strrchr(arg, '=');
 	if (eq == NULL || eq == arg || eq[1] == '\0')
 		return ckpt__error(err, CKPT_EINVAL,
 				   "--map %s: expected CKPT=TARGET (e.g. "
-				   "old/=new/), both non-empty", arg);
+				   "old/=new/), both non-empty",
+				   arg);
 	char *k = dup_n(arg, (size_t)(eq - arg));
 	char *v = dup_n(eq + 1, strlen(eq + 1));
 	ckpt_map_entry *e = k && v ? append(entries, n) : NULL;
@@ -86,14 +86,14 @@ static int load_json(const char *path, json_t **root, ckpt_error *err)
 {
 	FILE *fp = fopen(path, "rb");
 	if (fp == NULL)
-		return ckpt__error(err, errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO, "%s: %s",
-				   path, strerror(errno));
+		return ckpt__error(err, errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO, "%s: %s", path,
+				   strerror(errno));
 	json_error_t je;
 	*root = json_loadf(fp, JSON_REJECT_DUPLICATES, &je);
 	fclose(fp);
 	if (*root == NULL)
-		return ckpt__error(err, CKPT_EINVAL, "%s:%d:%d: %s", path,
-				   je.line, je.column, je.text);
+		return ckpt__error(err, CKPT_EINVAL, "%s:%d:%d: %s", path, je.line, je.column,
+				   je.text);
 	return 0;
 }
 
@@ -116,8 +116,7 @@ static int set_value(ckpt_map_entry *e, const json_t *v)
 		const json_t *s = json_array_get(v, i);
 		if (!json_is_string(s) || json_string_length(s) == 0)
 			return -1;
-		e->target_list[i] = dup_n(json_string_value(s),
-					  json_string_length(s));
+		e->target_list[i] = dup_n(json_string_value(s), json_string_length(s));
 		if (e->target_list[i] == NULL)
 			return -2;
 		e->n_target_list = i + 1;
@@ -125,13 +124,11 @@ static int set_value(ckpt_map_entry *e, const json_t *v)
 	return 0;
 }
 
-static int add_pair(const char *path, const char *where, const char *key,
-		    size_t klen, const json_t *v, ckpt_map_entry **entries,
-		    size_t *n, ckpt_error *err)
+static int add_pair(const char *path, const char *where, const char *key, size_t klen,
+		    const json_t *v, ckpt_map_entry **entries, size_t *n, ckpt_error *err)
 {
 	if (klen == 0)
-		return ckpt__error(err, CKPT_EINVAL,
-				   "%s: %s: empty checkpoint name", path, where);
+		return ckpt__error(err, CKPT_EINVAL, "%s: %s: empty checkpoint name", path, where);
 	ckpt_map_entry *e = append(entries, n);
 	if (e == NULL)
 		return oom(err);
@@ -145,8 +142,7 @@ static int add_pair(const char *path, const char *where, const char *key,
 	return rc == 0 ? 0 : oom(err);
 }
 
-int ckpt_map_load_file(const char *path, ckpt_map_entry **entries, size_t *n,
-		       ckpt_error *err)
+int ckpt_map_load_file(const char *path, ckpt_map_entry **entries, size_t *n, ckpt_error *err)
 {
 	json_t *root;
 	int rc = load_json(path, &root, err);
@@ -157,11 +153,11 @@ int ckpt_map_load_file(const char *path, ckpt_map_entry **entries, size_t *n,
 		json_t *v;
 		/* jansson >= 2.8 iterates in file order */
 		size_t i = 0;
-		json_object_foreach(root, key, v) {
+		json_object_foreach(root, key, v)
+		{
 			char where[64];
 			snprintf(where, sizeof(where), "entry %zu", i++);
-			rc = add_pair(path, where, key, strlen(key), v,
-				      entries, n, err);
+			rc = add_pair(path, where, key, strlen(key), v, entries, n, err);
 			if (rc != 0)
 				break;
 		}
@@ -171,23 +167,22 @@ int ckpt_map_load_file(const char *path, ckpt_map_entry **entries, size_t *n,
 			char where[64];
 			snprintf(where, sizeof(where), "pair %zu", i);
 			const json_t *k = json_array_get(p, 0);
-			if (!json_is_array(p) || json_array_size(p) != 2 ||
-			    !json_is_string(k)) {
+			if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(k)) {
 				rc = ckpt__error(err, CKPT_EINVAL,
 						 "%s: %s: expected a [\"ckpt\", "
-						 "\"target\"] pair", path,
-						 where);
+						 "\"target\"] pair",
+						 path, where);
 				break;
 			}
-			rc = add_pair(path, where, json_string_value(k),
-				      json_string_length(k),
+			rc = add_pair(path, where, json_string_value(k), json_string_length(k),
 				      json_array_get(p, 1), entries, n, err);
 		}
 	} else {
 		rc = ckpt__error(err, CKPT_EINVAL,
 				 "%s: expected a JSON object {\"ckpt\": "
 				 "\"target\", ...} or an array of [\"ckpt\", "
-				 "\"target\"] pairs", path);
+				 "\"target\"] pairs",
+				 path);
 	}
 	json_decref(root);
 	return rc;
@@ -233,14 +228,12 @@ static int load_var(const json_t *o, ckpt_target_var *v, ckpt_error *err)
 	const json_t *name = json_object_get(o, "name");
 	if (!json_is_string(name) || json_string_length(name) == 0 ||
 	    strlen(json_string_value(name)) != json_string_length(name))
-		return ckpt__error(err, CKPT_EINVAL,
-				   "\"name\" must be a non-empty string");
+		return ckpt__error(err, CKPT_EINVAL, "\"name\" must be a non-empty string");
 	v->name = strdup(json_string_value(name));
 	if (v->name == NULL)
 		return oom(err);
 	const json_t *dt = json_object_get(o, "dtype");
-	if (!json_is_string(dt) ||
-	    ckpt_dtype_parse(json_string_value(dt), &v->dtype) != 0 ||
+	if (!json_is_string(dt) || ckpt_dtype_parse(json_string_value(dt), &v->dtype) != 0 ||
 	    (!ckpt_dtype_is_numeric(v->dtype) && v->dtype != CKPT_DT_STRING))
 		return ckpt__error(err, CKPT_EINVAL,
 				   "\"dtype\" must name a numeric dtype or "
@@ -281,8 +274,7 @@ static int load_var(const json_t *o, ckpt_target_var *v, ckpt_error *err)
 			ckpt__sb_list_py(&b, np, v->partitions);
 			ckpt__sb_puts(&b, " vs. ");
 			ckpt__sb_shape_py(&b, v->rank, v->dims);
-			rc = b.oom ? oom(err)
-				   : ckpt__error(err, CKPT_EINVAL, "%s", b.p);
+			rc = b.oom ? oom(err) : ckpt__error(err, CKPT_EINVAL, "%s", b.p);
 			free(b.p);
 			return rc;
 		}
@@ -292,8 +284,7 @@ static int load_var(const json_t *o, ckpt_target_var *v, ckpt_error *err)
 	return ckpt__target_check(v, &sd, &parts, err);
 }
 
-int ckpt_targets_load_file(const char *path, ckpt_target_var **out, size_t *n,
-			   ckpt_error *err)
+int ckpt_targets_load_file(const char *path, ckpt_target_var **out, size_t *n, ckpt_error *err)
 {
 	json_t *root;
 	*out = NULL;
@@ -301,14 +292,13 @@ int ckpt_targets_load_file(const char *path, ckpt_target_var **out, size_t *n,
 	int rc = load_json(path, &root, err);
 	if (rc != 0)
 		return rc;
-	const json_t *list = json_is_object(root)
-				     ? json_object_get(root, "variables")
-				     : root;
+	const json_t *list = json_is_object(root) ? json_object_get(root, "variables") : root;
 	if (!json_is_array(list)) {
 		json_decref(root);
 		return ckpt__error(err, CKPT_EINVAL,
 				   "%s: expected {\"variables\": [...]} or a "
-				   "list of variables", path);
+				   "list of variables",
+				   path);
 	}
 	size_t m = json_array_size(list);
 	ckpt_target_var *t = calloc(m ? m : 1, sizeof(*t));
@@ -319,8 +309,8 @@ int ckpt_targets_load_file(const char *path, ckpt_target_var **out, size_t *n,
 	for (size_t i = 0; i < m && rc == 0; i++) {
 		rc = load_var(json_array_get(list, i), &t[i], err);
 		if (rc != 0)
-			ckpt__error_prefix(err, "%s: variable %zu (%s)", path,
-					   i, t[i].name ? t[i].name : "?");
+			ckpt__error_prefix(err, "%s: variable %zu (%s)", path, i,
+					   t[i].name ? t[i].name : "?");
 	}
 	json_decref(root);
 	if (rc != 0) {
@@ -337,22 +327,21 @@ int ckpt_cast_parse_arg(const char *arg, ckpt_cast *out, ckpt_error *err)
 	const char *eq = strchr(arg, '=');
 	char from[32];
 	size_t fl = eq ? (size_t)(eq - arg) : 0;
-	if (eq == NULL || fl == 0 || fl >= sizeof(from) ||
-	    strchr(eq + 1, '=') != NULL)
+	if (eq == NULL || fl == 0 || fl >= sizeof(from) || strchr(eq + 1, '=') != NULL)
 		return ckpt__error(err, CKPT_EINVAL,
 				   "--cast %s: expected FROM=TO (e.g. "
-				   "float32=bfloat16)", arg);
+				   "float32=bfloat16)",
+				   arg);
 	memcpy(from, arg, fl);
 	from[fl] = '\0';
 	if (ckpt_dtype_parse(from, &out->from) != 0)
-		return ckpt__error(err, CKPT_EINVAL,
-				   "--cast %s: unknown dtype %s", arg, from);
+		return ckpt__error(err, CKPT_EINVAL, "--cast %s: unknown dtype %s", arg, from);
 	if (ckpt_dtype_parse(eq + 1, &out->to) != 0)
-		return ckpt__error(err, CKPT_EINVAL,
-				   "--cast %s: unknown dtype %s", arg, eq + 1);
+		return ckpt__error(err, CKPT_EINVAL, "--cast %s: unknown dtype %s", arg, eq + 1);
 	if (!ckpt__cast_ok(out->from, out->to))
 		return ckpt__error(err, CKPT_EINVAL,
 				   "--cast %s: numbers convert only to numbers, "
-				   "strings only to strings", arg);
+				   "strings only to strings",
+				   arg);
 	return 0;
 }

@@ -34,8 +34,8 @@ int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve
 		while (keep > 0 && ((unsigned char)c[keep] & 0xc0) == 0x80)
 			keep--;
 		return ckpt__buf_append(out, head, strlen(head)) || ckpt__buf_append(out, c, keep)
-			       ? CKPT_ENOMEM
-			       : 0;
+			   ? CKPT_ENOMEM
+			   : 0;
 	}
 	if ((esc && ckpt__buf_append(out, "@=", 2)) || ckpt__buf_append(out, c, n))
 		return CKPT_ENOMEM;

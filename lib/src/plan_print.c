@@ -28,8 +28,7 @@ static int cmp_file(const void *a, const void *b)
  * "w/part_10" sorts before "w/part_2" as a path). */
 const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p)
 {
-	const ckpt_plan_file **v = malloc((p->n_files ? p->n_files : 1) *
-					  sizeof(*v));
+	const ckpt_plan_file **v = malloc((p->n_files ? p->n_files : 1) * sizeof(*v));
 	if (v == NULL)
 		return NULL;
 	for (size_t i = 0; i < p->n_files; i++)
@@ -44,16 +43,11 @@ static json_t *file_json(const ckpt_plan_file *f)
 	for (int d = 0; shape != NULL && d < f->rank; d++)
 		if (json_array_append_new(shape, json_integer(f->shape[d])))
 			break;
-	json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o}",
-			      "path", f->path, "name", f->var,
-			      "dtype", ckpt_dtype_name(f->dtype),
-			      "shape", shape,
-			      "source", f->source_name,
-			      "source_dtype", ckpt_dtype_name(f->source_dtype),
-			      "slice", f->spec,
-			      "size", f->size_known
-					      ? json_integer((json_int_t)f->size)
-					      : json_null());
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o}", "path", f->path, "name", f->var,
+		      "dtype", ckpt_dtype_name(f->dtype), "shape", shape, "source", f->source_name,
+		      "source_dtype", ckpt_dtype_name(f->source_dtype), "slice", f->spec, "size",
+		      f->size_known ? json_integer((json_int_t)f->size) : json_null());
 	return o;
 }
 
@@ -98,8 +92,7 @@ int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k
 	return b->oom ? oom(err) : 0;
 }
 
-int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out,
-		      ckpt_error *err)
+int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out, ckpt_error *err)
 {
 	*out = NULL;
 	const ckpt_plan_file **v = ckpt__plan_by_path(p);
@@ -133,8 +126,7 @@ int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err)
 		ckpt__sb_printf(&b, "\t%s\t", ckpt_dtype_name(f->dtype));
 		ckpt__sb_shape_debug(&b, f->rank, f->shape);
 		if (f->size_known)
-			ckpt__sb_printf(&b, "\t%llu\t<-\t",
-					(unsigned long long)f->size);
+			ckpt__sb_printf(&b, "\t%llu\t<-\t", (unsigned long long)f->size);
 		else
 			ckpt__sb_puts(&b, "\t?\t<-\t");
 		ckpt__sb_escaped(&b, f->source_name, 0);

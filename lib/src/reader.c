@@ -74,23 +74,25 @@ void ckpt__tensor_free(struct ckpt__tensor *t)
 	free(t->dims);
 }
 
-int ckpt__tensor_set_shape(struct ckpt__tensor *t, int rank, const int64_t *dims,
-			   const char *what, ckpt_error *err)
+int ckpt__tensor_set_shape(struct ckpt__tensor *t, int rank, const int64_t *dims, const char *what,
+			   ckpt_error *err)
 {
 	uint64_t n = 1;
 
 	if (rank < 0 || rank > CKPT_MAX_RANK)
-		return ckpt__error(err, CKPT_ECORRUPT, "%s: Invalid tensor shape: rank %d (at most %d)",
-				   what, rank, CKPT_MAX_RANK);
+		return ckpt__error(err, CKPT_ECORRUPT,
+				   "%s: Invalid tensor shape: rank %d (at most %d)", what, rank,
+				   CKPT_MAX_RANK);
 	for (int d = 0; d < rank; d++) {
 		if (dims[d] < 0)
-			return ckpt__error(err, CKPT_ECORRUPT,
-					   "%s: Invalid tensor shape: dimension %d is negative (%lld)",
-					   what, d, (long long)dims[d]);
+			return ckpt__error(
+			    err, CKPT_ECORRUPT,
+			    "%s: Invalid tensor shape: dimension %d is negative (%lld)", what, d,
+			    (long long)dims[d]);
 		if (ckpt__mul_u64(n, (uint64_t)dims[d], &n) || n > INT64_MAX)
-			return ckpt__error(err, CKPT_ECORRUPT,
-					   "%s: Invalid tensor shape: element count overflows int64",
-					   what);
+			return ckpt__error(
+			    err, CKPT_ECORRUPT,
+			    "%s: Invalid tensor shape: element count overflows int64", what);
 	}
 	t->dims = malloc((rank ? (size_t)rank : 1) * sizeof(int64_t));
 	if (t->dims == NULL)
@@ -122,7 +124,8 @@ int ckpt__tensor_check_piece(const struct ckpt__tensor *t, size_t i, const char 
 		    ckpt__add_u64((uint64_t)p->start[d], (uint64_t)p->length[d], &end) ||
 		    end > (uint64_t)t->dims[d])
 			return ckpt__error(err, CKPT_ECORRUPT,
-					   "%s: Extent in dimension %d out of bounds: shape dim %lld, slice %lld,%lld",
+					   "%s: Extent in dimension %d out of bounds: shape dim "
+					   "%lld, slice %lld,%lld",
 					   what, d, (long long)t->dims[d], (long long)p->start[d],
 					   (long long)p->length[d]);
 		n *= (uint64_t)p->length[d];
@@ -131,13 +134,15 @@ int ckpt__tensor_check_piece(const struct ckpt__tensor *t, size_t i, const char 
 	int64_t s[CKPT_MAX_RANK], l[CKPT_MAX_RANK];
 	for (size_t j = 0; j < i; j++) {
 		const struct ckpt__piece *q = &t->pieces[j];
-		if (n && ckpt__box_intersect(rank, p->start, p->length, q->start, q->length, s, l)) {
+		if (n &&
+		    ckpt__box_intersect(rank, p->start, p->length, q->start, q->length, s, l)) {
 			char a[256], b[256];
 			ckpt__slice_text(a, sizeof(a), rank, NULL, q->start, q->length);
 			ckpt__slice_text(b, sizeof(b), rank, NULL, p->start, p->length);
-			return ckpt__error(err, CKPT_ECORRUPT,
-					   "%s: Overlapping slices: existing slice = %s, new slice = %s",
-					   what, a, b);
+			return ckpt__error(
+			    err, CKPT_ECORRUPT,
+			    "%s: Overlapping slices: existing slice = %s, new slice = %s", what, a,
+			    b);
 		}
 	}
 	return 0;
@@ -205,9 +210,9 @@ static int resolve_dir(const char *dir, char **out, ckpt_error *err)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", dir);
 	rc = ckpt__read_file(state, MAX_STATE_FILE, &text, &len, err);
 	if (rc == CKPT_ENOTFOUND)
-		rc = ckpt__error(err, CKPT_ENOTFOUND,
-				 "Couldn't find 'checkpoint' file or checkpoints in given directory %s",
-				 dir);
+		rc = ckpt__error(
+		    err, CKPT_ENOTFOUND,
+		    "Couldn't find 'checkpoint' file or checkpoints in given directory %s", dir);
 	if (rc == 0)
 		rc = ckpt__state_parse((const char *)text, len, state, dir, &model, err);
 	free(text);
@@ -228,9 +233,11 @@ static int resolve_dir(const char *dir, char **out, ckpt_error *err)
 	int found = glob_any(idx) || glob_any(p);
 	free(idx);
 	if (!found) {
-		rc = ckpt__error(err, CKPT_ENOTFOUND,
-				 "Couldn't find 'checkpoint' file or checkpoints in given directory %s (its checkpoint file names %s, which does not exist)",
-				 dir, p);
+		rc =
+		    ckpt__error(err, CKPT_ENOTFOUND,
+				"Couldn't find 'checkpoint' file or checkpoints in given directory "
+				"%s (its checkpoint file names %s, which does not exist)",
+				dir, p);
 		free(p);
 		return rc;
 	}
@@ -377,8 +384,8 @@ static void swap_units(uint8_t *p, size_t n, size_t unit)
 		}
 }
 
-int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
-		      void *buf, size_t len, ckpt_error *err)
+int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off, void *buf, size_t len,
+		      ckpt_error *err)
 {
 	if (i >= r->n || p >= r->t[i].pub.num_pieces)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
@@ -386,10 +393,10 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
 	const struct ckpt__piece *pc = &t->pieces[p];
 	uint64_t end;
 	if (ckpt__add_u64(off, len, &end) || end > pc->pub.size)
-		return ckpt__error(err, CKPT_ERANGE,
-				   "%s: read of %zu bytes at %llu runs past the %llu bytes of tensor %s",
-				   r->path, len, (unsigned long long)off,
-				   (unsigned long long)pc->pub.size, t->name);
+		return ckpt__error(
+		    err, CKPT_ERANGE,
+		    "%s: read of %zu bytes at %llu runs past the %llu bytes of tensor %s", r->path,
+		    len, (unsigned long long)off, (unsigned long long)pc->pub.size, t->name);
 	size_t u = swap_unit(r, t->pub.dtype);
 	if (u == 1)
 		return raw_pread(r, t, pc, off, buf, len, err);
@@ -413,8 +420,7 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
 	return rc;
 }
 
-int ckpt_reader_piece_location(const ckpt_reader *r, size_t i, size_t p, int *fd,
-			       uint64_t *offset)
+int ckpt_reader_piece_location(const ckpt_reader *r, size_t i, size_t p, int *fd, uint64_t *offset)
 {
 	if (i >= r->n || p >= r->t[i].pub.num_pieces)
 		return 0;
@@ -464,21 +470,20 @@ static uint32_t variant_crc(const uint8_t *p, size_t size, uint64_t n, int *bad)
 #define CHECK_STEP ((size_t)1 << 20)
 
 /* TensorFlow's text for a piece whose bytes do not match their CRC. */
-static int checksum_error(const ckpt_reader *r, size_t i, size_t p, uint32_t crc,
-			  ckpt_error *err)
+static int checksum_error(const ckpt_reader *r, size_t i, size_t p, uint32_t crc, ckpt_error *err)
 {
 	const struct ckpt__piece *pc = &r->t[i].pieces[p];
-	return ckpt__error(err, CKPT_ECHECKSUM,
-			   "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. calculated on the restored bytes %u (tensor %s, file %s, offset %llu)",
-			   r->path, pc->shard, (unsigned long long)pc->pub.size, pc->crc, crc,
-			   r->t[i].name, pc->mem ? r->path : r->fnames[pc->shard],
-			   (unsigned long long)pc->offset);
+	return ckpt__error(
+	    err, CKPT_ECHECKSUM,
+	    "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. "
+	    "calculated on the restored bytes %u (tensor %s, file %s, offset %llu)",
+	    r->path, pc->shard, (unsigned long long)pc->pub.size, pc->crc, crc, r->t[i].name,
+	    pc->mem ? r->path : r->fnames[pc->shard], (unsigned long long)pc->offset);
 }
 
 /* Read piece p of tensor i whole into a new buffer and check its CRC (on
  * the stored bytes); a big-endian bundle's numbers are swapped after. */
-static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
-		      ckpt_error *err)
+static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out, ckpt_error *err)
 {
 	const struct ckpt__piece *pc = &r->t[i].pieces[p];
 	if (pc->pub.size > SIZE_MAX)
@@ -489,19 +494,21 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out,
 				   r->path, (unsigned long long)pc->pub.size, r->t[i].name);
 	int rc = raw_pread(r, &r->t[i], pc, 0, buf, (size_t)pc->pub.size, err);
 	if (rc == 0 && r->swap && r->t[i].pub.dtype == CKPT_DT_VARIANT)
-		rc = ckpt__error(err, CKPT_EUNSUPPORTED,
-				 "%s: Byte-swapping not yet implemented for tensors with dtype 21 (%s)",
-				 r->path, r->t[i].name);
+		rc = ckpt__error(
+		    err, CKPT_EUNSUPPORTED,
+		    "%s: Byte-swapping not yet implemented for tensors with dtype 21 (%s)", r->path,
+		    r->t[i].name);
 	/* strings carry their own checksum layout: parse_strings checks it */
 	if (rc == 0 && r->t[i].pub.dtype != CKPT_DT_STRING) {
 		int bad = 0;
-		uint32_t crc = r->t[i].pub.dtype == CKPT_DT_VARIANT
-				       ? variant_crc(buf, (size_t)pc->pub.size,
-						     pc->pub.num_elements, &bad)
-				       : ckpt__crc32c_extend(0, buf, (size_t)pc->pub.size);
+		uint32_t crc =
+		    r->t[i].pub.dtype == CKPT_DT_VARIANT
+			? variant_crc(buf, (size_t)pc->pub.size, pc->pub.num_elements, &bad)
+			: ckpt__crc32c_extend(0, buf, (size_t)pc->pub.size);
 		if (bad)
 			rc = ckpt__error(err, CKPT_ECORRUPT,
-					 "%s@%llu: variant tensor %s: element lengths or checksums do not fit its %llu bytes",
+					 "%s@%llu: variant tensor %s: element lengths or checksums "
+					 "do not fit its %llu bytes",
 					 pc->mem ? r->path : r->fnames[pc->shard],
 					 (unsigned long long)pc->offset, r->t[i].name,
 					 (unsigned long long)pc->pub.size);
@@ -558,8 +565,7 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
 }
 
 int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
-			   const int64_t *length, void *out, size_t out_size,
-			   ckpt_error *err)
+			   const int64_t *length, void *out, size_t out_size, ckpt_error *err)
 {
 	if (i >= r->n)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
@@ -568,8 +574,9 @@ int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
 	size_t esize = ckpt_dtype_size(t->pub.dtype);
 	int64_t zeros[CKPT_MAX_RANK] = {0};
 	if (esize == 0)
-		return ckpt__error(err, CKPT_EUNSUPPORTED, "%s: tensor %s has dtype %s, not a number",
-				   r->path, t->name, ckpt_dtype_name(t->pub.dtype));
+		return ckpt__error(err, CKPT_EUNSUPPORTED,
+				   "%s: tensor %s has dtype %s, not a number", r->path, t->name,
+				   ckpt_dtype_name(t->pub.dtype));
 	if (start == NULL) {
 		start = zeros;
 		length = t->dims;
@@ -581,8 +588,8 @@ int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
 		    ckpt__add_u64((uint64_t)start[d], (uint64_t)length[d], &end) ||
 		    end > (uint64_t)t->dims[d])
 			return ckpt__error(err, CKPT_EINVAL,
-					   "%s: slice out of bounds in dimension %d of %s", r->path, d,
-					   t->name);
+					   "%s: slice out of bounds in dimension %d of %s", r->path,
+					   d, t->name);
 		want *= (uint64_t)length[d];
 	}
 	uint64_t bytes;
@@ -605,14 +612,16 @@ int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
 			free(buf);
 			return 0;
 		}
-		covered += rank == 0 ? 1 : ckpt__box_intersect(rank, pc->start, pc->length, start,
-							       length, is, il);
+		covered += rank == 0 ? 1
+				     : ckpt__box_intersect(rank, pc->start, pc->length, start,
+							   length, is, il);
 	}
 	if (covered != want) {
 		char s[512];
 		ckpt__slice_text(s, sizeof(s), rank, NULL, start, length);
 		return ckpt__error(err, CKPT_ENOTFOUND,
-				   "Does not have sufficient slices for partitioned tensor %s to restore in slice_spec: %s",
+				   "Does not have sufficient slices for partitioned tensor %s to "
+				   "restore in slice_spec: %s",
 				   t->name, s);
 	}
 	for (size_t p = 0; p < t->pub.num_pieces; p++) {
@@ -629,15 +638,15 @@ int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
 	return 0;
 }
 
-int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs,
-			     uint64_t **out_lens, ckpt_error *err)
+int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs, uint64_t **out_lens,
+			     ckpt_error *err)
 {
 	if (i >= r->n)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
 	const struct ckpt__tensor *t = &r->t[i];
 	if (t->pub.dtype != CKPT_DT_STRING)
-		return ckpt__error(err, CKPT_EINVAL, "%s: tensor %s is not a string tensor", r->path,
-				   t->name);
+		return ckpt__error(err, CKPT_EINVAL, "%s: tensor %s is not a string tensor",
+				   r->path, t->name);
 	if (t->pub.num_pieces != 1 || t->pieces[0].pub.num_elements != t->pub.num_elements)
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: Dtype string not supported for a partitioned tensor (%s)",
@@ -687,13 +696,14 @@ int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs,
 		goto out;
 	}
 	/* the entry CRC: uint32 lengths, the 4 checksum bytes, the strings */
-	uint32_t crc = ckpt__crc32c_extend(ckpt__crc32c_extend(lcrc, p, 4), p + 4,
-					   (size_t)(end - p - 4));
+	uint32_t crc =
+	    ckpt__crc32c_extend(ckpt__crc32c_extend(lcrc, p, 4), p + 4, (size_t)(end - p - 4));
 	if (crc != pc->crc) {
-		rc = ckpt__error(err, CKPT_ECHECKSUM,
-				 "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. calculated on the restored bytes %u (tensor %s)",
-				 r->path, pc->shard, (unsigned long long)pc->pub.size, pc->crc, crc,
-				 t->name);
+		rc = ckpt__error(
+		    err, CKPT_ECHECKSUM,
+		    "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored "
+		    "%08u vs. calculated on the restored bytes %u (tensor %s)",
+		    r->path, pc->shard, (unsigned long long)pc->pub.size, pc->crc, crc, t->name);
 		goto out;
 	}
 	p += 4;

@@ -8,16 +8,16 @@ struct ckpt__piece {
 	ckpt_piece pub;
 	int64_t *start, *length; /* one block owned through start; pub points
 				  * at them */
-	int shard;               /* V2: data file index; V1: file index */
-	uint64_t offset;         /* V2: offset in the shard */
-	uint32_t crc;            /* unmasked CRC-32C of the stored bytes */
-	uint8_t *mem;            /* V1: decoded bytes (owned) */
+	int shard;		 /* V2: data file index; V1: file index */
+	uint64_t offset;	 /* V2: offset in the shard */
+	uint32_t crc;		 /* unmasked CRC-32C of the stored bytes */
+	uint8_t *mem;		 /* V1: decoded bytes (owned) */
 };
 
 struct ckpt__tensor {
 	ckpt_tensor pub;
-	char *name;   /* owned */
-	int64_t *dims; /* owned */
+	char *name;		    /* owned */
+	int64_t *dims;		    /* owned */
 	struct ckpt__piece *pieces; /* owned, pub.num_pieces of them */
 	size_t cap_pieces;
 };
@@ -27,9 +27,9 @@ struct ckpt_reader {
 	enum ckpt_format format;
 	struct ckpt__tensor *t; /* sorted by name */
 	size_t n, cap;
-	int swap;               /* V2 written big-endian: numbers are swapped
-				 * after reading (and after their CRC check) */
-	int nfiles;             /* data shards (V2) */
+	int swap;   /* V2 written big-endian: numbers are swapped
+		     * after reading (and after their CRC check) */
+	int nfiles; /* data shards (V2) */
 	int *fds;
 	char **fnames;
 };
@@ -44,8 +44,8 @@ void ckpt__tensor_free(struct ckpt__tensor *t);
 
 /* Validate a shape (rank <= CKPT_MAX_RANK, dims >= 0, product fits int64)
  * and store it in t. `what` names the file/key for messages. */
-int ckpt__tensor_set_shape(struct ckpt__tensor *t, int rank, const int64_t *dims,
-			   const char *what, ckpt_error *err);
+int ckpt__tensor_set_shape(struct ckpt__tensor *t, int rank, const int64_t *dims, const char *what,
+			   ckpt_error *err);
 
 /* Check that piece (start, length) lies inside t's shape, fill its element
  * count, and check it does not overlap an earlier piece (TF's messages). */

@@ -30,29 +30,29 @@
 typedef struct svar {
 	const char *name;
 	ckpt_dtype dtype;
-	int rank;             /* -1: unknown shape (inferred placeholder) */
+	int rank; /* -1: unknown shape (inferred placeholder) */
 	const int64_t *dims;
-	int slice_dim;        /* -1: not partitioned */
+	int slice_dim; /* -1: not partitioned */
 	int64_t nparts;
 } svar;
 
 typedef struct skey {
 	char *key;
 	size_t var;
-	int64_t part;         /* -1: the variable itself */
+	int64_t part; /* -1: the variable itself */
 } skey;
 
 typedef struct asg {
 	int set;
-	int sliced;           /* restore with the part's slice spec */
+	int sliced; /* restore with the part's slice spec */
 	size_t tensor;
 } asg;
 
 /* An inferred variable (phase 0 without targets). */
 typedef struct irec {
 	char *name;
-	size_t tensor;        /* valid unless placeholder */
-	int placeholder;      /* one-to-one key not in the checkpoint */
+	size_t tensor;	 /* valid unless placeholder */
+	int placeholder; /* one-to-one key not in the checkpoint */
 	size_t seq;
 } irec;
 
@@ -65,18 +65,16 @@ typedef struct rctx {
 	size_t nvars;
 	irec *inferred;
 	size_t ninferred;
-	skey *keys;                 /* sorted by key */
+	skey *keys; /* sorted by key */
 	size_t nkeys;
-	asg *asg;                   /* per key */
-	size_t *list;               /* scratch for collect_parts */
+	asg *asg;     /* per key */
+	size_t *list; /* scratch for collect_parts */
 	ckpt_error *err;
 } rctx;
 
-
 /* qsort, skipped when the input is already in order (the reader hands
  * tensors over sorted, so most sorts here are no-ops on big checkpoints). */
-static void sort_once(void *base, size_t n, size_t size,
-		      int (*cmp)(const void *, const void *))
+static void sort_once(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
 	const char *b = base;
 	for (size_t i = 1; i < n; i++)
@@ -94,8 +92,7 @@ static int oom(ckpt_error *err)
 /* Set err from a built message; frees the buffer. */
 static int fail_sb(ckpt_error *err, int code, ckpt_sbuf *b)
 {
-	int rc = b->oom ? oom(err)
-			: ckpt__error(err, code, "%s", ckpt__sb_str(b));
+	int rc = b->oom ? oom(err) : ckpt__error(err, code, "%s", ckpt__sb_str(b));
 	free(b->p);
 	return rc;
 }
@@ -112,8 +109,7 @@ static int mul_elems(uint64_t *acc, int64_t d)
 	       *acc > (uint64_t)INT64_MAX;
 }
 
-void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off,
-		      int64_t *len)
+void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off, int64_t *len)
 {
 	int64_t q = size / n, r = size % n;
 
@@ -126,8 +122,7 @@ void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off,
 	}
 }
 
-int ckpt__target_check(const ckpt_target_var *v, int *slice_dim,
-		       int64_t *nparts, ckpt_error *err)
+int ckpt__target_check(const ckpt_target_var *v, int *slice_dim, int64_t *nparts, ckpt_error *err)
 {
 	*slice_dim = -1;
 	*nparts = 0;
@@ -141,34 +136,26 @@ int ckpt__target_check(const ckpt_target_var *v, int *slice_dim,
 		unknown = v->dims[d] == -1;
 	if (unknown && v->partitions == NULL) {
 		if (v->dtype <= CKPT_DT_INVALID || v->dtype >= CKPT_DT_COUNT_)
-			return ckpt__error(err, CKPT_EINVAL, "unknown dtype %d",
-					   (int)v->dtype);
+			return ckpt__error(err, CKPT_EINVAL, "unknown dtype %d", (int)v->dtype);
 		if (v->rank > CKPT_RESOLVE_MAX_RANK)
-			return ckpt__error(err, CKPT_EINVAL,
-					   "rank %d out of range", v->rank);
+			return ckpt__error(err, CKPT_EINVAL, "rank %d out of range", v->rank);
 		for (int d = 0; d < v->rank; d++)
 			if (v->dims[d] < -1)
-				return ckpt__error(err, CKPT_EINVAL,
-						   "negative dimension %lld",
+				return ckpt__error(err, CKPT_EINVAL, "negative dimension %lld",
 						   (long long)v->dims[d]);
 		return 0;
 	}
-	if (v->rank < 0 || v->rank > CKPT_RESOLVE_MAX_RANK ||
-	    (v->rank > 0 && v->dims == NULL))
-		return ckpt__error(err, CKPT_EINVAL, "rank %d out of range",
-				   v->rank);
+	if (v->rank < 0 || v->rank > CKPT_RESOLVE_MAX_RANK || (v->rank > 0 && v->dims == NULL))
+		return ckpt__error(err, CKPT_EINVAL, "rank %d out of range", v->rank);
 	if (v->dtype <= CKPT_DT_INVALID || v->dtype >= CKPT_DT_COUNT_)
-		return ckpt__error(err, CKPT_EINVAL, "unknown dtype %d",
-				   (int)v->dtype);
+		return ckpt__error(err, CKPT_EINVAL, "unknown dtype %d", (int)v->dtype);
 	uint64_t elems = 1;
 	for (int d = 0; d < v->rank; d++) {
 		if (v->dims[d] < 0)
-			return ckpt__error(err, CKPT_EINVAL,
-					   "negative dimension %lld",
+			return ckpt__error(err, CKPT_EINVAL, "negative dimension %lld",
 					   (long long)v->dims[d]);
 		if (mul_elems(&elems, v->dims[d]))
-			return ckpt__error(err, CKPT_ERANGE,
-					   "shape has more than 2^63-1 elements");
+			return ckpt__error(err, CKPT_ERANGE, "shape has more than 2^63-1 elements");
 	}
 	if (v->partitions == NULL)
 		return 0;
@@ -206,8 +193,7 @@ int ckpt__target_check(const ckpt_target_var *v, int *slice_dim,
 	*slice_dim = first < 0 ? 0 : first;
 	*nparts = first < 0 ? 1 : v->partitions[first];
 	if (*nparts > CKPT_RESOLVE_MAX_PARTS)
-		return ckpt__error(err, CKPT_ERANGE,
-				   "%lld partitions (at most %d supported)",
+		return ckpt__error(err, CKPT_ERANGE, "%lld partitions (at most %d supported)",
 				   (long long)*nparts, CKPT_RESOLVE_MAX_PARTS);
 	return 0;
 }
@@ -279,8 +265,8 @@ static void key_shape(const rctx *c, size_t k, int64_t *buf)
 		buf[d] = v->dims[d];
 	if (key->part >= 0) {
 		int64_t off;
-		ckpt__part_range(v->dims[v->slice_dim], v->nparts, key->part,
-				 &off, &buf[v->slice_dim]);
+		ckpt__part_range(v->dims[v->slice_dim], v->nparts, key->part, &off,
+				 &buf[v->slice_dim]);
 	}
 }
 
@@ -314,18 +300,15 @@ static int check_tensors(rctx *c)
 {
 	for (size_t i = 0; i < c->nt; i++) {
 		const ckpt_tensor *t = &c->t[i];
-		if (t->name == NULL || t->rank < 0 ||
-		    t->rank > CKPT_RESOLVE_MAX_RANK ||
+		if (t->name == NULL || t->rank < 0 || t->rank > CKPT_RESOLVE_MAX_RANK ||
 		    (t->rank > 0 && t->dims == NULL))
 			return ckpt__error(c->err, CKPT_EINVAL,
-					   "checkpoint tensor %zu is malformed",
-					   i);
+					   "checkpoint tensor %zu is malformed", i);
 		uint64_t e = 1;
 		for (int d = 0; d < t->rank; d++)
 			if (mul_elems(&e, t->dims[d]))
 				return ckpt__error(c->err, CKPT_ERANGE,
-						   "checkpoint tensor %s: bad shape",
-						   t->name);
+						   "checkpoint tensor %s: bad shape", t->name);
 	}
 	c->sorted = malloc((c->nt ? c->nt : 1) * sizeof(*c->sorted));
 	if (c->sorted == NULL)
@@ -335,14 +318,12 @@ static int check_tensors(rctx *c)
 	sort_once(c->sorted, c->nt, sizeof(*c->sorted), cmp_tensor);
 	for (size_t i = 1; i < c->nt; i++)
 		if (strcmp(c->sorted[i - 1]->name, c->sorted[i]->name) == 0)
-			return ckpt__error(c->err, CKPT_EINVAL,
-					   "checkpoint lists tensor %s twice",
+			return ckpt__error(c->err, CKPT_EINVAL, "checkpoint lists tensor %s twice",
 					   c->sorted[i]->name);
 	return 0;
 }
 
-static int add_key(rctx *c, size_t *nk, const char *name, size_t var,
-		   int64_t part)
+static int add_key(rctx *c, size_t *nk, const char *name, size_t var, int64_t part)
 {
 	ckpt_sbuf b = CKPT_SBUF_INIT;
 	if (part < 0)
@@ -367,8 +348,7 @@ static int finish_store(rctx *c)
 	for (size_t i = 1; i < c->nkeys; i++)
 		if (strcmp(c->keys[i - 1].key, c->keys[i].key) == 0)
 			return ckpt__error(c->err, CKPT_EINVAL,
-					   "target variable name %s is used twice",
-					   c->keys[i].key);
+					   "target variable name %s is used twice", c->keys[i].key);
 	c->asg = calloc(c->nkeys ? c->nkeys : 1, sizeof(*c->asg));
 	c->list = malloc((c->nkeys ? c->nkeys : 1) * sizeof(*c->list));
 	if (c->asg == NULL || c->list == NULL)
@@ -386,8 +366,7 @@ static int store_from_targets(rctx *c)
 		return oom(c->err);
 	for (size_t i = 0; i < n; i++) {
 		svar *v = &c->vars[i];
-		int rc = ckpt__target_check(&tv[i], &v->slice_dim, &v->nparts,
-					    c->err);
+		int rc = ckpt__target_check(&tv[i], &v->slice_dim, &v->nparts, c->err);
 		if (rc != 0) {
 			ckpt__error_prefix(c->err, "target variable %s",
 					   tv[i].name ? tv[i].name : "(null)");
@@ -398,8 +377,7 @@ static int store_from_targets(rctx *c)
 		v->rank = tv[i].rank;
 		v->dims = tv[i].dims;
 		size_t k = v->nparts > 0 ? (size_t)v->nparts : 1;
-		if (__builtin_add_overflow(total, k, &total) ||
-		    total > SIZE_MAX / sizeof(skey))
+		if (__builtin_add_overflow(total, k, &total) || total > SIZE_MAX / sizeof(skey))
 			return oom(c->err);
 	}
 	c->nvars = n;
@@ -438,8 +416,8 @@ static int cmp_ord(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static int add_inferred(rctx *c, size_t *cap, const char *name, size_t len,
-			const char *prefix, size_t plen, long long tensor)
+static int add_inferred(rctx *c, size_t *cap, const char *name, size_t len, const char *prefix,
+			size_t plen, long long tensor)
 {
 	if (c->ninferred == *cap) {
 		size_t nc = *cap ? *cap * 2 : 16;
@@ -479,8 +457,7 @@ static int cmp_irec(const void *a, const void *b)
  * (every tensor when key is "/") is what TF maps onto the variable
  * `<scopes>/<rest>` ("<rest>" when value is "/").
  */
-static int infer_scope(rctx *c, size_t *cap, const char *key,
-		       const char *value)
+static int infer_scope(rctx *c, size_t *cap, const char *key, const char *value)
 {
 	const char *slash = strrchr(value, '/');
 	size_t slen = slash ? (size_t)(slash - value) : 0;
@@ -503,10 +480,8 @@ static int infer_scope(rctx *c, size_t *cap, const char *key,
 		const char *rest = t->name + klen;
 		if (*rest == '\0')
 			continue;
-		int rc = add_inferred(c, cap, rest, strlen(rest),
-				      root_val ? "" : value,
-				      root_val ? 0 : slen + 1,
-				      t - c->t);
+		int rc = add_inferred(c, cap, rest, strlen(rest), root_val ? "" : value,
+				      root_val ? 0 : slen + 1, t - c->t);
 		if (rc != 0)
 			return rc;
 	}
@@ -525,27 +500,25 @@ static int store_inferred(rctx *c, const ord *order, size_t n)
 			return ckpt__error(c->err, CKPT_EINVAL,
 					   "map entry '%s': a list of target "
 					   "variables needs explicit target "
-					   "variables (--targets)", m->ckpt);
+					   "variables (--targets)",
+					   m->ckpt);
 		if (ends_with_slash(m->ckpt))
 			rc = infer_scope(c, &cap, m->ckpt, m->target);
 		else if (m->target[0] != '\0' && !ends_with_slash(m->target))
-			rc = add_inferred(c, &cap, m->target,
-					  strlen(m->target), "", 0,
+			rc = add_inferred(c, &cap, m->target, strlen(m->target), "", 0,
 					  tensor_find(c, m->ckpt));
 		if (rc != 0)
 			return rc;
 	}
 	if (c->ninferred > 1)
-		sort_once(c->inferred, c->ninferred, sizeof(*c->inferred),
-		      cmp_irec);
+		sort_once(c->inferred, c->ninferred, sizeof(*c->inferred), cmp_irec);
 	c->vars = calloc(c->ninferred ? c->ninferred : 1, sizeof(*c->vars));
 	c->keys = calloc(c->ninferred ? c->ninferred : 1, sizeof(*c->keys));
 	if (c->vars == NULL || c->keys == NULL)
 		return oom(c->err);
 	for (size_t i = 0; i < c->ninferred; i++) {
 		const irec *r = &c->inferred[i];
-		if (i + 1 < c->ninferred &&
-		    strcmp(r->name, c->inferred[i + 1].name) == 0)
+		if (i + 1 < c->ninferred && strcmp(r->name, c->inferred[i + 1].name) == 0)
 			continue; /* a later entry names it again: it wins */
 		svar *v = &c->vars[c->nvars];
 		v->name = r->name;
@@ -572,8 +545,7 @@ static int err_not_found(rctx *c, const char *key)
 {
 	/* §5.1; the dict repr lists the tensors in name order. */
 	ckpt_sbuf b = CKPT_SBUF_INIT;
-	ckpt__sb_printf(&b, "Tensor %s is not found in %s checkpoint {", key,
-			c->o->ckpt_path);
+	ckpt__sb_printf(&b, "Tensor %s is not found in %s checkpoint {", key, c->o->ckpt_path);
 	for (size_t i = 0; i < c->nt && b.len < CKPT_ERROR_MSG_MAX; i++) {
 		const ckpt_tensor *t = c->sorted[i];
 		if (i)
@@ -597,14 +569,16 @@ static int assign_list(rctx *c, const size_t *ks, size_t nk, size_t tensor)
 					   "AttributeError: 'NoneType' object has"
 					   " no attribute 'full_name' (variable"
 					   " %s is not a part of a partitioned"
-					   " variable)", k->key);
+					   " variable)",
+					   k->key);
 		const char *full = c->vars[k->var].name;
 		if (first == NULL)
 			first = full;
 		else if (strcmp(first, full) != 0)
 			return ckpt__error(c->err, CKPT_EINVAL,
 					   "Slices must all be from the same "
-					   "tensor: %s != %s", first, full);
+					   "tensor: %s != %s",
+					   first, full);
 		c->asg[ks[i]].set = 1;
 		c->asg[ks[i]].sliced = 1;
 		c->asg[ks[i]].tensor = tensor;
@@ -626,11 +600,12 @@ static int assign_single(rctx *c, size_t k, const char *key, size_t tensor)
 			same = shape[d] == t->dims[d] || shape[d] == -1;
 		if (!same) {
 			ckpt_sbuf b = CKPT_SBUF_INIT;
-			ckpt__sb_printf(&b, "Shape of variable %s:0 (",
-					c->keys[k].key);
+			ckpt__sb_printf(&b, "Shape of variable %s:0 (", c->keys[k].key);
 			ckpt__sb_shape_py(&b, v->rank, shape);
-			ckpt__sb_printf(&b, ") doesn't match with shape of "
-					"tensor %s (", key);
+			ckpt__sb_printf(&b,
+					") doesn't match with shape of "
+					"tensor %s (",
+					key);
 			ckpt__sb_list_py(&b, t->rank, t->dims);
 			ckpt__sb_puts(&b, ") from checkpoint reader.");
 			return fail_sb(c->err, CKPT_EINVAL, &b);
@@ -665,8 +640,7 @@ static span tail(span s, size_t skip)
 	return r;
 }
 
-static int scope_var(rctx *c, const char *key, const char *value, span n,
-		     size_t slen)
+static int scope_var(rctx *c, const char *key, const char *value, span n, size_t slen)
 {
 	/* §6: full = key + name-under-scope, trailing '/' removed */
 	ckpt_sbuf b = CKPT_SBUF_INIT;
@@ -687,9 +661,10 @@ static int scope_var(rctx *c, const char *key, const char *value, span n,
 	if (ti < 0) {
 		span mid = tail(n, slen + 1);
 		ckpt_sbuf m = CKPT_SBUF_INIT;
-		ckpt__sb_printf(&m, "Tensor %s (%.*s in %s) is not found in %s "
-				"checkpoint", b.p, (int)mid.len, mid.p, key,
-				c->o->ckpt_path);
+		ckpt__sb_printf(&m,
+				"Tensor %s (%.*s in %s) is not found in %s "
+				"checkpoint",
+				b.p, (int)mid.len, mid.p, key, c->o->ckpt_path);
 		free(b.p);
 		return fail_sb(c->err, CKPT_EINVAL, &m);
 	}
@@ -715,7 +690,8 @@ static int scope_var(rctx *c, const char *key, const char *value, span n,
 		rc = ckpt__error(c->err, CKPT_EINVAL,
 				 "AttributeError: 'NoneType' object has no "
 				 "attribute 'dtype' (no variable %s: the scope "
-				 "walk cut a name at '/part_')", b.p);
+				 "walk cut a name at '/part_')",
+				 b.p);
 	}
 	free(b.p);
 	return rc;
@@ -810,14 +786,21 @@ static int copy_dtype(ckpt_dtype d)
 {
 	/* tensor_bundle.cc GetSliceValue's HANDLE_COPY list */
 	switch (d) {
-	case CKPT_DT_FLOAT: case CKPT_DT_DOUBLE: case CKPT_DT_INT32:
-	case CKPT_DT_UINT8: case CKPT_DT_INT16: case CKPT_DT_INT8:
-	case CKPT_DT_COMPLEX64: case CKPT_DT_COMPLEX128: case CKPT_DT_INT64:
-	case CKPT_DT_BOOL: case CKPT_DT_QINT32: case CKPT_DT_QUINT8:
-	case CKPT_DT_QINT8: case CKPT_DT_BFLOAT16:
-		return 1;
-	default:
-		return 0;
+	case CKPT_DT_FLOAT:
+	case CKPT_DT_DOUBLE:
+	case CKPT_DT_INT32:
+	case CKPT_DT_UINT8:
+	case CKPT_DT_INT16:
+	case CKPT_DT_INT8:
+	case CKPT_DT_COMPLEX64:
+	case CKPT_DT_COMPLEX128:
+	case CKPT_DT_INT64:
+	case CKPT_DT_BOOL:
+	case CKPT_DT_QINT32:
+	case CKPT_DT_QUINT8:
+	case CKPT_DT_QINT8:
+	case CKPT_DT_BFLOAT16: return 1;
+	default: return 0;
 	}
 }
 
@@ -850,11 +833,9 @@ static int check_casts(rctx *c)
 					   "cannot cast %s to %s: numbers "
 					   "convert only to numbers, strings "
 					   "only to strings",
-					   ckpt_dtype_name(x->from),
-					   ckpt_dtype_name(x->to));
+					   ckpt_dtype_name(x->from), ckpt_dtype_name(x->to));
 		for (size_t j = 0; j < i; j++)
-			if (o->casts[j].from == x->from &&
-			    o->casts[j].to != x->to)
+			if (o->casts[j].from == x->from && o->casts[j].to != x->to)
 				return ckpt__error(c->err, CKPT_EINVAL,
 						   "conflicting casts for %s: "
 						   "to %s and to %s",
@@ -870,9 +851,8 @@ static int check_casts(rctx *c)
  * (slices_and_partitions.md §4): *covered (-1 unknown), *fast (the data is
  * one stored piece as is; -1 unknown).
  */
-static void pieces_cover(const rctx *c, size_t ti, const int64_t *start,
-			 const int64_t *len, int whole, int *covered,
-			 int *fast)
+static void pieces_cover(const rctx *c, size_t ti, const int64_t *start, const int64_t *len,
+			 int whole, int *covered, int *fast)
 {
 	const ckpt_tensor *t = &c->t[ti];
 	*covered = *fast = -1;
@@ -900,17 +880,14 @@ static void pieces_cover(const rctx *c, size_t ti, const int64_t *start,
 		uint64_t inter = 1;
 		int same = 1;
 		for (int d = 0; d < t->rank; d++) {
-			int64_t lo = pc->start[d] > start[d] ? pc->start[d]
-							     : start[d];
+			int64_t lo = pc->start[d] > start[d] ? pc->start[d] : start[d];
 			int64_t e1, e2 = start[d] + len[d];
 			if (pc->start[d] < 0 || pc->length[d] < 0 ||
-			    __builtin_add_overflow(pc->start[d], pc->length[d],
-						   &e1))
+			    __builtin_add_overflow(pc->start[d], pc->length[d], &e1))
 				e1 = lo; /* a malformed piece covers nothing */
 			int64_t hi = e1 < e2 ? e1 : e2;
 			inter *= hi > lo ? (uint64_t)(hi - lo) : 0;
-			same = same && pc->start[d] == start[d] &&
-			       pc->length[d] == len[d];
+			same = same && pc->start[d] == start[d] && pc->length[d] == len[d];
 		}
 		if (__builtin_add_overflow(got, inter, &got))
 			got = UINT64_MAX;
@@ -920,14 +897,14 @@ static void pieces_cover(const rctx *c, size_t ti, const int64_t *start,
 	*fast = exact;
 }
 
-static void spec_text(ckpt_sbuf *b, int rank, const int64_t *full,
-		      const int64_t *start, const int64_t *len)
+static void spec_text(ckpt_sbuf *b, int rank, const int64_t *full, const int64_t *start,
+		      const int64_t *len)
 {
 	for (int d = 0; d < rank; d++)
 		ckpt__sb_printf(b, "%lld ", (long long)full[d]);
 	for (int d = 0; d < rank; d++)
-		ckpt__sb_printf(b, "%s%lld,%lld", d ? ":" : "",
-				(long long)start[d], (long long)len[d]);
+		ckpt__sb_printf(b, "%s%lld,%lld", d ? ":" : "", (long long)start[d],
+				(long long)len[d]);
 }
 
 /* §8 for store key k, then fill plan file f. */
@@ -956,20 +933,20 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 	int rank = v->rank;
 
 	if (rank < 0) /* phase 1 always fails before this */
-		return ckpt__error(c->err, CKPT_EINVAL,
-				   "internal: unresolved variable %s", key->key);
+		return ckpt__error(c->err, CKPT_EINVAL, "internal: unresolved variable %s",
+				   key->key);
 	if (c->o->strict && v->dtype != t->dtype)
 		return ckpt__error(c->err, CKPT_EINVAL,
 				   "tensor_name = %s; expected dtype %s does not"
-				   " equal original dtype %s", t->name,
-				   ckpt_dtype_tf_name(v->dtype),
+				   " equal original dtype %s",
+				   t->name, ckpt_dtype_tf_name(v->dtype),
 				   ckpt_dtype_tf_name(t->dtype));
 	if (!ckpt__cast_ok(t->dtype, dt))
 		return ckpt__error(c->err, CKPT_EINVAL,
 				   "%s: cannot convert checkpoint tensor %s from"
 				   " %s to %s (numbers convert only to numbers,"
-				   " strings only to strings)", key->key,
-				   t->name, ckpt_dtype_name(t->dtype),
+				   " strings only to strings)",
+				   key->key, t->name, ckpt_dtype_name(t->dtype),
 				   ckpt_dtype_name(dt));
 
 	size_t rn = (size_t)(rank ? rank : 1);
@@ -1007,9 +984,8 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 		for (int d = 0; d < rank; d++)
 			f->length[d] = f->shape[d];
 		if (key->part >= 0)
-			ckpt__part_range(v->dims[v->slice_dim], v->nparts,
-					 key->part, &f->start[v->slice_dim],
-					 &f->length[v->slice_dim]);
+			ckpt__part_range(v->dims[v->slice_dim], v->nparts, key->part,
+					 &f->start[v->slice_dim], &f->length[v->slice_dim]);
 		spec_text(&b, rank, v->dims, f->start, f->length);
 		if (b.oom)
 			return free(b.p), oom(c->err);
@@ -1018,11 +994,11 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 			if (f->length[d] > 0)
 				continue;
 			/* TensorSlice::Parse refuses an empty extent */
-			ckpt__sb_printf(&m, "Expected non-negative start and "
+			ckpt__sb_printf(&m,
+					"Expected non-negative start and "
 					"positive length but got start = %lld, "
 					"length = %lld: string = %s",
-					(long long)f->start[d],
-					(long long)f->length[d], slice);
+					(long long)f->start[d], (long long)f->length[d], slice);
 			free(b.p);
 			return fail_sb(c->err, CKPT_EINVAL, &m);
 		}
@@ -1030,8 +1006,10 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 		for (int d = 0; same && d < rank; d++)
 			same = v->dims[d] == t->dims[d];
 		if (!same) {
-			ckpt__sb_printf(&m, "tensor_name = %s; shape in "
-					"shape_and_slice spec ", t->name);
+			ckpt__sb_printf(&m,
+					"tensor_name = %s; shape in "
+					"shape_and_slice spec ",
+					t->name);
 			ckpt__sb_shape_debug(&m, rank, v->dims);
 			ckpt__sb_puts(&m, " does not match the shape stored "
 					  "in checkpoint: ");
@@ -1041,8 +1019,7 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 		}
 		f->spec = b.p;
 		b.p = NULL;
-		pieces_cover(c, a->tensor, f->start, f->length, 0, &covered,
-			     &fast);
+		pieces_cover(c, a->tensor, f->start, f->length, 0, &covered, &fast);
 	} else {
 		f->spec = strdup("");
 		if (f->spec == NULL)
@@ -1050,15 +1027,16 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 		for (int d = 0; d < t->rank && d < rank; d++)
 			f->length[d] = t->dims[d];
 		if (t->rank == rank)
-			pieces_cover(c, a->tensor, f->start, f->length, 1,
-				     &covered, &fast);
+			pieces_cover(c, a->tensor, f->start, f->length, 1, &covered, &fast);
 		else
 			covered = fast = 1; /* the assign check fails below */
 	}
 	if (covered == 0) {
-		ckpt__sb_printf(&m, "Does not have sufficient slices for "
+		ckpt__sb_printf(&m,
+				"Does not have sufficient slices for "
 				"partitioned tensor %s to restore in "
-				"slice_spec: ", t->name);
+				"slice_spec: ",
+				t->name);
 		if (a->sliced)
 			ckpt__sb_puts(&m, strrchr(f->spec, ' ') + 1);
 		for (int d = 0; !a->sliced && d < t->rank; d++)
@@ -1079,8 +1057,10 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 			ckpt__sb_shape_debug(&m, rank, f->shape);
 			ckpt__sb_puts(&m, " rhs shape= ");
 			ckpt__sb_shape_debug(&m, t->rank, t->dims);
-			ckpt__sb_printf(&m, " (variable %s, checkpoint tensor "
-					"%s)", key->key, t->name);
+			ckpt__sb_printf(&m,
+					" (variable %s, checkpoint tensor "
+					"%s)",
+					key->key, t->name);
 			return fail_sb(c->err, CKPT_EINVAL, &m);
 		}
 	}
@@ -1088,15 +1068,13 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 	uint64_t elems = 1;
 	for (int d = 0; d < rank; d++)
 		if (mul_elems(&elems, f->shape[d]))
-			return ckpt__error(c->err, CKPT_ERANGE,
-					   "%s: too many elements", key->key);
+			return ckpt__error(c->err, CKPT_ERANGE, "%s: too many elements", key->key);
 	f->num_elements = elems;
 	size_t es = ckpt_dtype_size(dt);
 	f->size_known = es != 0;
 	if (es != 0 && (__builtin_mul_overflow(elems, (uint64_t)es, &f->size) ||
 			f->size > (uint64_t)INT64_MAX))
-		return ckpt__error(c->err, CKPT_ERANGE,
-				   "%s: byte size overflows", key->key);
+		return ckpt__error(c->err, CKPT_ERANGE, "%s: byte size overflows", key->key);
 	return 0;
 }
 
@@ -1154,8 +1132,8 @@ static void ctx_free(rctx *c)
 	free(c->sorted);
 }
 
-int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors,
-		 size_t n, ckpt_plan **out, ckpt_error *err)
+int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t n, ckpt_plan **out,
+		 ckpt_error *err)
 {
 	static const ckpt_map_entry identity = {"/", "/", NULL, 0};
 	rctx c;
@@ -1171,10 +1149,8 @@ int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors,
 	const ckpt_map_entry *e = o->n_entries ? o->entries : &identity;
 	size_t ne = o->n_entries ? o->n_entries : 1;
 	for (size_t i = 0; i < ne; i++)
-		if (e[i].ckpt == NULL ||
-		    (e[i].target == NULL) == (e[i].target_list == NULL))
-			return ckpt__error(err, CKPT_EINVAL,
-					   "map entry %zu is malformed", i);
+		if (e[i].ckpt == NULL || (e[i].target == NULL) == (e[i].target_list == NULL))
+			return ckpt__error(err, CKPT_EINVAL, "map entry %zu is malformed", i);
 	ckpt_resolve_opts local = *o;
 	local.entries = e;
 	local.n_entries = ne;
@@ -1194,8 +1170,7 @@ int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors,
 	if (rc == 0)
 		rc = check_tensors(&c);
 	if (rc == 0)
-		rc = o->targets ? store_from_targets(&c)
-				: store_inferred(&c, order, ne);
+		rc = o->targets ? store_from_targets(&c) : store_inferred(&c, order, ne);
 	if (rc == 0 && ne > 0) {
 		size_t cap = c.nkeys;
 		for (size_t i = 0; i < ne; i++)

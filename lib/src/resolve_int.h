@@ -15,13 +15,11 @@
  * by CKPT_RESOLVE_MAX_PARTS). On success *slice_dim and *nparts give the
  * partitioning (-1/0 when not partitioned). err->msg carries no prefix.
  */
-int ckpt__target_check(const ckpt_target_var *v, int *slice_dim,
-		       int64_t *nparts, ckpt_error *err);
+int ckpt__target_check(const ckpt_target_var *v, int *slice_dim, int64_t *nparts, ckpt_error *err);
 
 /* Part i of n along a dimension of `size` (TF's _iter_slices: the first
  * size % n parts get one more row). */
-void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off,
-		      int64_t *len);
+void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off, int64_t *len);
 
 /* Whether the view can convert `from` to `to`: the same dtype, or two
  * numeric ones (bool and quantized count as numeric). */

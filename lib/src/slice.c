@@ -6,8 +6,8 @@
 #include "ckpt/reader.h"
 
 uint64_t ckpt__box_intersect(int rank, const int64_t *a_start, const int64_t *a_len,
-			     const int64_t *b_start, const int64_t *b_len,
-			     int64_t *out_start, int64_t *out_len)
+			     const int64_t *b_start, const int64_t *b_len, int64_t *out_start,
+			     int64_t *out_len)
 {
 	uint64_t n = 1;
 
@@ -25,8 +25,7 @@ uint64_t ckpt__box_intersect(int rank, const int64_t *a_start, const int64_t *a_
 }
 
 /* Row-major offset (in elements) of index idx inside box (bstart, blen). */
-static uint64_t offset_in(int rank, const int64_t *idx, const int64_t *bstart,
-			  const int64_t *blen)
+static uint64_t offset_in(int rank, const int64_t *idx, const int64_t *bstart, const int64_t *blen)
 {
 	uint64_t off = 0;
 	for (int d = 0; d < rank; d++)
@@ -35,8 +34,8 @@ static uint64_t offset_in(int rank, const int64_t *idx, const int64_t *bstart,
 }
 
 void ckpt__box_copy(int rank, size_t esize, const int64_t *start, const int64_t *len,
-		    const void *src, const int64_t *src_start, const int64_t *src_len,
-		    void *dst, const int64_t *dst_start, const int64_t *dst_len)
+		    const void *src, const int64_t *src_start, const int64_t *src_len, void *dst,
+		    const int64_t *dst_start, const int64_t *dst_len)
 {
 	if (rank == 0) {
 		memcpy(dst, src, esize);
@@ -61,8 +60,8 @@ void ckpt__box_copy(int rank, size_t esize, const int64_t *start, const int64_t 
 	}
 }
 
-void ckpt__slice_text(char *out, size_t n, int rank, const int64_t *dims,
-		      const int64_t *start, const int64_t *len)
+void ckpt__slice_text(char *out, size_t n, int rank, const int64_t *dims, const int64_t *start,
+		      const int64_t *len)
 {
 	size_t used = 0;
 

@@ -12,8 +12,8 @@
  * out_len and return the element count, else return 0. Rank `rank`.
  */
 uint64_t ckpt__box_intersect(int rank, const int64_t *a_start, const int64_t *a_len,
-			     const int64_t *b_start, const int64_t *b_len,
-			     int64_t *out_start, int64_t *out_len);
+			     const int64_t *b_start, const int64_t *b_len, int64_t *out_start,
+			     int64_t *out_len);
 
 /*
  * Copy the box (start, len) — which must lie inside both — from a
@@ -21,12 +21,12 @@ uint64_t ckpt__box_intersect(int rank, const int64_t *a_start, const int64_t *a_
  * whose box is (dst_start, dst_len). Elements are `esize` bytes.
  */
 void ckpt__box_copy(int rank, size_t esize, const int64_t *start, const int64_t *len,
-		    const void *src, const int64_t *src_start, const int64_t *src_len,
-		    void *dst, const int64_t *dst_start, const int64_t *dst_len);
+		    const void *src, const int64_t *src_start, const int64_t *src_len, void *dst,
+		    const int64_t *dst_start, const int64_t *dst_len);
 
 /* Format `d0 d1 ... s0,l0:s1,l1` (TF's shape_and_slice text) or, when
  * dims is NULL, just the slice part. Truncates to n bytes. */
-void ckpt__slice_text(char *out, size_t n, int rank, const int64_t *dims,
-		      const int64_t *start, const int64_t *len);
+void ckpt__slice_text(char *out, size_t n, int rank, const int64_t *dims, const int64_t *start,
+		      const int64_t *len);
 
 #endif

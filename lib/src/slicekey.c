@@ -12,24 +12,23 @@
 /* (H0, H1) header bits XORed into the first two bytes of an n-byte
  * signed encoding, n = 0..10. */
 static const uint8_t header_bits[11][2] = {
-	{0, 0},       {0x80, 0},    {0xc0, 0},    {0xe0, 0},
-	{0xf0, 0},    {0xf8, 0},    {0xfc, 0},    {0xfe, 0},
-	{0xff, 0},    {0xff, 0x80}, {0xff, 0xc0},
+    {0, 0},    {0x80, 0}, {0xc0, 0}, {0xe0, 0},	   {0xf0, 0},	 {0xf8, 0},
+    {0xfc, 0}, {0xfe, 0}, {0xff, 0}, {0xff, 0x80}, {0xff, 0xc0},
 };
 
 /* The same bits as a mask over the decoded big-endian value. */
 static const uint64_t length_mask[11] = {
-	0,
-	0x80ull,
-	0xc000ull,
-	0xe00000ull,
-	0xf0000000ull,
-	0xf800000000ull,
-	0xfc0000000000ull,
-	0xfe000000000000ull,
-	0xff00000000000000ull,
-	0x8000000000000000ull,
-	0,
+    0,
+    0x80ull,
+    0xc000ull,
+    0xe00000ull,
+    0xf0000000ull,
+    0xf800000000ull,
+    0xfc0000000000ull,
+    0xfe000000000000ull,
+    0xff00000000000000ull,
+    0x8000000000000000ull,
+    0,
 };
 
 int ckpt__oc_put_num_increasing(ckpt__buf *out, uint64_t v)
@@ -102,8 +101,7 @@ int ckpt__oc_put_string(ckpt__buf *out, const void *s, size_t n)
 	return ckpt__buf_append(out, term, 2);
 }
 
-int ckpt__oc_get_num_increasing(const uint8_t **pp, const uint8_t *end,
-				uint64_t *out)
+int ckpt__oc_get_num_increasing(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {
 	const uint8_t *p = *pp;
 
@@ -120,8 +118,7 @@ int ckpt__oc_get_num_increasing(const uint8_t **pp, const uint8_t *end,
 	return 0;
 }
 
-int ckpt__oc_get_signed_num_increasing(const uint8_t **pp, const uint8_t *end,
-				       int64_t *out)
+int ckpt__oc_get_signed_num_increasing(const uint8_t **pp, const uint8_t *end, int64_t *out)
 {
 	const uint8_t *p = *pp;
 	size_t avail = (size_t)(end - p);
@@ -198,8 +195,7 @@ int ckpt__oc_get_string(const uint8_t **pp, const uint8_t *end, ckpt__buf *out)
 		} else {
 			break;
 		}
-		if (ckpt__buf_append(out, run, (size_t)(p - run)) ||
-		    ckpt__buf_append(out, &lit, 1))
+		if (ckpt__buf_append(out, run, (size_t)(p - run)) || ckpt__buf_append(out, &lit, 1))
 			return -2;
 		p += 2;
 		run = p;
@@ -208,8 +204,8 @@ int ckpt__oc_get_string(const uint8_t **pp, const uint8_t *end, ckpt__buf *out)
 	return -1;
 }
 
-int ckpt__slicekey_encode(ckpt__buf *out, const char *name, size_t name_len,
-			  int rank, const int64_t *start, const int64_t *length)
+int ckpt__slicekey_encode(ckpt__buf *out, const char *name, size_t name_len, int rank,
+			  const int64_t *start, const int64_t *length)
 {
 	int rc;
 
@@ -240,9 +236,8 @@ static void hex_prefix(char *dst, size_t cap, const uint8_t *p, size_t n)
 		snprintf(dst + k, cap - k, "...");
 }
 
-int ckpt__slicekey_decode(const uint8_t *key, size_t len, ckpt__buf *name_out,
-			  int *rank_out, int64_t *start_out,
-			  int64_t *length_out, int max_rank, ckpt_error *err)
+int ckpt__slicekey_decode(const uint8_t *key, size_t len, ckpt__buf *name_out, int *rank_out,
+			  int64_t *start_out, int64_t *length_out, int max_rank, ckpt_error *err)
 {
 	const uint8_t *p = key, *end = key + len;
 	char src[72];
@@ -258,23 +253,25 @@ int ckpt__slicekey_decode(const uint8_t *key, size_t len, ckpt__buf *name_out,
 	if (x != 0)
 		return ckpt__error(err, CKPT_ECORRUPT,
 				   "The leading number should always be 0 for any "
-				   "valid key: src = %s", SRC());
+				   "valid key: src = %s",
+				   SRC());
 	rc = ckpt__oc_get_string(&p, end, name_out);
 	if (rc == -2)
 		return ckpt__error(err, CKPT_ENOMEM, "slice key: out of memory");
 	if (rc)
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "Failed to parse the tensor name: src = %s", SRC());
+		return ckpt__error(err, CKPT_ECORRUPT, "Failed to parse the tensor name: src = %s",
+				   SRC());
 	if (ckpt__buf_append(name_out, "", 1))
 		return ckpt__error(err, CKPT_ENOMEM, "slice key: out of memory");
 	name_out->len--;
 	if (ckpt__oc_get_num_increasing(&p, end, &x))
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "Failed to parse the tensor rank: src = %s", SRC());
+		return ckpt__error(err, CKPT_ECORRUPT, "Failed to parse the tensor rank: src = %s",
+				   SRC());
 	if (x == 0)
 		return ckpt__error(err, CKPT_ECORRUPT,
 				   "Expecting positive rank of the tensor, got 0, "
-				   "src = %s", SRC());
+				   "src = %s",
+				   SRC());
 	if (x >= INT32_MAX)
 		return ckpt__error(err, CKPT_ECORRUPT, "Too many elements %llu",
 				   (unsigned long long)x);
@@ -286,11 +283,11 @@ int ckpt__slicekey_decode(const uint8_t *key, size_t len, ckpt__buf *name_out,
 	for (int d = 0; d < rank; d++) {
 		int64_t s, l;
 		if (ckpt__oc_get_signed_num_increasing(&p, end, &s))
-			return ckpt__error(err, CKPT_ECORRUPT,
-					   "Failed to parse start: src = %s", SRC());
+			return ckpt__error(err, CKPT_ECORRUPT, "Failed to parse start: src = %s",
+					   SRC());
 		if (ckpt__oc_get_signed_num_increasing(&p, end, &l))
-			return ckpt__error(err, CKPT_ECORRUPT,
-					   "Failed to parse length: src = %s", SRC());
+			return ckpt__error(err, CKPT_ECORRUPT, "Failed to parse length: src = %s",
+					   SRC());
 		if (l >= 0) {
 			start_out[d] = s;
 			length_out[d] = l;

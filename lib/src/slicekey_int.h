@@ -34,10 +34,8 @@ int ckpt__oc_put_string(ckpt__buf *out, const void *s, size_t n);
  * ckpt__oc_get_string appends the decoded bytes to out (-2: CKPT_ENOMEM).
  * Like TF's release build, non-minimal encodings are accepted.
  */
-int ckpt__oc_get_num_increasing(const uint8_t **pp, const uint8_t *end,
-				uint64_t *out);
-int ckpt__oc_get_signed_num_increasing(const uint8_t **pp, const uint8_t *end,
-				       int64_t *out);
+int ckpt__oc_get_num_increasing(const uint8_t **pp, const uint8_t *end, uint64_t *out);
+int ckpt__oc_get_signed_num_increasing(const uint8_t **pp, const uint8_t *end, int64_t *out);
 int ckpt__oc_get_string(const uint8_t **pp, const uint8_t *end, ckpt__buf *out);
 
 /* ---- Slice keys ---- */
@@ -50,8 +48,8 @@ int ckpt__oc_get_string(const uint8_t **pp, const uint8_t *end, ckpt__buf *out);
  * Returns 0, CKPT_EINVAL (rank < 0, NULL arrays) or CKPT_ENOMEM.
  * Ownership: out stays the caller's.
  */
-int ckpt__slicekey_encode(ckpt__buf *out, const char *name, size_t name_len,
-			  int rank, const int64_t *start, const int64_t *length);
+int ckpt__slicekey_encode(ckpt__buf *out, const char *name, size_t name_len, int rank,
+			  const int64_t *start, const int64_t *length);
 
 /*
  * DecodeTensorNameSlice with TF's checks: leading number 0, rank > 0 and
@@ -67,8 +65,7 @@ int ckpt__slicekey_encode(ckpt__buf *out, const char *name, size_t name_len,
  * CKPT_ENOMEM; on failure the outputs are unspecified.
  * Ownership: name_out stays the caller's (free it with ckpt__buf_free).
  */
-int ckpt__slicekey_decode(const uint8_t *key, size_t len, ckpt__buf *name_out,
-			  int *rank_out, int64_t *start_out,
-			  int64_t *length_out, int max_rank, ckpt_error *err);
+int ckpt__slicekey_decode(const uint8_t *key, size_t len, ckpt__buf *name_out, int *rank_out,
+			  int64_t *start_out, int64_t *length_out, int max_rank, ckpt_error *err);
 
 #endif

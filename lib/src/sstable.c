@@ -49,63 +49,65 @@ struct walk {
 	const char *fname;
 	ckpt__sstable_fn fn;
 	void *ctx;
-	ckpt__buf prev_key; /* last key seen in the table, for ordering */
-	uint64_t key_bytes; /* bytes of keys rebuilt so far ... */
+	ckpt__buf prev_key;  /* last key seen in the table, for ordering */
+	uint64_t key_bytes;  /* bytes of keys rebuilt so far ... */
 	uint64_t key_budget; /* ... may not pass this: prefix compression lets
 			      * a crafted table grow each key by one byte per
 			      * entry, quadratic work in the file size */
 	int have_prev;
-	uint8_t *unz;       /* snappy output, reused */
+	uint8_t *unz; /* snappy output, reused */
 	size_t unz_cap;
 };
 
-static int get_handle(const uint8_t **p, const uint8_t *end, uint64_t *off,
-		      uint64_t *size)
+static int get_handle(const uint8_t **p, const uint8_t *end, uint64_t *off, uint64_t *size)
 {
 	return ckpt__get_varint64(p, end, off) || ckpt__get_varint64(p, end, size);
 }
 
 /* Fetch, check and (if needed) decompress the block at handle. */
-static int read_block(struct walk *w, uint64_t off, uint64_t size,
-		      const uint8_t **out, size_t *out_len, ckpt_error *err)
+static int read_block(struct walk *w, uint64_t off, uint64_t size, const uint8_t **out,
+		      size_t *out_len, ckpt_error *err)
 {
 	uint64_t end;
 
-	if (ckpt__add_u64(off, size, &end) ||
-	    ckpt__add_u64(end, TRAILER_SIZE, &end) || end > w->len - FOOTER_SIZE)
+	if (ckpt__add_u64(off, size, &end) || ckpt__add_u64(end, TRAILER_SIZE, &end) ||
+	    end > w->len - FOOTER_SIZE)
 		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s@%llu: truncated block read: block of %llu bytes runs past the table end (%zu bytes)",
-				   w->fname, (unsigned long long)off,
-				   (unsigned long long)size, w->len);
+				   "%s@%llu: truncated block read: block of %llu bytes runs past "
+				   "the table end (%zu bytes)",
+				   w->fname, (unsigned long long)off, (unsigned long long)size,
+				   w->len);
 	const uint8_t *b = w->data + off;
 	uint8_t type = b[size];
 	uint32_t stored = ckpt__load_le32(b + size + 1);
 	uint32_t crc = ckpt__crc32c_extend(ckpt__crc32c_extend(0, b, size), &type, 1);
 	if (ckpt__crc32c_unmask(stored) != crc && ENFORCE_BLOCK_CRC)
-		return ckpt__error(err, CKPT_ECHECKSUM,
-				   "%s@%llu: block checksum mismatch: stored 0x%08x, computed 0x%08x",
-				   w->fname, (unsigned long long)off,
-				   ckpt__crc32c_unmask(stored), crc);
+		return ckpt__error(
+		    err, CKPT_ECHECKSUM,
+		    "%s@%llu: block checksum mismatch: stored 0x%08x, computed 0x%08x", w->fname,
+		    (unsigned long long)off, ckpt__crc32c_unmask(stored), crc);
 	if (type == 0) {
 		*out = b;
 		*out_len = size;
 		return 0;
 	}
 	if (type != 1)
-		return ckpt__error(err, CKPT_ECORRUPT, "%s@%llu: bad block type %u",
-				   w->fname, (unsigned long long)off, type);
+		return ckpt__error(err, CKPT_ECORRUPT, "%s@%llu: bad block type %u", w->fname,
+				   (unsigned long long)off, type);
 	size_t ulen;
 	if (snappy_uncompressed_length((const char *)b, size, &ulen) != SNAPPY_OK ||
 	    ulen > MAX_BLOCK || ulen / 32 > size + 2)
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s@%llu: corrupted compressed block contents (bad snappy length)",
-				   w->fname, (unsigned long long)off);
+		return ckpt__error(
+		    err, CKPT_ECORRUPT,
+		    "%s@%llu: corrupted compressed block contents (bad snappy length)", w->fname,
+		    (unsigned long long)off);
 	/* also when ulen is 0: callers get a non-NULL block (memcpy'd later) */
 	if (ulen > w->unz_cap || w->unz == NULL) {
 		uint8_t *n = realloc(w->unz, ulen ? ulen : 1);
 		if (n == NULL)
-			return ckpt__error(err, CKPT_ENOMEM, "%s@%llu: out of memory for a %zu-byte block",
-					   w->fname, (unsigned long long)off, ulen);
+			return ckpt__error(err, CKPT_ENOMEM,
+					   "%s@%llu: out of memory for a %zu-byte block", w->fname,
+					   (unsigned long long)off, ulen);
 		w->unz = n;
 		w->unz_cap = ulen;
 	}
@@ -113,8 +115,8 @@ static int read_block(struct walk *w, uint64_t off, uint64_t size,
 	if (snappy_uncompress((const char *)b, size, (char *)w->unz, &got) != SNAPPY_OK ||
 	    got != ulen)
 		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s@%llu: corrupted compressed block contents",
-				   w->fname, (unsigned long long)off);
+				   "%s@%llu: corrupted compressed block contents", w->fname,
+				   (unsigned long long)off);
 	*out = w->unz;
 	*out_len = ulen;
 	return 0;
@@ -127,18 +129,20 @@ struct block_iter {
 	ckpt__buf key;
 };
 
-static int block_iter_init(struct walk *w, struct block_iter *it, uint64_t off,
-			   const uint8_t *blk, size_t n, ckpt_error *err)
+static int block_iter_init(struct walk *w, struct block_iter *it, uint64_t off, const uint8_t *blk,
+			   size_t n, ckpt_error *err)
 {
 	memset(it, 0, sizeof(*it));
 	if (n < 4)
-		return ckpt__error(err, CKPT_ECORRUPT, "%s@%llu: bad block contents: %zu bytes is too short",
-				   w->fname, (unsigned long long)off, n);
+		return ckpt__error(err, CKPT_ECORRUPT,
+				   "%s@%llu: bad block contents: %zu bytes is too short", w->fname,
+				   (unsigned long long)off, n);
 	uint32_t nrestarts = ckpt__load_le32(blk + n - 4);
 	if (nrestarts > (n - 4) / 4)
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s@%llu: bad block contents: %u restarts do not fit in %zu bytes",
-				   w->fname, (unsigned long long)off, nrestarts, n);
+		return ckpt__error(
+		    err, CKPT_ECORRUPT,
+		    "%s@%llu: bad block contents: %u restarts do not fit in %zu bytes", w->fname,
+		    (unsigned long long)off, nrestarts, n);
 	it->blk = it->p = blk;
 	it->end = blk + (n - 4 - (size_t)nrestarts * 4);
 	it->off = off;
@@ -146,8 +150,8 @@ static int block_iter_init(struct walk *w, struct block_iter *it, uint64_t off,
 }
 
 /* Next entry: 1 with *val set, 0 at the end, or a negative code. */
-static int block_iter_next(struct walk *w, struct block_iter *it,
-			   const uint8_t **val, size_t *vlen, ckpt_error *err)
+static int block_iter_next(struct walk *w, struct block_iter *it, const uint8_t **val, size_t *vlen,
+			   ckpt_error *err)
 {
 	uint32_t shared, nonshared, vl;
 	const uint8_t *p = it->p, *end = it->end;
@@ -155,8 +159,7 @@ static int block_iter_next(struct walk *w, struct block_iter *it,
 
 	if (p >= end)
 		return 0;
-	if (ckpt__get_varint32(&p, end, &shared) ||
-	    ckpt__get_varint32(&p, end, &nonshared) ||
+	if (ckpt__get_varint32(&p, end, &shared) || ckpt__get_varint32(&p, end, &nonshared) ||
 	    ckpt__get_varint32(&p, end, &vl) || shared > it->key.len ||
 	    nonshared > (size_t)(end - p) || vl > (size_t)(end - p) - nonshared)
 		return ckpt__error(err, CKPT_ECORRUPT, "%s@%llu: bad entry in block at byte %zu",
@@ -164,10 +167,10 @@ static int block_iter_next(struct walk *w, struct block_iter *it,
 	it->key.len = shared;
 	w->key_bytes += (uint64_t)shared + nonshared;
 	if (w->key_bytes > w->key_budget)
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s@%llu: keys expand to more than %llu bytes (64 times the file) at byte %zu",
-				   w->fname, (unsigned long long)it->off,
-				   (unsigned long long)w->key_budget, at);
+		return ckpt__error(
+		    err, CKPT_ECORRUPT,
+		    "%s@%llu: keys expand to more than %llu bytes (64 times the file) at byte %zu",
+		    w->fname, (unsigned long long)it->off, (unsigned long long)w->key_budget, at);
 	if (ckpt__buf_append(&it->key, p, nonshared))
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", w->fname);
 	*val = p + nonshared;
@@ -177,8 +180,7 @@ static int block_iter_next(struct walk *w, struct block_iter *it,
 }
 
 /* Hand every entry of one data block to the user, checking key order. */
-static int walk_data(struct walk *w, uint64_t off, const uint8_t *blk, size_t n,
-		     ckpt_error *err)
+static int walk_data(struct walk *w, uint64_t off, const uint8_t *blk, size_t n, ckpt_error *err)
 {
 	struct block_iter it;
 	const uint8_t *val;
@@ -191,10 +193,10 @@ static int walk_data(struct walk *w, uint64_t off, const uint8_t *blk, size_t n,
 			size_t m = w->prev_key.len < k->len ? w->prev_key.len : k->len;
 			int c = m ? memcmp(w->prev_key.data, k->data, m) : 0;
 			if (c > 0 || (c == 0 && w->prev_key.len >= k->len)) {
-				rc = ckpt__error(err, CKPT_ECORRUPT,
-						 "%s@%llu: keys out of order at byte %zu of the block",
-						 w->fname, (unsigned long long)off,
-						 (size_t)(val - blk));
+				rc = ckpt__error(
+				    err, CKPT_ECORRUPT,
+				    "%s@%llu: keys out of order at byte %zu of the block", w->fname,
+				    (unsigned long long)off, (size_t)(val - blk));
 				break;
 			}
 		}
@@ -210,8 +212,7 @@ static int walk_data(struct walk *w, uint64_t off, const uint8_t *blk, size_t n,
 	return rc;
 }
 
-static int walk_index(struct walk *w, uint64_t off, const uint8_t *blk, size_t n,
-		      ckpt_error *err)
+static int walk_index(struct walk *w, uint64_t off, const uint8_t *blk, size_t n, ckpt_error *err)
 {
 	struct block_iter it;
 	const uint8_t *val;
@@ -232,7 +233,8 @@ static int walk_index(struct walk *w, uint64_t off, const uint8_t *blk, size_t n
 		}
 		if (boff < next_free) {
 			rc = ckpt__error(err, CKPT_ECORRUPT,
-					 "%s@%llu: index entry points back to offset %llu (data blocks must not overlap)",
+					 "%s@%llu: index entry points back to offset %llu (data "
+					 "blocks must not overlap)",
 					 w->fname, (unsigned long long)off,
 					 (unsigned long long)boff);
 			break;
@@ -247,24 +249,28 @@ static int walk_index(struct walk *w, uint64_t off, const uint8_t *blk, size_t n
 	return rc;
 }
 
-int ckpt__sstable_foreach(const uint8_t *data, size_t len, const char *fname,
-			  ckpt__sstable_fn fn, void *ctx, ckpt_error *err)
+int ckpt__sstable_foreach(const uint8_t *data, size_t len, const char *fname, ckpt__sstable_fn fn,
+			  void *ctx, ckpt_error *err)
 {
 	if (len < FOOTER_SIZE)
 		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s@0: file is too short to be an sstable (%zu bytes)", fname, len);
+				   "%s@0: file is too short to be an sstable (%zu bytes)", fname,
+				   len);
 	const uint8_t *foot = data + len - FOOTER_SIZE;
 	if (ckpt__load_le64(foot + 40) != TABLE_MAGIC)
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s@%zu: not an sstable (bad magic number)", fname, len - 8);
+		return ckpt__error(err, CKPT_ECORRUPT, "%s@%zu: not an sstable (bad magic number)",
+				   fname, len - 8);
 	const uint8_t *p = foot;
 	uint64_t moff, msize, ioff, isize;
-	if (get_handle(&p, foot + 40, &moff, &msize) ||
-	    get_handle(&p, foot + 40, &ioff, &isize))
-		return ckpt__error(err, CKPT_ECORRUPT, "%s@%zu: bad block handle in footer",
-				   fname, len - FOOTER_SIZE);
+	if (get_handle(&p, foot + 40, &moff, &msize) || get_handle(&p, foot + 40, &ioff, &isize))
+		return ckpt__error(err, CKPT_ECORRUPT, "%s@%zu: bad block handle in footer", fname,
+				   len - FOOTER_SIZE);
 
-	struct walk w = {.data = data, .len = len, .fname = fname, .fn = fn, .ctx = ctx,
+	struct walk w = {.data = data,
+			 .len = len,
+			 .fname = fname,
+			 .fn = fn,
+			 .ctx = ctx,
 			 .key_budget = (uint64_t)len * 64 + (1u << 20)};
 	const uint8_t *ib;
 	size_t ilen;

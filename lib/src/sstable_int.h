@@ -15,9 +15,8 @@
  * that are valid only during the call. Return 0 to go on, or a negative
  * CKPT_E* code (with err filled) to stop the walk with that code.
  */
-typedef int (*ckpt__sstable_fn)(void *ctx, const uint8_t *key, size_t klen,
-				const uint8_t *val, size_t vlen,
-				ckpt_error *err);
+typedef int (*ckpt__sstable_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+				size_t vlen, ckpt_error *err);
 
 /*
  * Walk every entry of the table held in data[0..len). `fname` names the
@@ -26,7 +25,7 @@ typedef int (*ckpt__sstable_fn)(void *ctx, const uint8_t *key, size_t klen,
  * keys strictly increase across the whole table.
  * Ownership: allocates nothing that outlives the call.
  */
-int ckpt__sstable_foreach(const uint8_t *data, size_t len, const char *fname,
-			  ckpt__sstable_fn fn, void *ctx, ckpt_error *err);
+int ckpt__sstable_foreach(const uint8_t *data, size_t len, const char *fname, ckpt__sstable_fn fn,
+			  void *ctx, ckpt_error *err);
 
 #endif

@@ -39,8 +39,7 @@ int ckpt__write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-int ckpt__sst_compare(const uint8_t *a, size_t alen, const uint8_t *b,
-		      size_t blen)
+int ckpt__sst_compare(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t n = alen < blen ? alen : blen;
 	int c = n ? memcmp(a, b, n) : 0;
@@ -50,8 +49,7 @@ int ckpt__sst_compare(const uint8_t *a, size_t alen, const uint8_t *b,
 	return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-void ckpt__sst_shortest_separator(ckpt__buf *start, const uint8_t *limit,
-				  size_t limit_len)
+void ckpt__sst_shortest_separator(ckpt__buf *start, const uint8_t *limit, size_t limit_len)
 {
 	size_t min_len = start->len < limit_len ? start->len : limit_len;
 	size_t i = 0;
@@ -117,15 +115,15 @@ static size_t block_estimate(const ckpt__sst_block *bl)
 	return bl->data.len + bl->restarts.len + 4;
 }
 
-static int block_add(ckpt__sst_block *bl, const uint8_t *key, size_t klen,
-		     const uint8_t *val, size_t vlen)
+static int block_add(ckpt__sst_block *bl, const uint8_t *key, size_t klen, const uint8_t *val,
+		     size_t vlen)
 {
 	size_t shared = 0;
 	int rc;
 
 	if (klen > UINT32_MAX || vlen > UINT32_MAX)
 		return CKPT_EINVAL; /* varint32 fields */
-	if (key == NULL) /* empty key held in an empty ckpt__buf */
+	if (key == NULL)	    /* empty key held in an empty ckpt__buf */
 		key = (const uint8_t *)"";
 	if (val == NULL)
 		val = (const uint8_t *)"";
@@ -185,8 +183,8 @@ static int fail(ckpt__sst_writer *w, int rc, ckpt_error *err)
 
 /* Finish bl (append restarts and count), write it with its trailer and
  * reset it; off and size receive its handle. */
-static int write_block(ckpt__sst_writer *w, ckpt__sst_block *bl,
-		       uint64_t *off, uint64_t *size, ckpt_error *err)
+static int write_block(ckpt__sst_writer *w, ckpt__sst_block *bl, uint64_t *off, uint64_t *size,
+		       ckpt_error *err)
 {
 	int rc;
 	size_t nrestarts = bl->restarts.len / 4;
@@ -218,8 +216,7 @@ static int flush(ckpt__sst_writer *w, ckpt_error *err)
 {
 	if (w->data_block.empty)
 		return 0;
-	int rc = write_block(w, &w->data_block, &w->pending_off,
-			     &w->pending_size, err);
+	int rc = write_block(w, &w->data_block, &w->pending_off, &w->pending_size, err);
 	if (rc == 0)
 		w->pending_index = 1;
 	return rc;
@@ -230,8 +227,7 @@ static int add_pending_index(ckpt__sst_writer *w, ckpt_error *err)
 	uint8_t handle[20];
 	size_t n = ckpt__put_varint64(handle, w->pending_off);
 	n += ckpt__put_varint64(handle + n, w->pending_size);
-	int rc = block_add(&w->index_block, w->last_key.data, w->last_key.len,
-			   handle, n);
+	int rc = block_add(&w->index_block, w->last_key.data, w->last_key.len, handle, n);
 	if (rc)
 		return fail(w, rc, err);
 	w->pending_index = 0;
@@ -259,8 +255,7 @@ static int init_common(ckpt__sst_writer *w, const ckpt__sst_options *opt)
 	return rc;
 }
 
-int ckpt__sst_writer_init_buf(ckpt__sst_writer *w, ckpt__buf *out,
-			      const ckpt__sst_options *opt)
+int ckpt__sst_writer_init_buf(ckpt__sst_writer *w, ckpt__buf *out, const ckpt__sst_options *opt)
 {
 	int rc = init_common(w, opt);
 	w->out = out;
@@ -276,8 +271,8 @@ int ckpt__sst_writer_init_fd(ckpt__sst_writer *w, int fd, const char *path,
 	return rc;
 }
 
-int ckpt__sst_writer_add(ckpt__sst_writer *w, const void *key, size_t key_len,
-			 const void *val, size_t val_len, ckpt_error *err)
+int ckpt__sst_writer_add(ckpt__sst_writer *w, const void *key, size_t key_len, const void *val,
+			 size_t val_len, ckpt_error *err)
 {
 	const uint8_t *k = key, *v = val;
 	int rc;
@@ -287,13 +282,13 @@ int ckpt__sst_writer_add(ckpt__sst_writer *w, const void *key, size_t key_len,
 	if (w->finished)
 		return ckpt__error(err, CKPT_EINVAL, "sstable: add after finish");
 	if (key_len > UINT32_MAX || val_len > UINT32_MAX)
-		return ckpt__error(err, CKPT_EINVAL,
-				   "sstable: key or value longer than 4 GiB");
+		return ckpt__error(err, CKPT_EINVAL, "sstable: key or value longer than 4 GiB");
 	if (w->num_entries > 0 &&
 	    ckpt__sst_compare(k, key_len, w->last_key.data, w->last_key.len) <= 0)
 		return ckpt__error(err, CKPT_EINVAL,
 				   "sstable: keys must be strictly increasing "
-				   "(entry %llu)", (unsigned long long)w->num_entries);
+				   "(entry %llu)",
+				   (unsigned long long)w->num_entries);
 
 	/* TF: a huge entry first flushes the block in progress. */
 	if (w->num_entries > 0 && key_len + val_len >= 2 * w->opt.block_size &&

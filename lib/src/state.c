@@ -83,7 +83,10 @@ static int lex_string(struct lex *l, ckpt__buf *out, ckpt_error *err)
 			case 'b': c = '\b'; break;
 			case 'f': c = '\f'; break;
 			case 'v': c = '\v'; break;
-			case '\\': case '\'': case '"': case '?': break;
+			case '\\':
+			case '\'':
+			case '"':
+			case '?': break;
 			case 'x': {
 				int v = 0, k = 0, h;
 				while (k < 2 && l->p < l->end && (h = hexval(*l->p)) >= 0) {
@@ -99,7 +102,8 @@ static int lex_string(struct lex *l, ckpt__buf *out, ckpt_error *err)
 			default:
 				if (c >= '0' && c <= '7') {
 					int v = c - '0', k = 1;
-					while (k < 3 && l->p < l->end && *l->p >= '0' && *l->p <= '7') {
+					while (k < 3 && l->p < l->end && *l->p >= '0' &&
+					       *l->p <= '7') {
 						v = v * 8 + (*l->p++ - '0');
 						k++;
 					}
@@ -120,8 +124,8 @@ static int lex_string(struct lex *l, ckpt__buf *out, ckpt_error *err)
 	return 0;
 }
 
-int ckpt__state_parse(const char *text, size_t len, const char *fname,
-		      const char *dir, char **model_path, ckpt_error *err)
+int ckpt__state_parse(const char *text, size_t len, const char *fname, const char *dir,
+		      char **model_path, ckpt_error *err)
 {
 	struct lex l = {text, text + len, text, fname};
 	ckpt__buf model = {0}, tmp = {0};
@@ -141,8 +145,9 @@ int ckpt__state_parse(const char *text, size_t len, const char *fname,
 		}
 		int is_model = idlen == 21 && memcmp(id, "model_checkpoint_path", 21) == 0;
 		int is_paths = idlen == 26 && memcmp(id, "all_model_checkpoint_paths", 26) == 0;
-		int is_num = (idlen == 31 && memcmp(id, "all_model_checkpoint_timestamps", 31) == 0) ||
-			     (idlen == 24 && memcmp(id, "last_preserved_timestamp", 24) == 0);
+		int is_num =
+		    (idlen == 31 && memcmp(id, "all_model_checkpoint_timestamps", 31) == 0) ||
+		    (idlen == 24 && memcmp(id, "last_preserved_timestamp", 24) == 0);
 		if (!is_model && !is_paths && !is_num) {
 			rc = fail(&l, err, "unknown field in CheckpointState");
 			break;
@@ -185,10 +190,11 @@ int ckpt__state_parse(const char *text, size_t len, const char *fname,
 	}
 	ckpt__buf_free(&tmp);
 	if (rc == 0 && (!have_model || model.len == 0))
-		rc = ckpt__error(err, CKPT_ECORRUPT, "Invalid checkpoint state loaded from %s", dir);
+		rc =
+		    ckpt__error(err, CKPT_ECORRUPT, "Invalid checkpoint state loaded from %s", dir);
 	if (rc == 0 && memchr(model.data, 0, model.len))
-		rc = ckpt__error(err, CKPT_ECORRUPT, "%s: model_checkpoint_path contains a NUL byte",
-				 fname);
+		rc = ckpt__error(err, CKPT_ECORRUPT,
+				 "%s: model_checkpoint_path contains a NUL byte", fname);
 	if (rc == 0) {
 		uint8_t nul = 0;
 		if (ckpt__buf_append(&model, &nul, 1))

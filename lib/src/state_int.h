@@ -16,7 +16,7 @@
  * state" text. The path may contain any byte but NUL.
  * Ownership: the caller frees *model_path with free().
  */
-int ckpt__state_parse(const char *text, size_t len, const char *fname,
-		      const char *dir, char **model_path, ckpt_error *err);
+int ckpt__state_parse(const char *text, size_t len, const char *fname, const char *dir,
+		      char **model_path, ckpt_error *err);
 
 #endif

@@ -66,8 +66,7 @@ const char *ckpt__sb_str(const ckpt_sbuf *b)
 	return b->p ? b->p : "";
 }
 
-static void dims_joined(ckpt_sbuf *b, int rank, const int64_t *dims,
-			const char *sep)
+static void dims_joined(ckpt_sbuf *b, int rank, const int64_t *dims, const char *sep)
 {
 	for (int i = 0; i < rank; i++)
 		ckpt__sb_printf(b, "%s%lld", i ? sep : "", (long long)dims[i]);

@@ -18,12 +18,14 @@ typedef struct ckpt_sbuf {
 	int oom;
 } ckpt_sbuf;
 
-#define CKPT_SBUF_INIT {NULL, 0, 0, 0}
+#define CKPT_SBUF_INIT                                                                             \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 void ckpt__sb_putn(ckpt_sbuf *b, const char *s, size_t n);
 void ckpt__sb_puts(ckpt_sbuf *b, const char *s);
-void ckpt__sb_printf(ckpt_sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void ckpt__sb_printf(ckpt_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The string so far ("" when empty); valid until the next append. */
 const char *ckpt__sb_str(const ckpt_sbuf *b);
 /* "[a,b]": TensorShape::DebugString, as TF's C++ messages print shapes. */

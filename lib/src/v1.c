@@ -29,8 +29,8 @@
 struct v1 {
 	ckpt_reader *r;
 	const char *fname;
-	int file;       /* index of this file in the pattern's matches */
-	int pass;       /* 1: meta, 2: data */
+	int file; /* index of this file in the pattern's matches */
+	int pass; /* 1: meta, 2: data */
 	int seen_first;
 };
 
@@ -69,7 +69,8 @@ static int merge(ckpt_reader *r, const char *fname, ckpt_error *err)
 		int rc = 0;
 		if (keep->pub.dtype != t->pub.dtype)
 			rc = ckpt__error(err, CKPT_ECORRUPT,
-					 "%s: Incompatible tensor types detected for tensor %s: existing = %s, new = %s",
+					 "%s: Incompatible tensor types detected for tensor %s: "
+					 "existing = %s, new = %s",
 					 fname, t->name, ckpt_dtype_tf_name(keep->pub.dtype),
 					 ckpt_dtype_tf_name(t->pub.dtype));
 		else if (keep->pub.rank != t->pub.rank ||
@@ -116,16 +117,19 @@ static int slice_of(const Tensorflow__TensorSliceProto *sp, const struct ckpt__t
 	/* TF saves a full slice of a rank-r tensor as r empty extents, or
 	 * (older writers) as no extents at all */
 	if (n != (size_t)rank && n != 0)
-		return ckpt__error(err, CKPT_ECORRUPT,
-				   "%s: slice of %s: Mismatching ranks: shape rank %d, slice rank %zu",
-				   fname, t->name, rank, n);
+		return ckpt__error(
+		    err, CKPT_ECORRUPT,
+		    "%s: slice of %s: Mismatching ranks: shape rank %d, slice rank %zu", fname,
+		    t->name, rank, n);
 	for (int d = 0; d < rank; d++) {
 		const Tensorflow__TensorSliceProto__Extent *x = n ? sp->extent[d] : NULL;
-		int full = x == NULL ||
-			   x->has_length_case != TENSORFLOW__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH;
+		int full =
+		    x == NULL ||
+		    x->has_length_case != TENSORFLOW__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH;
 		if (full && x && x->start != 0)
-			return ckpt__error(err, CKPT_ECORRUPT, "%s: slice of %s: full extent with start %lld",
-					   fname, t->name, (long long)x->start);
+			return ckpt__error(err, CKPT_ECORRUPT,
+					   "%s: slice of %s: full extent with start %lld", fname,
+					   t->name, (long long)x->start);
 		start[d] = x ? x->start : 0;
 		len[d] = full ? t->dims[d] : x->length;
 	}
@@ -145,8 +149,8 @@ static int add_meta(struct v1 *v, const Tensorflow__SavedTensorSliceMeta *m, ckp
 		int64_t dims[CKPT_MAX_RANK];
 		int rank = sm->shape ? (int)sm->shape->n_dim : 0;
 		if (name[0] == '\0')
-			return ckpt__error(err, CKPT_ECORRUPT, "%s: meta: a tensor has an empty name",
-					   v->fname);
+			return ckpt__error(err, CKPT_ECORRUPT,
+					   "%s: meta: a tensor has an empty name", v->fname);
 		if (dt <= CKPT_DT_INVALID || dt >= CKPT_DT_COUNT_ || dt == CKPT_DT_RESOURCE ||
 		    dt == CKPT_DT_VARIANT)
 			return ckpt__error(err, CKPT_EUNSUPPORTED,
@@ -173,10 +177,11 @@ static int add_meta(struct v1 *v, const Tensorflow__SavedTensorSliceMeta *m, ckp
 			if (pc == NULL)
 				return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", v->fname);
 			pc->shard = v->file;
-			rc = slice_of(sm->n_slice ? sm->slice[s] : NULL, t, pc->start,
-					  pc->length, v->fname, err);
+			rc = slice_of(sm->n_slice ? sm->slice[s] : NULL, t, pc->start, pc->length,
+				      v->fname, err);
 			if (rc == 0)
-				rc = ckpt__tensor_check_piece(t, t->pub.num_pieces - 1, v->fname, err);
+				rc = ckpt__tensor_check_piece(t, t->pub.num_pieces - 1, v->fname,
+							      err);
 			if (rc)
 				return rc;
 			if (pc->pub.num_elements != t->pub.num_elements)
@@ -213,8 +218,8 @@ static int encode_strings(ckpt__buf *b, ProtobufCBinaryData *v, size_t n, uint32
 }
 
 /* Decode a TensorProto's typed values into little-endian element bytes. */
-static int decode_values(const Tensorflow__TensorProto *tp, ckpt_dtype dt, uint64_t n,
-			 ckpt__buf *b, uint32_t *crc)
+static int decode_values(const Tensorflow__TensorProto *tp, ckpt_dtype dt, uint64_t n, ckpt__buf *b,
+			 uint32_t *crc)
 {
 	size_t es = ckpt_dtype_size(dt);
 	if (dt == CKPT_DT_STRING)
@@ -237,12 +242,14 @@ static int decode_values(const Tensorflow__TensorProto *tp, ckpt_dtype dt, uint6
 	case CKPT_DT_HALF: have = tp->n_half_val; break;
 	case CKPT_DT_COMPLEX64: have = tp->n_scomplex_val / 2; break;
 	case CKPT_DT_COMPLEX128: have = tp->n_dcomplex_val / 2; break;
-	case CKPT_DT_INT32: case CKPT_DT_INT16: case CKPT_DT_INT8: case CKPT_DT_UINT8:
-	case CKPT_DT_QINT8: case CKPT_DT_QUINT8: case CKPT_DT_QINT32:
-		have = tp->n_int_val;
-		break;
-	default:
-		return CKPT_EUNSUPPORTED;
+	case CKPT_DT_INT32:
+	case CKPT_DT_INT16:
+	case CKPT_DT_INT8:
+	case CKPT_DT_UINT8:
+	case CKPT_DT_QINT8:
+	case CKPT_DT_QUINT8:
+	case CKPT_DT_QINT32: have = tp->n_int_val; break;
+	default: return CKPT_EUNSUPPORTED;
 	}
 	if (have != n)
 		return CKPT_ECORRUPT;
@@ -275,8 +282,9 @@ static int add_data(struct v1 *v, const Tensorflow__SavedSlice *ss, ckpt_error *
 {
 	struct ckpt__tensor *t = find(v->r, ss->name);
 	if (t == NULL)
-		return ckpt__error(err, CKPT_ECORRUPT, "%s: data record for %s, which meta does not list",
-				   v->fname, ss->name);
+		return ckpt__error(err, CKPT_ECORRUPT,
+				   "%s: data record for %s, which meta does not list", v->fname,
+				   ss->name);
 	int64_t start[CKPT_MAX_RANK], len[CKPT_MAX_RANK];
 	int rank = t->pub.rank;
 	int rc = slice_of(ss->slice, t, start, len, v->fname, err);
@@ -304,10 +312,11 @@ static int add_data(struct v1 *v, const Tensorflow__SavedSlice *ss, ckpt_error *
 	rc = decode_values(ss->data, t->pub.dtype, pc->pub.num_elements, &b, &crc);
 	if (rc) {
 		ckpt__buf_free(&b);
-		return ckpt__error(err, rc == CKPT_ENOMEM ? rc : CKPT_ECORRUPT,
-				   "%s: data record for %s: values do not match %llu elements of %s",
-				   v->fname, t->name, (unsigned long long)pc->pub.num_elements,
-				   ckpt_dtype_name(t->pub.dtype));
+		return ckpt__error(
+		    err, rc == CKPT_ENOMEM ? rc : CKPT_ECORRUPT,
+		    "%s: data record for %s: values do not match %llu elements of %s", v->fname,
+		    t->name, (unsigned long long)pc->pub.num_elements,
+		    ckpt_dtype_name(t->pub.dtype));
 	}
 	if (b.data == NULL && ckpt__buf_append(&b, "", 1) == 0)
 		b.len = 0;
@@ -317,8 +326,8 @@ static int add_data(struct v1 *v, const Tensorflow__SavedSlice *ss, ckpt_error *
 	return 0;
 }
 
-static int on_record(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
-		     size_t vlen, ckpt_error *err)
+static int on_record(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+		     ckpt_error *err)
 {
 	struct v1 *v = ctx;
 	int first = !v->seen_first;
@@ -326,7 +335,8 @@ static int on_record(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 	v->seen_first = 1;
 	if (first && klen != 0)
 		return ckpt__error(err, CKPT_ECORRUPT,
-				   "Failed to find the saved tensor slices at the beginning of the checkpoint file: %s",
+				   "Failed to find the saved tensor slices at the beginning of the "
+				   "checkpoint file: %s",
 				   v->fname);
 	if (!first && (v->pass == 1 || klen == 0))
 		return 0;
@@ -340,12 +350,13 @@ static int on_record(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 	if (first)
 		rc = s->meta ? add_meta(v, s->meta, err)
 			     : ckpt__error(err, CKPT_ECORRUPT,
-					   "Failed to find the saved tensor slices at the beginning of the checkpoint file: %s",
+					   "Failed to find the saved tensor slices at the "
+					   "beginning of the checkpoint file: %s",
 					   v->fname);
 	else
 		rc = s->data ? add_data(v, s->data, err)
-			     : ckpt__error(err, CKPT_ECORRUPT, "%s: a data record holds no SavedSlice",
-					   v->fname);
+			     : ckpt__error(err, CKPT_ECORRUPT,
+					   "%s: a data record holds no SavedSlice", v->fname);
 	tensorflow__saved_tensor_slices__free_unpacked(s, NULL);
 	(void)key;
 	return rc;
@@ -359,7 +370,8 @@ int ckpt__reader_load_v1(ckpt_reader *r, ckpt_error *err)
 	if (glob(r->path, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
 		globfree(&g);
 		return ckpt__error(err, CKPT_ENOTFOUND,
-				   "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for %s",
+				   "Unsuccessful TensorSliceReader constructor: Failed to find any "
+				   "matching files for %s",
 				   r->path);
 	}
 	if (g.gl_pathc > 1 << 16) {
@@ -379,7 +391,8 @@ int ckpt__reader_load_v1(ckpt_reader *r, ckpt_error *err)
 		}
 		if (rc == 0 && !v.seen_first)
 			rc = ckpt__error(err, CKPT_ECORRUPT,
-					 "Failed to find the saved tensor slices at the beginning of the checkpoint file: %s",
+					 "Failed to find the saved tensor slices at the beginning "
+					 "of the checkpoint file: %s",
 					 v.fname);
 		if (rc && rc != CKPT_ENOMEM && rc != CKPT_ENOTFOUND)
 			ckpt__error_prefix(err, "Unable to open table file %s", v.fname);
@@ -389,8 +402,9 @@ int ckpt__reader_load_v1(ckpt_reader *r, ckpt_error *err)
 	for (size_t i = 0; rc == 0 && i < r->n; i++)
 		for (size_t p = 0; rc == 0 && p < r->t[i].pub.num_pieces; p++)
 			if (r->t[i].pieces[p].mem == NULL)
-				rc = ckpt__error(err, CKPT_ECORRUPT,
-						 "%s: a slice of %s listed in meta has no data record",
-						 r->path, r->t[i].name);
+				rc = ckpt__error(
+				    err, CKPT_ECORRUPT,
+				    "%s: a slice of %s listed in meta has no data record", r->path,
+				    r->t[i].name);
 	return rc;
 }

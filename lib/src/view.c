@@ -35,11 +35,11 @@
 
 struct vnode {
 	ckpt_node pub;
-	char *name;       /* owned */
-	uint32_t hnext;   /* hash chain */
-	char *hdr;        /* npy: the header (owned), hdr_len bytes */
+	char *name;	/* owned */
+	uint32_t hnext; /* hash chain */
+	char *hdr;	/* npy: the header (owned), hdr_len bytes */
 	size_t hdr_len;
-	uint64_t width;   /* npy strings: bytes per element */
+	uint64_t width; /* npy strings: bytes per element */
 };
 
 struct ckpt_view {
@@ -48,7 +48,7 @@ struct ckpt_view {
 	const ckpt_plan *plan;
 	struct vnode *n;
 	size_t count, cap;
-	uint32_t *hash;   /* bucket heads, CKPT_VIEW_NONE = empty */
+	uint32_t *hash; /* bucket heads, CKPT_VIEW_NONE = empty */
 	size_t nbuckets;
 	uint32_t *children;
 	/* @mapping.json (26 MB of JSON for 100,000 files) is never held whole:
@@ -59,8 +59,8 @@ struct ckpt_view {
 	pthread_mutex_t mapping_lock;
 	_Atomic int mapping_state;
 	const ckpt_plan_file **mapping_order; /* by path; set before state 1 */
-	uint64_t *mapping_at; /* n_files + 2: chunk k starts at mapping_at[k];
-			       * the last entry is where the newline sits */
+	uint64_t *mapping_at;		      /* n_files + 2: chunk k starts at mapping_at[k];
+					       * the last entry is where the newline sits */
 	/* per stored piece: 0 unchecked, 1 good, 2 bad; piece_base[t] + p */
 	_Atomic unsigned char *verified;
 	size_t *piece_base;
@@ -105,8 +105,7 @@ static int rehash(ckpt_view *v, size_t nb)
 }
 
 /* Append a node; returns its id or CKPT_VIEW_NONE on ENOMEM. */
-static uint32_t add_node(ckpt_view *v, uint32_t parent, const char *name, size_t nlen,
-			 int is_dir)
+static uint32_t add_node(ckpt_view *v, uint32_t parent, const char *name, size_t nlen, int is_dir)
 {
 	if (v->count >= UINT32_MAX - 1)
 		return CKPT_VIEW_NONE;
@@ -149,8 +148,11 @@ static int utf8_valid(const char *str)
 	const unsigned char *p = (const unsigned char *)str;
 	while (*p) {
 		unsigned c = *p++;
-		int more = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-			 : c >= 0xf0 && c < 0xf5 ? 3 : -1;
+		int more = c < 0x80		   ? 0
+			   : c >= 0xc2 && c < 0xe0 ? 1
+			   : (c & 0xf0) == 0xe0	   ? 2
+			   : c >= 0xf0 && c < 0xf5 ? 3
+						   : -1;
 		if (more < 0)
 			return 0;
 		unsigned v = more == 0 ? c : c & (0x3fu >> more);
@@ -264,13 +266,13 @@ static int cmp_child(const void *a, const void *b, void *ctx)
  * raw bytes (scalar) or (8 + len) per element; a variant file the stored
  * bytes. *longest is the widest string element (npy) or the variant size. */
 static int measure_unsized(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *size,
-		       uint64_t *longest, ckpt_error *err)
+			   uint64_t *longest, ckpt_error *err)
 {
 	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
 	if (t->num_pieces != 1 || f->num_elements != t->num_elements)
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
-				   "%s: Dtype %s not supported for a slice of %s",
-				   f->file, ckpt_dtype_tf_name(f->dtype), f->source_name);
+				   "%s: Dtype %s not supported for a slice of %s", f->file,
+				   ckpt_dtype_tf_name(f->dtype), f->source_name);
 	if (f->dtype != CKPT_DT_STRING) {
 		/* variant: the stored bytes, as TensorFlow encoded them */
 		*size = ckpt_reader_piece(v->r, f->source, 0)->size;
@@ -299,11 +301,17 @@ static const char *npy_descr(ckpt_dtype dt)
 {
 	switch (dt) {
 	case CKPT_DT_BOOL: return "|b1";
-	case CKPT_DT_INT8: case CKPT_DT_QINT8: return "|i1";
-	case CKPT_DT_UINT8: case CKPT_DT_QUINT8: return "|u1";
-	case CKPT_DT_INT16: case CKPT_DT_QINT16: return "<i2";
-	case CKPT_DT_UINT16: case CKPT_DT_QUINT16: case CKPT_DT_BFLOAT16: return "<u2";
-	case CKPT_DT_INT32: case CKPT_DT_QINT32: return "<i4";
+	case CKPT_DT_INT8:
+	case CKPT_DT_QINT8: return "|i1";
+	case CKPT_DT_UINT8:
+	case CKPT_DT_QUINT8: return "|u1";
+	case CKPT_DT_INT16:
+	case CKPT_DT_QINT16: return "<i2";
+	case CKPT_DT_UINT16:
+	case CKPT_DT_QUINT16:
+	case CKPT_DT_BFLOAT16: return "<u2";
+	case CKPT_DT_INT32:
+	case CKPT_DT_QINT32: return "<i4";
 	case CKPT_DT_UINT32: return "<u4";
 	case CKPT_DT_INT64: return "<i8";
 	case CKPT_DT_UINT64: return "<u8";
@@ -335,8 +343,8 @@ static int npy_header(struct vnode *nd, const ckpt_plan_file *f, ckpt_error *err
 	if (d == NULL)
 		return ckpt__error(err, CKPT_EUNSUPPORTED, "%s: dtype %s has no NumPy form",
 				   f->file, ckpt_dtype_name(f->dtype));
-	int n = snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': False, 'shape': (",
-			 d);
+	int n =
+	    snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': False, 'shape': (", d);
 	for (int k = 0; k < rank && n > 0 && (size_t)n < sizeof(dict); k++)
 		n += snprintf(dict + n, sizeof(dict) - (size_t)n, "%lld,%s", (long long)f->shape[k],
 			      k + 1 < rank ? " " : "");
@@ -365,19 +373,19 @@ static int npy_header(struct vnode *nd, const ckpt_plan_file *f, ckpt_error *err
 /* One tensor's bytes in the data file: one plan file, in TF1 Saver order. */
 struct tf_seg {
 	const ckpt_plan_file *f;
-	uint32_t raw_id;   /* the plan file's node in the raw view */
-	uint64_t off;      /* in the data file */
+	uint32_t raw_id; /* the plan file's node in the raw view */
+	uint64_t off;	 /* in the data file */
 	uint64_t size;
-	uint8_t *head;     /* strings: varint64 lengths + masked length CRC */
+	uint8_t *head; /* strings: varint64 lengths + masked length CRC */
 	size_t head_len;
-	uint32_t crc;      /* masked CRC32C of the segment, as the entry stores it */
+	uint32_t crc; /* masked CRC32C of the segment, as the entry stores it */
 };
 
 struct tf_state {
-	ckpt_view *raw;    /* the plan files' bytes (raw format) */
+	ckpt_view *raw; /* the plan files' bytes (raw format) */
 	struct tf_seg *seg;
 	size_t n_seg;
-	ckpt__buf index;   /* the whole .index file */
+	ckpt__buf index; /* the whole .index file */
 	uint32_t index_id, data_id;
 };
 
@@ -395,8 +403,8 @@ static void tf_free(struct tf_state *tf)
 
 /* Bytes [off, off+len) of a string segment's body: its strings' bytes
  * back to back (the lengths are in the head). */
-static int tf_string_body(const ckpt_view *v, const struct tf_seg *sg, uint64_t off,
-			  uint8_t *out, size_t len, ckpt_error *err)
+static int tf_string_body(const ckpt_view *v, const struct tf_seg *sg, uint64_t off, uint8_t *out,
+			  size_t len, ckpt_error *err)
 {
 	char **s;
 	uint64_t *l;
@@ -415,8 +423,8 @@ static int tf_string_body(const ckpt_view *v, const struct tf_seg *sg, uint64_t 
 }
 
 /* Bytes [off, off+len) of segment sg (off + len <= sg->size). */
-static int tf_seg_read(const ckpt_view *v, const struct tf_seg *sg, uint64_t off,
-		       uint8_t *out, size_t len, ckpt_error *err)
+static int tf_seg_read(const ckpt_view *v, const struct tf_seg *sg, uint64_t off, uint8_t *out,
+		       size_t len, ckpt_error *err)
 {
 	if (off < sg->head_len) {
 		size_t n = sg->head_len - (size_t)off < len ? sg->head_len - (size_t)off : len;
@@ -574,12 +582,12 @@ static int tf_build_index(ckpt_view *v, ckpt_error *err)
 		const struct tf_seg *sg = &tf->seg[i];
 		const ckpt_plan_file *f = sg->f;
 		ckpt__entry_fields ef = {
-			.dtype = f->dtype,
-			.rank = f->rank,
-			.dims = f->shape,
-			.offset = (int64_t)sg->off,
-			.size = (int64_t)sg->size,
-			.crc32c = sg->crc,
+		    .dtype = f->dtype,
+		    .rank = f->rank,
+		    .dims = f->shape,
+		    .offset = (int64_t)sg->off,
+		    .size = (int64_t)sg->size,
+		    .crc32c = sg->crc,
 		};
 		if (f->part < 0 || tf_full_slice(f)) {
 			e[ne++] = (ckpt__index_entry){(const uint8_t *)f->var, strlen(f->var), ef};
@@ -595,10 +603,12 @@ static int tf_build_index(ckpt_view *v, ckpt_error *err)
 		if (full == NULL || strcmp((const char *)full->key, f->var) != 0 ||
 		    full->key_len != strlen(f->var)) {
 			full = &e[ne++];
-			*full = (ckpt__index_entry){
-				(const uint8_t *)f->var, strlen(f->var),
-				{.dtype = f->dtype, .rank = f->rank, .dims = f->var_shape,
-				 .slices = pairs + used}};
+			*full = (ckpt__index_entry){(const uint8_t *)f->var,
+						    strlen(f->var),
+						    {.dtype = f->dtype,
+						     .rank = f->rank,
+						     .dims = f->var_shape,
+						     .slices = pairs + used}};
 		}
 		for (int d = 0; d < f->rank; d++) {
 			pairs[used++] = f->var_start[d];
@@ -651,10 +661,9 @@ static int tf_build(ckpt_view *v, ckpt_error *err)
 		rc = tf_build_index(v, err);
 	if (rc)
 		return rc;
-	tf->index_id = add_node(v, CKPT_VIEW_ROOT, CKPT_VIEW_TF_INDEX,
-				strlen(CKPT_VIEW_TF_INDEX), 0);
-	tf->data_id = add_node(v, CKPT_VIEW_ROOT, CKPT_VIEW_TF_DATA,
-			       strlen(CKPT_VIEW_TF_DATA), 0);
+	tf->index_id =
+	    add_node(v, CKPT_VIEW_ROOT, CKPT_VIEW_TF_INDEX, strlen(CKPT_VIEW_TF_INDEX), 0);
+	tf->data_id = add_node(v, CKPT_VIEW_ROOT, CKPT_VIEW_TF_DATA, strlen(CKPT_VIEW_TF_DATA), 0);
 	if (tf->index_id == CKPT_VIEW_NONE || tf->data_id == CKPT_VIEW_NONE)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	v->n[tf->index_id].pub.size = tf->index.len;
@@ -662,8 +671,7 @@ static int tf_build(ckpt_view *v, ckpt_error *err)
 	return 0;
 }
 
-int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
-		    ckpt_error *err)
+int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan, ckpt_error *err)
 {
 	return ckpt_view_build_format(out, r, plan, CKPT_VIEW_RAW, err);
 }
@@ -682,8 +690,7 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	v->mapping_id = CKPT_VIEW_NONE;
 	pthread_mutex_init(&v->mapping_lock, NULL);
 	v->plan = plan;
-	if (add_node(v, CKPT_VIEW_NONE, "", 0, 1) == CKPT_VIEW_NONE ||
-	    rehash(v, 256) != 0)
+	if (add_node(v, CKPT_VIEW_NONE, "", 0, 1) == CKPT_VIEW_NONE || rehash(v, 256) != 0)
 		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	if (rc == 0 && format == CKPT_VIEW_TF)
 		rc = tf_build(v, err); /* two files instead of one per plan file */
@@ -803,7 +810,8 @@ static void ensure_mapping(const ckpt_view *cv)
 			v->mapping_at[0] = 0;
 			for (size_t k = 0; rc == 0 && k <= n; k++) {
 				b.len = 0;
-				rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b, NULL);
+				rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b,
+							   NULL);
 				v->mapping_at[k + 1] = v->mapping_at[k] + b.len;
 			}
 			free(b.p);
@@ -818,8 +826,7 @@ static void ensure_mapping(const ckpt_view *cv)
 }
 
 /* Bytes [off, off+len) of @mapping.json (len already within its size). */
-static int read_mapping(const ckpt_view *v, uint64_t off, uint8_t *out, size_t len,
-			ckpt_error *err)
+static int read_mapping(const ckpt_view *v, uint64_t off, uint8_t *out, size_t len, ckpt_error *err)
 {
 	size_t n = v->plan->n_files;
 	const uint64_t *at = v->mapping_at;
@@ -894,18 +901,17 @@ uint32_t ckpt_view_resolve_path(const ckpt_view *v, const char *path)
 /* A pending pread of one piece, extended while runs stay contiguous. */
 struct pending {
 	size_t piece;
-	uint64_t off;  /* bytes in the piece */
+	uint64_t off; /* bytes in the piece */
 	uint64_t len;
 	uint8_t *dst;
 };
 
-static int flush(const ckpt_view *v, const ckpt_plan_file *f, struct pending *pd,
-		 ckpt_error *err)
+static int flush(const ckpt_view *v, const ckpt_plan_file *f, struct pending *pd, ckpt_error *err)
 {
 	if (pd->len == 0)
 		return 0;
-	int rc = ckpt_reader_pread(v->r, f->source, pd->piece, pd->off, pd->dst,
-				   (size_t)pd->len, err);
+	int rc =
+	    ckpt_reader_pread(v->r, f->source, pd->piece, pd->off, pd->dst, (size_t)pd->len, err);
 	pd->len = 0;
 	return rc;
 }
@@ -956,11 +962,13 @@ static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint
 			uint64_t poff = 0;
 			for (int d = 0; d < rank; d++) {
 				int64_t x = d == rank - 1 ? a : c[d];
-				poff = poff * (uint64_t)pc->length[d] + (uint64_t)(x - pc->start[d]);
+				poff =
+				    poff * (uint64_t)pc->length[d] + (uint64_t)(x - pc->start[d]);
 			}
 			uint8_t *to = dst + (e - e0 + (uint64_t)(a - lo)) * es;
 			uint64_t boff = poff * es, blen = (uint64_t)(b - a) * es;
-			if (pd.len && pd.piece == p && pd.off + pd.len == boff && pd.dst + pd.len == to) {
+			if (pd.len && pd.piece == p && pd.off + pd.len == boff &&
+			    pd.dst + pd.len == to) {
 				pd.len += blen;
 			} else {
 				rc = flush(v, f, &pd, err);
@@ -969,9 +977,10 @@ static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint
 			covered += (uint64_t)(b - a);
 		}
 		if (rc == 0 && covered != run)
-			rc = ckpt__error(err, CKPT_ECORRUPT,
-					 "%s: Does not have sufficient slices for partitioned tensor %s",
-					 f->file, f->source_name);
+			rc = ckpt__error(
+			    err, CKPT_ECORRUPT,
+			    "%s: Does not have sufficient slices for partitioned tensor %s",
+			    f->file, f->source_name);
 		e += run;
 		idx[rank - 1] += (int64_t)run;
 		for (int d = rank - 1; d > 0 && idx[d] >= f->length[d]; d--) {
@@ -1006,7 +1015,8 @@ static int read_strings(const ckpt_view *v, const struct vnode *nd, uint64_t off
 			plen[2] = nd->width - l[k];
 		}
 		for (int j = 0; j < 3; j++) {
-			uint64_t a = pos > off ? pos : off, b = pos + plen[j] < end ? pos + plen[j] : end;
+			uint64_t a = pos > off ? pos : off,
+				 b = pos + plen[j] < end ? pos + plen[j] : end;
 			if (a < b && parts[j])
 				memcpy(out + (a - off), parts[j] + (a - pos), (size_t)(b - a));
 			else if (a < b)
@@ -1082,9 +1092,9 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 			if (dst == NULL)
 				rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 			else if (ckpt_convert(f->source_dtype, f->dtype, src, dst, n))
-				rc = ckpt__error(err, CKPT_EUNSUPPORTED, "%s: cannot convert %s to %s",
-						 f->file, ckpt_dtype_name(f->source_dtype),
-						 ckpt_dtype_name(f->dtype));
+				rc = ckpt__error(
+				    err, CKPT_EUNSUPPORTED, "%s: cannot convert %s to %s", f->file,
+				    ckpt_dtype_name(f->source_dtype), ckpt_dtype_name(f->dtype));
 		}
 		if (rc == 0 && !direct)
 			memcpy(buf, (dst ? dst : src) + (off - e0 * et), len);

@@ -132,8 +132,7 @@ int ckpt__bundle_encode_header(ckpt__buf *out, int32_t num_shards)
 	return rc ? rc : ckpt__buf_append(out, version, sizeof(version));
 }
 
-int ckpt__bundle_string_head(ckpt__buf *out, size_t n, const uint64_t *lens,
-			     uint32_t *crc_out)
+int ckpt__bundle_string_head(ckpt__buf *out, size_t n, const uint64_t *lens, uint32_t *crc_out)
 {
 	uint32_t crc = 0;
 	int rc;
@@ -164,9 +163,8 @@ static int cmp_index_entries(const void *a, const void *b)
 	return ckpt__sst_compare(x->key, x->key_len, y->key, y->key_len);
 }
 
-int ckpt__bundle_encode_index(ckpt__buf *out, int32_t num_shards,
-			      ckpt__index_entry *entries, size_t n,
-			      ckpt_error *err)
+int ckpt__bundle_encode_index(ckpt__buf *out, int32_t num_shards, ckpt__index_entry *entries,
+			      size_t n, ckpt_error *err)
 {
 	ckpt__buf val = {0};
 	ckpt__sst_writer sst;
@@ -192,8 +190,7 @@ int ckpt__bundle_encode_index(ckpt__buf *out, int32_t num_shards,
 		if (ckpt__bundle_encode_entry(&val, &e->fields))
 			rc = ckpt__error(err, CKPT_ENOMEM, "index: out of memory");
 		else
-			rc = ckpt__sst_writer_add(&sst, e->key, e->key_len, val.data,
-						  val.len, err);
+			rc = ckpt__sst_writer_add(&sst, e->key, e->key_len, val.data, val.len, err);
 	}
 	if (rc == 0)
 		rc = ckpt__sst_writer_finish(&sst, err);
@@ -207,21 +204,21 @@ int ckpt__bundle_encode_index(ckpt__buf *out, int32_t num_shards,
 typedef struct wentry {
 	uint8_t *key;
 	size_t key_len;
-	int input;       /* shard input (BundleWriter) that holds it */
+	int input; /* shard input (BundleWriter) that holds it */
 	int dtype;
 	int rank;
 	int64_t *dims;
 	int64_t offset, size;
-	uint32_t crc;    /* masked */
-	int sliced;      /* full entry of a partitioned tensor */
+	uint32_t crc; /* masked */
+	int sliced;   /* full entry of a partitioned tensor */
 	size_t n_slices;
 	int64_t *slices; /* n_slices * rank * 2 */
 } wentry;
 
 typedef struct winput {
-	int fd;          /* -1 until the first byte or finish */
+	int fd; /* -1 until the first byte or finish */
 	char *tmp_path;
-	uint64_t size;   /* bytes written */
+	uint64_t size; /* bytes written */
 	size_t n_entries;
 } winput;
 
@@ -233,9 +230,9 @@ struct ckpt_writer {
 	winput *inputs;
 	wentry *entries;
 	size_t n, cap;
-	size_t *hash;    /* entry index + 1; 0 = empty slot */
-	size_t hcap;     /* power of two */
-	int status;      /* sticky CKPT_EIO / CKPT_ENOMEM */
+	size_t *hash; /* entry index + 1; 0 = empty slot */
+	size_t hcap;  /* power of two */
+	int status;   /* sticky CKPT_EIO / CKPT_ENOMEM */
 	int finished;
 };
 
@@ -260,8 +257,7 @@ static size_t *hash_slot(ckpt_writer *w, const uint8_t *k, size_t n, int input)
 		if (*s == 0)
 			return s;
 		const wentry *e = &w->entries[*s - 1];
-		if (e->input == input && e->key_len == n &&
-		    (n == 0 || memcmp(e->key, k, n) == 0))
+		if (e->input == input && e->key_len == n && (n == 0 || memcmp(e->key, k, n) == 0))
 			return s;
 		i = (i + 1) & mask;
 	}
@@ -399,8 +395,7 @@ int ckpt_writer_open(ckpt_writer **out, const char *prefix, ckpt_error *err)
 	if (rc)
 		return rc;
 	ckpt_writer *w = calloc(1, sizeof(*w));
-	if (w == NULL || (w->prefix = strdup(prefix)) == NULL ||
-	    ensure_inputs(w, 1) != 0) {
+	if (w == NULL || (w->prefix = strdup(prefix)) == NULL || ensure_inputs(w, 1) != 0) {
 		ckpt_writer_close(w);
 		return ckpt__error(err, CKPT_ENOMEM, "writer: out of memory");
 	}
@@ -411,8 +406,7 @@ int ckpt_writer_open(ckpt_writer **out, const char *prefix, ckpt_error *err)
 int ckpt_writer_set_shard(ckpt_writer *w, int shard, ckpt_error *err)
 {
 	if (shard < 0 || shard >= CKPT_WRITER_MAX_SHARDS)
-		return ckpt__error(err, CKPT_EINVAL, "writer: shard %d out of range",
-				   shard);
+		return ckpt__error(err, CKPT_EINVAL, "writer: shard %d out of range", shard);
 	if (w->finished)
 		return ckpt__error(err, CKPT_EINVAL, "writer: already finished");
 	if (ensure_inputs(w, shard + 1))
@@ -434,8 +428,8 @@ static int check_usable(ckpt_writer *w, const char *name, ckpt_error *err)
 }
 
 /* Validate a shape; *nelem = product of dims (fits in int64). */
-static int check_shape(const char *name, int rank, const int64_t *dims,
-		       uint64_t *nelem, ckpt_error *err)
+static int check_shape(const char *name, int rank, const int64_t *dims, uint64_t *nelem,
+		       ckpt_error *err)
 {
 	uint64_t n = 1;
 
@@ -443,8 +437,7 @@ static int check_shape(const char *name, int rank, const int64_t *dims,
 		return ckpt__error(err, CKPT_EINVAL, "%s: invalid rank %d", name, rank);
 	for (int d = 0; d < rank; d++) {
 		if (dims[d] < 0)
-			return ckpt__error(err, CKPT_EINVAL, "%s: negative dimension %d",
-					   name, d);
+			return ckpt__error(err, CKPT_EINVAL, "%s: negative dimension %d", name, d);
 		if (ckpt__mul_u64(n, (uint64_t)dims[d], &n) || n > INT64_MAX)
 			return ckpt__error(err, CKPT_EINVAL,
 					   "%s: number of elements overflows int64", name);
@@ -454,26 +447,22 @@ static int check_shape(const char *name, int rank, const int64_t *dims,
 }
 
 /* Numeric byte count num_elements * dtype size, checked. */
-static int numeric_size(const char *name, ckpt_dtype dt, uint64_t nelem,
-			uint64_t *bytes, ckpt_error *err)
+static int numeric_size(const char *name, ckpt_dtype dt, uint64_t nelem, uint64_t *bytes,
+			ckpt_error *err)
 {
 	size_t es = ckpt_dtype_size(dt);
 
 	if (dt == CKPT_DT_STRING || dt == CKPT_DT_VARIANT || dt == CKPT_DT_RESOURCE)
-		return ckpt__error(err, CKPT_EUNSUPPORTED,
-				   "%s: dtype %s is not a fixed-size type", name,
-				   ckpt_dtype_tf_name(dt));
+		return ckpt__error(err, CKPT_EUNSUPPORTED, "%s: dtype %s is not a fixed-size type",
+				   name, ckpt_dtype_tf_name(dt));
 	if (es == 0)
-		return ckpt__error(err, CKPT_EINVAL, "%s: invalid dtype %d", name,
-				   (int)dt);
+		return ckpt__error(err, CKPT_EINVAL, "%s: invalid dtype %d", name, (int)dt);
 	if (ckpt__mul_u64(nelem, es, bytes) || *bytes > INT64_MAX)
-		return ckpt__error(err, CKPT_EINVAL, "%s: tensor size overflows int64",
-				   name);
+		return ckpt__error(err, CKPT_EINVAL, "%s: tensor size overflows int64", name);
 	return 0;
 }
 
-static int input_write(ckpt_writer *w, winput *in, const void *p, size_t n,
-		       ckpt_error *err)
+static int input_write(ckpt_writer *w, winput *in, const void *p, size_t n, ckpt_error *err)
 {
 	if (in->fd < 0) {
 		int k = (int)(in - w->inputs);
@@ -485,37 +474,33 @@ static int input_write(ckpt_writer *w, winput *in, const void *p, size_t n,
 		in->fd = open(in->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 		if (in->fd < 0) {
 			w->status = CKPT_EIO;
-			return ckpt__error(err, CKPT_EIO, "%s: cannot create: %s",
-					   in->tmp_path, strerror(errno));
+			return ckpt__error(err, CKPT_EIO, "%s: cannot create: %s", in->tmp_path,
+					   strerror(errno));
 		}
 	}
 	if (n > 0 && ckpt__write_all(in->fd, p, n) != 0) {
 		w->status = CKPT_EIO;
-		return ckpt__error(err, CKPT_EIO, "%s@%llu: write failed: %s",
-				   in->tmp_path, (unsigned long long)in->size,
-				   strerror(errno));
+		return ckpt__error(err, CKPT_EIO, "%s@%llu: write failed: %s", in->tmp_path,
+				   (unsigned long long)in->size, strerror(errno));
 	}
 	in->size += n;
 	return 0;
 }
 
 /* Check room for `bytes` more in the current input (offsets are int64). */
-static int check_room(ckpt_writer *w, const char *name, uint64_t bytes,
-		      ckpt_error *err)
+static int check_room(ckpt_writer *w, const char *name, uint64_t bytes, ckpt_error *err)
 {
 	uint64_t end;
 	if (ckpt__add_u64(w->inputs[w->cur].size, bytes, &end) || end > INT64_MAX)
-		return ckpt__error(err, CKPT_EINVAL, "%s: data file would exceed 2^63 bytes",
-				   name);
+		return ckpt__error(err, CKPT_EINVAL, "%s: data file would exceed 2^63 bytes", name);
 	return 0;
 }
 
 /* BundleWriter::Add for numeric bytes under an arbitrary key. Takes
  * ownership of key (freed on failure). */
-static int add_numeric_key(ckpt_writer *w, const char *name, uint8_t *key,
-			   size_t key_len, ckpt_dtype dt, int rank,
-			   const int64_t *dims, const void *data, uint64_t size,
-			   ckpt_error *err)
+static int add_numeric_key(ckpt_writer *w, const char *name, uint8_t *key, size_t key_len,
+			   ckpt_dtype dt, int rank, const int64_t *dims, const void *data,
+			   uint64_t size, ckpt_error *err)
 {
 	int rc;
 	int64_t *dcopy = NULL;
@@ -563,9 +548,8 @@ static uint8_t *dup_name(const char *name, size_t *len)
 	return k;
 }
 
-int ckpt_writer_add(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank,
-		    const int64_t *dims, const void *data, size_t size,
-		    ckpt_error *err)
+int ckpt_writer_add(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank, const int64_t *dims,
+		    const void *data, size_t size, ckpt_error *err)
 {
 	uint64_t nelem, bytes;
 	size_t klen;
@@ -577,8 +561,8 @@ int ckpt_writer_add(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank,
 		return rc;
 	if (bytes != size)
 		return ckpt__error(err, CKPT_EINVAL,
-				   "%s: %zu data bytes, shape and dtype need %llu", name,
-				   size, (unsigned long long)bytes);
+				   "%s: %zu data bytes, shape and dtype need %llu", name, size,
+				   (unsigned long long)bytes);
 	if (size > 0 && data == NULL)
 		return ckpt__error(err, CKPT_EINVAL, "%s: NULL data", name);
 	uint8_t *key = dup_name(name, &klen);
@@ -587,16 +571,14 @@ int ckpt_writer_add(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank,
 	return add_numeric_key(w, name, key, klen, dt, rank, dims, data, size, err);
 }
 
-int ckpt_writer_add_strings(ckpt_writer *w, const char *name, int rank,
-			    const int64_t *dims, const char *const *strs,
-			    const uint64_t *lens, ckpt_error *err)
+int ckpt_writer_add_strings(ckpt_writer *w, const char *name, int rank, const int64_t *dims,
+			    const char *const *strs, const uint64_t *lens, ckpt_error *err)
 {
 	uint64_t nelem, total;
 	size_t klen;
 	int rc;
 
-	if ((rc = check_usable(w, name, err)) ||
-	    (rc = check_shape(name, rank, dims, &nelem, err)))
+	if ((rc = check_usable(w, name, err)) || (rc = check_shape(name, rank, dims, &nelem, err)))
 		return rc;
 	if (nelem > 0 && strs == NULL)
 		return ckpt__error(err, CKPT_EINVAL, "%s: NULL strings", name);
@@ -618,8 +600,8 @@ int ckpt_writer_add_strings(ckpt_writer *w, const char *name, int rank,
 	}
 	for (uint64_t i = 0; i < nelem; i++) {
 		if (strs[i] == NULL && (lens == NULL || lens[i] != 0)) {
-			rc = ckpt__error(err, CKPT_EINVAL, "%s: string %llu is NULL",
-					 name, (unsigned long long)i);
+			rc = ckpt__error(err, CKPT_EINVAL, "%s: string %llu is NULL", name,
+					 (unsigned long long)i);
 			goto out;
 		}
 		l[i] = lens ? lens[i] : strlen(strs[i]);
@@ -635,8 +617,7 @@ int ckpt_writer_add_strings(ckpt_writer *w, const char *name, int rank,
 	total = head.len;
 	for (uint64_t i = 0; i < nelem; i++) {
 		if (ckpt__add_u64(total, l[i], &total) || total > INT64_MAX) {
-			rc = ckpt__error(err, CKPT_EINVAL, "%s: tensor size overflows int64",
-					 name);
+			rc = ckpt__error(err, CKPT_EINVAL, "%s: tensor size overflows int64", name);
 			goto out;
 		}
 	}
@@ -670,9 +651,8 @@ out:
 	return rc;
 }
 
-int ckpt_writer_add_slice(ckpt_writer *w, const char *name, ckpt_dtype dt,
-			  int rank, const int64_t *full_dims,
-			  const int64_t *start, const int64_t *length,
+int ckpt_writer_add_slice(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank,
+			  const int64_t *full_dims, const int64_t *start, const int64_t *length,
 			  const void *data, size_t size, ckpt_error *err)
 {
 	uint64_t nelem, bytes;
@@ -689,12 +669,12 @@ int ckpt_writer_add_slice(ckpt_writer *w, const char *name, ckpt_dtype dt,
 			sdims[d] = full_dims[d];
 			continue;
 		}
-		if (start[d] < 0 || length[d] < 1 ||
-		    start[d] > full_dims[d] || length[d] > full_dims[d] - start[d])
+		if (start[d] < 0 || length[d] < 1 || start[d] > full_dims[d] ||
+		    length[d] > full_dims[d] - start[d])
 			return ckpt__error(err, CKPT_EINVAL,
 					   "%s: slice extent %d (start %lld, length %lld) "
-					   "outside dimension %lld", name, d,
-					   (long long)start[d], (long long)length[d],
+					   "outside dimension %lld",
+					   name, d, (long long)start[d], (long long)length[d],
 					   (long long)full_dims[d]);
 		sdims[d] = length[d];
 		if (length[d] != full_dims[d])
@@ -709,8 +689,8 @@ int ckpt_writer_add_slice(ckpt_writer *w, const char *name, ckpt_dtype dt,
 		return rc;
 	if (bytes != size)
 		return ckpt__error(err, CKPT_EINVAL,
-				   "%s: %zu slice bytes, slice shape and dtype need %llu",
-				   name, size, (unsigned long long)bytes);
+				   "%s: %zu slice bytes, slice shape and dtype need %llu", name,
+				   size, (unsigned long long)bytes);
 	if (size > 0 && data == NULL)
 		return ckpt__error(err, CKPT_EINVAL, "%s: NULL data", name);
 
@@ -718,8 +698,8 @@ int ckpt_writer_add_slice(ckpt_writer *w, const char *name, ckpt_dtype dt,
 	wentry *fe = find(w, (const uint8_t *)name, nlen, w->cur);
 	if (fe != NULL) {
 		if (!fe->sliced)
-			return ckpt__error(err, CKPT_EINVAL,
-					   "%s: already added as a whole tensor", name);
+			return ckpt__error(err, CKPT_EINVAL, "%s: already added as a whole tensor",
+					   name);
 		if (fe->dtype != (int)dt || fe->rank != rank ||
 		    (rank && memcmp(fe->dims, full_dims, (size_t)rank * sizeof(int64_t))))
 			return ckpt__error(err, CKPT_EINVAL,
@@ -733,14 +713,13 @@ int ckpt_writer_add_slice(ckpt_writer *w, const char *name, ckpt_dtype dt,
 		return ckpt__error(err, CKPT_ENOMEM, "writer: out of memory");
 	if (find(w, skey.data, skey.len, w->cur)) {
 		ckpt__buf_free(&skey);
-		return ckpt__error(err, CKPT_EINVAL, "Adding duplicate key: %s (slice)",
-				   name);
+		return ckpt__error(err, CKPT_EINVAL, "Adding duplicate key: %s (slice)", name);
 	}
 	/* Reserve everything the full entry needs before adding the data, so
 	 * a failure leaves the writer unchanged. */
 	size_t pair_bytes = 2 * (size_t)rank * sizeof(int64_t);
-	int64_t *slices = realloc(fe ? fe->slices : NULL,
-				  ((fe ? fe->n_slices : 0) + 1) * pair_bytes);
+	int64_t *slices =
+	    realloc(fe ? fe->slices : NULL, ((fe ? fe->n_slices : 0) + 1) * pair_bytes);
 	if (slices == NULL) {
 		ckpt__buf_free(&skey);
 		return ckpt__error(err, CKPT_ENOMEM, "writer: out of memory");
@@ -762,8 +741,7 @@ int ckpt_writer_add_slice(ckpt_writer *w, const char *name, ckpt_dtype dt,
 	}
 	/* add_numeric_key may grow w->entries: remember the index. */
 	size_t fe_index = fe ? (size_t)(fe - w->entries) : 0;
-	rc = add_numeric_key(w, name, skey.data, skey.len, dt, rank, sdims, data,
-			     size, err);
+	rc = add_numeric_key(w, name, skey.data, skey.len, dt, rank, sdims, data, size, err);
 	if (rc) {
 		if (fe == NULL) {
 			free(fkey);
@@ -811,8 +789,7 @@ static char *data_filename(const char *prefix, int shard, int num_shards)
 }
 
 /* Write PREFIX.index from the sorted entries; new_id maps inputs. */
-static int write_index(ckpt_writer *w, const wentry *const *order,
-		       const int *new_id,
+static int write_index(ckpt_writer *w, const wentry *const *order, const int *new_id,
 		       ckpt_error *err)
 {
 	char *tmp = str_printf("%s.index.tmp", w->prefix);
@@ -827,8 +804,7 @@ static int write_index(ckpt_writer *w, const wentry *const *order,
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (fd < 0) {
-		rc = ckpt__error(err, CKPT_EIO, "%s: cannot create: %s", tmp,
-				 strerror(errno));
+		rc = ckpt__error(err, CKPT_EIO, "%s: cannot create: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if ((rc = ckpt__sst_writer_init_fd(&sst, fd, tmp, NULL)))
@@ -873,8 +849,8 @@ static int write_index(ckpt_writer *w, const wentry *const *order,
 				goto out;
 			}
 			if (f->dtype != e->dtype || f->rank != e->rank ||
-			    (e->rank && memcmp(f->dims, e->dims,
-					       (size_t)e->rank * sizeof(int64_t)))) {
+			    (e->rank &&
+			     memcmp(f->dims, e->dims, (size_t)e->rank * sizeof(int64_t)))) {
 				rc = ckpt__error(err, CKPT_EINVAL,
 						 "%.*s: shards disagree on dtype or shape",
 						 (int)(e->key_len > 512 ? 512 : e->key_len),
@@ -882,31 +858,29 @@ static int write_index(ckpt_writer *w, const wentry *const *order,
 				goto out;
 			}
 			if (ckpt__buf_append(&slices, f->slices,
-					     f->n_slices * 2 * (size_t)f->rank *
-						     sizeof(int64_t))) {
+					     f->n_slices * 2 * (size_t)f->rank * sizeof(int64_t))) {
 				rc = ckpt__error(err, CKPT_ENOMEM, "writer: out of memory");
 				goto out;
 			}
 			n_slices += f->n_slices;
 		}
 		ckpt__entry_fields ef = {
-			.dtype = e->dtype,
-			.rank = e->rank,
-			.dims = e->dims,
-			.shard_id = new_id[e->input],
-			.offset = e->sliced ? 0 : e->offset,
-			.size = e->sliced ? 0 : e->size,
-			.crc32c = e->sliced ? 0 : e->crc,
-			.n_slices = n_slices,
-			.slices = (const int64_t *)(void *)slices.data,
+		    .dtype = e->dtype,
+		    .rank = e->rank,
+		    .dims = e->dims,
+		    .shard_id = new_id[e->input],
+		    .offset = e->sliced ? 0 : e->offset,
+		    .size = e->sliced ? 0 : e->size,
+		    .crc32c = e->sliced ? 0 : e->crc,
+		    .n_slices = n_slices,
+		    .slices = (const int64_t *)(void *)slices.data,
 		};
 		val.len = 0;
 		if (ckpt__bundle_encode_entry(&val, &ef)) {
 			rc = ckpt__error(err, CKPT_ENOMEM, "writer: out of memory");
 			goto out;
 		}
-		if ((rc = ckpt__sst_writer_add(&sst, e->key, e->key_len, val.data,
-					       val.len, err)))
+		if ((rc = ckpt__sst_writer_add(&sst, e->key, e->key_len, val.data, val.len, err)))
 			goto out;
 		i = j;
 	}
@@ -914,14 +888,13 @@ static int write_index(ckpt_writer *w, const wentry *const *order,
 		goto out;
 	if (fsync(fd) != 0 || close(fd) != 0) {
 		fd = -1;
-		rc = ckpt__error(err, CKPT_EIO, "%s: cannot write: %s", tmp,
-				 strerror(errno));
+		rc = ckpt__error(err, CKPT_EIO, "%s: cannot write: %s", tmp, strerror(errno));
 		goto out;
 	}
 	fd = -1;
 	if (rename(tmp, final) != 0)
-		rc = ckpt__error(err, CKPT_EIO, "%s: cannot rename to %s: %s", tmp,
-				 final, strerror(errno));
+		rc = ckpt__error(err, CKPT_EIO, "%s: cannot rename to %s: %s", tmp, final,
+				 strerror(errno));
 out:
 	if (sst_ok)
 		ckpt__sst_writer_free(&sst);
@@ -958,8 +931,7 @@ int ckpt_writer_finish(ckpt_writer *w, ckpt_error *err)
 	for (int k = 0; k < w->n_inputs; k++) {
 		int has = w->inputs[k].n_entries > 0 || !w->sharded;
 		new_id[k] = has ? files++ : -1;
-		if (has && w->inputs[k].fd < 0 &&
-		    (rc = input_write(w, &w->inputs[k], "", 0, err)))
+		if (has && w->inputs[k].fd < 0 && (rc = input_write(w, &w->inputs[k], "", 0, err)))
 			goto out;
 	}
 	for (size_t i = 0; i < w->n; i++)
@@ -973,8 +945,8 @@ int ckpt_writer_finish(ckpt_writer *w, ckpt_error *err)
 			continue;
 		if (fsync(in->fd) != 0 || close(in->fd) != 0) {
 			in->fd = -1;
-			rc = ckpt__error(err, CKPT_EIO, "%s: cannot write: %s",
-					 in->tmp_path, strerror(errno));
+			rc = ckpt__error(err, CKPT_EIO, "%s: cannot write: %s", in->tmp_path,
+					 strerror(errno));
 			goto out;
 		}
 		in->fd = -1;
@@ -984,8 +956,8 @@ int ckpt_writer_finish(ckpt_writer *w, ckpt_error *err)
 			goto out;
 		}
 		if (rename(in->tmp_path, final) != 0) {
-			rc = ckpt__error(err, CKPT_EIO, "%s: cannot rename to %s: %s",
-					 in->tmp_path, final, strerror(errno));
+			rc = ckpt__error(err, CKPT_EIO, "%s: cannot rename to %s: %s", in->tmp_path,
+					 final, strerror(errno));
 			free(final);
 			goto out;
 		}

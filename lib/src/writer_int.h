@@ -15,11 +15,11 @@
 typedef struct ckpt__entry_fields {
 	int dtype;
 	int rank;
-	const int64_t *dims;   /* rank entries, each >= 0 */
+	const int64_t *dims; /* rank entries, each >= 0 */
 	int32_t shard_id;
 	int64_t offset;
 	int64_t size;
-	uint32_t crc32c;       /* masked, as stored */
+	uint32_t crc32c; /* masked, as stored */
 	size_t n_slices;
 	/* n_slices * rank (start, length) pairs; length -1 = full extent */
 	const int64_t *slices;
@@ -43,8 +43,7 @@ int ckpt__bundle_encode_header(ckpt__buf *out, int32_t num_shards);
  * (unmasked) after the head; extend it over the string bytes.
  * Returns 0 or CKPT_ENOMEM.
  */
-int ckpt__bundle_string_head(ckpt__buf *out, size_t n, const uint64_t *lens,
-			     uint32_t *crc_out);
+int ckpt__bundle_string_head(ckpt__buf *out, size_t n, const uint64_t *lens, uint32_t *crc_out);
 
 /* One index entry: a bundle key and its BundleEntryProto fields. */
 typedef struct ckpt__index_entry {
@@ -61,8 +60,7 @@ typedef struct ckpt__index_entry {
  * tf). Returns 0, CKPT_EINVAL for a repeated key ("Adding duplicate key"),
  * or CKPT_ENOMEM.
  */
-int ckpt__bundle_encode_index(ckpt__buf *out, int32_t num_shards,
-			      ckpt__index_entry *entries, size_t n,
-			      ckpt_error *err);
+int ckpt__bundle_encode_index(ckpt__buf *out, int32_t num_shards, ckpt__index_entry *entries,
+			      size_t n, ckpt_error *err);
 
 #endif

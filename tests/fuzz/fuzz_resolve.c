@@ -6,19 +6,18 @@
 static const int64_t d43[] = {4, 3}, d3[] = {3}, d24[] = {2, 4}, d2[] = {2}, d5[] = {5};
 
 static const ckpt_tensor tensors[] = {
-	{"a/w", CKPT_DT_FLOAT, 2, d43, 12, 1, 0},
-	{"a/b", CKPT_DT_FLOAT, 1, d3, 3, 1, 0},
-	{"a/emb/part_0", CKPT_DT_FLOAT, 2, d24, 8, 1, 0},
-	{"a/emb/part_1", CKPT_DT_FLOAT, 2, d24, 8, 1, 0},
-	{"a/w/Adam", CKPT_DT_FLOAT, 2, d43, 12, 1, 0},
-	{"step", CKPT_DT_INT64, 0, NULL, 1, 1, 0},
-	{"s", CKPT_DT_STRING, 1, d2, 2, 1, 0},
-	{"x", CKPT_DT_BFLOAT16, 1, d5, 5, 1, 0},
-	{"p", CKPT_DT_INT32, 2, d43, 12, 1, 1},
+    {"a/w", CKPT_DT_FLOAT, 2, d43, 12, 1, 0},
+    {"a/b", CKPT_DT_FLOAT, 1, d3, 3, 1, 0},
+    {"a/emb/part_0", CKPT_DT_FLOAT, 2, d24, 8, 1, 0},
+    {"a/emb/part_1", CKPT_DT_FLOAT, 2, d24, 8, 1, 0},
+    {"a/w/Adam", CKPT_DT_FLOAT, 2, d43, 12, 1, 0},
+    {"step", CKPT_DT_INT64, 0, NULL, 1, 1, 0},
+    {"s", CKPT_DT_STRING, 1, d2, 2, 1, 0},
+    {"x", CKPT_DT_BFLOAT16, 1, d5, 5, 1, 0},
+    {"p", CKPT_DT_INT32, 2, d43, 12, 1, 1},
 };
 
-void fuzz_resolve_fixed(const ckpt_map_entry *e, size_t n, const ckpt_target_var *t,
-			size_t nt)
+void fuzz_resolve_fixed(const ckpt_map_entry *e, size_t n, const ckpt_target_var *t, size_t nt)
 {
 	static const ckpt_cast cast = {CKPT_DT_FLOAT, CKPT_DT_BFLOAT16};
 	for (int mode = 0; mode < 3; mode++) {

@@ -13,7 +13,6 @@
  * JSON. Errors are expected; only crashes, leaks and sanitizer reports
  * matter.
  */
-void fuzz_resolve_fixed(const ckpt_map_entry *e, size_t n, const ckpt_target_var *t,
-			size_t nt);
+void fuzz_resolve_fixed(const ckpt_map_entry *e, size_t n, const ckpt_target_var *t, size_t nt);
 
 #endif

@@ -41,10 +41,10 @@ struct tensor {
 };
 
 static const ckpt_dtype dtypes[] = {
-	CKPT_DT_FLOAT,  CKPT_DT_DOUBLE, CKPT_DT_INT32,     CKPT_DT_UINT8,      CKPT_DT_INT16,
-	CKPT_DT_INT8,   CKPT_DT_INT64,  CKPT_DT_BOOL,      CKPT_DT_BFLOAT16,   CKPT_DT_HALF,
-	CKPT_DT_UINT16, CKPT_DT_UINT32, CKPT_DT_UINT64,    CKPT_DT_COMPLEX64,  CKPT_DT_COMPLEX128,
-	CKPT_DT_QINT8,  CKPT_DT_STRING,
+    CKPT_DT_FLOAT,  CKPT_DT_DOUBLE, CKPT_DT_INT32,  CKPT_DT_UINT8,     CKPT_DT_INT16,
+    CKPT_DT_INT8,   CKPT_DT_INT64,  CKPT_DT_BOOL,   CKPT_DT_BFLOAT16,  CKPT_DT_HALF,
+    CKPT_DT_UINT16, CKPT_DT_UINT32, CKPT_DT_UINT64, CKPT_DT_COMPLEX64, CKPT_DT_COMPLEX128,
+    CKPT_DT_QINT8,  CKPT_DT_STRING,
 };
 
 static void fail(const char *what, const char *name)
@@ -95,8 +95,7 @@ static int add(ckpt_writer *w, const struct tensor *t, int sliced, ckpt_error *e
 		return ckpt_writer_add_strings(w, t->name, t->rank, t->dims, p, t->lens, errp);
 	}
 	if (!sliced)
-		return ckpt_writer_add(w, t->name, t->dt, t->rank, t->dims, t->data, t->size,
-				       errp);
+		return ckpt_writer_add(w, t->name, t->dt, t->rank, t->dims, t->data, t->size, errp);
 	/* rows [0, k) and [k, d0): each slice's bytes are a run of the whole */
 	int64_t k = t->dims[0] / 2, start[3] = {0}, len[3];
 	size_t row = t->dims[0] ? t->size / (size_t)t->dims[0] : 0;

@@ -11,8 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rank;
 	ckpt_error err;
 
-	if (ckpt__slicekey_decode(data, size, &name, &rank, start, length, CKPT_MAX_RANK,
-				  &err) == 0)
+	if (ckpt__slicekey_decode(data, size, &name, &rank, start, length, CKPT_MAX_RANK, &err) ==
+	    0)
 		(void)ckpt__slicekey_encode(&again, (const char *)name.data, name.len, rank, start,
 					    length);
 	ckpt__buf_free(&name);

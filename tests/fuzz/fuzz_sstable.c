@@ -3,8 +3,8 @@
 
 #include "sstable_int.h"
 
-static int touch(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
-		 size_t vlen, ckpt_error *err)
+static int touch(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
+		 ckpt_error *err)
 {
 	volatile uint8_t *sink = ctx;
 	uint8_t x = 0;

@@ -182,23 +182,27 @@ static uint16_t f32_to_bf16(float f)
 static int is_signed_int(ckpt_dtype dt)
 {
 	switch (dt) {
-	case CKPT_DT_INT8: case CKPT_DT_INT16: case CKPT_DT_INT32:
-	case CKPT_DT_INT64: case CKPT_DT_QINT8: case CKPT_DT_QINT16:
-	case CKPT_DT_QINT32:
-		return 1;
-	default:
-		return 0;
+	case CKPT_DT_INT8:
+	case CKPT_DT_INT16:
+	case CKPT_DT_INT32:
+	case CKPT_DT_INT64:
+	case CKPT_DT_QINT8:
+	case CKPT_DT_QINT16:
+	case CKPT_DT_QINT32: return 1;
+	default: return 0;
 	}
 }
 
 static int is_unsigned_int(ckpt_dtype dt)
 {
 	switch (dt) {
-	case CKPT_DT_UINT8: case CKPT_DT_UINT16: case CKPT_DT_UINT32:
-	case CKPT_DT_UINT64: case CKPT_DT_QUINT8: case CKPT_DT_QUINT16:
-		return 1;
-	default:
-		return 0;
+	case CKPT_DT_UINT8:
+	case CKPT_DT_UINT16:
+	case CKPT_DT_UINT32:
+	case CKPT_DT_UINT64:
+	case CKPT_DT_QUINT8:
+	case CKPT_DT_QUINT16: return 1;
+	default: return 0;
 	}
 }
 
@@ -221,24 +225,16 @@ static void put_const(uint8_t *p, ckpt_dtype dt, double v)
 	float f = (float)v;
 
 	switch (dt) {
-	case CKPT_DT_BOOL:
-		p[0] = v != 0;
-		return;
-	case CKPT_DT_FLOAT:
-		store_le(p, f32_bits(f), 4);
-		return;
+	case CKPT_DT_BOOL: p[0] = v != 0; return;
+	case CKPT_DT_FLOAT: store_le(p, f32_bits(f), 4); return;
 	case CKPT_DT_DOUBLE: {
 		uint64_t u;
 		memcpy(&u, &v, 8);
 		store_le(p, u, 8);
 		return;
 	}
-	case CKPT_DT_HALF:
-		store_le(p, f32_to_half(f), 2);
-		return;
-	case CKPT_DT_BFLOAT16:
-		store_le(p, f32_to_bf16(f), 2);
-		return;
+	case CKPT_DT_HALF: store_le(p, f32_to_half(f), 2); return;
+	case CKPT_DT_BFLOAT16: store_le(p, f32_to_bf16(f), 2); return;
 	case CKPT_DT_COMPLEX64:
 		store_le(p, f32_bits(f), 4);
 		store_le(p + 4, 0, 4);
@@ -250,8 +246,7 @@ static void put_const(uint8_t *p, ckpt_dtype dt, double v)
 		store_le(p + 8, 0, 8);
 		return;
 	}
-	default:
-		break;
+	default: break;
 	}
 	unsigned bits = (unsigned)(8 * es);
 	if (is_signed_int(dt)) {
@@ -273,21 +268,11 @@ static void put_iota(uint8_t *p, ckpt_dtype dt, uint64_t i)
 	size_t es = ckpt_dtype_size(dt);
 
 	switch (dt) {
-	case CKPT_DT_BOOL:
-		p[0] = (uint8_t)(i % 2);
-		return;
-	case CKPT_DT_FLOAT:
-		store_le(p, f32_bits((float)i), 4);
-		return;
-	case CKPT_DT_DOUBLE:
-		put_const(p, dt, (double)i);
-		return;
-	case CKPT_DT_HALF:
-		store_le(p, f32_to_half((float)(i % 2048)), 2);
-		return;
-	case CKPT_DT_BFLOAT16:
-		store_le(p, f32_to_bf16((float)(i % 256)), 2);
-		return;
+	case CKPT_DT_BOOL: p[0] = (uint8_t)(i % 2); return;
+	case CKPT_DT_FLOAT: store_le(p, f32_bits((float)i), 4); return;
+	case CKPT_DT_DOUBLE: put_const(p, dt, (double)i); return;
+	case CKPT_DT_HALF: store_le(p, f32_to_half((float)(i % 2048)), 2); return;
+	case CKPT_DT_BFLOAT16: store_le(p, f32_to_bf16((float)(i % 256)), 2); return;
 	case CKPT_DT_COMPLEX64:
 		store_le(p, f32_bits((float)i), 4);
 		store_le(p + 4, f32_bits(-(float)i), 4);
@@ -307,21 +292,27 @@ static void put_iota(uint8_t *p, ckpt_dtype dt, uint64_t i)
 	}
 }
 
-static const uint32_t special_f32[14] = {
-	0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000,
-	0xff800000, 0x7fc00000, 0xffc00001, 0x00000001, 0x007fffff,
-	0x00800000, 0x7f7fffff, 0xff7fffff, 0x3eaaaaab};
-static const uint64_t special_f64[14] = {
-	0, 0x8000000000000000ull, 0x3ff0000000000000ull, 0xbff0000000000000ull,
-	0x7ff0000000000000ull, 0xfff0000000000000ull, 0x7ff8000000000000ull,
-	0xfff8000000000001ull, 1, 0x000fffffffffffffull, 0x0010000000000000ull,
-	0x7fefffffffffffffull, 0xffefffffffffffffull, 0x3fd5555555555555ull};
-static const uint16_t special_f16[14] = {
-	0x0000, 0x8000, 0x3c00, 0xbc00, 0x7c00, 0xfc00, 0x7e00,
-	0xfe01, 0x0001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x3555};
-static const uint16_t special_bf16[14] = {
-	0x0000, 0x8000, 0x3f80, 0xbf80, 0x7f80, 0xff80, 0x7fc0,
-	0xffc1, 0x0001, 0x007f, 0x0080, 0x7f7f, 0xff7f, 0x3eab};
+static const uint32_t special_f32[14] = {0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000,
+					 0xff800000, 0x7fc00000, 0xffc00001, 0x00000001, 0x007fffff,
+					 0x00800000, 0x7f7fffff, 0xff7fffff, 0x3eaaaaab};
+static const uint64_t special_f64[14] = {0,
+					 0x8000000000000000ull,
+					 0x3ff0000000000000ull,
+					 0xbff0000000000000ull,
+					 0x7ff0000000000000ull,
+					 0xfff0000000000000ull,
+					 0x7ff8000000000000ull,
+					 0xfff8000000000001ull,
+					 1,
+					 0x000fffffffffffffull,
+					 0x0010000000000000ull,
+					 0x7fefffffffffffffull,
+					 0xffefffffffffffffull,
+					 0x3fd5555555555555ull};
+static const uint16_t special_f16[14] = {0x0000, 0x8000, 0x3c00, 0xbc00, 0x7c00, 0xfc00, 0x7e00,
+					 0xfe01, 0x0001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x3555};
+static const uint16_t special_bf16[14] = {0x0000, 0x8000, 0x3f80, 0xbf80, 0x7f80, 0xff80, 0x7fc0,
+					  0xffc1, 0x0001, 0x007f, 0x0080, 0x7f7f, 0xff7f, 0x3eab};
 
 static void put_special(uint8_t *p, ckpt_dtype dt, uint64_t i)
 {
@@ -329,21 +320,11 @@ static void put_special(uint8_t *p, ckpt_dtype dt, uint64_t i)
 	unsigned bits = (unsigned)(8 * es);
 
 	switch (dt) {
-	case CKPT_DT_BOOL:
-		p[0] = (uint8_t)(i % 2);
-		return;
-	case CKPT_DT_FLOAT:
-		store_le(p, special_f32[i % 14], 4);
-		return;
-	case CKPT_DT_DOUBLE:
-		store_le(p, special_f64[i % 14], 8);
-		return;
-	case CKPT_DT_HALF:
-		store_le(p, special_f16[i % 14], 2);
-		return;
-	case CKPT_DT_BFLOAT16:
-		store_le(p, special_bf16[i % 14], 2);
-		return;
+	case CKPT_DT_BOOL: p[0] = (uint8_t)(i % 2); return;
+	case CKPT_DT_FLOAT: store_le(p, special_f32[i % 14], 4); return;
+	case CKPT_DT_DOUBLE: store_le(p, special_f64[i % 14], 8); return;
+	case CKPT_DT_HALF: store_le(p, special_f16[i % 14], 2); return;
+	case CKPT_DT_BFLOAT16: store_le(p, special_bf16[i % 14], 2); return;
 	case CKPT_DT_COMPLEX64:
 		store_le(p, special_f32[(2 * i) % 14], 4);
 		store_le(p + 4, special_f32[(2 * i + 1) % 14], 4);
@@ -352,8 +333,7 @@ static void put_special(uint8_t *p, ckpt_dtype dt, uint64_t i)
 		store_le(p, special_f64[(2 * i) % 14], 8);
 		store_le(p + 8, special_f64[(2 * i + 1) % 14], 8);
 		return;
-	default:
-		break;
+	default: break;
 	}
 	uint64_t mask = bits == 64 ? ~0ull : (1ull << bits) - 1;
 	uint64_t v;
@@ -567,9 +547,8 @@ static int get_int64_array(json_t *a, int64_t *out, int max, const char *what)
 }
 
 /* Copy the block (start, len) of the full row-major tensor into out. */
-static void extract(const uint8_t *full, const int64_t *dims, int rank,
-		    const int64_t *start, const int64_t *len, size_t es,
-		    uint8_t *out)
+static void extract(const uint8_t *full, const int64_t *dims, int rank, const int64_t *start,
+		    const int64_t *len, size_t es, uint8_t *out)
 {
 	int64_t idx[MAX_RANK] = {0};
 	uint64_t n = 1;
@@ -643,8 +622,8 @@ static void add_tensor(ckpt_writer *w, json_t *t, int sharded)
 		char **strs = xmalloc((size_t)nelem * sizeof(char *));
 		uint64_t *lens = xmalloc((size_t)nelem * sizeof(uint64_t));
 		fill_strings(nelem, t, strs, lens);
-		if (ckpt_writer_add_strings(w, name, rank, dims, (const char *const *)strs,
-					    lens, &err))
+		if (ckpt_writer_add_strings(w, name, rank, dims, (const char *const *)strs, lens,
+					    &err))
 			die("%s", err.msg);
 		for (uint64_t i = 0; i < nelem; i++)
 			free(strs[i]);
@@ -660,7 +639,7 @@ static void add_tensor(ckpt_writer *w, json_t *t, int sharded)
 
 	/* Build the list of blocks to save. */
 	size_t nblocks = 0;
-	int64_t (*bstart)[MAX_RANK] = NULL, (*blen)[MAX_RANK] = NULL;
+	int64_t(*bstart)[MAX_RANK] = NULL, (*blen)[MAX_RANK] = NULL;
 	if (parts && slices)
 		die("give \"partitions\" or \"slices\", not both");
 	if (parts) {
@@ -767,9 +746,8 @@ int main(int argc, char **argv)
 		die("\"num_shards\" must be a positive integer");
 	size_t i;
 	json_t *t;
-	json_array_foreach(tensors, i, t)
-		if (json_is_object(t) && json_object_get(t, "shard"))
-			sharded = 1;
+	json_array_foreach(tensors, i, t) if (json_is_object(t) && json_object_get(t, "shard"))
+	    sharded = 1;
 	if (ns)
 		sharded = 1;
 
@@ -777,8 +755,7 @@ int main(int argc, char **argv)
 		die("%s", err.msg);
 	if (ns && ckpt_writer_set_shard(w, (int)json_integer_value(ns) - 1, &err))
 		die("%s", err.msg);
-	json_array_foreach(tensors, i, t)
-		add_tensor(w, t, sharded);
+	json_array_foreach(tensors, i, t) add_tensor(w, t, sharded);
 	if (ckpt_writer_finish(w, &err))
 		die("%s", err.msg);
 	ckpt_writer_close(w);

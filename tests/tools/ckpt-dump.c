@@ -41,14 +41,20 @@ static void put_value(ckpt_dtype dt, const uint8_t *p)
 	switch (dt) {
 	case CKPT_DT_FLOAT: put_float((double)v.f, v.u32, 8); break;
 	case CKPT_DT_DOUBLE: put_float(v.d, v.u64, 16); break;
-	case CKPT_DT_INT8: case CKPT_DT_QINT8: printf("%d", v.i8); break;
-	case CKPT_DT_INT16: case CKPT_DT_QINT16: printf("%d", v.i16); break;
-	case CKPT_DT_INT32: case CKPT_DT_QINT32: printf("%" PRId32, v.i32); break;
+	case CKPT_DT_INT8:
+	case CKPT_DT_QINT8: printf("%d", v.i8); break;
+	case CKPT_DT_INT16:
+	case CKPT_DT_QINT16: printf("%d", v.i16); break;
+	case CKPT_DT_INT32:
+	case CKPT_DT_QINT32: printf("%" PRId32, v.i32); break;
 	case CKPT_DT_INT64: printf("%" PRId64, v.i64); break;
-	case CKPT_DT_UINT8: case CKPT_DT_QUINT8: case CKPT_DT_BOOL: printf("%u", v.u8); break;
-	case CKPT_DT_UINT16: case CKPT_DT_QUINT16: case CKPT_DT_HALF: case CKPT_DT_BFLOAT16:
-		printf("%u", v.u16);
-		break;
+	case CKPT_DT_UINT8:
+	case CKPT_DT_QUINT8:
+	case CKPT_DT_BOOL: printf("%u", v.u8); break;
+	case CKPT_DT_UINT16:
+	case CKPT_DT_QUINT16:
+	case CKPT_DT_HALF:
+	case CKPT_DT_BFLOAT16: printf("%u", v.u16); break;
 	case CKPT_DT_UINT32: printf("%" PRIu32, v.u32); break;
 	case CKPT_DT_UINT64: printf("%" PRIu64, v.u64); break;
 	case CKPT_DT_COMPLEX64:

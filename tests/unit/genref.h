@@ -31,9 +31,7 @@ static inline void tu_expect_iota(ckpt_dtype dt, uint64_t i, uint8_t *p)
 	uint64_t u64;
 
 	switch (dt) {
-	case CKPT_DT_BOOL:
-		p[0] = (uint8_t)(i % 2);
-		break;
+	case CKPT_DT_BOOL: p[0] = (uint8_t)(i % 2); break;
 	case CKPT_DT_HALF: {
 		uint64_t k = i % 2048;
 		int e = k ? 63 - __builtin_clzll(k) : 0;
@@ -68,9 +66,7 @@ static inline void tu_expect_iota(ckpt_dtype dt, uint64_t i, uint8_t *p)
 		memcpy(&u64, &d, 8);
 		tu_put_le(p + 8, u64, 8);
 		break;
-	default:
-		tu_put_le(p, i, es);
-		break;
+	default: tu_put_le(p, i, es); break;
 	}
 }
 

@@ -41,14 +41,13 @@ static inline uint8_t *tu_hex(const char *hex, size_t *len)
 }
 
 /* Assert a == b, naming the first differing offset. */
-static inline void tu_assert_bytes(const uint8_t *a, size_t alen,
-				   const uint8_t *b, size_t blen)
+static inline void tu_assert_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t n = alen < blen ? alen : blen;
 	for (size_t i = 0; i < n; i++)
 		if (a[i] != b[i])
-			ck_abort_msg("bytes differ at offset %zu (0x%zx): got %02x want %02x",
-				     i, i, a[i], b[i]);
+			ck_abort_msg("bytes differ at offset %zu (0x%zx): got %02x want %02x", i, i,
+				     a[i], b[i]);
 	ck_assert_msg(alen == blen, "length %zu, want %zu", alen, blen);
 }
 

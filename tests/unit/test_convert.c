@@ -49,8 +49,7 @@ static uint64_t c64(float re, float im)
 static void put_elem(unsigned char *p, size_t size, uint64_t lo, uint64_t hi)
 {
 	for (size_t i = 0; i < size; i++)
-		p[i] = (unsigned char)(i < 8 ? lo >> (8 * i)
-					     : hi >> (8 * (i - 8)));
+		p[i] = (unsigned char)(i < 8 ? lo >> (8 * i) : hi >> (8 * (i - 8)));
 }
 
 static uint64_t get_le(const unsigned char *p, size_t size)
@@ -63,10 +62,10 @@ static uint64_t get_le(const unsigned char *p, size_t size)
 
 /* ck_assert reports its location on every call, which is too slow for
  * loops over millions of elements: this one reports only failures. */
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			ck_abort_msg(__VA_ARGS__);                             \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			ck_abort_msg(__VA_ARGS__);                                                 \
 	} while (0)
 
 /* ---- reference ---- */
@@ -130,8 +129,7 @@ static long double ref_value(uint32_t bits, int width, int mant)
 	else if (e == 0)
 		v = (long double)m * p2(1 - bias - mant);
 	else
-		v = (long double)(m | UINT32_C(1) << mant) *
-		    p2((int)e - bias - mant);
+		v = (long double)(m | UINT32_C(1) << mant) * p2((int)e - bias - mant);
 	return bits >> (width - 1) ? -v : v;
 }
 
@@ -144,18 +142,15 @@ static int is_int_dtype(ckpt_dtype dt)
 	case CKPT_DT_FLOAT:
 	case CKPT_DT_DOUBLE:
 	case CKPT_DT_COMPLEX64:
-	case CKPT_DT_COMPLEX128:
-		return 0;
-	default:
-		return 1;
+	case CKPT_DT_COMPLEX128: return 0;
+	default: return 1;
 	}
 }
 
 static int is_signed_dtype(ckpt_dtype dt)
 {
-	return dt == CKPT_DT_INT8 || dt == CKPT_DT_INT16 ||
-	       dt == CKPT_DT_INT32 || dt == CKPT_DT_INT64 ||
-	       dt == CKPT_DT_QINT8 || dt == CKPT_DT_QINT16 ||
+	return dt == CKPT_DT_INT8 || dt == CKPT_DT_INT16 || dt == CKPT_DT_INT32 ||
+	       dt == CKPT_DT_INT64 || dt == CKPT_DT_QINT8 || dt == CKPT_DT_QINT16 ||
 	       dt == CKPT_DT_QINT32;
 }
 
@@ -178,14 +173,10 @@ static long double ref_decode(ckpt_dtype dt, const unsigned char *p, int part)
 	}
 	uint64_t v = get_le(p, size);
 	switch (dt) {
-	case CKPT_DT_BOOL:
-		return v != 0;
-	case CKPT_DT_HALF:
-		return ref_value((uint32_t)v, 16, 10);
-	case CKPT_DT_BFLOAT16:
-		return ref_value((uint32_t)v, 16, 7);
-	case CKPT_DT_FLOAT:
-		return ref_value((uint32_t)v, 32, 23);
+	case CKPT_DT_BOOL: return v != 0;
+	case CKPT_DT_HALF: return ref_value((uint32_t)v, 16, 10);
+	case CKPT_DT_BFLOAT16: return ref_value((uint32_t)v, 16, 7);
+	case CKPT_DT_FLOAT: return ref_value((uint32_t)v, 32, 23);
 	case CKPT_DT_DOUBLE: {
 		double d;
 		memcpy(&d, &v, sizeof(d));
@@ -224,8 +215,7 @@ static uint64_t ref_int(long double x, ckpt_dtype dt, int from_int)
 }
 
 /* Encode component x of a dst element (real kinds: part 0 only). */
-static void ref_encode(ckpt_dtype dt, long double x, int from_int,
-		       unsigned char *q, int part)
+static void ref_encode(ckpt_dtype dt, long double x, int from_int, unsigned char *q, int part)
 {
 	size_t size = ckpt_dtype_size(dt);
 
@@ -235,23 +225,14 @@ static void ref_encode(ckpt_dtype dt, long double x, int from_int,
 		q += part * size;
 	}
 	switch (dt) {
-	case CKPT_DT_BOOL:
-		*q = x != 0;
-		return;
+	case CKPT_DT_BOOL: *q = x != 0; return;
 	case CKPT_DT_HALF: /* via float32, as the spec says */
 		put_elem(q, 2, ref_round((float)x, 16, 10), 0);
 		return;
-	case CKPT_DT_BFLOAT16:
-		put_elem(q, 2, ref_round((float)x, 16, 7), 0);
-		return;
-	case CKPT_DT_FLOAT:
-		put_elem(q, 4, fb((float)x), 0);
-		return;
-	case CKPT_DT_DOUBLE:
-		put_elem(q, 8, db((double)x), 0);
-		return;
-	default:
-		put_elem(q, size, ref_int(x, dt, from_int), 0);
+	case CKPT_DT_BFLOAT16: put_elem(q, 2, ref_round((float)x, 16, 7), 0); return;
+	case CKPT_DT_FLOAT: put_elem(q, 4, fb((float)x), 0); return;
+	case CKPT_DT_DOUBLE: put_elem(q, 8, db((double)x), 0); return;
+	default: put_elem(q, size, ref_int(x, dt, from_int), 0);
 	}
 }
 
@@ -264,13 +245,13 @@ struct vec {
 	uint64_t out, out_hi;
 };
 
-#define V(s, d, i, o)                                                          \
-	{                                                                      \
-		__LINE__, CKPT_DT_##s, CKPT_DT_##d, (i), 0, (o), 0             \
+#define V(s, d, i, o)                                                                              \
+	{                                                                                          \
+		__LINE__, CKPT_DT_##s, CKPT_DT_##d, (i), 0, (o), 0                                 \
 	}
-#define V2(s, d, i, ih, o, oh)                                                 \
-	{                                                                      \
-		__LINE__, CKPT_DT_##s, CKPT_DT_##d, (i), (ih), (o), (oh)       \
+#define V2(s, d, i, ih, o, oh)                                                                     \
+	{                                                                                          \
+		__LINE__, CKPT_DT_##s, CKPT_DT_##d, (i), (ih), (o), (oh)                           \
 	}
 
 static const uint64_t I64MIN = UINT64_C(0x8000000000000000);
@@ -382,7 +363,7 @@ START_TEST(test_convert_vectors)
 	    V(INT32, BFLOAT16, 257, 0x4380), /* tie, even */
 	    V(INT32, BFLOAT16, 259, 0x4382),
 	    V(INT32, BFLOAT16, 16842753, 0x4b80), /* 2^24+2^16+1: twice */
-	    V(UINT8, BFLOAT16, 255, 0x437f), /* exact: 8 significant bits */
+	    V(UINT8, BFLOAT16, 255, 0x437f),	  /* exact: 8 significant bits */
 	    V(INT8, BFLOAT16, 0xff, 0xbf80),
 	    V(INT32, HALF, 65504, 0x7bff),
 	    V(INT32, HALF, 65520, 0x7c00),
@@ -499,12 +480,10 @@ START_TEST(test_convert_vectors)
 	    V(COMPLEX64, DOUBLE, c64(0.1f, 7.0f), db((double)0.1f)),
 	    V(COMPLEX64, COMPLEX64, c64(-NAN, 2.0f), c64(-NAN, 2.0f)),
 	    V2(COMPLEX64, COMPLEX128, c64(1.5f, -2.5f), 0, db(1.5), db(-2.5)),
-	    V2(COMPLEX128, COMPLEX64, db(1 + 0x1p-24), db(1e39),
-	       c64(1.0f, INFINITY), 0),
+	    V2(COMPLEX128, COMPLEX64, db(1 + 0x1p-24), db(1e39), c64(1.0f, INFINITY), 0),
 	    V2(COMPLEX128, INT16, db(-3.7), db(9.0), 0xfffd, 0),
 	    V2(COMPLEX128, UINT8, db(-1.0), 0, 0, 0),
-	    V2(COMPLEX128, BFLOAT16, UINT64_C(0xfff8000000000000), db(1.0),
-	       0xffc0, 0),
+	    V2(COMPLEX128, BFLOAT16, UINT64_C(0xfff8000000000000), db(1.0), 0xffc0, 0),
 	    V2(FLOAT, COMPLEX128, fb(3.0f), 0, db(3.0), 0),
 	    V2(UINT64, COMPLEX128, UINT64_MAX, 0, db(0x1p64), 0),
 	    V(INT32, COMPLEX64, 0xfffffffb, c64(-5.0f, 0.0f)),
@@ -517,8 +496,7 @@ START_TEST(test_convert_vectors)
 
 	for (size_t v = 0; v < sizeof(vecs) / sizeof(vecs[0]); v++) {
 		const struct vec *t = &vecs[v];
-		size_t ss = ckpt_dtype_size(t->src),
-		       ds = ckpt_dtype_size(t->dst);
+		size_t ss = ckpt_dtype_size(t->src), ds = ckpt_dtype_size(t->dst);
 		unsigned char in[3 * 16 + 1], out[3 * 16 + 2], want[16];
 
 		/* three copies at an odd address: blocked and tail paths */
@@ -526,8 +504,7 @@ START_TEST(test_convert_vectors)
 			put_elem(in + 1 + k * ss, ss, t->in, t->in_hi);
 		put_elem(want, ds, t->out, t->out_hi);
 		memset(out, 0xaa, sizeof(out));
-		ck_assert_int_eq(
-		    ckpt_convert(t->src, t->dst, in + 1, out + 1, 3), 0);
+		ck_assert_int_eq(ckpt_convert(t->src, t->dst, in + 1, out + 1, 3), 0);
 		for (int k = 0; k < 3; k++) {
 			if (memcmp(out + 1 + k * ds, want, ds) == 0)
 				continue;
@@ -537,10 +514,8 @@ START_TEST(test_convert_vectors)
 				    report + used, sizeof(report) - used,
 				    " line %d: %s->%s got %016llx want "
 				    "%016llx;",
-				    t->line, ckpt_dtype_name(t->src),
-				    ckpt_dtype_name(t->dst),
-				    (unsigned long long)get_le(out + 1 + k * ds,
-							       ds < 8 ? ds : 8),
+				    t->line, ckpt_dtype_name(t->src), ckpt_dtype_name(t->dst),
+				    (unsigned long long)get_le(out + 1 + k * ds, ds < 8 ? ds : 8),
 				    (unsigned long long)t->out);
 			break;
 		}
@@ -571,32 +546,26 @@ static void check_all16(ckpt_dtype dt, int mant, uint16_t nan_bits)
 	for (uint32_t i = 0; i < 65536; i++)
 		h[i] = (uint16_t)i;
 
-	ckpt_convert_fn fns[2] = {
-	    ckpt_convert_get(dt, CKPT_DT_FLOAT),
-	    ckpt__convert_get_portable(dt, CKPT_DT_FLOAT)};
+	ckpt_convert_fn fns[2] = {ckpt_convert_get(dt, CKPT_DT_FLOAT),
+				  ckpt__convert_get_portable(dt, CKPT_DT_FLOAT)};
 	for (int k = 0; k < 2; k++) {
 		float *f = floats_of(fns[k], h, 65536);
-		ck_assert_int_eq(
-		    ckpt_convert(CKPT_DT_FLOAT, dt, f, back, 65536), 0);
+		ck_assert_int_eq(ckpt_convert(CKPT_DT_FLOAT, dt, f, back, 65536), 0);
 		for (uint32_t i = 0; i < 65536; i++) {
 			long double want = ref_value(i, 16, mant);
 			uint32_t exp_mask = ((1u << (15 - mant)) - 1) << mant;
-			int nan = (i & exp_mask) == exp_mask &&
-				  (i & ((1u << mant) - 1));
+			int nan = (i & exp_mask) == exp_mask && (i & ((1u << mant) - 1));
 			uint32_t got = fb(f[i]);
 			if (nan) {
 				/* payload shifted up, not quietened */
 				uint32_t w = (i & 0x8000u) << 16 | 0x7f800000u |
-					     (i & ((1u << mant) - 1))
-						 << (23 - mant);
+					     (i & ((1u << mant) - 1)) << (23 - mant);
 				CHECK(got == w, "%04x -> %08x", i, got);
-				CHECK(back[i] == (nan_bits | (i & 0x8000u)),
-				      "%04x back to %04x", i, back[i]);
-			} else {
-				CHECK(got == fb((float)want), "%04x -> %08x", i,
-				      got);
-				CHECK(back[i] == i, "%04x back to %04x", i,
+				CHECK(back[i] == (nan_bits | (i & 0x8000u)), "%04x back to %04x", i,
 				      back[i]);
+			} else {
+				CHECK(got == fb((float)want), "%04x -> %08x", i, got);
+				CHECK(back[i] == i, "%04x back to %04x", i, back[i]);
 			}
 		}
 		free(f);
@@ -653,15 +622,13 @@ START_TEST(test_convert_float_to_half)
 
 	/* odd offsets: the kernels must cope with unaligned buffers */
 	ckpt_convert_get(CKPT_DT_FLOAT, CKPT_DT_HALF)(u, (char *)fast + 1, n);
-	ckpt__convert_get_portable(CKPT_DT_FLOAT,
-				   CKPT_DT_HALF)(u, (char *)port + 1, n);
+	ckpt__convert_get_portable(CKPT_DT_FLOAT, CKPT_DT_HALF)(u, (char *)port + 1, n);
 	for (size_t i = 0; i < n; i++) {
 		uint16_t a, b;
 		memcpy(&a, (char *)fast + 1 + 2 * i, 2);
 		memcpy(&b, (char *)port + 1 + 2 * i, 2);
 		uint32_t want = ref_round(bf(u[i]), 16, 10);
-		CHECK(a == b && b == want,
-		      "%08x: f16c %04x portable %04x want %04x", u[i], a, b,
+		CHECK(a == b && b == want, "%08x: f16c %04x portable %04x want %04x", u[i], a, b,
 		      want);
 	}
 	free(fast);
@@ -678,12 +645,9 @@ START_TEST(test_convert_f16c_matches_portable)
 	uint16_t *h1 = malloc(chunk * 2), *h2 = malloc(chunk * 2);
 	float *f1 = malloc(chunk * 4), *f2 = malloc(chunk * 4);
 	ckpt_convert_fn to_fast = ckpt_convert_get(CKPT_DT_FLOAT, CKPT_DT_HALF);
-	ckpt_convert_fn to_port =
-	    ckpt__convert_get_portable(CKPT_DT_FLOAT, CKPT_DT_HALF);
-	ckpt_convert_fn from_fast =
-	    ckpt_convert_get(CKPT_DT_HALF, CKPT_DT_FLOAT);
-	ckpt_convert_fn from_port =
-	    ckpt__convert_get_portable(CKPT_DT_HALF, CKPT_DT_FLOAT);
+	ckpt_convert_fn to_port = ckpt__convert_get_portable(CKPT_DT_FLOAT, CKPT_DT_HALF);
+	ckpt_convert_fn from_fast = ckpt_convert_get(CKPT_DT_HALF, CKPT_DT_FLOAT);
+	ckpt_convert_fn from_port = ckpt__convert_get_portable(CKPT_DT_HALF, CKPT_DT_FLOAT);
 
 	ck_assert_ptr_nonnull(u);
 	ck_assert_ptr_nonnull(h1);
@@ -700,12 +664,10 @@ START_TEST(test_convert_f16c_matches_portable)
 			u[n] = (uint32_t)x;
 		to_fast(u, h1, n);
 		to_port(u, h2, n);
-		ck_assert_msg(memcmp(h1, h2, n * 2) == 0,
-			      "float->half near %08x", u[0]);
+		ck_assert_msg(memcmp(h1, h2, n * 2) == 0, "float->half near %08x", u[0]);
 		from_fast(h1, f1, n);
 		from_port(h1, f2, n);
-		ck_assert_msg(memcmp(f1, f2, n * 4) == 0,
-			      "half->float near %08x", u[0]);
+		ck_assert_msg(memcmp(f1, f2, n * 4) == 0, "half->float near %08x", u[0]);
 	}
 	free(u);
 	free(h1);
@@ -722,12 +684,10 @@ START_TEST(test_convert_float_to_bfloat16)
 	uint16_t *out = malloc(n * 2);
 	ck_assert_ptr_nonnull(out);
 
-	ck_assert_int_eq(
-	    ckpt_convert(CKPT_DT_FLOAT, CKPT_DT_BFLOAT16, u, out, n), 0);
+	ck_assert_int_eq(ckpt_convert(CKPT_DT_FLOAT, CKPT_DT_BFLOAT16, u, out, n), 0);
 	for (size_t i = 0; i < n; i++) {
 		uint32_t want = ref_round(bf(u[i]), 16, 7);
-		CHECK(out[i] == want, "%08x: got %04x want %04x", u[i], out[i],
-		      want);
+		CHECK(out[i] == want, "%08x: got %04x want %04x", u[i], out[i], want);
 	}
 	free(out);
 	free(u);
@@ -750,9 +710,9 @@ static const ckpt_dtype numeric[] = {
 /* Same bytes in and out: same dtype or a quantized type and its twin. */
 static int same_bits(ckpt_dtype a, ckpt_dtype b)
 {
-	return a == b || (is_int_dtype(a) && is_int_dtype(b) &&
-			  ckpt_dtype_size(a) == ckpt_dtype_size(b) &&
-			  is_signed_dtype(a) == is_signed_dtype(b));
+	return a == b ||
+	       (is_int_dtype(a) && is_int_dtype(b) && ckpt_dtype_size(a) == ckpt_dtype_size(b) &&
+		is_signed_dtype(a) == is_signed_dtype(b));
 }
 
 /* 64 representative elements of dtype dt at p. */
@@ -790,22 +750,19 @@ static void representatives(ckpt_dtype dt, unsigned char *p)
 		else {
 			ref_encode(dt, reals[i % nr], 0, p, 0);
 			if (is_complex_dtype(dt))
-				ref_encode(dt, reals[(i * 7 + 3) % nr], 0, p,
-					   1);
+				ref_encode(dt, reals[(i * 7 + 3) % nr], 0, p, 1);
 		}
 	}
 }
 
 /* Bytes equal, or both NaN with the same sign (C conversions between
  * float32 and float64 may quieten a NaN, which the rules do not fix). */
-static int same_value(ckpt_dtype dt, const unsigned char *a,
-		      const unsigned char *b, size_t size)
+static int same_value(ckpt_dtype dt, const unsigned char *a, const unsigned char *b, size_t size)
 {
 	if (memcmp(a, b, size) == 0)
 		return 1;
 	if (dt == CKPT_DT_COMPLEX64 || dt == CKPT_DT_COMPLEX128) {
-		ckpt_dtype part =
-		    dt == CKPT_DT_COMPLEX64 ? CKPT_DT_FLOAT : CKPT_DT_DOUBLE;
+		ckpt_dtype part = dt == CKPT_DT_COMPLEX64 ? CKPT_DT_FLOAT : CKPT_DT_DOUBLE;
 		return same_value(part, a, b, size / 2) &&
 		       same_value(part, a + size / 2, b + size / 2, size / 2);
 	}
@@ -817,8 +774,7 @@ static int same_value(ckpt_dtype dt, const unsigned char *a,
 
 START_TEST(test_convert_all_pairs)
 {
-	unsigned char in[N_REP * 16 + 1], out[N_REP * 16 + 1],
-	    out2[N_REP * 16 + 1], want[16];
+	unsigned char in[N_REP * 16 + 1], out[N_REP * 16 + 1], out2[N_REP * 16 + 1], want[16];
 
 	for (size_t s = 0; s < N_NUMERIC; s++) {
 		ckpt_dtype src = numeric[s];
@@ -829,14 +785,11 @@ START_TEST(test_convert_all_pairs)
 			size_t ds = ckpt_dtype_size(dst);
 			ck_assert(ckpt_convert_supported(src, dst));
 			ck_assert(ckpt_convert_get(src, dst) != NULL);
-			ck_assert_int_eq(
-			    ckpt_convert(src, dst, in + 1, out + 1, N_REP), 0);
-			ckpt__convert_get_portable(src, dst)(in + 1, out2 + 1,
-							     N_REP);
-			ck_assert_msg(
-			    memcmp(out + 1, out2 + 1, N_REP * ds) == 0,
-			    "%s->%s: dispatch and portable differ",
-			    ckpt_dtype_name(src), ckpt_dtype_name(dst));
+			ck_assert_int_eq(ckpt_convert(src, dst, in + 1, out + 1, N_REP), 0);
+			ckpt__convert_get_portable(src, dst)(in + 1, out2 + 1, N_REP);
+			ck_assert_msg(memcmp(out + 1, out2 + 1, N_REP * ds) == 0,
+				      "%s->%s: dispatch and portable differ", ckpt_dtype_name(src),
+				      ckpt_dtype_name(dst));
 			for (size_t i = 0; i < N_REP; i++) {
 				const unsigned char *e = in + 1 + i * ss;
 				if (same_bits(src, dst)) {
@@ -844,25 +797,18 @@ START_TEST(test_convert_all_pairs)
 				} else {
 					int from_int = is_int_dtype(src);
 					for (int part = 0; part < 2; part++) {
-						if (part &&
-						    !is_complex_dtype(dst))
+						if (part && !is_complex_dtype(dst))
 							break;
-						ref_encode(
-						    dst,
-						    ref_decode(src, e, part),
-						    from_int, want, part);
+						ref_encode(dst, ref_decode(src, e, part), from_int,
+							   want, part);
 					}
 				}
-				CHECK(
-				    same_value(dst, out + 1 + i * ds, want, ds),
-				    "%s->%s element %zu: got %016llx want "
-				    "%016llx",
-				    ckpt_dtype_name(src), ckpt_dtype_name(dst),
-				    i,
-				    (unsigned long long)get_le(out + 1 + i * ds,
-							       ds < 8 ? ds : 8),
-				    (unsigned long long)get_le(
-					want, ds < 8 ? ds : 8));
+				CHECK(same_value(dst, out + 1 + i * ds, want, ds),
+				      "%s->%s element %zu: got %016llx want "
+				      "%016llx",
+				      ckpt_dtype_name(src), ckpt_dtype_name(dst), i,
+				      (unsigned long long)get_le(out + 1 + i * ds, ds < 8 ? ds : 8),
+				      (unsigned long long)get_le(want, ds < 8 ? ds : 8));
 			}
 		}
 	}
@@ -871,24 +817,18 @@ END_TEST
 
 START_TEST(test_convert_unsupported)
 {
-	const int others[] = {CKPT_DT_STRING,
-			      CKPT_DT_RESOURCE,
-			      CKPT_DT_VARIANT,
-			      CKPT_DT_INVALID,
-			      99,
-			      -1};
+	const int others[] = {
+	    CKPT_DT_STRING, CKPT_DT_RESOURCE, CKPT_DT_VARIANT, CKPT_DT_INVALID, 99, -1};
 	unsigned char in[8] = {1, 2, 3, 4, 5, 6, 7, 8}, out[8] = {0};
 
 	for (size_t s = 0; s < N_NUMERIC; s++) {
-		for (size_t o = 0; o < sizeof(others) / sizeof(others[0]);
-		     o++) {
+		for (size_t o = 0; o < sizeof(others) / sizeof(others[0]); o++) {
 			ckpt_dtype x = (ckpt_dtype)others[o];
 			ck_assert(!ckpt_convert_supported(numeric[s], x));
 			ck_assert(!ckpt_convert_supported(x, numeric[s]));
 			ck_assert(ckpt_convert_get(numeric[s], x) == NULL);
-			ck_assert_int_eq(
-			    ckpt_convert(x, numeric[s], in, out, 1),
-			    CKPT_EUNSUPPORTED);
+			ck_assert_int_eq(ckpt_convert(x, numeric[s], in, out, 1),
+					 CKPT_EUNSUPPORTED);
 		}
 	}
 	ck_assert(!ckpt_convert_supported(CKPT_DT_RESOURCE, CKPT_DT_RESOURCE));
@@ -899,8 +839,7 @@ START_TEST(test_convert_unsupported)
 
 	/* string -> string: bytes pass through, n counts bytes */
 	ck_assert(ckpt_convert_supported(CKPT_DT_STRING, CKPT_DT_STRING));
-	ck_assert_int_eq(
-	    ckpt_convert(CKPT_DT_STRING, CKPT_DT_STRING, in, out, 5), 0);
+	ck_assert_int_eq(ckpt_convert(CKPT_DT_STRING, CKPT_DT_STRING, in, out, 5), 0);
 	ck_assert_int_eq(memcmp(in, out, 5), 0);
 	ck_assert_uint_eq(out[5], 0);
 }
@@ -914,9 +853,7 @@ START_TEST(test_convert_empty)
 
 	for (size_t s = 0; s < N_NUMERIC; s++)
 		for (size_t d = 0; d < N_NUMERIC; d++)
-			ck_assert_int_eq(
-			    ckpt_convert(numeric[s], numeric[d], in, out, 0),
-			    0);
+			ck_assert_int_eq(ckpt_convert(numeric[s], numeric[d], in, out, 0), 0);
 	ck_assert_uint_eq(out[0], 9);
 }
 END_TEST

@@ -5,8 +5,8 @@
 
 #include "crc32c_int.h"
 
-static uint32_t (*const impls[])(uint32_t, const void *, size_t) = {
-	ckpt__crc32c_extend, ckpt__crc32c_extend_table};
+static uint32_t (*const impls[])(uint32_t, const void *, size_t) = {ckpt__crc32c_extend,
+								    ckpt__crc32c_extend_table};
 
 START_TEST(test_crc32c_known_vectors)
 {
@@ -70,9 +70,9 @@ START_TEST(test_crc32c_long_buffers)
 	uint32_t whole = ckpt__crc32c_extend_table(0, buf, n);
 	ck_assert_uint_eq(ckpt__crc32c_extend(0, buf, n), whole);
 	for (size_t cut = 1; cut < n; cut += 7919)
-		ck_assert_uint_eq(ckpt__crc32c_extend(ckpt__crc32c_extend(0, buf, cut), buf + cut,
-						      n - cut),
-				  whole);
+		ck_assert_uint_eq(
+		    ckpt__crc32c_extend(ckpt__crc32c_extend(0, buf, cut), buf + cut, n - cut),
+		    whole);
 	/* 1 MiB of zeros: crc32c over 2^20 zero bytes, computed by the table */
 	unsigned char *z = calloc(1, 1 << 20);
 	ck_assert_ptr_nonnull(z);

@@ -100,8 +100,8 @@ static void attr(bb *node, const char *key, bb *value)
 }
 
 /* A NodeDef; loc: the _class colocation or NULL. */
-static void node(bb *graph, const char *name, const char *op, int dtype,
-		 int rank, const int64_t *dims, const char *loc)
+static void node(bb *graph, const char *name, const char *op, int dtype, int rank,
+		 const int64_t *dims, const char *loc)
 {
 	bb n = {0}, v = {0}, s = {0};
 	bb_str(&n, 1, name);
@@ -131,8 +131,8 @@ static void packed(bb *b, unsigned f, int n, const int64_t *v)
 }
 
 /* A serialized VariableDef into list (a BytesList being built). */
-static void vardef(bb *list, const char *tensor, const char *full, int rank,
-		   const int64_t *fs, const int64_t *off, const int64_t *vs)
+static void vardef(bb *list, const char *tensor, const char *full, int rank, const int64_t *fs,
+		   const int64_t *off, const int64_t *vs)
 {
 	bb v = {0};
 	bb_str(&v, 1, tensor);
@@ -181,8 +181,8 @@ static void parse_err(const bb *b, const char *tag, int code, const char *text)
 	ckpt_error err = CKPT_ERROR_INIT;
 	int rc = ckpt_graph_parse(b->p, b->n, "g.meta", &o, &g, &err);
 	ck_assert_ptr_null(g);
-	ck_assert_msg(rc == code && strcmp(err.msg, text) == 0,
-		      "rc %d, got '%s', want '%s'", rc, err.msg, text);
+	ck_assert_msg(rc == code && strcmp(err.msg, text) == 0, "rc %d, got '%s', want '%s'", rc,
+		      err.msg, text);
 }
 
 static const ckpt_graph_var *var_named(const ckpt_graph *g, const char *name)
@@ -197,9 +197,8 @@ static const ckpt_graph_var *var_named(const ckpt_graph *g, const char *name)
  * order), a slot of part 0 (§2.6.1), w [2], a local counter. */
 static bb partitioned_graph(void)
 {
-	static const int64_t full[] = {10, 4}, o0[] = {0, 0}, o1[] = {4, 0},
-			     o2[] = {7, 0}, s0[] = {4, 4}, s1[] = {3, 4},
-			     w[] = {2};
+	static const int64_t full[] = {10, 4}, o0[] = {0, 0}, o1[] = {4, 0}, o2[] = {7, 0},
+			     s0[] = {4, 4}, s1[] = {3, 4}, w[] = {2};
 	bb graph = {0}, mgd = {0}, vars = {0}, local = {0}, train = {0};
 	node(&graph, "emb/part_0", "VariableV2", 1, 2, s0, "emb/part_0");
 	node(&graph, "emb/part_1", "VariableV2", 1, 2, s1, "emb/part_1");
@@ -301,8 +300,8 @@ START_TEST(test_tf1_errors)
 		  "variable");
 	free(m.p);
 
-	static const int64_t full[] = {10, 4}, full2[] = {12, 4}, o0[] = {0, 0},
-			     o1[] = {6, 0}, s6[] = {6, 4}, s4[] = {4, 4};
+	static const int64_t full[] = {10, 4}, full2[] = {12, 4}, o0[] = {0, 0}, o1[] = {6, 0},
+			     s6[] = {6, 4}, s4[] = {4, 4};
 	/* E18: 6+4 rows where TF's partitioner makes 5+5 */
 	bb graph = {0}, mgd = {0}, vars = {0};
 	node(&graph, "v/part_0", "VariableV2", 1, 2, s6, NULL);
@@ -344,8 +343,7 @@ START_TEST(test_tf1_errors)
 	vardef(&vars, "x:0", "a", 2, f1, o0, s6);
 	bb_msg(&mgd, 2, &graph);
 	collection(&mgd, "variables", &vars, 0);
-	parse_err(&mgd, NULL, CKPT_EINVAL,
-		  "Mixing slices and non-slices with the same name: a");
+	parse_err(&mgd, NULL, CKPT_EINVAL, "Mixing slices and non-slices with the same name: a");
 	free(mgd.p);
 
 	/* E11: variable nodes but no collections */
@@ -409,8 +407,7 @@ START_TEST(test_inputs_and_tags)
 	free(nov.p);
 
 	sm = saved_model(NULL, 0);
-	parse_err(&sm, NULL, CKPT_EUNSUPPORTED,
-		  "g.meta: SavedModel contains no MetaGraphDef");
+	parse_err(&sm, NULL, CKPT_EUNSUPPORTED, "g.meta: SavedModel contains no MetaGraphDef");
 	free(sm.p);
 	bb txt = {0};
 	bb_put(&txt, "meta_info_def {\n  tags: \"serve\"\n}\n", 34);
@@ -420,8 +417,7 @@ START_TEST(test_inputs_and_tags)
 	free(txt.p);
 	bb junk = {0};
 	bb_put(&junk, "\x0f\xff\xff\x00\x01", 5);
-	parse_err(&junk, NULL, CKPT_ECORRUPT,
-		  "Cannot parse file g.meta: Error parsing message.");
+	parse_err(&junk, NULL, CKPT_ECORRUPT, "Cannot parse file g.meta: Error parsing message.");
 	free(junk.p);
 	/* a GraphDef: many NodeDefs at the top */
 	static const int64_t two[] = {2};
@@ -434,8 +430,7 @@ START_TEST(test_inputs_and_tags)
 	free(gd.p);
 
 	ckpt_error err = CKPT_ERROR_INIT;
-	ck_assert_int_eq(ckpt_graph_open("/nonexistent/x.meta", NULL, &g, &err),
-			 CKPT_ENOTFOUND);
+	ck_assert_int_eq(ckpt_graph_open("/nonexistent/x.meta", NULL, &g, &err), CKPT_ENOTFOUND);
 	ck_assert_str_eq(err.msg, "File /nonexistent/x.meta does not exist.");
 	char *dir = tu_tmpdir();
 	ck_assert_int_eq(ckpt_graph_open(dir, NULL, &g, &err), CKPT_ENOTFOUND);
@@ -463,8 +458,7 @@ static void obj_user(bb *o, const char *ident)
 	bb_msg(o, 4, &u);
 }
 
-static void obj_var(bb *o, int dtype, int rank, const int64_t *dims,
-		    const char *name)
+static void obj_var(bb *o, int dtype, int rank, const int64_t *dims, const char *name)
 {
 	bb v = {0}, s = {0};
 	bb_vfield(&v, 1, (uint64_t)dtype);
@@ -518,8 +512,7 @@ START_TEST(test_tf2_object_graph)
 	ckpt_graph *g = parse_ok(&sm, NULL, CKPT_GRAPH_ALL_ROLES);
 	ck_assert_int_eq(g->kind, CKPT_GRAPH_TF2);
 	ck_assert_uint_eq(g->n_vars, 3);
-	ck_assert_str_eq(g->vars[0].v.name,
-			 "w..1/a.Sb..c/.ATTRIBUTES/VARIABLE_VALUE");
+	ck_assert_str_eq(g->vars[0].v.name, "w..1/a.Sb..c/.ATTRIBUTES/VARIABLE_VALUE");
 	ck_assert_uint_eq(g->vars[0].role, CKPT_GRAPH_MODEL);
 	ck_assert_str_eq(g->vars[1].v.name, "opt/iter/.ATTRIBUTES/VARIABLE_VALUE");
 	ck_assert_uint_eq(g->vars[1].role, CKPT_GRAPH_OPTIMIZER);
@@ -569,8 +562,7 @@ START_TEST(test_large_library_is_fast)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ckpt_graph *g = parse_ok(&sm, NULL, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double s = (double)(t1.tv_sec - t0.tv_sec) +
-		   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	ck_assert_uint_eq(g->n_vars, 1);
 	ck_assert_msg(s < 0.25, "100 MB graph took %.3f s", s);
 	ckpt_graph_free(g);
@@ -588,18 +580,15 @@ static const char *graphs_dir(void)
 START_TEST(test_real_graphs_read_back)
 {
 	static const char *const pairs[][2] = {
-		{"tf_cc_half_plus_two_00000123/saved_model.pb",
-		 "tf_cc_half_plus_two_00000123/variables"},
-		{"tf_cc_VarsAndArithmeticObjectGraph",
-		 "tf_cc_VarsAndArithmeticObjectGraph/variables"},
-		{"rust_regression_savedmodel/saved_model.pb",
-		 "rust_regression_savedmodel/variables"},
-		{"tf_tftrt_2.0_saved_model/saved_model.pb",
-		 "tf_tftrt_2.0_saved_model_2shards/variables"},
-		{"tfx_estimator_taxi_meta/model.ckpt-1000.meta",
-		 "tfx_estimator_taxi_ckpt/model.ckpt-1000"},
-		{"tf2onnx_regression_meta/model.meta",
-		 "tf2onnx_regression_ckpt/model"},
+	    {"tf_cc_half_plus_two_00000123/saved_model.pb",
+	     "tf_cc_half_plus_two_00000123/variables"},
+	    {"tf_cc_VarsAndArithmeticObjectGraph", "tf_cc_VarsAndArithmeticObjectGraph/variables"},
+	    {"rust_regression_savedmodel/saved_model.pb", "rust_regression_savedmodel/variables"},
+	    {"tf_tftrt_2.0_saved_model/saved_model.pb",
+	     "tf_tftrt_2.0_saved_model_2shards/variables"},
+	    {"tfx_estimator_taxi_meta/model.ckpt-1000.meta",
+	     "tfx_estimator_taxi_ckpt/model.ckpt-1000"},
+	    {"tf2onnx_regression_meta/model.meta", "tf2onnx_regression_ckpt/model"},
 	};
 	const char *gd = graphs_dir(), *fx = tu_fixtures();
 	if (gd == NULL || fx == NULL)
@@ -612,8 +601,8 @@ START_TEST(test_real_graphs_read_back)
 		ckpt_graph_opts o = {NULL, CKPT_GRAPH_ALL_ROLES};
 		ckpt_target_var *t = NULL;
 		size_t nt = 0;
-		ck_assert_msg(ckpt_graph_load_targets(gp, &o, &t, &nt, &err) == 0,
-			      "%s: %s", gp, err.msg);
+		ck_assert_msg(ckpt_graph_load_targets(gp, &o, &t, &nt, &err) == 0, "%s: %s", gp,
+			      err.msg);
 		ckpt_reader *r;
 		ck_assert_msg(ckpt_reader_open(&r, cp, &err) == 0, "%s", err.msg);
 		size_t n = ckpt_reader_count(r);
@@ -625,8 +614,7 @@ START_TEST(test_real_graphs_read_back)
 		ro.n_targets = nt;
 		ro.ckpt_path = cp;
 		ckpt_plan *plan;
-		ck_assert_msg(ckpt_resolve(&ro, ts, n, &plan, &err) == 0, "%s: %s",
-			      gp, err.msg);
+		ck_assert_msg(ckpt_resolve(&ro, ts, n, &plan, &err) == 0, "%s: %s", gp, err.msg);
 		ck_assert_uint_eq(plan->n_files, nt);
 		ckpt_view *v;
 		ck_assert_int_eq(ckpt_view_build(&v, r, plan, &err), 0);
@@ -639,11 +627,10 @@ START_TEST(test_real_graphs_read_back)
 			uint8_t *a = malloc(sz + 1), *b = malloc(sz + 1);
 			ck_assert_int_eq(ckpt_view_read(v, id, 0, a, sz, &got, &err), 0);
 			ck_assert_uint_eq(got, sz);
-			ck_assert_int_eq(ckpt_reader_read_slice(r, f->source, f->start,
-								f->length, b, sz,
-								&err), 0);
-			ck_assert_msg(memcmp(a, b, sz) == 0, "%s: %s differs", gp,
-				      f->file);
+			ck_assert_int_eq(
+			    ckpt_reader_read_slice(r, f->source, f->start, f->length, b, sz, &err),
+			    0);
+			ck_assert_msg(memcmp(a, b, sz) == 0, "%s: %s differs", gp, f->file);
 			free(a);
 			free(b);
 		}
@@ -660,11 +647,11 @@ END_TEST
 START_TEST(test_hostile_graphs)
 {
 	static const char *const files[] = {
-		"tf_cc_half_plus_two_00000123/saved_model.pb",
-		"tf_cc_VarsAndArithmeticObjectGraph/saved_model.pb",
-		"tf_cc_CyclicModule/saved_model.pb",
-		"serving_session_bundle_half_plus_two/export.meta",
-		"tf_c_UninitializedVariable/saved_model.pb",
+	    "tf_cc_half_plus_two_00000123/saved_model.pb",
+	    "tf_cc_VarsAndArithmeticObjectGraph/saved_model.pb",
+	    "tf_cc_CyclicModule/saved_model.pb",
+	    "serving_session_bundle_half_plus_two/export.meta",
+	    "tf_c_UninitializedVariable/saved_model.pb",
 	};
 	const char *gd = graphs_dir();
 	if (gd == NULL)

@@ -43,8 +43,7 @@ struct ent {
 	int64_t offset, size;
 };
 
-static void add_packed(ckpt__sst_writer *w, const void *key, size_t klen,
-		       const ProtobufCMessage *m)
+static void add_packed(ckpt__sst_writer *w, const void *key, size_t klen, const ProtobufCMessage *m)
 {
 	ckpt_error err;
 	size_t n = protobuf_c_message_get_packed_size(m);
@@ -225,8 +224,8 @@ START_TEST(test_names)
 	ck_assert_ptr_nonnull(longname);
 	memset(longname, 'n', long_len);
 	longname[long_len] = '\0';
-	const char *names[] = {"../../etc/passwd", "/lead", "@at", "a//b", "bad\xff\xfe",
-			       "nl\nname", longname};
+	const char *names[] = {"../../etc/passwd", "/lead",    "@at",	"a//b",
+			       "bad\xff\xfe",	   "nl\nname", longname};
 	size_t nn = sizeof(names) / sizeof(names[0]);
 	ckpt_writer *w;
 	ckpt_error err;

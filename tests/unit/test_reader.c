@@ -19,8 +19,8 @@
 
 #define BUNDLE "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint"
 
-static char *dir;   /* temp dir holding a copy of the bundle as "b" */
-static char *pfx;   /* dir/b */
+static char *dir; /* temp dir holding a copy of the bundle as "b" */
+static char *pfx; /* dir/b */
 
 static void setup(void)
 {
@@ -57,10 +57,10 @@ static void expect_open_error(const char *path, int code, const char *n1, const 
 		ck_assert_msg(strstr(err.msg, n2), "'%s' lacks '%s'", err.msg, n2);
 }
 
-#define NEED_FIXTURES() \
-	do { \
-		if (tu_fixtures() == NULL) \
-			return; \
+#define NEED_FIXTURES()                                                                            \
+	do {                                                                                       \
+		if (tu_fixtures() == NULL)                                                         \
+			return;                                                                    \
 	} while (0)
 
 START_TEST(test_reader_opens_copy)
@@ -173,9 +173,10 @@ END_TEST
 
 START_TEST(test_reader_nonexistent_prefix)
 {
-	expect_open_error(tu_path(dir, "nothing-here"), CKPT_ENOTFOUND,
-			  "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for",
-			  "nothing-here");
+	expect_open_error(
+	    tu_path(dir, "nothing-here"), CKPT_ENOTFOUND,
+	    "Unsuccessful TensorSliceReader constructor: Failed to find any matching files for",
+	    "nothing-here");
 }
 END_TEST
 
@@ -275,11 +276,9 @@ START_TEST(test_reader_big_endian)
 	static const uint8_t b[3] = {1, 0, 1};
 	static const int64_t i64 = 0x0102030405060708;
 	const struct be_tensor ts[] = {
-		{"b", CKPT_DT_BOOL, 1, {3}, b, 3, 1},
-		{"c", CKPT_DT_COMPLEX64, 1, {2}, c, 16, 4},
-		{"f", CKPT_DT_FLOAT, 2, {2, 3}, f, 24, 4},
-		{"h", CKPT_DT_HALF, 1, {3}, h, 6, 2},
-		{"i", CKPT_DT_INT64, 0, {0}, &i64, 8, 8},
+	    {"b", CKPT_DT_BOOL, 1, {3}, b, 3, 1},      {"c", CKPT_DT_COMPLEX64, 1, {2}, c, 16, 4},
+	    {"f", CKPT_DT_FLOAT, 2, {2, 3}, f, 24, 4}, {"h", CKPT_DT_HALF, 1, {3}, h, 6, 2},
+	    {"i", CKPT_DT_INT64, 0, {0}, &i64, 8, 8},
 	};
 	const size_t nt = sizeof(ts) / sizeof(ts[0]);
 	ckpt__buf data = {0}, index = {0}, val = {0};
@@ -298,25 +297,41 @@ START_TEST(test_reader_big_endian)
 				be[e + x] = be[e + y];
 				be[e + y] = t;
 			}
-		ckpt__entry_fields ef = {ts[k].dt, ts[k].rank, ts[k].dims, 0, (int64_t)data.len,
+		ckpt__entry_fields ef = {ts[k].dt,
+					 ts[k].rank,
+					 ts[k].dims,
+					 0,
+					 (int64_t)data.len,
 					 (int64_t)ts[k].size,
-					 ckpt__crc32c_mask(ckpt__crc32c_extend(0, be, ts[k].size)), 0,
+					 ckpt__crc32c_mask(ckpt__crc32c_extend(0, be, ts[k].size)),
+					 0,
 					 NULL};
 		ck_assert_int_eq(ckpt__buf_append(&data, be, ts[k].size), 0);
 		val.len = 0;
 		ck_assert_int_eq(ckpt__bundle_encode_entry(&val, &ef), 0);
-		ck_assert_int_eq(ckpt__sst_writer_add(&w, ts[k].name, 1, val.data, val.len, &err), 0);
+		ck_assert_int_eq(ckpt__sst_writer_add(&w, ts[k].name, 1, val.data, val.len, &err),
+				 0);
 	}
 	/* "s" = ["ab", "xyz"]: varints, masked CRC of the big-endian uint32
 	 * lengths stored big-endian, then the bytes */
 	static const uint8_t lens_be[8] = {0, 0, 0, 2, 0, 0, 0, 3};
 	uint32_t lc = ckpt__crc32c_extend(0, lens_be, 8), m = ckpt__crc32c_mask(lc);
-	uint8_t sbytes[] = {2, 3, (uint8_t)(m >> 24), (uint8_t)(m >> 16), (uint8_t)(m >> 8),
-			    (uint8_t)m, 'a', 'b', 'x', 'y', 'z'};
+	uint8_t sbytes[] = {2,
+			    3,
+			    (uint8_t)(m >> 24),
+			    (uint8_t)(m >> 16),
+			    (uint8_t)(m >> 8),
+			    (uint8_t)m,
+			    'a',
+			    'b',
+			    'x',
+			    'y',
+			    'z'};
 	uint32_t scrc = ckpt__crc32c_extend(ckpt__crc32c_extend(lc, sbytes + 2, 4), "abxyz", 5);
 	int64_t two = 2;
-	ckpt__entry_fields sf = {CKPT_DT_STRING, 1, &two, 0, (int64_t)data.len, sizeof(sbytes),
-				 ckpt__crc32c_mask(scrc), 0, NULL};
+	ckpt__entry_fields sf = {
+	    CKPT_DT_STRING,	     1, &two, 0, (int64_t)data.len, sizeof(sbytes),
+	    ckpt__crc32c_mask(scrc), 0, NULL};
 	ck_assert_int_eq(ckpt__buf_append(&data, sbytes, sizeof(sbytes)), 0);
 	val.len = 0;
 	ck_assert_int_eq(ckpt__bundle_encode_entry(&val, &sf), 0);
@@ -332,12 +347,14 @@ START_TEST(test_reader_big_endian)
 		uint8_t got[32];
 		ck_assert_int_eq(ckpt_reader_find(r, ts[k].name, &i), 0);
 		ck_assert_int_eq(ckpt_reader_verify_piece(r, i, 0, &err), 0);
-		ck_assert_int_eq(ckpt_reader_read_slice(r, i, NULL, NULL, got, sizeof(got), &err), 0);
+		ck_assert_int_eq(ckpt_reader_read_slice(r, i, NULL, NULL, got, sizeof(got), &err),
+				 0);
 		ck_assert(memcmp(got, ts[k].le, ts[k].size) == 0);
 		for (size_t off = 0; off < ts[k].size; off++)
 			for (size_t len = 1; off + len <= ts[k].size; len++) {
 				memset(got, 0, sizeof(got));
-				ck_assert_int_eq(ckpt_reader_pread(r, i, 0, off, got, len, &err), 0);
+				ck_assert_int_eq(ckpt_reader_pread(r, i, 0, off, got, len, &err),
+						 0);
 				ck_assert(memcmp(got, (const uint8_t *)ts[k].le + off, len) == 0);
 			}
 	}

@@ -22,15 +22,15 @@ static int64_t p5_1[] = {5, 1};
 
 /* old_scope_2/var3 is stored as 3 row slices: 34, 33, 33 rows. */
 static const ckpt_tensor sec10[] = {
-	{"old_scope_1/var1", CKPT_DT_FLOAT, 2, d20_2, 40, 1, 0},
-	{"old_scope_1/var2", CKPT_DT_FLOAT, 2, d50_4, 200, 1, 0},
-	{"old_scope_2/var3", CKPT_DT_FLOAT, 2, d100, 10000, 3, 1},
+    {"old_scope_1/var1", CKPT_DT_FLOAT, 2, d20_2, 40, 1, 0},
+    {"old_scope_1/var2", CKPT_DT_FLOAT, 2, d50_4, 200, 1, 0},
+    {"old_scope_2/var3", CKPT_DT_FLOAT, 2, d100, 10000, 3, 1},
 };
 
 static const ckpt_target_var sec10_store[] = {
-	{S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL},
-	{S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL},
-	{S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1},
+    {S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL},
+    {S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL},
+    {S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1},
 };
 
 static int64_t pc_start[3][2] = {{0, 0}, {34, 0}, {67, 0}};
@@ -81,8 +81,7 @@ static void go(run *r, const ckpt_tensor *t, size_t n)
 	r->rc = ckpt_resolve(&r->o, t, n, &r->plan, &r->err);
 }
 
-static void expect_err(run *r, const ckpt_tensor *t, size_t n,
-		       const char *msg)
+static void expect_err(run *r, const ckpt_tensor *t, size_t n, const char *msg)
 {
 	go(r, t, n);
 	ck_assert_int_eq(r->rc, CKPT_EINVAL);
@@ -97,8 +96,8 @@ static void expect_ok(run *r, const ckpt_tensor *t, size_t n, size_t files)
 	ck_assert_uint_eq(r->plan->n_files, files);
 }
 
-static void file_is(const ckpt_plan *p, size_t i, const char *file,
-		    const char *source, const char *spec)
+static void file_is(const ckpt_plan *p, size_t i, const char *file, const char *source,
+		    const char *spec)
 {
 	ck_assert_uint_lt(i, p->n_files);
 	ck_assert_str_eq(p->files[i].file, file);
@@ -146,9 +145,9 @@ START_TEST(test_sec10_one_to_one_pair)
 }
 END_TEST
 
-static const char *const var3_specs[5] = {
-	"100 100 0,20:0,100", "100 100 20,20:0,100", "100 100 40,20:0,100",
-	"100 100 60,20:0,100", "100 100 80,20:0,100"};
+static const char *const var3_specs[5] = {"100 100 0,20:0,100", "100 100 20,20:0,100",
+					  "100 100 40,20:0,100", "100 100 60,20:0,100",
+					  "100 100 80,20:0,100"};
 
 static void check_var3_parts(const ckpt_plan *p)
 {
@@ -181,10 +180,8 @@ END_TEST
 START_TEST(test_sec10_list_of_parts)
 {
 	/* {'old_scope_2/var3': list(var3)}: same as the name form */
-	char *parts[5] = {S("new_scope_2/var3/part_0"),
-			  S("new_scope_2/var3/part_1"),
-			  S("new_scope_2/var3/part_2"),
-			  S("new_scope_2/var3/part_3"),
+	char *parts[5] = {S("new_scope_2/var3/part_0"), S("new_scope_2/var3/part_1"),
+			  S("new_scope_2/var3/part_2"), S("new_scope_2/var3/part_3"),
 			  S("new_scope_2/var3/part_4")};
 	run r;
 	run_init(&r, sec10_store, N(sec10_store));
@@ -235,8 +232,8 @@ START_TEST(test_one_to_one_not_found_dict)
 	add(&r, "old_scope_1/", "new_scope_1/var1");
 	go(&r, sec10, N(sec10));
 	ck_assert_int_eq(r.rc, CKPT_EINVAL);
-	ck_assert_msg(starts(r.err.msg, "Tensor old_scope_1/ is not found in "
-			     CK " checkpoint {'old_scope_1/var1': [20, 2]"),
+	ck_assert_msg(starts(r.err.msg, "Tensor old_scope_1/ is not found in " CK
+					" checkpoint {'old_scope_1/var1': [20, 2]"),
 		      "%s", r.err.msg);
 }
 END_TEST
@@ -265,9 +262,9 @@ static int64_t d10[] = {10}, p2[] = {2}, d3[] = {3}, d4[] = {4};
 START_TEST(test_slices_same_tensor)
 {
 	static const ckpt_target_var store[] = {
-		{S("a"), CKPT_DT_FLOAT, 1, d10, p2},
-		{S("b"), CKPT_DT_FLOAT, 1, d10, p2},
-		{S("c"), CKPT_DT_FLOAT, 1, d10, NULL},
+	    {S("a"), CKPT_DT_FLOAT, 1, d10, p2},
+	    {S("b"), CKPT_DT_FLOAT, 1, d10, p2},
+	    {S("c"), CKPT_DT_FLOAT, 1, d10, NULL},
 	};
 	static const ckpt_tensor t[] = {{"w", CKPT_DT_FLOAT, 1, d10, 10, 1, 0}};
 	char *mixed[2] = {S("a/part_0"), S("b/part_1")};
@@ -288,7 +285,7 @@ START_TEST(test_slices_same_tensor)
 	go(&r, t, 1);
 	ck_assert_int_eq(r.rc, CKPT_EINVAL);
 	ck_assert_ptr_nonnull(strstr(r.err.msg, "AttributeError: 'NoneType' "
-				     "object has no attribute 'full_name'"));
+						"object has no attribute 'full_name'"));
 
 	/* an empty list passes the name check and restores nothing */
 	run_init(&r, store, N(store));
@@ -303,16 +300,21 @@ END_TEST
 
 /* A small store and checkpoint for the '/' forms and quirks. */
 static int64_t d2[] = {2};
-#define F1(n) {n, CKPT_DT_FLOAT, 1, d2, 2, 1, 0}
-#define V1(n) {S(n), CKPT_DT_FLOAT, 1, d2, NULL}
+#define F1(n)                                                                                      \
+	{                                                                                          \
+		n, CKPT_DT_FLOAT, 1, d2, 2, 1, 0                                                   \
+	}
+#define V1(n)                                                                                      \
+	{                                                                                          \
+		S(n), CKPT_DT_FLOAT, 1, d2, NULL                                                   \
+	}
 
 START_TEST(test_root_forms)
 {
-	static const ckpt_target_var store[] = {V1("new/x"), V1("new/s/y"),
-						V1("z")};
-	static const ckpt_tensor t[] = {F1("x"), F1("s/y"), F1("old/new/x"),
-					F1("old/new/s/y"), F1("old/z"),
-					F1("new/x"), F1("new/s/y"), F1("z")};
+	static const ckpt_target_var store[] = {V1("new/x"), V1("new/s/y"), V1("z")};
+	static const ckpt_tensor t[] = {F1("x"),	   F1("s/y"),	F1("old/new/x"),
+					F1("old/new/s/y"), F1("old/z"), F1("new/x"),
+					F1("new/s/y"),	   F1("z")};
 	run r;
 	/* {'/': 'new/'} maps new/x -> x */
 	run_init(&r, store, N(store));
@@ -347,18 +349,14 @@ START_TEST(test_root_forms)
 	static const ckpt_target_var store2[] = {V1("ab/c")};
 	run_init(&r, store2, 1);
 	add(&r, "old/", "/");
-	expect_err(&r, t, N(t),
-		   "Tensor old/ab/c (b/c in old/) is not found in " CK
-		   " checkpoint");
+	expect_err(&r, t, N(t), "Tensor old/ab/c (b/c in old/) is not found in " CK " checkpoint");
 }
 END_TEST
 
 START_TEST(test_no_trailing_slash_quirks)
 {
-	static const ckpt_target_var store[] = {V1("a/b/x"), V1("a/c/y"),
-						V1("new/x")};
-	static const ckpt_tensor t[] = {F1("old/b/x"), F1("old/c/y"),
-					F1("old/new/x"), F1("old/x")};
+	static const ckpt_target_var store[] = {V1("a/b/x"), V1("a/c/y"), V1("new/x")};
+	static const ckpt_tensor t[] = {F1("old/b/x"), F1("old/c/y"), F1("old/new/x"), F1("old/x")};
 	run r;
 	/* {'old/': 'a/b'}: scopes = 'a', so all of a/ is mapped */
 	run_init(&r, store, N(store));
@@ -371,9 +369,7 @@ START_TEST(test_no_trailing_slash_quirks)
 	static const ckpt_target_var store2[] = {V1("new/x")};
 	run_init(&r, store2, 1);
 	add(&r, "old/", "new");
-	expect_err(&r, t, N(t),
-		   "Tensor old/ew/x (ew/x in old/) is not found in " CK
-		   " checkpoint");
+	expect_err(&r, t, N(t), "Tensor old/ew/x (ew/x in old/) is not found in " CK " checkpoint");
 	/* {'old': 'new/'} */
 	run_init(&r, store, N(store));
 	add(&r, "old", "new/");
@@ -403,14 +399,13 @@ START_TEST(test_part_collapse_quirks)
 	run r;
 	run_init(&r, store, 1);
 	add(&r, "old/", "a/");
-	expect_err(&r, t, 1,
-		   "Tensor old ( in old/) is not found in " CK " checkpoint");
+	expect_err(&r, t, 1, "Tensor old ( in old/) is not found in " CK " checkpoint");
 	run_init(&r, store, 1);
 	add(&r, "old/", "a/");
 	go(&r, t2, 1);
 	ck_assert_int_eq(r.rc, CKPT_EINVAL);
 	ck_assert_ptr_nonnull(strstr(r.err.msg, "AttributeError: 'NoneType' "
-				     "object has no attribute 'dtype'"));
+						"object has no attribute 'dtype'"));
 }
 END_TEST
 
@@ -420,11 +415,10 @@ START_TEST(test_scope_onto_partitioned)
 	 * a slot of a part collapses into new/w and is not restored */
 	static int64_t d6_2[] = {6, 2}, p3_1[] = {3, 1};
 	static const ckpt_target_var store[] = {
-		{S("new/w"), CKPT_DT_FLOAT, 2, d6_2, p3_1},
-		{S("new/w/part_0/Adam"), CKPT_DT_FLOAT, 2, d6_2, NULL},
+	    {S("new/w"), CKPT_DT_FLOAT, 2, d6_2, p3_1},
+	    {S("new/w/part_0/Adam"), CKPT_DT_FLOAT, 2, d6_2, NULL},
 	};
-	static const ckpt_tensor t[] = {
-		{"old/w", CKPT_DT_FLOAT, 2, d6_2, 12, 1, 0}};
+	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 2, d6_2, 12, 1, 0}};
 	run r;
 	run_init(&r, store, N(store));
 	add(&r, "old/w/", "new/w/");
@@ -442,10 +436,9 @@ END_TEST
 
 START_TEST(test_slot_variables)
 {
-	static const ckpt_target_var store[] = {V1("new/w"), V1("new/w/Adam"),
-						V1("new/w/Adam_1"), V1("x")};
-	static const ckpt_tensor t[] = {F1("old/w"), F1("old/w/Adam"),
-					F1("old/w/Adam_1")};
+	static const ckpt_target_var store[] = {V1("new/w"), V1("new/w/Adam"), V1("new/w/Adam_1"),
+						V1("x")};
+	static const ckpt_tensor t[] = {F1("old/w"), F1("old/w/Adam"), F1("old/w/Adam_1")};
 	run r;
 	run_init(&r, store, N(store));
 	add(&r, "old/", "new/");
@@ -458,8 +451,7 @@ START_TEST(test_slot_variables)
 	run_init(&r, store, N(store));
 	add(&r, "old/", "new/");
 	expect_err(&r, t, 2,
-		   "Tensor old/w/Adam_1 (w/Adam_1 in old/) is not found in " CK
-		   " checkpoint");
+		   "Tensor old/w/Adam_1 (w/Adam_1 in old/) is not found in " CK " checkpoint");
 	/* inferred: the slots come along */
 	run_init(&r, NULL, 0);
 	add(&r, "old/", "new/");
@@ -472,36 +464,30 @@ END_TEST
 START_TEST(test_tf2_object_names)
 {
 	static const ckpt_tensor t[] = {
-		{"_CHECKPOINTABLE_OBJECT_GRAPH", CKPT_DT_STRING, 0, NULL, 1, 1,
-		 0},
-		F1("model/layer_with_weights-0/kernel/.ATTRIBUTES/"
-		   "VARIABLE_VALUE"),
-		F1("model/layer_with_weights-0/kernel/.OPTIMIZER_SLOT/"
-		   "optimizer/m/.ATTRIBUTES/VARIABLE_VALUE"),
+	    {"_CHECKPOINTABLE_OBJECT_GRAPH", CKPT_DT_STRING, 0, NULL, 1, 1, 0},
+	    F1("model/layer_with_weights-0/kernel/.ATTRIBUTES/"
+	       "VARIABLE_VALUE"),
+	    F1("model/layer_with_weights-0/kernel/.OPTIMIZER_SLOT/"
+	       "optimizer/m/.ATTRIBUTES/VARIABLE_VALUE"),
 	};
 	run r;
 	run_init(&r, NULL, 0);
 	add(&r, "model/", "net/");
 	expect_ok(&r, t, N(t), 2);
-	file_is(r.plan, 0,
-		"net/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE",
-		"model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE",
-		"");
+	file_is(r.plan, 0, "net/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE",
+		"model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE", "");
 	done(&r);
 	static const ckpt_target_var store[] = {V1("dense/kernel")};
 	run_init(&r, store, 1);
-	add(&r, "model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE",
-	    "dense/kernel");
+	add(&r, "model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE", "dense/kernel");
 	expect_ok(&r, t, N(t), 1);
 	file_is(r.plan, 0, "dense/kernel",
-		"model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE",
-		"");
+		"model/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE", "");
 	done(&r);
 	/* identity: the object graph (a string) is a file too, size unknown */
 	run_init(&r, NULL, 0);
 	expect_ok(&r, t, N(t), 3);
-	file_is(r.plan, 0, "_CHECKPOINTABLE_OBJECT_GRAPH",
-		"_CHECKPOINTABLE_OBJECT_GRAPH", "");
+	file_is(r.plan, 0, "_CHECKPOINTABLE_OBJECT_GRAPH", "_CHECKPOINTABLE_OBJECT_GRAPH", "");
 	ck_assert_int_eq(r.plan->files[0].size_known, 0);
 	ck_assert_int_eq(r.plan->files[0].rank, 0);
 	done(&r);
@@ -510,8 +496,8 @@ END_TEST
 
 /* ---- partition maths (slices_and_partitions.md §3) ---- */
 
-static void parts_case(int rank, int64_t *dims, int64_t *parts,
-		       size_t nfiles, const char *const *specs)
+static void parts_case(int rank, int64_t *dims, int64_t *parts, size_t nfiles,
+		       const char *const *specs)
 {
 	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, rank, dims, parts};
 	ckpt_tensor t = {"x", CKPT_DT_FLOAT, rank, dims, 0, 1, 0};
@@ -529,13 +515,11 @@ static void parts_case(int rank, int64_t *dims, int64_t *parts,
 START_TEST(test_partition_offsets)
 {
 	static int64_t d10_3[] = {10, 3}, p3_1[] = {3, 1};
-	static const char *const s10_3[] = {"10 3 0,4:0,3", "10 3 4,3:0,3",
-					    "10 3 7,3:0,3"};
+	static const char *const s10_3[] = {"10 3 0,4:0,3", "10 3 4,3:0,3", "10 3 7,3:0,3"};
 	parts_case(2, d10_3, p3_1, 3, s10_3);
 	parts_case(2, d100, p5_1, 5, var3_specs);
 	static int64_t d4_10[] = {4, 10}, p1_3[] = {1, 3};
-	static const char *const s4_10[] = {"4 10 0,4:0,4", "4 10 0,4:4,3",
-					    "4 10 0,4:7,3"};
+	static const char *const s4_10[] = {"4 10 0,4:0,4", "4 10 0,4:4,3", "4 10 0,4:7,3"};
 	parts_case(2, d4_10, p1_3, 3, s4_10);
 	/* [1, 1]: one part covering everything */
 	static int64_t p1_1[] = {1, 1};
@@ -543,17 +527,16 @@ START_TEST(test_partition_offsets)
 	parts_case(2, d10_3, p1_1, 1, s_one);
 	/* 12 parts: part_10 and part_11 come after part_9 */
 	static int64_t d12[] = {12}, p12[] = {12};
-	static const char *const s12[] = {
-		"12 0,1", "12 1,1", "12 2,1", "12 3,1", "12 4,1", "12 5,1",
-		"12 6,1", "12 7,1", "12 8,1", "12 9,1", "12 10,1", "12 11,1"};
+	static const char *const s12[] = {"12 0,1", "12 1,1", "12 2,1",	 "12 3,1",
+					  "12 4,1", "12 5,1", "12 6,1",	 "12 7,1",
+					  "12 8,1", "12 9,1", "12 10,1", "12 11,1"};
 	parts_case(1, d12, p12, 12, s12);
 	/* [7] in 3 -> 3,2,2; rank 3 on the middle axis */
 	static int64_t d7[] = {7}, p3[] = {3};
 	static const char *const s7[] = {"7 0,3", "7 3,2", "7 5,2"};
 	parts_case(1, d7, p3, 3, s7);
 	static int64_t d2_5_3[] = {2, 5, 3}, p1_2_1[] = {1, 2, 1};
-	static const char *const s253[] = {"2 5 3 0,2:0,3:0,3",
-					   "2 5 3 0,2:3,2:0,3"};
+	static const char *const s253[] = {"2 5 3 0,2:0,3:0,3", "2 5 3 0,2:3,2:0,3"};
 	parts_case(3, d2_5_3, p1_2_1, 2, s253);
 }
 END_TEST
@@ -561,27 +544,30 @@ END_TEST
 START_TEST(test_partition_errors)
 {
 	static int64_t p0_1[] = {0, 1}, p2_2[] = {2, 2}, p4[] = {4};
-	static const ckpt_tensor t[] = {
-		{"x", CKPT_DT_FLOAT, 2, d100, 10000, 1, 0}};
+	static const ckpt_tensor t[] = {{"x", CKPT_DT_FLOAT, 2, d100, 10000, 1, 0}};
 	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, 2, d100, p0_1};
 	run r;
 	run_init(&r, &v, 1);
-	expect_err(&r, t, 1, "target variable x: Partitioner returned zero "
+	expect_err(&r, t, 1,
+		   "target variable x: Partitioner returned zero "
 		   "partitions for some axes: [0, 1]");
 	v.partitions = p2_2;
 	run_init(&r, &v, 1);
-	expect_err(&r, t, 1, "target variable x: Can only slice a variable "
+	expect_err(&r, t, 1,
+		   "target variable x: Can only slice a variable "
 		   "along one dimension: shape: (100, 100), partitioning: "
 		   "[2, 2]");
 	ckpt_target_var s = {S("x"), CKPT_DT_FLOAT, 0, NULL, p4};
 	run_init(&r, &s, 1);
-	expect_err(&r, t, 1, "target variable x: A partitioned Variable must "
+	expect_err(&r, t, 1,
+		   "target variable x: A partitioned Variable must "
 		   "have rank at least 1, shape: ()");
 	/* more parts than rows: the empty part fails at restore */
 	ckpt_target_var w = {S("x"), CKPT_DT_FLOAT, 1, d3, p4};
 	static const ckpt_tensor t3[] = {{"x", CKPT_DT_FLOAT, 1, d3, 3, 1, 0}};
 	run_init(&r, &w, 1);
-	expect_err(&r, t3, 1, "Expected non-negative start and positive "
+	expect_err(&r, t3, 1,
+		   "Expected non-negative start and positive "
 		   "length but got start = 3, length = 0: string = 3,0");
 	/* two variables with one name */
 	static const ckpt_target_var dup[] = {V1("a"), V1("a")};
@@ -597,14 +583,13 @@ END_TEST
 START_TEST(test_runtime_spec_shape)
 {
 	static int64_t d10_3[] = {10, 3}, d10_4[] = {10, 4}, p2_1[] = {2, 1};
-	static const ckpt_target_var store[] = {
-		{S("new/w"), CKPT_DT_FLOAT, 2, d10_3, p2_1}};
-	static const ckpt_tensor t[] = {
-		{"old/w", CKPT_DT_FLOAT, 2, d10_4, 40, 1, 0}};
+	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 2, d10_3, p2_1}};
+	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 2, d10_4, 40, 1, 0}};
 	run r;
 	run_init(&r, store, 1);
 	add(&r, "old/w", "new/w");
-	expect_err(&r, t, 1, "tensor_name = old/w; shape in shape_and_slice "
+	expect_err(&r, t, 1,
+		   "tensor_name = old/w; shape in shape_and_slice "
 		   "spec [10,3] does not match the shape stored in checkpoint: "
 		   "[10,4]");
 }
@@ -612,17 +597,15 @@ END_TEST
 
 START_TEST(test_runtime_assign_shape)
 {
-	static const ckpt_target_var store[] = {
-		{S("new/w"), CKPT_DT_FLOAT, 1, d3, NULL}};
-	static const ckpt_tensor t[] = {
-		{"old/w", CKPT_DT_FLOAT, 1, d4, 4, 1, 0}};
+	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 1, d3, NULL}};
+	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 1, d4, 4, 1, 0}};
 	run r;
 	run_init(&r, store, 1);
 	add(&r, "old/", "new/");
 	go(&r, t, 1);
 	ck_assert_int_eq(r.rc, CKPT_EINVAL);
 	ck_assert_msg(starts(r.err.msg, "Assign requires shapes of both "
-			     "tensors to match. lhs shape= [3] rhs shape= [4]"),
+					"tensors to match. lhs shape= [3] rhs shape= [4]"),
 		      "%s", r.err.msg);
 }
 END_TEST
@@ -656,9 +639,9 @@ END_TEST
 START_TEST(test_strict_and_casts)
 {
 	static const ckpt_target_var f64[] = {
-		{S("new_scope_1/var1"), CKPT_DT_DOUBLE, 2, d20_2, NULL}};
+	    {S("new_scope_1/var1"), CKPT_DT_DOUBLE, 2, d20_2, NULL}};
 	static const ckpt_target_var str[] = {
-		{S("new_scope_1/var1"), CKPT_DT_STRING, 2, d20_2, NULL}};
+	    {S("new_scope_1/var1"), CKPT_DT_STRING, 2, d20_2, NULL}};
 	run r;
 	/* explicit target dtype differs: converted unless strict */
 	run_init(&r, f64, 1);
@@ -682,8 +665,7 @@ START_TEST(test_strict_and_casts)
 
 	/* --cast float32=bfloat16 on inferred targets */
 	ckpt_cast c[2];
-	ck_assert_int_eq(ckpt_cast_parse_arg("float32=bfloat16", &c[0], NULL),
-			 0);
+	ck_assert_int_eq(ckpt_cast_parse_arg("float32=bfloat16", &c[0], NULL), 0);
 	run_init(&r, NULL, 0);
 	r.o.casts = c;
 	r.o.n_casts = 1;
@@ -720,8 +702,7 @@ END_TEST
 START_TEST(test_strict_reslice_dtype)
 {
 	/* half can be read whole, but not re-sliced by RestoreV2 */
-	static const ckpt_target_var store[] = {
-		{S("w"), CKPT_DT_HALF, 1, d4, p2}};
+	static const ckpt_target_var store[] = {{S("w"), CKPT_DT_HALF, 1, d4, p2}};
 	static const ckpt_tensor t[] = {{"w", CKPT_DT_HALF, 1, d4, 4, 1, 0}};
 	run r;
 	run_init(&r, store, 1);
@@ -757,7 +738,8 @@ START_TEST(test_processing_order)
 	run_init(&r, store, 2);
 	add(&r, "c", "x");
 	add(&r, "a", "zz/");
-	expect_err(&r, t, 2, "Assignment map with scope only name zz should "
+	expect_err(&r, t, 2,
+		   "Assignment map with scope only name zz should "
 		   "map to scope only a. Should be 'scope/': 'other_scope/'.");
 }
 END_TEST
@@ -809,8 +791,7 @@ START_TEST(test_map_parse_arg)
 	ck_assert_str_eq(e[0].target, "new/");
 	ck_assert_str_eq(e[1].ckpt, "a=b");
 	ck_assert_str_eq(e[1].target, "c");
-	ck_assert_int_eq(ckpt_map_parse_arg("novalue", &e, &n, &err),
-			 CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_map_parse_arg("novalue", &e, &n, &err), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_map_parse_arg("=x", &e, &n, &err), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_map_parse_arg("x=", &e, &n, &err), CKPT_EINVAL);
 	ck_assert_uint_eq(n, 2);
@@ -820,12 +801,9 @@ START_TEST(test_map_parse_arg)
 	ck_assert_int_eq(ckpt_cast_parse_arg("float=half", &c, NULL), 0);
 	ck_assert_int_eq(c.from, CKPT_DT_FLOAT);
 	ck_assert_int_eq(c.to, CKPT_DT_HALF);
-	ck_assert_int_eq(ckpt_cast_parse_arg("string=float32", &c, NULL),
-			 CKPT_EINVAL);
-	ck_assert_int_eq(ckpt_cast_parse_arg("float32", &c, NULL),
-			 CKPT_EINVAL);
-	ck_assert_int_eq(ckpt_cast_parse_arg("float32=nope", &c, &err),
-			 CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_cast_parse_arg("string=float32", &c, NULL), CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_cast_parse_arg("float32", &c, NULL), CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_cast_parse_arg("float32=nope", &c, &err), CKPT_EINVAL);
 	ck_assert_str_eq(err.msg, "--cast float32=nope: unknown dtype nope");
 }
 END_TEST
@@ -880,8 +858,7 @@ START_TEST(test_map_file)
 	unlink(p);
 	p = write_tmp("[[\"a\"]]");
 	ck_assert_int_eq(ckpt_map_load_file(p, &e, &n, &err), CKPT_EINVAL);
-	snprintf(want, sizeof(want),
-		 "%s: pair 0: expected a [\"ckpt\", \"target\"] pair", p);
+	snprintf(want, sizeof(want), "%s: pair 0: expected a [\"ckpt\", \"target\"] pair", p);
 	ck_assert_str_eq(err.msg, want);
 	unlink(p);
 	p = write_tmp("{\"a\": 3}");
@@ -890,8 +867,7 @@ START_TEST(test_map_file)
 	p = write_tmp("\"a\"");
 	ck_assert_int_eq(ckpt_map_load_file(p, &e, &n, &err), CKPT_EINVAL);
 	unlink(p);
-	ck_assert_int_eq(ckpt_map_load_file("/nonexistent/map.json", &e, &n,
-					    &err), CKPT_ENOTFOUND);
+	ck_assert_int_eq(ckpt_map_load_file("/nonexistent/map.json", &e, &n, &err), CKPT_ENOTFOUND);
 	ckpt_map_entries_free(e, n);
 }
 END_TEST
@@ -906,8 +882,7 @@ static int targets_err(const char *json, const char *tail)
 	unlink(p);
 	ck_assert_ptr_null(t);
 	size_t tl = strlen(tail), ml = strlen(err.msg);
-	ck_assert_msg(ml >= tl && strcmp(err.msg + ml - tl, tail) == 0,
-		      "got '%s'", err.msg);
+	ck_assert_msg(ml >= tl && strcmp(err.msg + ml - tl, tail) == 0, "got '%s'", err.msg);
 	ck_assert_int_eq(strncmp(err.msg, p, strlen(p)), 0);
 	return rc;
 }
@@ -917,11 +892,10 @@ START_TEST(test_targets_file)
 	ckpt_target_var *t = NULL;
 	size_t n = 0;
 	ckpt_error err = CKPT_ERROR_INIT;
-	const char *p = write_tmp(
-		"{\"variables\": [{\"name\": \"new/w\", \"dtype\": "
-		"\"bfloat16\", \"shape\": [100, 100], \"partitions\": [5, 1]},"
-		" {\"name\": \"s\", \"dtype\": \"string\", \"shape\": [], "
-		"\"trainable\": false}]}");
+	const char *p = write_tmp("{\"variables\": [{\"name\": \"new/w\", \"dtype\": "
+				  "\"bfloat16\", \"shape\": [100, 100], \"partitions\": [5, 1]},"
+				  " {\"name\": \"s\", \"dtype\": \"string\", \"shape\": [], "
+				  "\"trainable\": false}]}");
 	ck_assert_int_eq(ckpt_targets_load_file(p, &t, &n, &err), 0);
 	unlink(p);
 	ck_assert_uint_eq(n, 2);
@@ -934,8 +908,10 @@ START_TEST(test_targets_file)
 	ckpt_targets_free(t, n);
 
 	ck_assert_int_eq(targets_err("[{\"dtype\": \"float32\", \"shape\": "
-				     "[1]}]", "\"name\" must be a non-empty "
-				     "string"), CKPT_EINVAL);
+				     "[1]}]",
+				     "\"name\" must be a non-empty "
+				     "string"),
+			 CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float33\", \"shape\": [1]}]",
 				     ": variable 0 (v): \"dtype\" must name a "
@@ -944,10 +920,12 @@ START_TEST(test_targets_file)
 			 CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float32\", \"shape\": [1, -2]}]",
-				     "integers >= -1"), CKPT_EINVAL);
+				     "integers >= -1"),
+			 CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float32\", \"shape\": [1.5]}]",
-				     "integers >= -1"), CKPT_EINVAL);
+				     "integers >= -1"),
+			 CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float32\", \"shape\": [100, 100], "
 				     "\"partitions\": [5]}]",
@@ -959,13 +937,15 @@ START_TEST(test_targets_file)
 				     "\"float32\", \"shape\": [100, 100], "
 				     "\"partitions\": [1, 0]}]",
 				     "Partitioner returned zero partitions "
-				     "for some axes: [1, 0]"), CKPT_EINVAL);
+				     "for some axes: [1, 0]"),
+			 CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float32\", \"shape\": [100, 100], "
 				     "\"partitions\": [2, 2]}]",
 				     "Can only slice a variable along one "
 				     "dimension: shape: (100, 100), "
-				     "partitioning: [2, 2]"), CKPT_EINVAL);
+				     "partitioning: [2, 2]"),
+			 CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float32\", \"shape\": [3], "
 				     "\"partitions\": [2]}, {\"name\": \"u\", "
@@ -976,11 +956,12 @@ START_TEST(test_targets_file)
 			 CKPT_EINVAL);
 	ck_assert_int_eq(targets_err("[{\"name\": \"v\", \"dtype\": "
 				     "\"float32\", \"shape\": [9223372036854775807, "
-				     "3]}]", "more than 2^63-1 elements"),
+				     "3]}]",
+				     "more than 2^63-1 elements"),
 			 CKPT_ERANGE);
-	ck_assert_int_eq(targets_err("{\"vars\": []}",
-				     ": expected {\"variables\": [...]} or a "
-				     "list of variables"), CKPT_EINVAL);
+	ck_assert_int_eq(targets_err("{\"vars\": []}", ": expected {\"variables\": [...]} or a "
+						       "list of variables"),
+			 CKPT_EINVAL);
 	p = write_tmp("[\n{\"name\": }");
 	ck_assert_int_eq(ckpt_targets_load_file(p, &t, &n, &err), CKPT_EINVAL);
 	char want[96];
@@ -993,41 +974,36 @@ END_TEST
 START_TEST(test_plan_printers)
 {
 	static int64_t d2_3[] = {2, 3}, p2_1[] = {2, 1};
-	static const ckpt_target_var store[] = {
-		{S("new/w"), CKPT_DT_BFLOAT16, 2, d2_3, p2_1},
-		{S("new/s"), CKPT_DT_STRING, 1, d2, NULL}};
-	static const ckpt_tensor t[] = {
-		{"old/w", CKPT_DT_FLOAT, 2, d2_3, 6, 1, 0},
-		{"old/s", CKPT_DT_STRING, 1, d2, 2, 1, 0}};
+	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_BFLOAT16, 2, d2_3, p2_1},
+						{S("new/s"), CKPT_DT_STRING, 1, d2, NULL}};
+	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 2, d2_3, 6, 1, 0},
+					{"old/s", CKPT_DT_STRING, 1, d2, 2, 1, 0}};
 	run r;
 	run_init(&r, store, 2);
 	add(&r, "old/", "new/");
 	expect_ok(&r, t, 2, 3);
 	char *s = NULL;
 	ck_assert_int_eq(ckpt_plan_to_json(r.plan, 0, &s, NULL), 0);
-	ck_assert_str_eq(s,
-		"[{\"path\":\"new/s\",\"name\":\"new/s\",\"dtype\":\"string\","
-		"\"shape\":[2],\"source\":\"old/s\",\"source_dtype\":\"string\","
-		"\"slice\":\"\",\"size\":null},"
-		"{\"path\":\"new/w/part_0\",\"name\":\"new/w\",\"dtype\":"
-		"\"bfloat16\",\"shape\":[1,3],\"source\":\"old/w\","
-		"\"source_dtype\":\"float32\",\"slice\":\"2 3 0,1:0,3\","
-		"\"size\":6},"
-		"{\"path\":\"new/w/part_1\",\"name\":\"new/w\",\"dtype\":"
-		"\"bfloat16\",\"shape\":[1,3],\"source\":\"old/w\","
-		"\"source_dtype\":\"float32\",\"slice\":\"2 3 1,1:0,3\","
-		"\"size\":6}]");
+	ck_assert_str_eq(s, "[{\"path\":\"new/s\",\"name\":\"new/s\",\"dtype\":\"string\","
+			    "\"shape\":[2],\"source\":\"old/s\",\"source_dtype\":\"string\","
+			    "\"slice\":\"\",\"size\":null},"
+			    "{\"path\":\"new/w/part_0\",\"name\":\"new/w\",\"dtype\":"
+			    "\"bfloat16\",\"shape\":[1,3],\"source\":\"old/w\","
+			    "\"source_dtype\":\"float32\",\"slice\":\"2 3 0,1:0,3\","
+			    "\"size\":6},"
+			    "{\"path\":\"new/w/part_1\",\"name\":\"new/w\",\"dtype\":"
+			    "\"bfloat16\",\"shape\":[1,3],\"source\":\"old/w\","
+			    "\"source_dtype\":\"float32\",\"slice\":\"2 3 1,1:0,3\","
+			    "\"size\":6}]");
 	ckpt_plan_string_free(s);
 	ck_assert_int_eq(ckpt_plan_to_text(r.plan, &s, NULL), 0);
-	ck_assert_str_eq(s,
-		"new/s\tstring\t[2]\t?\t<-\told/s\tstring\n"
-		"new/w/part_0\tbfloat16\t[1,3]\t6\t<-\told/w\tfloat32\t"
-		"2 3 0,1:0,3\n"
-		"new/w/part_1\tbfloat16\t[1,3]\t6\t<-\told/w\tfloat32\t"
-		"2 3 1,1:0,3\n");
+	ck_assert_str_eq(s, "new/s\tstring\t[2]\t?\t<-\told/s\tstring\n"
+			    "new/w/part_0\tbfloat16\t[1,3]\t6\t<-\told/w\tfloat32\t"
+			    "2 3 0,1:0,3\n"
+			    "new/w/part_1\tbfloat16\t[1,3]\t6\t<-\told/w\tfloat32\t"
+			    "2 3 1,1:0,3\n");
 	ckpt_plan_string_free(s);
-	ck_assert_int_eq(ckpt_plan_to_json(r.plan, CKPT_PLAN_JSON_PRETTY, &s,
-					   NULL), 0);
+	ck_assert_int_eq(ckpt_plan_to_json(r.plan, CKPT_PLAN_JSON_PRETTY, &s, NULL), 0);
 	ck_assert_ptr_nonnull(strstr(s, "\n"));
 	ckpt_plan_string_free(s);
 	done(&r);
@@ -1041,7 +1017,8 @@ START_TEST(test_names_escaped)
 	run r;
 	run_init(&r, NULL, 0);
 	add(&r, "x", "w");
-	expect_err(&r, t, 2, "Tensor x is not found in " CK " checkpoint "
+	expect_err(&r, t, 2,
+		   "Tensor x is not found in " CK " checkpoint "
 		   "{'a\\tb\\\\c': [2], \"it's\": [2]}");
 	run_init(&r, NULL, 0);
 	add(&r, "a\tb\\c", "w\n");

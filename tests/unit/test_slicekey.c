@@ -106,7 +106,8 @@ START_TEST(test_oc_signed_roundtrip_and_order)
 		/* every truncation fails */
 		for (size_t k = 0; k < e.len; k++) {
 			p = e.data;
-			ck_assert_int_eq(ckpt__oc_get_signed_num_increasing(&p, e.data + k, &got), -1);
+			ck_assert_int_eq(ckpt__oc_get_signed_num_increasing(&p, e.data + k, &got),
+					 -1);
 			ck_assert_ptr_eq(p, e.data);
 		}
 		ckpt__buf_free(&e);
@@ -131,22 +132,31 @@ START_TEST(test_oc_malformed)
 	p = short_num;
 	ck_assert_int_eq(ckpt__oc_get_num_increasing(&p, short_num, &u), -1);
 	p = too_long_signed;
-	ck_assert_int_eq(ckpt__oc_get_signed_num_increasing(&p, p + sizeof(too_long_signed), &s), -1);
+	ck_assert_int_eq(ckpt__oc_get_signed_num_increasing(&p, p + sizeof(too_long_signed), &s),
+			 -1);
 	p = too_long_signed2;
-	ck_assert_int_eq(ckpt__oc_get_signed_num_increasing(&p, p + sizeof(too_long_signed2), &s), -1);
+	ck_assert_int_eq(ckpt__oc_get_signed_num_increasing(&p, p + sizeof(too_long_signed2), &s),
+			 -1);
 }
 END_TEST
 
 START_TEST(test_oc_string_escapes)
 {
 	ckpt__buf b = {0}, d = {0};
-	ck_assert_int_eq(ckpt__oc_put_string(&b, "a\0b\xff" "c", 5), 0);
+	ck_assert_int_eq(ckpt__oc_put_string(&b,
+					     "a\0b\xff"
+					     "c",
+					     5),
+			 0);
 	size_t wl;
 	uint8_t *want = tu_hex("61 00ff 62 ff00 63 0001", &wl);
 	tu_assert_bytes(b.data, b.len, want, wl);
 	const uint8_t *p = b.data;
 	ck_assert_int_eq(ckpt__oc_get_string(&p, b.data + b.len, &d), 0);
-	tu_assert_bytes(d.data, d.len, (const uint8_t *)"a\0b\xff" "c", 5);
+	tu_assert_bytes(d.data, d.len,
+			(const uint8_t *)"a\0b\xff"
+					 "c",
+			5);
 	/* bad escapes and a missing terminator */
 	const uint8_t bad1[] = {'a', 0x00, 0x02};
 	const uint8_t bad2[] = {'a', 0xff, 0x01, 0x00, 0x01};
@@ -174,12 +184,12 @@ static const struct {
 	int64_t start[2], length[2];
 	const char *hex;
 } key_examples[] = {
-	{"w", 2, {0, 0}, {2, 2}, "00 77 00 01 01 02 80 82 80 82"},
-	{"w", 2, {2, 0}, {1, 2}, "00 77 00 01 01 02 82 81 80 82"},
-	{"w", 2, {0, 0}, {2, -1}, "00 77 00 01 01 02 80 82 80 7f"},
-	{"v", 1, {0}, {-1}, "00 76 00 01 01 01 80 7f"},
-	{"s", 0, {0}, {0}, "00 73 00 01 00"},
-	{"emb", 2, {100, 0}, {50, -1}, "00 65 6d 62 00 01 01 02 c0 64 b2 80 7f"},
+    {"w", 2, {0, 0}, {2, 2}, "00 77 00 01 01 02 80 82 80 82"},
+    {"w", 2, {2, 0}, {1, 2}, "00 77 00 01 01 02 82 81 80 82"},
+    {"w", 2, {0, 0}, {2, -1}, "00 77 00 01 01 02 80 82 80 7f"},
+    {"v", 1, {0}, {-1}, "00 76 00 01 01 01 80 7f"},
+    {"s", 0, {0}, {0}, "00 73 00 01 00"},
+    {"emb", 2, {100, 0}, {50, -1}, "00 65 6d 62 00 01 01 02 c0 64 b2 80 7f"},
 };
 
 START_TEST(test_slicekey_spec_examples)
@@ -190,9 +200,9 @@ START_TEST(test_slicekey_spec_examples)
 		ckpt__buf b = {0};
 		ck_assert_int_eq(ckpt__slicekey_encode(&b, key_examples[i].name,
 						       strlen(key_examples[i].name),
-						       key_examples[i].rank,
-						       key_examples[i].start,
-						       key_examples[i].length), 0);
+						       key_examples[i].rank, key_examples[i].start,
+						       key_examples[i].length),
+				 0);
 		tu_assert_bytes(b.data, b.len, want, wl);
 		ckpt__buf name = {0};
 		int rank = -1;
@@ -202,7 +212,8 @@ START_TEST(test_slicekey_spec_examples)
 		if (key_examples[i].rank == 0) {
 			/* TF's decoder rejects V1's rank-0 keys */
 			ck_assert_int_eq(rc, CKPT_ECORRUPT);
-			ck_assert_ptr_nonnull(strstr(err.msg, "Expecting positive rank of the tensor, got 0"));
+			ck_assert_ptr_nonnull(
+			    strstr(err.msg, "Expecting positive rank of the tensor, got 0"));
 		} else {
 			ck_assert_int_eq(rc, 0);
 			ck_assert_str_eq((const char *)name.data, key_examples[i].name);
@@ -250,7 +261,8 @@ START_TEST(test_slicekey_decode_checks)
 	free(k);
 	k = tu_hex("00 77 0001 0103 80 80 80 80 80 80", &l);
 	name.len = 0;
-	ck_assert_int_eq(ckpt__slicekey_decode(k, l, &name, &rank, st, ln, 2, &err), CKPT_EUNSUPPORTED);
+	ck_assert_int_eq(ckpt__slicekey_decode(k, l, &name, &rank, st, ln, 2, &err),
+			 CKPT_EUNSUPPORTED);
 	free(k);
 	k = tu_hex("00 77 0001 0102 80 82 80", &l);
 	name.len = 0;

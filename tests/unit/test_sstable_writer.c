@@ -15,12 +15,12 @@
 
 /* bundle.md: its key -> value table */
 static const char *const example_kv[][2] = {
-	{"", "08011a020801"},
-	{"00770001010280828082", "08031208 12020802 12020802 200f 2810 35cbd05fb6"},
-	{"00770001010282818082", "08031208 12020801 12020802 201f 2808 35702be761"},
-	{"61", "0801 1204 12020802 2808 35593ce535"},
-	{"73", "0807 1200 2008 2807 3509eb4d15"},
-	{"77", "0803 1208 12020803 12020802 3a08 0a021002 0a021002 3a0a 0a0408021001 0a021002"},
+    {"", "08011a020801"},
+    {"00770001010280828082", "08031208 12020802 12020802 200f 2810 35cbd05fb6"},
+    {"00770001010282818082", "08031208 12020801 12020802 201f 2808 35702be761"},
+    {"61", "0801 1204 12020802 2808 35593ce535"},
+    {"73", "0807 1200 2008 2807 3509eb4d15"},
+    {"77", "0803 1208 12020803 12020802 3a08 0a021002 0a021002 3a0a 0a0408021001 0a021002"},
 };
 
 static void add_hex(ckpt__sst_writer *w, const char *khex, const char *vhex)
@@ -87,7 +87,8 @@ START_TEST(test_sst_empty_table)
 			       "0000000001000000 00 c0f2a1b0"
 			       "0008 0d08 000000000000000000000000000000000000"
 			       "000000000000000000000000000000000000"
-			       "57fb808b247547db", &wl);
+			       "57fb808b247547db",
+			       &wl);
 	ck_assert_uint_eq(wl, 13 + 13 + 48);
 	tu_assert_bytes(out.data, out.len, want, wl);
 	free(want);
@@ -118,8 +119,8 @@ START_TEST(test_sst_rejects_unordered_keys)
 }
 END_TEST
 
-static void sep(const char *start, size_t slen, const char *limit, size_t llen,
-		const char *want, size_t wlen)
+static void sep(const char *start, size_t slen, const char *limit, size_t llen, const char *want,
+		size_t wlen)
 {
 	ckpt__buf b = {0};
 	ck_assert_int_eq(ckpt__buf_append(&b, start, slen), 0);
@@ -140,16 +141,41 @@ static void succ(const char *key, size_t klen, const char *want, size_t wlen)
 START_TEST(test_sst_separator_and_successor)
 {
 	sep("abcd", 4, "abzz", 4, "abd", 3);
-	sep("abcd", 4, "abce", 4, "abcd", 4);  /* c+1 == d is not < e-... kept */
-	sep("abc", 3, "abcdef", 6, "abc", 3);  /* prefix: kept */
+	sep("abcd", 4, "abce", 4, "abcd", 4); /* c+1 == d is not < e-... kept */
+	sep("abc", 3, "abcdef", 6, "abc", 3); /* prefix: kept */
 	sep("abcdef", 6, "abc", 3, "abcdef", 6);
-	sep("a\xff" "x", 3, "b", 1, "a\xff" "x", 3); /* a+1 == b: kept */
-	sep("a\xff" "x", 3, "c", 1, "b", 1);
-	sep("\xff" "a", 2, "\xff" "c", 2, "\xff" "b", 2);
-	sep("\xfe" "a", 2, "\xff", 1, "\xfe" "a", 2);
+	sep("a\xff"
+	    "x",
+	    3, "b", 1,
+	    "a\xff"
+	    "x",
+	    3); /* a+1 == b: kept */
+	sep("a\xff"
+	    "x",
+	    3, "c", 1, "b", 1);
+	sep("\xff"
+	    "a",
+	    2,
+	    "\xff"
+	    "c",
+	    2,
+	    "\xff"
+	    "b",
+	    2);
+	sep("\xfe"
+	    "a",
+	    2, "\xff", 1,
+	    "\xfe"
+	    "a",
+	    2);
 	succ("model/wte", 9, "n", 1);
 	succ("w", 1, "x", 1);
-	succ("\xff\xff" "a", 3, "\xff\xff" "b", 3);
+	succ("\xff\xff"
+	     "a",
+	     3,
+	     "\xff\xff"
+	     "b",
+	     3);
 	succ("\xff\xff", 2, "\xff\xff", 2);
 	succ("", 0, "", 0);
 	succ("\0", 1, "\x01", 1);
@@ -170,8 +196,8 @@ START_TEST(test_sst_multi_block_layout)
 	for (int i = 0; i < 20; i++) {
 		snprintf(key, sizeof(key), "key%03d", i);
 		memset(val, 'a' + i, sizeof(val));
-		ck_assert_int_eq(ckpt__sst_writer_add(&w, key, strlen(key), val,
-						     (size_t)(i % 3) * 8, NULL), 0);
+		ck_assert_int_eq(
+		    ckpt__sst_writer_add(&w, key, strlen(key), val, (size_t)(i % 3) * 8, NULL), 0);
 	}
 	ck_assert_int_eq(ckpt__sst_writer_finish(&w, NULL), 0);
 	ckpt__sst_writer_free(&w);

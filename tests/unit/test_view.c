@@ -79,7 +79,8 @@ START_TEST(test_view_tree_and_ranges)
 	uint32_t emb = ckpt_view_resolve_path(f.v, "new/embeddings");
 	ck_assert_uint_ne(emb, CKPT_VIEW_NONE);
 	ck_assert_uint_eq(ckpt_view_node(f.v, emb)->size, 320);
-	ck_assert_uint_eq(ckpt_view_node(f.v, ckpt_view_resolve_path(f.v, "new/indices"))->size, 40);
+	ck_assert_uint_eq(ckpt_view_node(f.v, ckpt_view_resolve_path(f.v, "new/indices"))->size,
+			  40);
 	ck_assert_uint_eq(ckpt_view_resolve_path(f.v, "some_scope"), CKPT_VIEW_NONE);
 
 	float ref[80];
@@ -179,11 +180,13 @@ START_TEST(test_view_variant)
 	ck_assert_int_eq(ckpt__buf_append(&data, &w, 4), 0);
 	int64_t two = 2;
 	ckpt__index_entry e[2] = {
-		{(const uint8_t *)"iter", 4,
-		 {CKPT_DT_VARIANT, 1, &two, 0, 0, (int64_t)vsize, ckpt__crc32c_mask(crc), 0, NULL}},
-		{(const uint8_t *)"w", 1,
-		 {CKPT_DT_FLOAT, 0, NULL, 0, (int64_t)vsize, 4,
-		  ckpt__crc32c_mask(ckpt__crc32c_extend(0, &w, 4)), 0, NULL}},
+	    {(const uint8_t *)"iter",
+	     4,
+	     {CKPT_DT_VARIANT, 1, &two, 0, 0, (int64_t)vsize, ckpt__crc32c_mask(crc), 0, NULL}},
+	    {(const uint8_t *)"w",
+	     1,
+	     {CKPT_DT_FLOAT, 0, NULL, 0, (int64_t)vsize, 4,
+	      ckpt__crc32c_mask(ckpt__crc32c_extend(0, &w, 4)), 0, NULL}},
 	};
 	ckpt_error err = CKPT_ERROR_INIT;
 	ck_assert_int_eq(ckpt__bundle_encode_index(&index, 1, e, 2, &err), 0);
@@ -200,7 +203,8 @@ START_TEST(test_view_variant)
 		ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
 		ck_assert_msg(ckpt_resolve(&o, f.t, n, &f.plan, &err) == 0, "%s", err.msg);
 		ck_assert_msg(ckpt_view_build_format(&f.v, f.r, f.plan,
-						     npy ? CKPT_VIEW_NPY : CKPT_VIEW_RAW, &err) == 0,
+						     npy ? CKPT_VIEW_NPY : CKPT_VIEW_RAW,
+						     &err) == 0,
 			      "%s", err.msg);
 		uint32_t id = ckpt_view_resolve_path(f.v, npy ? "iter.npy" : "iter");
 		ck_assert_uint_ne(id, CKPT_VIEW_NONE);

@@ -58,18 +58,21 @@ static uint8_t *iota_full(ckpt_dtype dt, uint64_t n)
 static int is_int(ckpt_dtype t)
 {
 	switch (t) {
-	case CKPT_DT_INT8: case CKPT_DT_UINT8: case CKPT_DT_INT16: case CKPT_DT_UINT16:
-	case CKPT_DT_INT32: case CKPT_DT_UINT32: case CKPT_DT_INT64: case CKPT_DT_UINT64:
-		return 1;
-	default:
-		return 0;
+	case CKPT_DT_INT8:
+	case CKPT_DT_UINT8:
+	case CKPT_DT_INT16:
+	case CKPT_DT_UINT16:
+	case CKPT_DT_INT32:
+	case CKPT_DT_UINT32:
+	case CKPT_DT_INT64:
+	case CKPT_DT_UINT64: return 1;
+	default: return 0;
 	}
 }
 
 static int is_signed(ckpt_dtype t)
 {
-	return t == CKPT_DT_INT8 || t == CKPT_DT_INT16 || t == CKPT_DT_INT32 ||
-	       t == CKPT_DT_INT64;
+	return t == CKPT_DT_INT8 || t == CKPT_DT_INT16 || t == CKPT_DT_INT32 || t == CKPT_DT_INT64;
 }
 
 static uint64_t ld(const uint8_t *p, size_t n)
@@ -160,7 +163,8 @@ static int ref_convert1(ckpt_dtype src, ckpt_dtype dst, const uint8_t *in, uint8
 		return 1;
 	}
 	if (src == CKPT_DT_BOOL && (dst == CKPT_DT_FLOAT || dst == CKPT_DT_DOUBLE)) {
-		st(out, in[0] ? (dst == CKPT_DT_FLOAT ? 0x3f800000u : 0x3ff0000000000000ull) : 0, ds);
+		st(out, in[0] ? (dst == CKPT_DT_FLOAT ? 0x3f800000u : 0x3ff0000000000000ull) : 0,
+		   ds);
 		return 1;
 	}
 	if (src == CKPT_DT_FLOAT && dst == CKPT_DT_BOOL) {
@@ -251,8 +255,7 @@ static const ckpt_piece *piece_of(void *ctx, size_t tensor, size_t piece)
 /* Open prefix and resolve; rc/err say how resolve went; the view is built
  * on success. */
 static void env_open(env *e, const char *prefix, const pair *map, size_t nmap,
-		     const ckpt_target_var *tv, size_t ntv, const ckpt_cast *casts,
-		     size_t ncasts)
+		     const ckpt_target_var *tv, size_t ntv, const ckpt_cast *casts, size_t ncasts)
 {
 	memset(e, 0, sizeof(*e));
 	e->err = (ckpt_error)CKPT_ERROR_INIT;
@@ -351,8 +354,8 @@ static uint8_t *expect_box(const uint8_t *full, ckpt_dtype src, ckpt_dtype dst, 
 
 /* TF's parts (slices_and_partitions.md §3): q = size/n, first size%n parts
  * get one more row. Fills start/len of part k. */
-static void part_box(int rank, const int64_t *dims, const int64_t *parts, int k,
-		     int64_t *start, int64_t *len)
+static void part_box(int rank, const int64_t *dims, const int64_t *parts, int k, int64_t *start,
+		     int64_t *len)
 {
 	for (int d = 0; d < rank; d++) {
 		start[d] = 0;
@@ -407,19 +410,19 @@ static void check_target(const env *e, const char *name, const uint8_t *full, ck
 /* ================= 1. the §10 docstring scenario ================= */
 
 static const char sec10_json[] =
-	"{\"tensors\": ["
-	"{\"name\": \"old_scope_1/var1\", \"dtype\": \"float32\", \"shape\": [20, 2]},"
-	"{\"name\": \"old_scope_1/var2\", \"dtype\": \"float32\", \"shape\": [50, 4]},"
-	"{\"name\": \"old_scope_2/var3\", \"dtype\": \"float32\", \"shape\": [100, 100],"
-	" \"partitions\": [3, 1]}]}";
+    "{\"tensors\": ["
+    "{\"name\": \"old_scope_1/var1\", \"dtype\": \"float32\", \"shape\": [20, 2]},"
+    "{\"name\": \"old_scope_1/var2\", \"dtype\": \"float32\", \"shape\": [50, 4]},"
+    "{\"name\": \"old_scope_2/var3\", \"dtype\": \"float32\", \"shape\": [100, 100],"
+    " \"partitions\": [3, 1]}]}";
 
 static int64_t d20_2[] = {20, 2}, d50_4[] = {50, 4}, d100[] = {100, 100};
 static int64_t p5_1[] = {5, 1};
 
 static const ckpt_target_var sec10_store[] = {
-	{S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL},
-	{S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL},
-	{S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1},
+    {S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL},
+    {S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL},
+    {S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1},
 };
 
 static void sec10_open(env *e, const char **prefix, const pair *map, size_t n)
@@ -478,10 +481,8 @@ START_TEST(test_sec10_one_to_one_pair)
 	plan_file_is(e.plan, 0, "new_scope_1/var1", "old_scope_1/var1", "");
 	plan_file_is(e.plan, 1, "new_scope_2/var2", "old_scope_1/var2", "");
 	uint8_t *f1 = iota_full(CKPT_DT_FLOAT, 40), *f2 = iota_full(CKPT_DT_FLOAT, 200);
-	check_target(&e, "new_scope_1/var1", f1, CKPT_DT_FLOAT, CKPT_DT_FLOAT, 2, d20_2, NULL,
-		     50);
-	check_target(&e, "new_scope_2/var2", f2, CKPT_DT_FLOAT, CKPT_DT_FLOAT, 2, d50_4, NULL,
-		     50);
+	check_target(&e, "new_scope_1/var1", f1, CKPT_DT_FLOAT, CKPT_DT_FLOAT, 2, d20_2, NULL, 50);
+	check_target(&e, "new_scope_2/var2", f2, CKPT_DT_FLOAT, CKPT_DT_FLOAT, 2, d50_4, NULL, 50);
 	free(f1);
 	free(f2);
 	env_close(&e);
@@ -491,9 +492,9 @@ END_TEST
 /* var3's five parts: plan specs from §10, bytes = rows 20k..20k+19 of iota. */
 static void check_var3(const env *e)
 {
-	static const char *const specs[5] = {
-		"100 100 0,20:0,100", "100 100 20,20:0,100", "100 100 40,20:0,100",
-		"100 100 60,20:0,100", "100 100 80,20:0,100"};
+	static const char *const specs[5] = {"100 100 0,20:0,100", "100 100 20,20:0,100",
+					     "100 100 40,20:0,100", "100 100 60,20:0,100",
+					     "100 100 80,20:0,100"};
 	ck_assert_uint_eq(e->plan->n_files, 5);
 	for (int k = 0; k < 5; k++) {
 		char file[64];
@@ -603,27 +604,26 @@ START_TEST(test_sec10_scope_only_name)
 }
 END_TEST
 
-
 /* ================= 2. any stored slicing feeds any requested slicing ================= */
 
 static const char reslice_json[] =
-	"{\"num_shards\": 2, \"tensors\": ["
-	/* 3 row slices (4,4,3 rows), spread over both shards */
-	"{\"name\": \"rows\", \"dtype\": \"float32\", \"shape\": [11, 6], \"partitions\": [3, 1],"
-	" \"shard\": [0, 1, 0]},"
-	/* 2x2 blocks of 2x3 */
-	"{\"name\": \"blocks\", \"dtype\": \"int32\", \"shape\": [4, 6], \"slices\": ["
-	"[[0,0],[2,3]], [[0,3],[2,3]], [[2,0],[2,3]], [[2,3],[2,3]]], \"shard\": 1},"
-	/* a whole tensor */
-	"{\"name\": \"whole\", \"dtype\": \"float32\", \"shape\": [7, 5]},"
-	/* rank 3, saved in 3 slices along the middle axis; a full-extent marker */
-	"{\"name\": \"cube\", \"dtype\": \"float32\", \"shape\": [4, 3, 5], \"slices\": ["
-	"[[0,0,0],[-1,1,-1]], [[0,1,0],[4,1,5]], [[0,2,0],[4,1,5]]]}"
-	"]}";
+    "{\"num_shards\": 2, \"tensors\": ["
+    /* 3 row slices (4,4,3 rows), spread over both shards */
+    "{\"name\": \"rows\", \"dtype\": \"float32\", \"shape\": [11, 6], \"partitions\": [3, 1],"
+    " \"shard\": [0, 1, 0]},"
+    /* 2x2 blocks of 2x3 */
+    "{\"name\": \"blocks\", \"dtype\": \"int32\", \"shape\": [4, 6], \"slices\": ["
+    "[[0,0],[2,3]], [[0,3],[2,3]], [[2,0],[2,3]], [[2,3],[2,3]]], \"shard\": 1},"
+    /* a whole tensor */
+    "{\"name\": \"whole\", \"dtype\": \"float32\", \"shape\": [7, 5]},"
+    /* rank 3, saved in 3 slices along the middle axis; a full-extent marker */
+    "{\"name\": \"cube\", \"dtype\": \"float32\", \"shape\": [4, 3, 5], \"slices\": ["
+    "[[0,0,0],[-1,1,-1]], [[0,1,0],[4,1,5]], [[0,2,0],[4,1,5]]]}"
+    "]}";
 
 static int64_t d11_6[] = {11, 6}, d4_6[] = {4, 6}, d7_5[] = {7, 5}, d4_3_5[] = {4, 3, 5};
-static int64_t p51[] = {5, 1}, p14[] = {1, 4}, p31[] = {3, 1}, p16[] = {1, 6},
-	       p115[] = {1, 1, 5}, p411[] = {4, 1, 1};
+static int64_t p51[] = {5, 1}, p14[] = {1, 4}, p31[] = {3, 1}, p16[] = {1, 6}, p115[] = {1, 1, 5},
+	       p411[] = {4, 1, 1};
 
 START_TEST(test_reslice_everything)
 {
@@ -631,24 +631,24 @@ START_TEST(test_reslice_everything)
 		return;
 	const char *ck = gen("reslice", reslice_json);
 	const ckpt_target_var tv[] = {
-		{S("n/rows5"), CKPT_DT_FLOAT, 2, d11_6, p51},      /* 3 row slices -> 5 */
-		{S("n/rows_cols"), CKPT_DT_FLOAT, 2, d11_6, p14},  /* rows -> column parts */
-		{S("n/rows_cols6"), CKPT_DT_DOUBLE, 2, d11_6, p16},/* + cast, 1-wide columns */
-		{S("n/rows_whole"), CKPT_DT_FLOAT, 2, d11_6, NULL},/* partitioned -> whole */
-		{S("n/rows_bf16"), CKPT_DT_BFLOAT16, 2, d11_6, p31},
-		{S("n/blocks4"), CKPT_DT_INT32, 2, d4_6, p14},     /* 2x2 blocks -> 4 cols */
-		{S("n/blocks_whole"), CKPT_DT_INT64, 2, d4_6, NULL},
-		{S("n/blocks_rows"), CKPT_DT_INT8, 2, d4_6, p31},
-		{S("n/whole3"), CKPT_DT_FLOAT, 2, d7_5, p31},      /* whole -> partitioned */
-		{S("n/whole_cols"), CKPT_DT_FLOAT, 2, d7_5, p14},
-		{S("n/cube_last"), CKPT_DT_FLOAT, 3, d4_3_5, p115},/* strided gathers */
-		{S("n/cube_first"), CKPT_DT_DOUBLE, 3, d4_3_5, p411},
+	    {S("n/rows5"), CKPT_DT_FLOAT, 2, d11_6, p51},	/* 3 row slices -> 5 */
+	    {S("n/rows_cols"), CKPT_DT_FLOAT, 2, d11_6, p14},	/* rows -> column parts */
+	    {S("n/rows_cols6"), CKPT_DT_DOUBLE, 2, d11_6, p16}, /* + cast, 1-wide columns */
+	    {S("n/rows_whole"), CKPT_DT_FLOAT, 2, d11_6, NULL}, /* partitioned -> whole */
+	    {S("n/rows_bf16"), CKPT_DT_BFLOAT16, 2, d11_6, p31},
+	    {S("n/blocks4"), CKPT_DT_INT32, 2, d4_6, p14}, /* 2x2 blocks -> 4 cols */
+	    {S("n/blocks_whole"), CKPT_DT_INT64, 2, d4_6, NULL},
+	    {S("n/blocks_rows"), CKPT_DT_INT8, 2, d4_6, p31},
+	    {S("n/whole3"), CKPT_DT_FLOAT, 2, d7_5, p31}, /* whole -> partitioned */
+	    {S("n/whole_cols"), CKPT_DT_FLOAT, 2, d7_5, p14},
+	    {S("n/cube_last"), CKPT_DT_FLOAT, 3, d4_3_5, p115}, /* strided gathers */
+	    {S("n/cube_first"), CKPT_DT_DOUBLE, 3, d4_3_5, p411},
 	};
 	const pair m[] = {
-		{"rows", "n/rows5"}, {"rows", "n/rows_cols"}, {"rows", "n/rows_cols6"},
-		{"rows", "n/rows_whole"}, {"rows", "n/rows_bf16"}, {"blocks", "n/blocks4"},
-		{"blocks", "n/blocks_whole"}, {"blocks", "n/blocks_rows"}, {"whole", "n/whole3"},
-		{"whole", "n/whole_cols"}, {"cube", "n/cube_last"}, {"cube", "n/cube_first"},
+	    {"rows", "n/rows5"},	  {"rows", "n/rows_cols"},     {"rows", "n/rows_cols6"},
+	    {"rows", "n/rows_whole"},	  {"rows", "n/rows_bf16"},     {"blocks", "n/blocks4"},
+	    {"blocks", "n/blocks_whole"}, {"blocks", "n/blocks_rows"}, {"whole", "n/whole3"},
+	    {"whole", "n/whole_cols"},	  {"cube", "n/cube_last"},     {"cube", "n/cube_first"},
 	};
 	env e;
 	env_open(&e, ck, m, N(m), tv, N(tv), NULL, 0);
@@ -657,7 +657,7 @@ START_TEST(test_reslice_everything)
 	uint8_t *whole = iota_full(CKPT_DT_FLOAT, 35), *cube = iota_full(CKPT_DT_FLOAT, 60);
 	for (size_t k = 0; k < N(tv); k++) {
 		const char *src = m[k].ckpt;
-		const uint8_t *full = strcmp(src, "rows") == 0     ? rows
+		const uint8_t *full = strcmp(src, "rows") == 0	   ? rows
 				      : strcmp(src, "blocks") == 0 ? blocks
 				      : strcmp(src, "whole") == 0  ? whole
 								   : cube;
@@ -690,9 +690,10 @@ START_TEST(test_reslice_matches_reader)
 		uint8_t want[256], got[256];
 		size_t n;
 		ck_assert_int_eq(ckpt_reader_read_slice(e.r, pf->source, pf->start, pf->length,
-							want, sizeof(want), NULL), 0);
-		ck_assert_int_eq(ckpt_view_read(e.v, node_of(&e, pf->file), 0, got, sizeof(got),
-						&n, NULL), 0);
+							want, sizeof(want), NULL),
+				 0);
+		ck_assert_int_eq(
+		    ckpt_view_read(e.v, node_of(&e, pf->file), 0, got, sizeof(got), &n, NULL), 0);
 		ck_assert_uint_eq(n, pf->size);
 		ck_assert(memcmp(want, got, n) == 0);
 	}
@@ -703,9 +704,9 @@ END_TEST
 /* ================= 3. seeded property test ================= */
 
 static const ckpt_dtype all_numeric[] = {
-	CKPT_DT_BOOL,   CKPT_DT_INT8,   CKPT_DT_UINT8,     CKPT_DT_INT16,     CKPT_DT_UINT16,
-	CKPT_DT_INT32,  CKPT_DT_UINT32, CKPT_DT_INT64,     CKPT_DT_UINT64,    CKPT_DT_HALF,
-	CKPT_DT_BFLOAT16, CKPT_DT_FLOAT, CKPT_DT_DOUBLE, CKPT_DT_COMPLEX64, CKPT_DT_COMPLEX128,
+    CKPT_DT_BOOL,     CKPT_DT_INT8,   CKPT_DT_UINT8,  CKPT_DT_INT16,	 CKPT_DT_UINT16,
+    CKPT_DT_INT32,    CKPT_DT_UINT32, CKPT_DT_INT64,  CKPT_DT_UINT64,	 CKPT_DT_HALF,
+    CKPT_DT_BFLOAT16, CKPT_DT_FLOAT,  CKPT_DT_DOUBLE, CKPT_DT_COMPLEX64, CKPT_DT_COMPLEX128,
 };
 
 static uint64_t rng_state;
@@ -753,7 +754,8 @@ START_TEST(test_property_random_maps)
 		rng_state = 0x5eed0000u + (uint64_t)round;
 		struct pt_tensor pt[PT_TENSORS];
 		char json[8192];
-		size_t jl = (size_t)snprintf(json, sizeof(json), "{\"num_shards\": 3, \"tensors\": [");
+		size_t jl =
+		    (size_t)snprintf(json, sizeof(json), "{\"num_shards\": 3, \"tensors\": [");
 		for (int k = 0; k < PT_TENSORS; k++) {
 			struct pt_tensor *t = &pt[k];
 			t->dt = all_numeric[rnd(N(all_numeric))];
@@ -775,9 +777,10 @@ START_TEST(test_property_random_maps)
 			t->to = rnd(3) ? cand[rnd(nc)] : t->dt;
 			t->via_cast = 0;
 			t->seed = 1000 + (uint64_t)round * 10 + (uint64_t)k;
-			jl += (size_t)snprintf(json + jl, sizeof(json) - jl,
-					       "%s{\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [",
-					       k ? "," : "", t->name, ckpt_dtype_name(t->dt));
+			jl +=
+			    (size_t)snprintf(json + jl, sizeof(json) - jl,
+					     "%s{\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [",
+					     k ? "," : "", t->name, ckpt_dtype_name(t->dt));
 			for (int d = 0; d < t->rank; d++)
 				jl += (size_t)snprintf(json + jl, sizeof(json) - jl, "%s%lld",
 						       d ? "," : "", (long long)t->dims[d]);
@@ -789,14 +792,15 @@ START_TEST(test_property_random_maps)
 				jl += (size_t)snprintf(json + jl, sizeof(json) - jl,
 						       ", \"partitions\": [");
 				for (int d = 0; d < t->rank; d++)
-					jl += (size_t)snprintf(json + jl, sizeof(json) - jl,
-							       "%s%lld", d ? "," : "",
-							       (long long)t->sparts[d]);
-				jl += (size_t)snprintf(json + jl, sizeof(json) - jl, "], \"shard\": [");
+					jl +=
+					    (size_t)snprintf(json + jl, sizeof(json) - jl, "%s%lld",
+							     d ? "," : "", (long long)t->sparts[d]);
+				jl += (size_t)snprintf(json + jl, sizeof(json) - jl,
+						       "], \"shard\": [");
 				for (int p = 0; p < np; p++)
-					jl += (size_t)snprintf(json + jl, sizeof(json) - jl, "%s%d",
-							       p ? "," : "",
-							       k < 3 ? k : (int)rnd(3));
+					jl +=
+					    (size_t)snprintf(json + jl, sizeof(json) - jl, "%s%d",
+							     p ? "," : "", k < 3 ? k : (int)rnd(3));
 				jl += (size_t)snprintf(json + jl, sizeof(json) - jl, "]");
 			} else {
 				jl += (size_t)snprintf(json + jl, sizeof(json) - jl,
@@ -824,8 +828,8 @@ START_TEST(test_property_random_maps)
 		if (pt[ck_idx].to != pt[ck_idx].dt) {
 			int clash = 0;
 			for (int k = 0; k < PT_TENSORS; k++)
-				clash |= k != ck_idx && (pt[k].dt == pt[ck_idx].dt ||
-							 pt[k].to == pt[ck_idx].dt);
+				clash |= k != ck_idx &&
+					 (pt[k].dt == pt[ck_idx].dt || pt[k].to == pt[ck_idx].dt);
 			if (!clash) {
 				pt[ck_idx].via_cast = 1;
 				cast = (ckpt_cast){pt[ck_idx].dt, pt[ck_idx].to};
@@ -843,7 +847,8 @@ START_TEST(test_property_random_maps)
 		env_open(&e, ck, m, 1, tv, PT_TENSORS, &cast, ncast);
 		if (getenv("VIEW_E2E_DEBUG"))
 			for (int k = 0; k < PT_TENSORS; k++)
-				fprintf(stderr, "  %s -> %s%s\n", pt[k].name, ckpt_dtype_name(pt[k].to),
+				fprintf(stderr, "  %s -> %s%s\n", pt[k].name,
+					ckpt_dtype_name(pt[k].to),
 					pt[k].via_cast ? " (--cast)" : "");
 		ck_assert_msg(e.rc == 0, "round %d: %s", round, e.err.msg);
 		for (int k = 0; k < PT_TENSORS; k++) {
@@ -881,8 +886,8 @@ START_TEST(test_fixture_bfloat16_parts)
 	}
 	int64_t *layouts[2] = {p2_1, p1_4};
 	for (int l = 0; l < 2; l++) {
-		const ckpt_target_var tv[] = {{S("new/emb_scope/embeddings"), CKPT_DT_BFLOAT16, 2,
-					       d5_16, layouts[l]}};
+		const ckpt_target_var tv[] = {
+		    {S("new/emb_scope/embeddings"), CKPT_DT_BFLOAT16, 2, d5_16, layouts[l]}};
 		const pair m[] = {{"some_scope/", "new/emb_scope/"}};
 		env e;
 		env_open(&e, ck, m, 1, tv, 1, NULL, 0);
@@ -900,13 +905,14 @@ END_TEST
 /* ================= 5. strings, @value, escaping, @mapping.json ================= */
 
 static const char strings_json[] =
-	"{\"tensors\": ["
-	"{\"name\": \"s0\", \"dtype\": \"string\", \"shape\": [], \"values\": [\"hi\"]},"
-	"{\"name\": \"s1\", \"dtype\": \"string\", \"shape\": [3], \"values\": [\"ab\", \"\", \"xyz\"]},"
-	"{\"name\": \"s2\", \"dtype\": \"string\", \"shape\": [2, 3], \"pattern\": \"iota\"},"
-	"{\"name\": \"sb\", \"dtype\": \"string\", \"shape\": [2], \"values_hex\": [\"00ff01\", \"\"]},"
-	"{\"name\": \"s_empty\", \"dtype\": \"string\", \"shape\": [0]}"
-	"]}";
+    "{\"tensors\": ["
+    "{\"name\": \"s0\", \"dtype\": \"string\", \"shape\": [], \"values\": [\"hi\"]},"
+    "{\"name\": \"s1\", \"dtype\": \"string\", \"shape\": [3], \"values\": [\"ab\", \"\", "
+    "\"xyz\"]},"
+    "{\"name\": \"s2\", \"dtype\": \"string\", \"shape\": [2, 3], \"pattern\": \"iota\"},"
+    "{\"name\": \"sb\", \"dtype\": \"string\", \"shape\": [2], \"values_hex\": [\"00ff01\", \"\"]},"
+    "{\"name\": \"s_empty\", \"dtype\": \"string\", \"shape\": [0]}"
+    "]}";
 
 /* DESIGN.md: rank >= 1 = each element as uint64 LE length + bytes. */
 static size_t enc_strings(uint8_t *out, const char *const *s, const size_t *l, size_t n)
@@ -960,18 +966,19 @@ START_TEST(test_strings)
 END_TEST
 
 static const char tree_json[] =
-	"{\"tensors\": ["
-	"{\"name\": \"dense/kernel\", \"dtype\": \"float32\", \"shape\": [2, 3]},"
-	"{\"name\": \"dense/kernel/Adam\", \"dtype\": \"float32\", \"shape\": [2, 3], \"pattern\": \"const:0.5\"},"
-	"{\"name\": \"dense/kernel/Adam_1\", \"dtype\": \"int32\", \"shape\": [4]},"
-	"{\"name\": \"esc/@at\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [1]},"
-	"{\"name\": \"esc/./dot\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [2]},"
-	"{\"name\": \"esc/../dd\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [3]},"
-	"{\"name\": \"esc//empty\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [4]},"
-	"{\"name\": \"esc/@value\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [5]},"
-	"{\"name\": \"@mapping.json\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [6]},"
-	"{\"name\": \"esc/a@b\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [7]}"
-	"]}";
+    "{\"tensors\": ["
+    "{\"name\": \"dense/kernel\", \"dtype\": \"float32\", \"shape\": [2, 3]},"
+    "{\"name\": \"dense/kernel/Adam\", \"dtype\": \"float32\", \"shape\": [2, 3], \"pattern\": "
+    "\"const:0.5\"},"
+    "{\"name\": \"dense/kernel/Adam_1\", \"dtype\": \"int32\", \"shape\": [4]},"
+    "{\"name\": \"esc/@at\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [1]},"
+    "{\"name\": \"esc/./dot\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [2]},"
+    "{\"name\": \"esc/../dd\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [3]},"
+    "{\"name\": \"esc//empty\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [4]},"
+    "{\"name\": \"esc/@value\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [5]},"
+    "{\"name\": \"@mapping.json\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [6]},"
+    "{\"name\": \"esc/a@b\", \"dtype\": \"int32\", \"shape\": [1], \"values\": [7]}"
+    "]}";
 
 static void check_int32_file(const env *e, const char *path, int32_t v)
 {
@@ -1056,8 +1063,8 @@ START_TEST(test_value_rule_and_escaping)
 	env_open(&e, ck, m, 1, NULL, 0, &c, 1);
 	ck_assert_msg(e.rc == 0, "%s", e.err.msg);
 	ck_assert(ckpt_view_node(e.v, node_of(&e, "new/kernel"))->is_dir);
-	snprintf(args, sizeof(args), "--dry-run --json --map dense/=new/ --cast float32=bfloat16 '%s'",
-		 ck);
+	snprintf(args, sizeof(args),
+		 "--dry-run --json --map dense/=new/ --cast float32=bfloat16 '%s'", ck);
 	check_mapping_json(&e, args);
 	env_close(&e);
 }

@@ -80,8 +80,8 @@ static void env_open(env *e, const char *prefix, const char *map_ckpt, const cha
 	o.piece_ctx = e->r;
 	ck_assert_msg(ckpt_resolve(&o, e->t, n, &e->plan, &err) == 0, "%s", err.msg);
 	ck_assert_msg(ckpt_view_build(&e->raw, e->r, e->plan, &err) == 0, "%s", err.msg);
-	ck_assert_msg(ckpt_view_build_format(&e->tf, e->r, e->plan, CKPT_VIEW_TF, &err) == 0,
-		      "%s", err.msg);
+	ck_assert_msg(ckpt_view_build_format(&e->tf, e->r, e->plan, CKPT_VIEW_TF, &err) == 0, "%s",
+		      err.msg);
 }
 
 static void env_close(env *e)
@@ -135,7 +135,8 @@ static void part_box(const ckpt_target_var *tv, int k, int64_t *start, int64_t *
 		start[d] = 0;
 		len[d] = tv->dims[d];
 		if (tv->partitions[d] > 1) {
-			int64_t q = tv->dims[d] / tv->partitions[d], r = tv->dims[d] % tv->partitions[d];
+			int64_t q = tv->dims[d] / tv->partitions[d],
+				r = tv->dims[d] % tv->partitions[d];
 			len[d] = q + (k < r);
 			start[d] = k * q + (k < r ? k : r);
 		}
@@ -206,8 +207,8 @@ static void write_oracle(const env *e, const char *prefix)
 			part_box(tv, f->part, start, len);
 			for (int d = 0; d < f->rank; d++)
 				ck_assert_int_eq(len[d], f->shape[d]);
-			rc = ckpt_writer_add_slice(w, f->var, f->dtype, f->rank, tv->dims, start, len,
-						   b, size, &err);
+			rc = ckpt_writer_add_slice(w, f->var, f->dtype, f->rank, tv->dims, start,
+						   len, b, size, &err);
 		}
 		ck_assert_msg(rc == 0, "%s: %s", f->file, err.msg);
 		free(b);
@@ -227,8 +228,8 @@ static void same_bytes(const env *e, const char *name, const char *path)
 	uint8_t *want = tu_read(path, &m);
 	ck_assert_msg(n == m, "%s: %zu bytes, the writer wrote %zu", name, n, m);
 	for (size_t k = 0; k < n; k++)
-		ck_assert_msg(got[k] == want[k], "%s: byte %zu is %02x, want %02x", name, k,
-			      got[k], want[k]);
+		ck_assert_msg(got[k] == want[k], "%s: byte %zu is %02x, want %02x", name, k, got[k],
+			      want[k]);
 	/* ranges crossing tensor boundaries */
 	uint64_t s = 12345;
 	uint8_t *buf = malloc(n + 64);
@@ -256,7 +257,8 @@ static ckpt_reader *reopen(const env *e, const char *dir)
 	const char *names[] = {CKPT_VIEW_TF_INDEX, CKPT_VIEW_TF_DATA};
 	for (size_t i = 0; i < N(names); i++) {
 		size_t n;
-		uint8_t *b = read_node(e->tf, ckpt_view_lookup(e->tf, CKPT_VIEW_ROOT, names[i]), &n);
+		uint8_t *b =
+		    read_node(e->tf, ckpt_view_lookup(e->tf, CKPT_VIEW_ROOT, names[i]), &n);
 		char p[4200];
 		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
 		tu_write(p, b, n);
@@ -319,7 +321,8 @@ static void check_read_back(const env *e, const ckpt_reader *r)
 				len[d] = f->shape[d];
 			if (tv)
 				part_box(tv, f->part, start, len);
-			ck_assert_msg(ckpt_reader_read_slice(r, ti, start, len, got, size, &err) == 0,
+			ck_assert_msg(ckpt_reader_read_slice(r, ti, start, len, got, size, &err) ==
+					  0,
 				      "%s: %s", f->file, err.msg);
 			ck_assert_msg(memcmp(got, want, size) == 0, "%s reads back different bytes",
 				      f->file);
@@ -335,7 +338,8 @@ static void check_tf(const env *e, const char *const *listing, size_t nlisting)
 	/* the root: exactly the checkpoint and @mapping.json */
 	const ckpt_node *root = ckpt_view_node(e->tf, CKPT_VIEW_ROOT);
 	ck_assert_uint_eq(root->n_children, 3);
-	ck_assert_str_eq(ckpt_view_node(e->tf, ckpt_view_child(e->tf, 0, 0))->name, "@mapping.json");
+	ck_assert_str_eq(ckpt_view_node(e->tf, ckpt_view_child(e->tf, 0, 0))->name,
+			 "@mapping.json");
 	ck_assert_str_eq(ckpt_view_node(e->tf, ckpt_view_child(e->tf, 0, 1))->name,
 			 CKPT_VIEW_TF_DATA);
 	ck_assert_str_eq(ckpt_view_node(e->tf, ckpt_view_child(e->tf, 0, 2))->name,
@@ -361,8 +365,9 @@ static void check_tf(const env *e, const char *const *listing, size_t nlisting)
 	ckpt_reader_close(r);
 	/* the source's checksums, through the data file */
 	ckpt_error err = CKPT_ERROR_INIT;
-	ck_assert_msg(ckpt_view_verify(e->tf, ckpt_view_lookup(e->tf, 0, CKPT_VIEW_TF_DATA),
-				       &err) == 0, "%s", err.msg);
+	ck_assert_msg(
+	    ckpt_view_verify(e->tf, ckpt_view_lookup(e->tf, 0, CKPT_VIEW_TF_DATA), &err) == 0, "%s",
+	    err.msg);
 }
 
 /* The listing of every checkpoint tensor, prefix added, dtype cast. */
@@ -374,8 +379,8 @@ static char **source_listing(const env *e, const char *prefix, const ckpt_cast *
 		const ckpt_tensor *t = ckpt_reader_tensor(e->r, i);
 		ckpt_dtype dt = c && t->dtype == c->from ? c->to : t->dtype;
 		char line[512];
-		int k = snprintf(line, sizeof(line), "%s%s %s [", prefix, t->name,
-				 ckpt_dtype_name(dt));
+		int k =
+		    snprintf(line, sizeof(line), "%s%s %s [", prefix, t->name, ckpt_dtype_name(dt));
 		for (int d = 0; d < t->rank; d++)
 			k += snprintf(line + k, sizeof(line) - (size_t)k, "%s%lld", d ? "," : "",
 				      (long long)t->dims[d]);
@@ -441,33 +446,38 @@ START_TEST(test_shards)
 END_TEST
 
 static const char mixed_json[] =
-	"{\"tensors\": ["
-	"{\"name\": \"rows3\", \"dtype\": \"float32\", \"shape\": [10, 3], \"partitions\": [3, 1]},"
-	"{\"name\": \"cols2\", \"dtype\": \"int64\", \"shape\": [4, 5], \"partitions\": [1, 2]},"
-	"{\"name\": \"blocks\", \"dtype\": \"int32\", \"shape\": [4, 6],"
-	" \"slices\": [[[0, 0], [2, 3]], [[0, 3], [2, 3]], [[2, 0], [2, 3]], [[2, 3], [2, 3]]]},"
-	"{\"name\": \"half\", \"dtype\": \"float16\", \"shape\": [5, 4], \"pattern\": \"special\"},"
-	"{\"name\": \"one\", \"dtype\": \"float32\", \"shape\": [5, 2], \"pattern\": \"random:3\"},"
-	"{\"name\": \"dense/kernel\", \"dtype\": \"float32\", \"shape\": [3, 2], \"pattern\": \"random:9\"},"
-	"{\"name\": \"dense/kernel/Adam\", \"dtype\": \"float32\", \"shape\": [3, 2], \"pattern\": \"const:0.5\"},"
-	"{\"name\": \"step\", \"dtype\": \"int64\", \"shape\": [], \"values\": [7]},"
-	"{\"name\": \"vocab\", \"dtype\": \"string\", \"shape\": [3], \"values\": [\"a\", \"\", \"xyz\"]}"
-	"]}";
+    "{\"tensors\": ["
+    "{\"name\": \"rows3\", \"dtype\": \"float32\", \"shape\": [10, 3], \"partitions\": [3, 1]},"
+    "{\"name\": \"cols2\", \"dtype\": \"int64\", \"shape\": [4, 5], \"partitions\": [1, 2]},"
+    "{\"name\": \"blocks\", \"dtype\": \"int32\", \"shape\": [4, 6],"
+    " \"slices\": [[[0, 0], [2, 3]], [[0, 3], [2, 3]], [[2, 0], [2, 3]], [[2, 3], [2, 3]]]},"
+    "{\"name\": \"half\", \"dtype\": \"float16\", \"shape\": [5, 4], \"pattern\": \"special\"},"
+    "{\"name\": \"one\", \"dtype\": \"float32\", \"shape\": [5, 2], \"pattern\": \"random:3\"},"
+    "{\"name\": \"dense/kernel\", \"dtype\": \"float32\", \"shape\": [3, 2], \"pattern\": "
+    "\"random:9\"},"
+    "{\"name\": \"dense/kernel/Adam\", \"dtype\": \"float32\", \"shape\": [3, 2], \"pattern\": "
+    "\"const:0.5\"},"
+    "{\"name\": \"step\", \"dtype\": \"int64\", \"shape\": [], \"values\": [7]},"
+    "{\"name\": \"vocab\", \"dtype\": \"string\", \"shape\": [3], \"values\": [\"a\", \"\", "
+    "\"xyz\"]}"
+    "]}";
 
 /* Partitioned targets: re-sliced, re-typed, one part covering everything
  * (a plain entry, as TF's IsFullSlice), a variable that is also a scope. */
 static const char mixed_targets[] =
-	"{\"variables\": ["
-	"{\"name\": \"new/rows3\", \"dtype\": \"bfloat16\", \"shape\": [10, 3], \"partitions\": [4, 1]},"
-	"{\"name\": \"new/cols2\", \"dtype\": \"int64\", \"shape\": [4, 5], \"partitions\": [1, 2]},"
-	"{\"name\": \"new/blocks\", \"dtype\": \"float64\", \"shape\": [4, 6], \"partitions\": [1, 5]},"
-	"{\"name\": \"new/half\", \"dtype\": \"float32\", \"shape\": [5, 4], \"partitions\": [2, 1]},"
-	"{\"name\": \"new/one\", \"dtype\": \"float32\", \"shape\": [5, 2], \"partitions\": [1, 1]},"
-	"{\"name\": \"new/dense/kernel\", \"dtype\": \"bfloat16\", \"shape\": [3, 2], \"partitions\": [3, 1]},"
-	"{\"name\": \"new/dense/kernel/Adam\", \"dtype\": \"float32\", \"shape\": [3, 2]},"
-	"{\"name\": \"new/step\", \"dtype\": \"int64\", \"shape\": []},"
-	"{\"name\": \"new/vocab\", \"dtype\": \"string\", \"shape\": [3]}"
-	"]}";
+    "{\"variables\": ["
+    "{\"name\": \"new/rows3\", \"dtype\": \"bfloat16\", \"shape\": [10, 3], \"partitions\": [4, "
+    "1]},"
+    "{\"name\": \"new/cols2\", \"dtype\": \"int64\", \"shape\": [4, 5], \"partitions\": [1, 2]},"
+    "{\"name\": \"new/blocks\", \"dtype\": \"float64\", \"shape\": [4, 6], \"partitions\": [1, 5]},"
+    "{\"name\": \"new/half\", \"dtype\": \"float32\", \"shape\": [5, 4], \"partitions\": [2, 1]},"
+    "{\"name\": \"new/one\", \"dtype\": \"float32\", \"shape\": [5, 2], \"partitions\": [1, 1]},"
+    "{\"name\": \"new/dense/kernel\", \"dtype\": \"bfloat16\", \"shape\": [3, 2], \"partitions\": "
+    "[3, 1]},"
+    "{\"name\": \"new/dense/kernel/Adam\", \"dtype\": \"float32\", \"shape\": [3, 2]},"
+    "{\"name\": \"new/step\", \"dtype\": \"int64\", \"shape\": []},"
+    "{\"name\": \"new/vocab\", \"dtype\": \"string\", \"shape\": [3]}"
+    "]}";
 
 START_TEST(test_partitioned_targets)
 {
@@ -480,15 +490,15 @@ START_TEST(test_partitioned_targets)
 	env e;
 	env_open(&e, ck, "/", "new/", mixed_targets, NULL, 0);
 	static const char *const want[] = {
-		"new/blocks float64 [4,6]",
-		"new/cols2 int64 [4,5]",
-		"new/dense/kernel bfloat16 [3,2]",
-		"new/dense/kernel/Adam float32 [3,2]",
-		"new/half float32 [5,4]",
-		"new/one float32 [5,2]",
-		"new/rows3 bfloat16 [10,3]",
-		"new/step int64 []",
-		"new/vocab string [3]",
+	    "new/blocks float64 [4,6]",
+	    "new/cols2 int64 [4,5]",
+	    "new/dense/kernel bfloat16 [3,2]",
+	    "new/dense/kernel/Adam float32 [3,2]",
+	    "new/half float32 [5,4]",
+	    "new/one float32 [5,2]",
+	    "new/rows3 bfloat16 [10,3]",
+	    "new/step int64 []",
+	    "new/vocab string [3]",
 	};
 	check_tf(&e, want, N(want));
 	/* the parts are slices in the copy: rows3 as 4 row parts */

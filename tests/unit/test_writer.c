@@ -23,12 +23,10 @@
 #include "testutil.h"
 #include "genref.h"
 
-static const char *const example_data_hex =
-	"0000803f 00000040"
-	"02 d8d81073 6869"
-	"01000000 02000000 03000000 04000000"
-	"05000000 06000000";
-
+static const char *const example_data_hex = "0000803f 00000040"
+					    "02 d8d81073 6869"
+					    "01000000 02000000 03000000 04000000"
+					    "05000000 06000000";
 
 static const char *path_of(const char *name)
 {
@@ -61,10 +59,10 @@ static void write_example(const char *prefix)
 	ck_assert_int_eq(ckpt_writer_open(&w, prefix, &err), 0);
 	ck_assert_int_eq(ckpt_writer_add(w, "a", CKPT_DT_FLOAT, 1, adims, a, 8, &err), 0);
 	ck_assert_int_eq(ckpt_writer_add_strings(w, "s", 0, NULL, &hi, NULL, &err), 0);
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "w", CKPT_DT_INT32, 2, wdims, s0, l0,
-					       w01, 16, &err), 0);
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "w", CKPT_DT_INT32, 2, wdims, s1, l1,
-					       w2, 8, &err), 0);
+	ck_assert_int_eq(
+	    ckpt_writer_add_slice(w, "w", CKPT_DT_INT32, 2, wdims, s0, l0, w01, 16, &err), 0);
+	ck_assert_int_eq(
+	    ckpt_writer_add_slice(w, "w", CKPT_DT_INT32, 2, wdims, s1, l1, w2, 8, &err), 0);
 	ck_assert_msg(ckpt_writer_finish(w, &err) == 0, "%s", err.msg);
 	ckpt_writer_close(w);
 }
@@ -94,9 +92,9 @@ static const struct {
 	const char *data_hex;
 	uint32_t crc;
 } string_examples[] = {
-	{1, {"hi"}, {2}, "02 d8d81073 6869", 0x154deb09},
-	{3, {"ab", "", "xyz"}, {2, 0, 3}, "02 00 03 1b428bca 6162 78797a", 0x3fc4ad10},
-	{0, {NULL}, {0}, "d8ea82a2", 0x640cc1f6},
+    {1, {"hi"}, {2}, "02 d8d81073 6869", 0x154deb09},
+    {3, {"ab", "", "xyz"}, {2, 0, 3}, "02 00 03 1b428bca 6162 78797a", 0x3fc4ad10},
+    {0, {NULL}, {0}, "d8ea82a2", 0x640cc1f6},
 };
 
 START_TEST(test_writer_string_examples)
@@ -105,10 +103,12 @@ START_TEST(test_writer_string_examples)
 		ckpt__buf b = {0};
 		uint32_t crc;
 		ck_assert_int_eq(ckpt__bundle_string_head(&b, string_examples[i].n,
-							  string_examples[i].lens, &crc), 0);
+							  string_examples[i].lens, &crc),
+				 0);
 		for (size_t k = 0; k < string_examples[i].n; k++) {
 			ck_assert_int_eq(ckpt__buf_append(&b, string_examples[i].strs[k],
-							  string_examples[i].lens[k]), 0);
+							  string_examples[i].lens[k]),
+					 0);
 			crc = ckpt__crc32c_extend(crc, string_examples[i].strs[k],
 						  string_examples[i].lens[k]);
 		}
@@ -125,7 +125,8 @@ START_TEST(test_writer_string_examples)
 		ck_assert_int_eq(ckpt_writer_open(&w, path_of("s"), NULL), 0);
 		ck_assert_int_eq(ckpt_writer_add_strings(w, "t", i == 0 ? 0 : 1, dims,
 							 string_examples[i].strs,
-							 string_examples[i].lens, NULL), 0);
+							 string_examples[i].lens, NULL),
+				 0);
 		ck_assert_int_eq(ckpt_writer_finish(w, NULL), 0);
 		ckpt_writer_close(w);
 		assert_file_hex(path_of("s.data-00000-of-00001"), string_examples[i].data_hex);
@@ -173,8 +174,7 @@ START_TEST(test_writer_entry_encoding)
 {
 	/* bundle.md: float32 [2] at offset 0; scalar int64 */
 	int64_t d2[1] = {2};
-	ckpt__entry_fields e = {.dtype = 1, .rank = 1, .dims = d2, .size = 8,
-				.crc32c = 0x35e53c59};
+	ckpt__entry_fields e = {.dtype = 1, .rank = 1, .dims = d2, .size = 8, .crc32c = 0x35e53c59};
 	ckpt__buf b = {0};
 	size_t wl;
 	uint8_t *want;
@@ -184,8 +184,7 @@ START_TEST(test_writer_entry_encoding)
 	free(want);
 	/* zero-sized dims are empty Dim messages; a zero crc is omitted */
 	int64_t d03[2] = {0, 3};
-	ckpt__entry_fields z = {.dtype = 9, .rank = 2, .dims = d03, .shard_id = 2,
-				.offset = 300};
+	ckpt__entry_fields z = {.dtype = 9, .rank = 2, .dims = d03, .shard_id = 2, .offset = 300};
 	b.len = 0;
 	ck_assert_int_eq(ckpt__bundle_encode_entry(&b, &z), 0);
 	want = tu_hex("0809 1206 1200 12020803 1802 20ac02", &wl);
@@ -201,8 +200,7 @@ START_TEST(test_writer_entry_encoding)
 	/* slices: full extent -> empty Extent; start 0 omitted; length kept */
 	int64_t d32[2] = {3, 2};
 	int64_t sl[4] = {2, 1, 0, -1};
-	ckpt__entry_fields f = {.dtype = 3, .rank = 2, .dims = d32, .n_slices = 1,
-				.slices = sl};
+	ckpt__entry_fields f = {.dtype = 3, .rank = 2, .dims = d32, .n_slices = 1, .slices = sl};
 	b.len = 0;
 	ck_assert_int_eq(ckpt__bundle_encode_entry(&b, &f), 0);
 	want = tu_hex("0803 1208 12020803 12020802 3a08 0a0408021001 0a00", &wl);
@@ -259,7 +257,8 @@ START_TEST(test_writer_rejects_bad_arguments)
 	ck_assert_int_eq(ckpt_writer_add(w, "x", CKPT_DT_FLOAT, 2, big, f, 8, &err), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_writer_add(w, "x", CKPT_DT_FLOAT, 255, d2, f, 8, &err), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_writer_add(w, "x", CKPT_DT_FLOAT, -1, d2, f, 8, &err), CKPT_EINVAL);
-	ck_assert_int_eq(ckpt_writer_add(w, "x", CKPT_DT_STRING, 1, d2, f, 8, &err), CKPT_EUNSUPPORTED);
+	ck_assert_int_eq(ckpt_writer_add(w, "x", CKPT_DT_STRING, 1, d2, f, 8, &err),
+			 CKPT_EUNSUPPORTED);
 	ck_assert_int_eq(ckpt_writer_add(w, "x", (ckpt_dtype)77, 1, d2, f, 8, &err), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_writer_add(w, "x", CKPT_DT_FLOAT, 1, d2, NULL, 8, &err), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_writer_add(w, "x", CKPT_DT_FLOAT, 1, d2, f, 8, &err), 0);
@@ -267,25 +266,27 @@ START_TEST(test_writer_rejects_bad_arguments)
 	ck_assert_str_eq(err.msg, "Adding duplicate key: x");
 	ck_assert_int_eq(ckpt_writer_add_strings(w, "x", 0, NULL, NULL, NULL, &err), CKPT_EINVAL);
 	/* slices: out of bounds, zero length, mixed with a plain tensor */
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, bad, ln,
-					       f, 16, &err), CKPT_EINVAL);
+	ck_assert_int_eq(
+	    ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, bad, ln, f, 16, &err),
+	    CKPT_EINVAL);
 	ln[0] = 0;
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln,
-					       f, 0, &err), CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln, f, 0, &err),
+			 CKPT_EINVAL);
 	ln[0] = 2;
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "x", CKPT_DT_FLOAT, 2, full, st, ln,
-					       f, 16, &err), CKPT_EINVAL);
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln,
-					       f, 12, &err), CKPT_EINVAL);
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln,
-					       f, 16, &err), 0);
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln,
-					       f, 16, &err), CKPT_EINVAL);
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_INT32, 2, full, bad, ln,
-					       f, 16, &err), CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_writer_add_slice(w, "x", CKPT_DT_FLOAT, 2, full, st, ln, f, 16, &err),
+			 CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln, f, 12, &err),
+			 CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln, f, 16, &err),
+			 0);
+	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln, f, 16, &err),
+			 CKPT_EINVAL);
+	ck_assert_int_eq(
+	    ckpt_writer_add_slice(w, "p", CKPT_DT_INT32, 2, full, bad, ln, f, 16, &err),
+	    CKPT_EINVAL);
 	full[1] = 3;
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln,
-					       f, 16, &err), CKPT_EINVAL);
+	ck_assert_int_eq(ckpt_writer_add_slice(w, "p", CKPT_DT_FLOAT, 2, full, st, ln, f, 16, &err),
+			 CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_writer_add(w, "p", CKPT_DT_FLOAT, 1, d2, f, 8, &err), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_writer_set_shard(w, -1, &err), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_writer_set_shard(w, CKPT_WRITER_MAX_SHARDS, &err), CKPT_EINVAL);
@@ -304,10 +305,10 @@ START_TEST(test_writer_full_slice_is_plain_add)
 	int32_t v[6] = {1, 2, 3, 4, 5, 6};
 	int64_t dims[2] = {3, 2}, st[2] = {0, 0}, ln[2] = {3, 2}, fl[2] = {-1, -1};
 	ck_assert_int_eq(ckpt_writer_open(&w1, path_of("p1"), NULL), 0);
-	ck_assert_int_eq(ckpt_writer_add_slice(w1, "v", CKPT_DT_INT32, 2, dims, st, ln,
-					       v, 24, NULL), 0);
-	ck_assert_int_eq(ckpt_writer_add_slice(w1, "u", CKPT_DT_INT32, 2, dims, st, fl,
-					       v, 24, NULL), 0);
+	ck_assert_int_eq(
+	    ckpt_writer_add_slice(w1, "v", CKPT_DT_INT32, 2, dims, st, ln, v, 24, NULL), 0);
+	ck_assert_int_eq(
+	    ckpt_writer_add_slice(w1, "u", CKPT_DT_INT32, 2, dims, st, fl, v, 24, NULL), 0);
 	ck_assert_int_eq(ckpt_writer_finish(w1, NULL), 0);
 	ckpt_writer_close(w1);
 	ck_assert_int_eq(ckpt_writer_open(&w2, path_of("p2"), NULL), 0);
@@ -342,14 +343,14 @@ START_TEST(test_writer_sharded_merge)
 
 	ck_assert_int_eq(ckpt_writer_open(&w, path_of("m"), &err), 0);
 	ck_assert_int_eq(ckpt_writer_set_shard(w, 2, &err), 0);
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "w", CKPT_DT_INT32, 2, wdims, s1, l1,
-					       w2, 8, &err), 0);
+	ck_assert_int_eq(
+	    ckpt_writer_add_slice(w, "w", CKPT_DT_INT32, 2, wdims, s1, l1, w2, 8, &err), 0);
 	ck_assert_int_eq(ckpt_writer_set_shard(w, 0, &err), 0);
 	ck_assert_int_eq(ckpt_writer_add(w, "a", CKPT_DT_FLOAT, 1, adims, a, 8, &err), 0);
 	ck_assert_int_eq(ckpt_writer_set_shard(w, 1, &err), 0);
 	ck_assert_int_eq(ckpt_writer_add_strings(w, "s", 0, NULL, &hi, NULL, &err), 0);
-	ck_assert_int_eq(ckpt_writer_add_slice(w, "w", CKPT_DT_INT32, 2, wdims, s0, l0,
-					       w01, 16, &err), 0);
+	ck_assert_int_eq(
+	    ckpt_writer_add_slice(w, "w", CKPT_DT_INT32, 2, wdims, s0, l0, w01, 16, &err), 0);
 	ck_assert_msg(ckpt_writer_finish(w, &err) == 0, "%s", err.msg);
 	ckpt_writer_close(w);
 	assert_file_hex(path_of("m.data-00000-of-00003"), "0000803f 00000040");
@@ -368,7 +369,8 @@ START_TEST(test_writer_sharded_merge)
 	/* w's full entry: shard_id 1 (18 01), slices in shard order */
 	size_t wl;
 	uint8_t *want = tu_hex("0803 1208 12020803 12020802 1801 3a08 0a021002 0a021002"
-			       " 3a0a 0a0408021001 0a021002", &wl);
+			       " 3a0a 0a0408021001 0a021002",
+			       &wl);
 	ck_assert_msg(memmem(idx, n, want, wl) != NULL, "full entry of w not found");
 	free(want);
 	/* slice row 2 lives in shard 2 at offset 0 */
@@ -412,14 +414,12 @@ START_TEST(test_writer_sharded_duplicate_and_empty_shard)
 }
 END_TEST
 
-
 /* ================= writer -> reader round trips ================= */
 
 static const ckpt_dtype numeric_dtypes[] = {
-	CKPT_DT_BOOL,   CKPT_DT_INT8,    CKPT_DT_UINT8,     CKPT_DT_INT16,
-	CKPT_DT_UINT16, CKPT_DT_INT32,   CKPT_DT_UINT32,    CKPT_DT_INT64,
-	CKPT_DT_UINT64, CKPT_DT_HALF,    CKPT_DT_BFLOAT16,  CKPT_DT_FLOAT,
-	CKPT_DT_DOUBLE, CKPT_DT_COMPLEX64, CKPT_DT_COMPLEX128,
+    CKPT_DT_BOOL,     CKPT_DT_INT8,   CKPT_DT_UINT8,  CKPT_DT_INT16,	 CKPT_DT_UINT16,
+    CKPT_DT_INT32,    CKPT_DT_UINT32, CKPT_DT_INT64,  CKPT_DT_UINT64,	 CKPT_DT_HALF,
+    CKPT_DT_BFLOAT16, CKPT_DT_FLOAT,  CKPT_DT_DOUBLE, CKPT_DT_COMPLEX64, CKPT_DT_COMPLEX128,
 };
 #define N_NUMERIC (sizeof(numeric_dtypes) / sizeof(numeric_dtypes[0]))
 
@@ -431,9 +431,8 @@ static size_t find_tensor(const ckpt_reader *r, const char *name)
 }
 
 /* Tensor `name` reads back whole as `want` (n elements), with the shape. */
-static void check_tensor(const ckpt_reader *r, const char *name, ckpt_dtype dt,
-			 int rank, const int64_t *dims, const uint8_t *want,
-			 uint64_t n)
+static void check_tensor(const ckpt_reader *r, const char *name, ckpt_dtype dt, int rank,
+			 const int64_t *dims, const uint8_t *want, uint64_t n)
 {
 	ckpt_error err = CKPT_ERROR_INIT;
 	size_t i = find_tensor(r, name);
@@ -447,8 +446,8 @@ static void check_tensor(const ckpt_reader *r, const char *name, ckpt_dtype dt,
 	ck_assert_uint_eq(t->num_elements, n);
 	uint8_t *got = malloc(bytes + 1);
 	ck_assert_ptr_nonnull(got);
-	ck_assert_msg(ckpt_reader_read_slice(r, i, NULL, NULL, got, bytes, &err) == 0,
-		      "%s: %s", name, err.msg);
+	ck_assert_msg(ckpt_reader_read_slice(r, i, NULL, NULL, got, bytes, &err) == 0, "%s: %s",
+		      name, err.msg);
 	tu_assert_bytes(got, bytes, want, bytes);
 	for (size_t p = 0; p < t->num_pieces; p++)
 		ck_assert_msg(ckpt_reader_verify_piece(r, i, p, &err) == 0, "%s", err.msg);
@@ -457,8 +456,8 @@ static void check_tensor(const ckpt_reader *r, const char *name, ckpt_dtype dt,
 
 /* Read a sub-block of tensor `name` and compare with the block of `full`. */
 static void check_subslice(const ckpt_reader *r, const char *name, ckpt_dtype dt,
-			   const int64_t *dims, int rank, const uint8_t *full,
-			   const int64_t *start, const int64_t *len)
+			   const int64_t *dims, int rank, const uint8_t *full, const int64_t *start,
+			   const int64_t *len)
 {
 	ckpt_error err = CKPT_ERROR_INIT;
 	size_t es = ckpt_dtype_size(dt);
@@ -521,8 +520,8 @@ START_TEST(test_roundtrip_every_dtype)
 }
 END_TEST
 
-static void check_strings(const ckpt_reader *r, const char *name, size_t n,
-			  const char *const *strs, const uint64_t *lens)
+static void check_strings(const ckpt_reader *r, const char *name, size_t n, const char *const *strs,
+			  const uint64_t *lens)
 {
 	ckpt_error err = CKPT_ERROR_INIT;
 	char **got = NULL;
@@ -532,8 +531,8 @@ static void check_strings(const ckpt_reader *r, const char *name, size_t n,
 	ck_assert_uint_eq(ckpt_reader_tensor(r, i)->num_elements, n);
 	ck_assert_msg(ckpt_reader_read_strings(r, i, &got, &glens, &err) == 0, "%s", err.msg);
 	for (size_t k = 0; k < n; k++)
-		tu_assert_bytes((const uint8_t *)got[k], glens[k],
-				(const uint8_t *)strs[k], lens[k]);
+		tu_assert_bytes((const uint8_t *)got[k], glens[k], (const uint8_t *)strs[k],
+				lens[k]);
 	ck_assert_int_eq(ckpt_reader_verify_piece(r, i, 0, &err), 0);
 	ckpt_reader_free_strings(got, glens);
 }
@@ -568,9 +567,9 @@ START_TEST(test_roundtrip_strings)
 END_TEST
 
 /* Parts per TF's rule along `axis`, added with explicit extents. */
-static void add_partitioned(ckpt_writer *w, const char *name, ckpt_dtype dt,
-			    int rank, const int64_t *dims, int axis, int n,
-			    const uint8_t *full, const int *shards)
+static void add_partitioned(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank,
+			    const int64_t *dims, int axis, int n, const uint8_t *full,
+			    const int *shards)
 {
 	ckpt_error err = CKPT_ERROR_INIT;
 	size_t es = ckpt_dtype_size(dt);
@@ -590,7 +589,8 @@ static void add_partitioned(ckpt_writer *w, const char *name, ckpt_dtype dt,
 		if (shards)
 			ck_assert_int_eq(ckpt_writer_set_shard(w, shards[k], &err), 0);
 		ck_assert_msg(ckpt_writer_add_slice(w, name, dt, rank, dims, st, ln, part,
-						    (size_t)cnt * es, &err) == 0, "%s", err.msg);
+						    (size_t)cnt * es, &err) == 0,
+			      "%s", err.msg);
 		free(part);
 	}
 }
@@ -614,7 +614,8 @@ START_TEST(test_roundtrip_partitions)
 		for (int e = 0; e < 6; e++)
 			memcpy(&part[e], fb + 4 * (size_t)((st[0] + e / 3) * 6 + st[1] + e % 3), 4);
 		ck_assert_int_eq(ckpt_writer_add_slice(w, "blocks", CKPT_DT_INT32, 2, blk, st, ln,
-						       part, sizeof(part), &err), 0);
+						       part, sizeof(part), &err),
+				 0);
 	}
 	ck_assert_int_eq(ckpt_writer_finish(w, &err), 0);
 	ckpt_writer_close(w);
@@ -652,7 +653,8 @@ START_TEST(test_roundtrip_shards)
 	ckpt_error err = CKPT_ERROR_INIT;
 	const int64_t edims[2] = {10, 4}, kdims[2] = {4, 3};
 	const int shards[3] = {0, 1, 2};
-	uint8_t *emb = tu_iota_tensor(CKPT_DT_FLOAT, 40), *ker = tu_random_tensor(CKPT_DT_DOUBLE, 12, 9);
+	uint8_t *emb = tu_iota_tensor(CKPT_DT_FLOAT, 40),
+		*ker = tu_random_tensor(CKPT_DT_DOUBLE, 12, 9);
 	const char *names[2] = {"a", "b"};
 	int64_t nd[1] = {2};
 	uint64_t nl[2] = {1, 1};
@@ -694,9 +696,9 @@ static void run_gen(const char *json, const char *prefix)
 }
 
 /* special tables: the lists documented in ckpt-gen.c */
-static const uint32_t sp_f32[14] = {
-	0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000, 0x7fc00000,
-	0xffc00001, 0x00000001, 0x007fffff, 0x00800000, 0x7f7fffff, 0xff7fffff, 0x3eaaaaab};
+static const uint32_t sp_f32[14] = {0x00000000, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000,
+				    0xff800000, 0x7fc00000, 0xffc00001, 0x00000001, 0x007fffff,
+				    0x00800000, 0x7f7fffff, 0xff7fffff, 0x3eaaaaab};
 static const uint16_t sp_f16[14] = {0x0000, 0x8000, 0x3c00, 0xbc00, 0x7c00, 0xfc00, 0x7e00,
 				    0xfe01, 0x0001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x3555};
 static const uint16_t sp_bf16[14] = {0x0000, 0x8000, 0x3f80, 0xbf80, 0x7f80, 0xff80, 0x7fc0,
@@ -734,8 +736,10 @@ START_TEST(test_gen_all_dtypes)
 			ck_assert_ptr_nonnull(sp);
 			for (int i = 0; i < 16; i++)
 				tu_put_le(sp + (size_t)i * es,
-				       dt == CKPT_DT_FLOAT ? sp_f32[i % 14]
-				       : dt == CKPT_DT_HALF ? sp_f16[i % 14] : sp_bf16[i % 14], es);
+					  dt == CKPT_DT_FLOAT  ? sp_f32[i % 14]
+					  : dt == CKPT_DT_HALF ? sp_f16[i % 14]
+							       : sp_bf16[i % 14],
+					  es);
 			snprintf(name, sizeof(name), "special/%s", ckpt_dtype_name(dt));
 			check_tensor(r, name, dt, 2, sdims, sp, 16);
 			free(sp);
@@ -790,8 +794,7 @@ START_TEST(test_gen_partitioned_strings_shards)
 END_TEST
 
 /* snprintf that fails the test instead of truncating. */
-static void xfmt(char *buf, size_t cap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void xfmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void xfmt(char *buf, size_t cap, const char *fmt, ...)
 {
@@ -812,14 +815,14 @@ static const struct {
 	const char *index; /* path under the fixtures folder */
 	const char *reason;
 } expected_exceptions[] = {
-	{"serving_half_plus_two_cpu/variables.index", "snappy"},
-	{"serving_half_plus_two_tf2/variables.index", "snappy"},
-	{"tf_tensorrt_mnist_ckpt/model.ckpt-46900.index", "snappy"},
-	/* V1 checkpoints (one SSTable file, TensorSliceWriter): the writer
-	 * writes V2 bundles only. Folder names: these have no .index. */
-	{"serving_bad_half_plus_two_v1/", "V1"},
-	{"serving_session_bundle_v1/", "V1"},
-	{"tf_session_bundle_saved_model_v1vars/", "V1"},
+    {"serving_half_plus_two_cpu/variables.index", "snappy"},
+    {"serving_half_plus_two_tf2/variables.index", "snappy"},
+    {"tf_tensorrt_mnist_ckpt/model.ckpt-46900.index", "snappy"},
+    /* V1 checkpoints (one SSTable file, TensorSliceWriter): the writer
+     * writes V2 bundles only. Folder names: these have no .index. */
+    {"serving_bad_half_plus_two_v1/", "V1"},
+    {"serving_session_bundle_v1/", "V1"},
+    {"tf_session_bundle_saved_model_v1vars/", "V1"},
 };
 #define N_EXCEPTIONS (sizeof(expected_exceptions) / sizeof(expected_exceptions[0]))
 
@@ -831,8 +834,8 @@ static int index_has_snappy(const uint8_t *f, size_t n)
 	const uint8_t *p = f + n - 48, *end = f + n - 8;
 	uint64_t mo, ms, io, is;
 	if (ckpt__get_varint64(&p, end, &mo) || ckpt__get_varint64(&p, end, &ms) ||
-	    ckpt__get_varint64(&p, end, &io) || ckpt__get_varint64(&p, end, &is) ||
-	    io > n || is + 5 > n - io)
+	    ckpt__get_varint64(&p, end, &io) || ckpt__get_varint64(&p, end, &is) || io > n ||
+	    is + 5 > n - io)
 		return 0;
 	if (f[io + is] == 1)
 		return 1;
@@ -872,8 +875,7 @@ static int cmp_piece(const void *a, const void *b)
 }
 
 /* Decode TF's stored string encoding (n elements) into pointers into buf. */
-static void split_strings(uint8_t *buf, size_t len, uint64_t n, const char **strs,
-			  uint64_t *lens)
+static void split_strings(uint8_t *buf, size_t len, uint64_t n, const char **strs, uint64_t *lens)
 {
 	const uint8_t *p = buf, *end = buf + len;
 	for (uint64_t k = 0; k < n; k++)
@@ -909,8 +911,8 @@ static const char *rewrite(const char *prefix, const char *out_prefix)
 	np = 0;
 	for (size_t i = 0; i < r->n; i++)
 		for (size_t p = 0; p < r->t[i].pub.num_pieces; p++)
-			refs[np++] = (piece_ref){i, p, r->t[i].pieces[p].shard,
-						 r->t[i].pieces[p].offset};
+			refs[np++] =
+			    (piece_ref){i, p, r->t[i].pieces[p].shard, r->t[i].pieces[p].offset};
 	qsort(refs, np, sizeof(*refs), cmp_piece);
 
 	ck_assert_int_eq(ckpt_writer_open(&w, out_prefix, &err), 0);
@@ -919,7 +921,8 @@ static const char *rewrite(const char *prefix, const char *out_prefix)
 		const ckpt_piece *pc = ckpt_reader_piece(r, refs[k].t, refs[k].p);
 		uint8_t *buf = malloc(pc->size + 1);
 		ck_assert_ptr_nonnull(buf);
-		ck_assert_msg(ckpt_reader_pread(r, refs[k].t, refs[k].p, 0, buf, pc->size, &err) == 0,
+		ck_assert_msg(ckpt_reader_pread(r, refs[k].t, refs[k].p, 0, buf, pc->size, &err) ==
+				  0,
 			      "%s", err.msg);
 		if (r->nfiles > 1)
 			ck_assert_int_eq(ckpt_writer_set_shard(w, refs[k].shard, &err), 0);
@@ -928,12 +931,13 @@ static const char *rewrite(const char *prefix, const char *out_prefix)
 			const char **strs = calloc(pc->num_elements + 1, sizeof(char *));
 			uint64_t *lens = calloc(pc->num_elements + 1, sizeof(uint64_t));
 			split_strings(buf, pc->size, pc->num_elements, strs, lens);
-			rc = ckpt_writer_add_strings(w, t->name, t->rank, t->dims, strs, lens, &err);
+			rc =
+			    ckpt_writer_add_strings(w, t->name, t->rank, t->dims, strs, lens, &err);
 			free(strs);
 			free(lens);
 		} else if (t->partitioned) {
-			rc = ckpt_writer_add_slice(w, t->name, t->dtype, t->rank, t->dims, pc->start,
-						   pc->length, buf, pc->size, &err);
+			rc = ckpt_writer_add_slice(w, t->name, t->dtype, t->rank, t->dims,
+						   pc->start, pc->length, buf, pc->size, &err);
 		} else {
 			rc = ckpt_writer_add(w, t->name, t->dtype, t->rank, t->dims, buf, pc->size,
 					     &err);
@@ -950,8 +954,8 @@ static const char *rewrite(const char *prefix, const char *out_prefix)
 	return why;
 }
 
-static int collect_entry(void *ctx, const uint8_t *key, size_t klen,
-			 const uint8_t *val, size_t vlen, ckpt_error *err)
+static int collect_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+			 size_t vlen, ckpt_error *err)
 {
 	ckpt__buf *b = ctx;
 	(void)err;
@@ -967,8 +971,8 @@ static int collect_entry(void *ctx, const uint8_t *key, size_t klen,
 static void table_entries(const uint8_t *f, size_t n, ckpt__buf *out)
 {
 	ckpt_error err = CKPT_ERROR_INIT;
-	ck_assert_msg(ckpt__sstable_foreach(f, n, "index", collect_entry, out, &err) == 0,
-		      "%s", err.msg);
+	ck_assert_msg(ckpt__sstable_foreach(f, n, "index", collect_entry, out, &err) == 0, "%s",
+		      err.msg);
 }
 
 /*
@@ -996,7 +1000,8 @@ static const char *compare_bundles(const char *prefix, const char *out_prefix, c
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL && why == NULL) {
 		size_t bl = strlen(base);
-		if (strncmp(de->d_name, base, bl) != 0 || strncmp(de->d_name + bl, ".data-", 6) != 0)
+		if (strncmp(de->d_name, base, bl) != 0 ||
+		    strncmp(de->d_name + bl, ".data-", 6) != 0)
 			continue;
 		xfmt(a, sizeof(a), "%s/%s", dir, de->d_name);
 		xfmt(b, sizeof(b), "%s%s", out_prefix, de->d_name + bl);
@@ -1103,12 +1108,13 @@ START_TEST(test_fixtures_reproduced_byte_exact)
 		while (e < N_EXCEPTIONS && strcmp(expected_exceptions[e].index, list[k]) != 0)
 			e++;
 		if (why == NULL) {
-			ck_assert_msg(e == N_EXCEPTIONS, "%s: reproduced, but listed as an exception",
-				      list[k]);
+			ck_assert_msg(e == N_EXCEPTIONS,
+				      "%s: reproduced, but listed as an exception", list[k]);
 			reproduced++;
 			continue;
 		}
-		ck_assert_msg(e < N_EXCEPTIONS, "%s: not reproduced: %s (%s)", list[k], why, detail);
+		ck_assert_msg(e < N_EXCEPTIONS, "%s: not reproduced: %s (%s)", list[k], why,
+			      detail);
 		ck_assert_msg(strcmp(expected_exceptions[e].reason, why) == 0,
 			      "%s: expected failure '%s', got '%s' (%s)", list[k],
 			      expected_exceptions[e].reason, why, detail);
@@ -1145,7 +1151,8 @@ START_TEST(test_fixtures_reproduced_byte_exact)
 	}
 	closedir(d);
 	for (size_t e = 0; e < N_EXCEPTIONS; e++)
-		ck_assert_msg(seen[e], "%s: listed exception not found", expected_exceptions[e].index);
+		ck_assert_msg(seen[e], "%s: listed exception not found",
+			      expected_exceptions[e].index);
 	fprintf(stderr, "fixtures: %zu V2 indexes, %zu reproduced byte for byte, %zu exceptions\n",
 		n, reproduced, exceptions);
 	for (size_t k = 0; k < n; k++)

@@ -32,7 +32,7 @@ void tu_copy(const char *from, const char *to);
 void tu_write(const char *path, const void *data, size_t n);
 /* Read a whole file; the caller frees. */
 uint8_t *tu_read(const char *path, size_t *n);
-void tu_flip(const char *path, long off);          /* xor one byte with 0x40 */
+void tu_flip(const char *path, long off); /* xor one byte with 0x40 */
 void tu_truncate(const char *path, long new_size);
 
 /* Run a Check suite, return the process exit status. */

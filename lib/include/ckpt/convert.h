@@ -57,8 +57,7 @@ ckpt_convert_fn ckpt_convert_get(ckpt_dtype src, ckpt_dtype dst);
  * ckpt_convert_supported(src, dst) is 0.
  * Ownership: nothing is allocated; the caller owns both buffers.
  */
-int ckpt_convert(ckpt_dtype src, ckpt_dtype dst, const void *in, void *out,
-		 size_t n);
+int ckpt_convert(ckpt_dtype src, ckpt_dtype dst, const void *in, void *out, size_t n);
 
 #ifdef __cplusplus
 }

@@ -28,24 +28,26 @@ extern "C" {
 
 /* What a variable is for (spec §6.2 step 4, §6.3 step 2). */
 enum ckpt_graph_role {
-	CKPT_GRAPH_MODEL = 1u,     /* a model variable */
-	CKPT_GRAPH_SLOT = 2u,      /* an optimizer slot (S1; TF2 slot_variables) */
+	CKPT_GRAPH_MODEL = 1u,	   /* a model variable */
+	CKPT_GRAPH_SLOT = 2u,	   /* an optimizer slot (S1; TF2 slot_variables) */
 	CKPT_GRAPH_OPTIMIZER = 4u, /* other optimizer state (S2; TF2 optimizer/...) */
-	CKPT_GRAPH_LOCAL = 8u,     /* TF1 local/metric variable, not saved */
+	CKPT_GRAPH_LOCAL = 8u,	   /* TF1 local/metric variable, not saved */
 };
 
 /* Default selection: model variables only (spec §6.4). */
 #define CKPT_GRAPH_DEFAULT_ROLES CKPT_GRAPH_MODEL
 /* --all: every role except local. */
-#define CKPT_GRAPH_ALL_ROLES \
-	(CKPT_GRAPH_MODEL | CKPT_GRAPH_SLOT | CKPT_GRAPH_OPTIMIZER)
+#define CKPT_GRAPH_ALL_ROLES (CKPT_GRAPH_MODEL | CKPT_GRAPH_SLOT | CKPT_GRAPH_OPTIMIZER)
 
 typedef struct ckpt_graph_opts {
 	const char *tag; /* SavedModel tag; NULL: "serve", else the only graph */
-	unsigned roles;  /* ckpt_graph_role mask; 0 = CKPT_GRAPH_DEFAULT_ROLES */
+	unsigned roles;	 /* ckpt_graph_role mask; 0 = CKPT_GRAPH_DEFAULT_ROLES */
 } ckpt_graph_opts;
 
-#define CKPT_GRAPH_OPTS_INIT {NULL, 0}
+#define CKPT_GRAPH_OPTS_INIT                                                                       \
+	{                                                                                          \
+		NULL, 0                                                                            \
+	}
 
 enum ckpt_graph_kind {
 	CKPT_GRAPH_TF1 = 1, /* variables from collections */
@@ -61,18 +63,18 @@ enum ckpt_graph_kind {
 typedef struct ckpt_graph_var {
 	ckpt_target_var v;
 	char *checkpoint_key; /* the key the graph's own saver writes */
-	unsigned role;        /* one ckpt_graph_role */
+	unsigned role;	      /* one ckpt_graph_role */
 	int trainable;
 } ckpt_graph_var;
 
 typedef struct ckpt_graph {
-	int kind;                /* ckpt_graph_kind */
-	char **tags;             /* tags of the MetaGraphDef used */
+	int kind;    /* ckpt_graph_kind */
+	char **tags; /* tags of the MetaGraphDef used */
 	size_t n_tags;
-	ckpt_graph_var *vars;    /* the selected variables, in graph order */
+	ckpt_graph_var *vars; /* the selected variables, in graph order */
 	size_t n_vars;
-	size_t n_all;            /* variables before the role selection */
-	char **warnings;         /* W1-W3 of the spec, one line each */
+	size_t n_all;	 /* variables before the role selection */
+	char **warnings; /* W1-W3 of the spec, one line each */
 	size_t n_warnings;
 } ckpt_graph;
 
@@ -84,13 +86,11 @@ typedef struct ckpt_graph {
  * graph whose variables contradict each other.
  * Ownership: free *out with ckpt_graph_free().
  */
-int ckpt_graph_open(const char *path, const ckpt_graph_opts *o,
-		    ckpt_graph **out, ckpt_error *err);
+int ckpt_graph_open(const char *path, const ckpt_graph_opts *o, ckpt_graph **out, ckpt_error *err);
 
 /* The same on bytes in memory; `name` is used in messages. */
-int ckpt_graph_parse(const uint8_t *data, size_t len, const char *name,
-		     const ckpt_graph_opts *o, ckpt_graph **out,
-		     ckpt_error *err);
+int ckpt_graph_parse(const uint8_t *data, size_t len, const char *name, const ckpt_graph_opts *o,
+		     ckpt_graph **out, ckpt_error *err);
 
 void ckpt_graph_free(ckpt_graph *g);
 
@@ -103,15 +103,15 @@ int ckpt_graph_sniff(const char *path);
  * The graph's selected variables as targets (as ckpt_targets_load_file
  * gives them). Ownership: free *out with ckpt_targets_free(*out, *n).
  */
-int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o,
-			    ckpt_target_var **out, size_t *n, ckpt_error *err);
+int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o, ckpt_target_var **out,
+			    size_t *n, ckpt_error *err);
 
 /*
  * --targets FILE: JSON (ckpt_targets_load_file) or, by content, a graph
  * (ckpt_graph_load_targets with o).
  */
-int ckpt_targets_load(const char *path, const ckpt_graph_opts *o,
-		      ckpt_target_var **out, size_t *n, ckpt_error *err);
+int ckpt_targets_load(const char *path, const ckpt_graph_opts *o, ckpt_target_var **out, size_t *n,
+		      ckpt_error *err);
 
 /*
  * The target list as the JSON --targets reads:
@@ -119,8 +119,7 @@ int ckpt_targets_load(const char *path, const ckpt_graph_opts *o,
  * unknown rank is "shape": null, an unknown dimension -1; "partitions" only
  * for partitioned variables. Ownership: free *out with free().
  */
-int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out,
-			 ckpt_error *err);
+int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out, ckpt_error *err);
 
 /* "model", "slot", "optimizer", "local". */
 const char *ckpt_graph_role_name(unsigned role);

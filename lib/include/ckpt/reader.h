@@ -36,12 +36,12 @@ typedef struct ckpt_piece {
 	const int64_t *start;  /* rank entries: first index along each dim */
 	const int64_t *length; /* rank entries: extent along each dim (>= 0) */
 	uint64_t num_elements; /* product of length */
-	uint64_t size;         /* stored bytes (numeric: num_elements * dtype size) */
+	uint64_t size;	       /* stored bytes (numeric: num_elements * dtype size) */
 } ckpt_piece;
 
 /* A tensor as tf.train.list_variables shows it (slice keys hidden). */
 typedef struct ckpt_tensor {
-	const char *name;      /* NUL-terminated, valid until close */
+	const char *name; /* NUL-terminated, valid until close */
 	ckpt_dtype dtype;
 	int rank;
 	const int64_t *dims;   /* rank entries, valid until close */
@@ -84,8 +84,8 @@ const ckpt_piece *ckpt_reader_piece(const ckpt_reader *r, size_t i, size_t p);
  * No checksum check; see ckpt_reader_verify_piece().
  * Thread-safety: safe from many threads.
  */
-int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
-		      void *buf, size_t len, ckpt_error *err);
+int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off, void *buf, size_t len,
+		      ckpt_error *err);
 
 /*
  * Where piece p of tensor i lies in a data file, for callers that move its
@@ -93,14 +93,12 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off,
  * the reader, open until close) and *offset when the stored bytes are the
  * bytes ckpt_reader_pread returns (a V2 file, no byte swapping); 0 else.
  */
-int ckpt_reader_piece_location(const ckpt_reader *r, size_t i, size_t p, int *fd,
-			       uint64_t *offset);
+int ckpt_reader_piece_location(const ckpt_reader *r, size_t i, size_t p, int *fd, uint64_t *offset);
 
 /* Verify the stored CRC32C of piece p of tensor i (reads it whole).
  * Returns 0 or CKPT_ECHECKSUM with TF's message. V1 pieces have no CRC
  * beyond their table block and always verify. */
-int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p,
-			     ckpt_error *err);
+int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_error *err);
 
 /*
  * Read the slice (start, length) of numeric tensor i (start/length have
@@ -109,17 +107,16 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p,
  * each piece's CRC. `out_size` must be at least num_elements(slice) * dtype
  * size. TF's error when the pieces do not cover the slice.
  */
-int ckpt_reader_read_slice(const ckpt_reader *r, size_t i,
-			   const int64_t *start, const int64_t *length,
-			   void *out, size_t out_size, ckpt_error *err);
+int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
+			   const int64_t *length, void *out, size_t out_size, ckpt_error *err);
 
 /*
  * Read string tensor i whole. On success *out_strs is an array of
  * num_elements pointers and *out_lens their lengths, all in one allocation
  * block. Ownership: the caller frees both with ckpt_reader_free_strings().
  */
-int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs,
-			     uint64_t **out_lens, ckpt_error *err);
+int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs, uint64_t **out_lens,
+			     ckpt_error *err);
 void ckpt_reader_free_strings(char **strs, uint64_t *lens);
 
 #ifdef __cplusplus

@@ -77,8 +77,7 @@ typedef struct ckpt_cast {
  * "Dtype <x> not supported." for re-slicing; without it those checks are
  * made only where the tensor's own fields decide them.
  */
-typedef const ckpt_piece *(*ckpt_piece_fn)(void *ctx, size_t tensor,
-					   size_t piece);
+typedef const ckpt_piece *(*ckpt_piece_fn)(void *ctx, size_t tensor, size_t piece);
 
 typedef struct ckpt_resolve_opts {
 	const ckpt_map_entry *entries; /* none = identity, {'/': '/'} */
@@ -87,41 +86,44 @@ typedef struct ckpt_resolve_opts {
 	size_t n_targets;
 	const ckpt_cast *casts;
 	size_t n_casts;
-	int strict;              /* TF exactly: no re-typing */
-	const char *ckpt_path;   /* as the user gave it; only used in messages */
-	ckpt_piece_fn piece;     /* optional, see above */
+	int strict;	       /* TF exactly: no re-typing */
+	const char *ckpt_path; /* as the user gave it; only used in messages */
+	ckpt_piece_fn piece;   /* optional, see above */
 	void *piece_ctx;
 } ckpt_resolve_opts;
 
-#define CKPT_RESOLVE_OPTS_INIT {NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL}
+#define CKPT_RESOLVE_OPTS_INIT                                                                     \
+	{                                                                                          \
+		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL                                       \
+	}
 
 /* One file of the mount. The five int64 arrays (shape, start, length,
  * var_shape, var_start) are one allocation owned through `shape`. */
 typedef struct ckpt_plan_file {
-	char *var;            /* target variable ("new/w") */
-	char *file;           /* "new/w" or "new/w/part_3" */
-	char *path;           /* where the file is in the mount: `file` with each
-			       * component that is empty, ".", ".." or starts
-			       * with '@' written "@=" + component, and
-			       * "/@value" appended when other files live
-			       * below it (DESIGN.md, "The tree") */
-	int part;             /* part index, -1 for a whole variable */
-	ckpt_dtype dtype;     /* target dtype (after casts) */
+	char *var;	  /* target variable ("new/w") */
+	char *file;	  /* "new/w" or "new/w/part_3" */
+	char *path;	  /* where the file is in the mount: `file` with each
+			   * component that is empty, ".", ".." or starts
+			   * with '@' written "@=" + component, and
+			   * "/@value" appended when other files live
+			   * below it (DESIGN.md, "The tree") */
+	int part;	  /* part index, -1 for a whole variable */
+	ckpt_dtype dtype; /* target dtype (after casts) */
 	int rank;
-	int64_t *shape;       /* rank entries: the file's shape (the part's) */
-	size_t source;        /* index into the tensors given to ckpt_resolve */
+	int64_t *shape; /* rank entries: the file's shape (the part's) */
+	size_t source;	/* index into the tensors given to ckpt_resolve */
 	char *source_name;
 	ckpt_dtype source_dtype;
-	int64_t *start;       /* rank entries: the slice within the source */
+	int64_t *start; /* rank entries: the slice within the source */
 	int64_t *length;
-	char *spec;           /* TF's shape_and_slice, "" for a whole tensor */
+	char *spec; /* TF's shape_and_slice, "" for a whole tensor */
 	uint64_t num_elements;
-	uint64_t size;        /* bytes in the target dtype; 0 if !size_known */
-	int size_known;       /* 0 for strings: the view computes their size */
-	int64_t *var_shape;   /* rank entries: the target variable's full shape
-			       * (= shape unless this is a part) */
-	int64_t *var_start;   /* rank entries: where the file sits in the
-			       * variable (zeros unless a part) */
+	uint64_t size;	    /* bytes in the target dtype; 0 if !size_known */
+	int size_known;	    /* 0 for strings: the view computes their size */
+	int64_t *var_shape; /* rank entries: the target variable's full shape
+			     * (= shape unless this is a part) */
+	int64_t *var_start; /* rank entries: where the file sits in the
+			     * variable (zeros unless a part) */
 } ckpt_plan_file;
 
 typedef struct ckpt_plan {
@@ -139,8 +141,8 @@ typedef struct ckpt_plan {
  * Ownership: on success the caller frees *out with ckpt_plan_free(); on
  * failure *out is NULL.
  */
-int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors,
-		 size_t n, ckpt_plan **out, ckpt_error *err);
+int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t n, ckpt_plan **out,
+		 ckpt_error *err);
 
 /* Frees a plan. NULL is fine. */
 void ckpt_plan_free(ckpt_plan *p);
@@ -154,8 +156,7 @@ void ckpt_plan_free(ckpt_plan *p);
  * strings. flags: CKPT_PLAN_JSON_PRETTY for indented output.
  * Ownership: the caller frees *out with ckpt_plan_string_free().
  */
-int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out,
-		      ckpt_error *err);
+int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out, ckpt_error *err);
 
 /*
  * The plan as text, one line per file:
@@ -180,8 +181,7 @@ void ckpt_plan_string_free(char *s);
  * dict's key is used as is). Both sides must be non-empty.
  * Ownership: free the array with ckpt_map_entries_free().
  */
-int ckpt_map_parse_arg(const char *arg, ckpt_map_entry **entries, size_t *n,
-		       ckpt_error *err);
+int ckpt_map_parse_arg(const char *arg, ckpt_map_entry **entries, size_t *n, ckpt_error *err);
 
 /*
  * Append the entries of a --map-file: a JSON object {"ckpt": "target", ...}
@@ -190,8 +190,7 @@ int ckpt_map_parse_arg(const char *arg, ckpt_map_entry **entries, size_t *n,
  * target variable names (the list form). Bad JSON: "FILE:LINE:COL: what was
  * expected". Ownership: free with ckpt_map_entries_free().
  */
-int ckpt_map_load_file(const char *path, ckpt_map_entry **entries, size_t *n,
-		       ckpt_error *err);
+int ckpt_map_load_file(const char *path, ckpt_map_entry **entries, size_t *n, ckpt_error *err);
 
 void ckpt_map_entries_free(ckpt_map_entry *entries, size_t n);
 
@@ -202,8 +201,7 @@ void ckpt_map_entries_free(ckpt_map_entry *entries, size_t n);
  * slices_and_partitions.md §3), prefixed with the file and variable.
  * Ownership: on success free *out with ckpt_targets_free(*out, *n).
  */
-int ckpt_targets_load_file(const char *path, ckpt_target_var **out, size_t *n,
-			   ckpt_error *err);
+int ckpt_targets_load_file(const char *path, ckpt_target_var **out, size_t *n, ckpt_error *err);
 
 void ckpt_targets_free(ckpt_target_var *t, size_t n);
 

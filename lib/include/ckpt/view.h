@@ -48,13 +48,13 @@ typedef struct ckpt_view ckpt_view;
 #define CKPT_VIEW_NONE UINT32_MAX
 
 typedef struct ckpt_node {
-	const char *name;  /* component ("" for the root); borrowed */
-	uint32_t parent;   /* CKPT_VIEW_NONE for the root */
+	const char *name; /* component ("" for the root); borrowed */
+	uint32_t parent;  /* CKPT_VIEW_NONE for the root */
 	int is_dir;
-	uint64_t size;     /* bytes, files only */
+	uint64_t size;		    /* bytes, files only */
 	const ckpt_plan_file *file; /* plan entry, NULL for dirs and @mapping.json */
-	uint32_t first_child;  /* directories: children are
-				* children[first_child .. first_child+n_children) */
+	uint32_t first_child;	    /* directories: children are
+				     * children[first_child .. first_child+n_children) */
 	uint32_t n_children;
 } ckpt_node;
 
@@ -62,8 +62,7 @@ typedef struct ckpt_node {
  * Build the tree for plan over r (raw format). Both must outlive the view.
  * Ownership: the caller frees *out with ckpt_view_free().
  */
-int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
-		    ckpt_error *err);
+int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan, ckpt_error *err);
 
 enum ckpt_view_format {
 	CKPT_VIEW_RAW = 0,

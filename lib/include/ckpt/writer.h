@@ -74,9 +74,8 @@ int ckpt_writer_set_shard(ckpt_writer *w, int shard, ckpt_error *err);
  * CKPT_ENOMEM. EINVAL leaves the writer unchanged; EIO/ENOMEM are sticky.
  * Ownership: nothing is retained; data is written before returning.
  */
-int ckpt_writer_add(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank,
-		    const int64_t *dims, const void *data, size_t size,
-		    ckpt_error *err);
+int ckpt_writer_add(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank, const int64_t *dims,
+		    const void *data, size_t size, ckpt_error *err);
 
 /*
  * Add a DT_STRING tensor of num_elements(dims) strings: strs[i] points to
@@ -86,9 +85,8 @@ int ckpt_writer_add(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank,
  * @return as ckpt_writer_add.
  * Ownership: nothing is retained.
  */
-int ckpt_writer_add_strings(ckpt_writer *w, const char *name, int rank,
-			    const int64_t *dims, const char *const *strs,
-			    const uint64_t *lens, ckpt_error *err);
+int ckpt_writer_add_strings(ckpt_writer *w, const char *name, int rank, const int64_t *dims,
+			    const char *const *strs, const uint64_t *lens, ckpt_error *err);
 
 /*
  * Add one saved slice of a partitioned numeric tensor `name` of shape
@@ -106,9 +104,8 @@ int ckpt_writer_add_strings(ckpt_writer *w, const char *name, int rank,
  * @return as ckpt_writer_add; CKPT_EINVAL also when `name` exists as a
  * plain tensor or with another dtype/shape, or the slice was already added.
  */
-int ckpt_writer_add_slice(ckpt_writer *w, const char *name, ckpt_dtype dt,
-			  int rank, const int64_t *full_dims,
-			  const int64_t *start, const int64_t *length,
+int ckpt_writer_add_slice(ckpt_writer *w, const char *name, ckpt_dtype dt, int rank,
+			  const int64_t *full_dims, const int64_t *start, const int64_t *length,
 			  const void *data, size_t size, ckpt_error *err);
 
 /*
