@@ -19,6 +19,7 @@ targets=${*:-sstable bundle v1 state slicekey graph map targets roundtrip}
 src=$(pwd)
 build=${CKPT_FUZZ_BUILD:-$src/../build-fuzz}
 fixtures=${CKPT_FIXTURES:-$src/../shared/fixtures}
+graphs=${CKPT_GRAPHS:-$src/../shared/graphs}
 
 if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined \
@@ -43,6 +44,14 @@ for name in $targets; do
 			# fuzzer keeps what adds coverage
 			find "$fixtures" -type f -size -2M | while read -r f; do
 				cp "$f" "$corpus/fixture-$(echo "$f" | cksum | cut -d' ' -f1)"
+			done
+		fi
+		;;
+	graph)
+		# the real graphs as seeds (copied to the scratch corpus only)
+		if [ -d "$graphs" ]; then
+			find "$graphs" -type f -size -2M | while read -r f; do
+				cp "$f" "$corpus/graph-$(echo "$f" | cksum | cut -d' ' -f1)"
 			done
 		fi
 		;;

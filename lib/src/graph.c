@@ -1549,8 +1549,11 @@ static int parse_saved_model(gctx *c, span whole)
 	wfield f;
 	int r, rc = 0;
 	while ((r = wnext(&w, &f)) == 1) {
-		if (f.field == 1 && f.wt != 0)
-			return e_parse(c);
+		if (f.field == 1 && f.wt != 0) {
+			/* not return: the MetaGraphDefs scanned so far are freed below */
+			r = -1;
+			break;
+		}
 		if (f.field != 2)
 			continue;
 		if (f.wt != 2) {
