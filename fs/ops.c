@@ -46,6 +46,24 @@ static const ckpt_node *node_of(struct ckptfs *fs, fuse_ino_t ino, uint32_t *id)
 	return ckpt_view_node(fs->view, *id);
 }
 
+enum want { WANT_ANY, WANT_DIR, WANT_FILE };
+
+/* The node of ino, or NULL after replying ENOENT, or ENOTDIR / EISDIR when
+ * it is not the kind the operation needs (squashfuse's _or_reply habit). */
+static const ckpt_node *node_or_reply(fuse_req_t req, fuse_ino_t ino, enum want want, uint32_t *id)
+{
+	const ckpt_node *n = node_of(fs_of(req), ino, id);
+	int err = n == NULL			   ? ENOENT
+		  : want == WANT_DIR && !n->is_dir ? ENOTDIR
+		  : want == WANT_FILE && n->is_dir ? EISDIR
+						   : 0;
+	if (err) {
+		fuse_reply_err(req, err);
+		return NULL;
+	}
+	return n;
+}
+
 static void fill_attr(struct ckptfs *fs, uint32_t id, const ckpt_node *n, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -99,11 +117,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ckptfs *fs = fs_of(req);
 	uint32_t dir;
-	const ckpt_node *d = node_of(fs, parent, &dir);
-	if (d == NULL || !d->is_dir) {
-		fuse_reply_err(req, d ? ENOTDIR : ENOENT);
+	if (node_or_reply(req, parent, WANT_DIR, &dir) == NULL)
 		return;
-	}
 	uint32_t id = ckpt_view_lookup(fs->view, dir, name);
 	struct fuse_entry_param e;
 	if (id == CKPT_VIEW_NONE) {
@@ -121,12 +136,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
-	const ckpt_node *n = node_of(fs, ino, &id);
+	const ckpt_node *n = node_or_reply(req, ino, WANT_ANY, &id);
 	(void)fi;
-	if (n == NULL) {
-		fuse_reply_err(req, ENOENT);
+	if (n == NULL)
 		return;
-	}
 	struct stat st;
 	fill_attr(fs, id, n, &st);
 	fuse_reply_attr(req, &st, fs->timeout);
@@ -134,13 +147,9 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
-	const ckpt_node *n = node_of(fs, ino, &id);
-	if (n == NULL || !n->is_dir) {
-		fuse_reply_err(req, n ? ENOTDIR : ENOENT);
+	if (node_or_reply(req, ino, WANT_DIR, &id) == NULL)
 		return;
-	}
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
@@ -151,11 +160,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 {
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
-	const ckpt_node *d = node_of(fs, ino, &id);
-	if (d == NULL || !d->is_dir) {
-		fuse_reply_err(req, d ? ENOTDIR : ENOENT);
+	const ckpt_node *d = node_or_reply(req, ino, WANT_DIR, &id);
+	if (d == NULL)
 		return;
-	}
 	char *buf = malloc(size);
 	if (buf == NULL) {
 		fuse_reply_err(req, ENOMEM);
@@ -221,11 +228,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
-	const ckpt_node *n = node_of(fs, ino, &id);
-	if (n == NULL || n->is_dir) {
-		fuse_reply_err(req, n ? EISDIR : ENOENT);
+	const ckpt_node *n = node_or_reply(req, ino, WANT_FILE, &id);
+	if (n == NULL)
 		return;
-	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -329,11 +334,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
-	const ckpt_node *n = node_of(fs, ino, &id);
-	if (n == NULL || n->is_dir) {
-		fuse_reply_err(req, n ? EISDIR : ENOENT);
+	const ckpt_node *n = node_or_reply(req, ino, WANT_FILE, &id);
+	if (n == NULL)
 		return;
-	}
 	struct ckptfs_handle *h = (struct ckptfs_handle *)(uintptr_t)fi->fh;
 	if (try_splice(req, fs, h, id, n, size, off))
 		return;
