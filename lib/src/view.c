@@ -26,6 +26,7 @@
 #include "crc32c_int.h"
 #include "error_int.h"
 #include "resolve_int.h"
+#include "slice_int.h"
 #include "strbuf_int.h"
 #include "slicekey_int.h"
 #include "writer_int.h"
@@ -1150,13 +1151,9 @@ int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err)
 	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
 	for (size_t p = 0; p < t->num_pieces; p++) {
 		const ckpt_piece *pc = ckpt_reader_piece(v->r, f->source, p);
-		int hit = 1;
-		for (int d = 0; d < f->rank && hit; d++) {
-			int64_t a = pc->start[d] > f->start[d] ? pc->start[d] : f->start[d];
-			int64_t b1 = pc->start[d] + pc->length[d], b2 = f->start[d] + f->length[d];
-			hit = a < (b1 < b2 ? b1 : b2);
-		}
-		if (!hit)
+		int64_t is[CKPT_MAX_RANK], il[CKPT_MAX_RANK];
+		if (!ckpt__box_intersect(f->rank, pc->start, pc->length, f->start, f->length, is,
+					 il))
 			continue;
 		_Atomic unsigned char *st = &v->verified[v->piece_base[f->source] + p];
 		unsigned char state = atomic_load(st);
