@@ -17,6 +17,7 @@
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
 #include "convert_int.h"
+#include "testutil.h"
 
 static uint32_t fb(float f)
 {
@@ -877,9 +878,5 @@ int main(void)
 	tcase_add_test(ex, test_convert_f16c_matches_portable);
 	suite_add_tcase(s, ex);
 
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "crc32c_int.h"
+#include "testutil.h"
 
 static uint32_t (*const impls[])(uint32_t, const void *, size_t) = {ckpt__crc32c_extend,
 								    ckpt__crc32c_extend_table};
@@ -92,9 +93,5 @@ int main(void)
 	tcase_add_test(tc, test_crc32c_mask);
 	tcase_add_test(tc, test_crc32c_long_buffers);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

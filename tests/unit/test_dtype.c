@@ -4,6 +4,7 @@
 
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
+#include "testutil.h"
 
 START_TEST(test_dtype_sizes)
 {
@@ -49,9 +50,5 @@ int main(void)
 	tcase_add_test(tc, test_dtype_sizes);
 	tcase_add_test(tc, test_dtype_names);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

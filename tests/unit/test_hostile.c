@@ -14,6 +14,7 @@
 #include "ckpt/writer.h"
 #include "sstable_int.h"
 #include "sstable_writer_int.h"
+#include "testutil.h"
 
 /* tests/fuzz/corpus/bundle/seed-header_only: a V2 index with only its header */
 static const uint8_t v2_header_only[] = {
@@ -222,9 +223,5 @@ int main(void)
 	tcase_add_test(tc, test_bundle_rejects_too_many_slices);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ckpt/resolve.h"
+#include "testutil.h"
 
 #define CK "/ck/model.ckpt"
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -1111,9 +1112,5 @@ int main(void)
 	tcase_add_test(tc, test_names_escaped);
 	tcase_add_test(tc, test_hostile_inputs);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }
