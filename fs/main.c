@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ckpt/error.h"
 #include "ckpt/graph.h"
@@ -483,6 +484,18 @@ static void map_opts_free(struct ckptfs_opts *m)
 	free(m->tag);
 }
 
+/* Checkpoints may have more shards than the default soft limit of open
+ * files; the library's descriptor pool uses at most half of what is
+ * allowed, so allow what the hard limit does. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int list = 0, json = 0, dry = 0, list_targets = 0, code = 0;
@@ -490,6 +503,8 @@ int main(int argc, char **argv)
 	m.verify = CKPTFS_VERIFY_READ;
 	const char *pos[2];
 	int npos = 0;
+
+	raise_nofile();
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

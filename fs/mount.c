@@ -62,6 +62,37 @@ static int verify_all(const ckpt_view *v)
 	return 0;
 }
 
+/* Every data shard the plan reads is there and long enough (one open per
+ * shard, no data read), before mounting: listing needs no shard, a mount
+ * must not find one missing at its first read. */
+static int check_data(const struct ckptfs_loaded *l)
+{
+	size_t n = ckpt_reader_count(l->r), k = 0;
+	size_t *which = malloc((n ? n : 1) * sizeof(*which));
+	unsigned char *seen = calloc(n ? n : 1, 1);
+	int code = 0;
+	if (which == NULL || seen == NULL) {
+		fprintf(stderr, "ckptfs: out of memory\n");
+		code = CKPTFS_EXIT_SOFTWARE;
+	}
+	for (size_t i = 0; code == 0 && i < l->plan->n_files; i++) {
+		size_t t = l->plan->files[i].source;
+		if (!seen[t]) {
+			seen[t] = 1;
+			which[k++] = t;
+		}
+	}
+	ckpt_error err = CKPT_ERROR_INIT;
+	int rc = code ? 0 : ckpt_reader_check_data(l->r, which, k, &err);
+	if (rc) {
+		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		code = ckptfs_exit_code(rc);
+	}
+	free(which);
+	free(seen);
+	return code;
+}
+
 int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 {
 	struct ckptfs_loaded l;
@@ -76,6 +107,8 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 	code = ckptfs_load(path, o, &l);
 	if (code)
 		return code;
+	if ((code = check_data(&l)) != 0)
+		goto out;
 	enum ckpt_view_format vf = o->format == CKPTFS_FORMAT_NPY  ? CKPT_VIEW_NPY
 				   : o->format == CKPTFS_FORMAT_TF ? CKPT_VIEW_TF
 								   : CKPT_VIEW_RAW;
@@ -98,11 +131,8 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 		code = CKPTFS_EXIT_SOFTWARE;
 		goto out;
 	}
-	char idx[4200];
-	struct stat st;
-	snprintf(idx, sizeof(idx), "%s.index", ckpt_reader_path(l.r));
-	if (stat(idx, &st) == 0 || stat(ckpt_reader_path(l.r), &st) == 0)
-		fs.mtime = st.st_mtim;
+	fs.mtime.tv_sec = (time_t)ckpt_reader_stat(l.r)->mtime_sec;
+	fs.mtime.tv_nsec = ckpt_reader_stat(l.r)->mtime_nsec;
 
 	if (fuse_opt_add_arg(&args, "ckptfs") || fuse_opt_add_arg(&args, "-o") ||
 	    fuse_opt_add_arg(&args, "ro,default_permissions,fsname=ckptfs,subtype=ckptfs") ||

@@ -308,16 +308,21 @@ static int try_splice(fuse_req_t req, struct ckptfs *fs, struct ckptfs_handle *h
 {
 	int fd;
 	uint64_t pos;
+	ckpt_object *pin; /* fd stays open until released */
 	struct stat st;
 	size_t len = (uint64_t)off >= n->size ? 0 : (size_t)(n->size - (uint64_t)off);
 	if (len > size)
 		len = size;
-	if (len == 0 || !ckpt_view_map(fs->view, id, (uint64_t)off, len, &fd, &pos) ||
-	    fstat(fd, &st) != 0 || (uint64_t)st.st_size < pos + len)
+	if (len == 0 || !ckpt_view_map(fs->view, id, (uint64_t)off, len, &fd, &pos, &pin))
 		return 0;
+	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < pos + len) {
+		ckpt_object_splice_release(pin);
+		return 0;
+	}
 	ckpt_error err = CKPT_ERROR_INIT;
 	int rc = account(fs, h, id, n, len, &err);
 	if (rc) {
+		ckpt_object_splice_release(pin);
 		reply_error(req, n, off, rc, &err);
 		return 1;
 	}
@@ -326,6 +331,7 @@ static int try_splice(fuse_req_t req, struct ckptfs *fs, struct ckptfs_handle *h
 	bv.buf[0].fd = fd;
 	bv.buf[0].pos = (off_t)pos;
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	ckpt_object_splice_release(pin);
 	return 1;
 }
 

@@ -8,7 +8,8 @@ exit status:
 * a data shard truncated, deleted, or replaced (a new file renamed over it)
   while mounted: every read returns the original bytes (through the fd the
   daemon holds since mount) or fails with EIO, never other bytes; tensors
-  of untouched shards read exactly;
+  of untouched shards read exactly; a new mount of the damaged checkpoint
+  is refused before mounting, while --list (index only) still works;
 * the mountpoint lazily unmounted (umount -l) while reads are in flight:
   the daemon exits 0;
 * SIGTERM during heavy reads: the daemon exits 0 and the mount is gone;
@@ -276,9 +277,16 @@ def shard_faults():
                     check(False, f"shard faults: {t['name']} (fd held) whole read: {e}")
             check(eio > 0, "shard faults: no read of the truncated shard failed")
             stats["fault reads"] = f"{exact} exact, {eio} EIO"
-        # a new mount of the damaged checkpoint fails cleanly
+        # a new mount of the damaged checkpoint fails cleanly, before
+        # mounting; --list reads the index only, so it still works
+        mnt = tempfile.mkdtemp(prefix="ckptfs-mnt-")
+        r = subprocess.run([CKPTFS, pfx, mnt], capture_output=True, text=True, timeout=60)
+        check(r.returncode in (65, 66) and r.stderr.count("\n") == 1 and
+              not os.path.ismount(mnt),
+              f"mount after the faults: rc {r.returncode} {r.stderr}")
+        os.rmdir(mnt)
         r = subprocess.run([CKPTFS, "--list", pfx], capture_output=True, text=True)
-        check(r.returncode in (65, 66) and r.stderr.count("\n") == 1,
+        check(r.returncode == 0 and len(r.stdout.splitlines()) == len(dump),
               f"--list after the faults: rc {r.returncode} {r.stderr}")
 
 

@@ -8,22 +8,18 @@
  *
  * Everything is checked here, at open: the header, every entry (dtype,
  * shape, size against dtype x shape, shard id), every slice (bounds,
- * overlap, its own entry), and every data file (present, long enough).
+ * overlap, its own entry). The data files are checked when first needed
+ * (ckpt_reader_check_data, or a read).
  */
 #include "reader_int.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "codec_int.h"
 #include "crc32c_int.h"
 #include "error_int.h"
-#include "io_int.h"
 #include "slicekey_int.h"
 #include "sstable_int.h"
 #include "tensor_bundle.pb-c.h"
@@ -327,58 +323,28 @@ static int on_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
 	return rc;
 }
 
-/* Open every data file an entry points at and check entries fit in them. */
-static int open_shards(ckpt_reader *r, int num_shards, ckpt_error *err)
+/* Name the data file of every shard an entry points at. The files are
+ * opened on first use (reader.c): listing needs none of them. */
+static int name_shards(ckpt_reader *r, int num_shards, ckpt_error *err)
 {
-	r->fds = malloc((size_t)(num_shards ? num_shards : 1) * sizeof(int));
-	r->fnames = calloc((size_t)(num_shards ? num_shards : 1), sizeof(char *));
-	uint64_t *size = calloc((size_t)(num_shards ? num_shards : 1), sizeof(uint64_t));
-	int rc = 0;
-
-	if (r->fds == NULL || r->fnames == NULL || size == NULL) {
-		free(size);
+	r->shards = calloc((size_t)(num_shards ? num_shards : 1), sizeof(*r->shards));
+	if (r->shards == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
-	}
-	for (int s = 0; s < num_shards; s++)
-		r->fds[s] = -1;
-	r->nfiles = num_shards;
-	for (size_t i = 0; rc == 0 && i < r->n; i++) {
+	r->nshards = num_shards;
+	for (size_t i = 0; i < r->n; i++) {
 		const struct ckpt__tensor *t = &r->t[i];
-		for (size_t p = 0; rc == 0 && p < t->pub.num_pieces; p++) {
-			const struct ckpt__piece *pc = &t->pieces[p];
-			int s = pc->shard;
-			if (r->fds[s] < 0) {
-				size_t n = strlen(r->path) + 32;
-				r->fnames[s] = malloc(n);
-				if (r->fnames[s] == NULL) {
-					rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory",
-							 r->path);
-					break;
-				}
-				snprintf(r->fnames[s], n, "%s.data-%05d-of-%05d", r->path, s,
-					 num_shards);
-				r->fds[s] = open(r->fnames[s], O_RDONLY | O_CLOEXEC);
-				struct stat st;
-				if (r->fds[s] < 0 || fstat(r->fds[s], &st) < 0) {
-					rc = ckpt__error(
-					    err, errno == ENOENT ? CKPT_ENOTFOUND : CKPT_EIO,
-					    "%s: cannot open data file for tensor %s: %s",
-					    r->fnames[s], t->name, strerror(errno));
-					break;
-				}
-				size[s] = (uint64_t)st.st_size;
-			}
-			if (pc->offset + pc->pub.size > size[s])
-				rc = ckpt__error(err, CKPT_ECORRUPT,
-						 "%s@%llu: tensor %s (%llu bytes) runs past the "
-						 "end of the data file (%llu bytes)",
-						 r->fnames[s], (unsigned long long)pc->offset,
-						 t->name, (unsigned long long)pc->pub.size,
-						 (unsigned long long)size[s]);
+		for (size_t p = 0; p < t->pub.num_pieces; p++) {
+			struct ckpt__shard *sh = &r->shards[t->pieces[p].shard];
+			if (sh->name != NULL)
+				continue;
+			size_t n = strlen(r->path) + 32;
+			if ((sh->name = malloc(n)) == NULL)
+				return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+			snprintf(sh->name, n, "%s.data-%05d-of-%05d", r->path, t->pieces[p].shard,
+				 num_shards);
 		}
 	}
-	free(size);
-	return rc;
+	return 0;
 }
 
 int ckpt__reader_load_v2(ckpt_reader *r, ckpt_error *err)
@@ -394,7 +360,7 @@ int ckpt__reader_load_v2(ckpt_reader *r, ckpt_error *err)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
 	snprintf(fname, n, "%s.index", r->path);
 	v.fname = fname;
-	rc = ckpt__read_file(fname, MAX_INDEX_FILE, &data, &len, err);
+	rc = ckpt_store_read_whole(r->store, fname, MAX_INDEX_FILE, &data, &len, &r->stat, err);
 	if (rc == 0)
 		rc = ckpt__sstable_foreach(data, len, fname, on_entry, &v, err);
 	if (rc == 0 && !v.have_header)
@@ -404,7 +370,7 @@ int ckpt__reader_load_v2(ckpt_reader *r, ckpt_error *err)
 				 "(failed to seek to header entry)",
 				 fname);
 	if (rc == 0)
-		rc = open_shards(r, v.num_shards, err);
+		rc = name_shards(r, v.num_shards, err);
 	for (size_t i = 0; i < v.nslices; i++) {
 		free(v.slices[i].key);
 		free(v.slices[i].val);

@@ -7,18 +7,14 @@
  */
 #include "reader_int.h"
 
-#include <errno.h>
-#include <glob.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "codec_int.h"
 #include "crc32c_int.h"
 #include "error_int.h"
-#include "io_int.h"
 #include "slice_int.h"
 #include "state_int.h"
 
@@ -176,68 +172,81 @@ int ckpt__reader_sort(ckpt_reader *r, ckpt_error *err)
 	return 0;
 }
 
-static int glob_any(const char *pattern)
+/* Does any name match pattern? (TF's glob checks.) */
+static int any_match(ckpt_store *s, const char *pattern, int *found, ckpt_error *err)
 {
-	glob_t g;
-	int rc = glob(pattern, GLOB_NOSORT, NULL, &g);
-	int found = rc == 0 && g.gl_pathc > 0;
-	globfree(&g);
-	return found;
+	char **names;
+	size_t n;
+	int rc = ckpt_store_list(s, pattern, &names, &n, err);
+	if (rc == 0)
+		ckpt_store_names_free(names, n);
+	*found = rc == 0 && n > 0;
+	return rc;
 }
 
-static char *join(const char *a, const char *b)
+static int with_suffix(const char *a, const char *suffix, char **out, ckpt_error *err)
 {
-	size_t la = strlen(a), lb = strlen(b);
-	char *s = malloc(la + lb + 2);
+	size_t la = strlen(a), ls = strlen(suffix);
+	char *s = malloc(la + ls + 1);
 	if (s == NULL)
-		return NULL;
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", a);
 	memcpy(s, a, la);
-	s[la] = '/';
-	memcpy(s + la + 1, b, lb + 1);
-	return s;
+	memcpy(s + la, suffix, ls + 1);
+	*out = s;
+	return 0;
 }
 
-/* A directory: its `checkpoint` file names the checkpoint (latest_checkpoint). */
-static int resolve_dir(const char *dir, char **out, ckpt_error *err)
+/* TF's V2 test: does glob(PATH.index) match? */
+static int is_v2(ckpt_store *s, const char *path, int *v2, ckpt_error *err)
 {
-	char *state = join(dir, "checkpoint");
+	char *idx = NULL;
+	int rc = with_suffix(path, ".index", &idx, err);
+	if (rc == 0)
+		rc = any_match(s, idx, v2, err);
+	free(idx);
+	return rc;
+}
+
+/*
+ * A directory: its `checkpoint` file names the checkpoint, as
+ * latest_checkpoint resolves it. The named path may be anything TF
+ * accepts (absolute, with `..`, a glob); only regular files are ever read.
+ */
+static int resolve_dir(ckpt_store *s, const char *dir, char **out, ckpt_error *err)
+{
+	char *state = NULL, *model = NULL, *p = NULL;
 	uint8_t *text = NULL;
 	size_t len = 0;
-	char *model = NULL;
-	int rc;
+	ckpt_stat st;
+	int rc = ckpt_store_join(dir, "checkpoint", &state, err);
 
-	if (state == NULL)
-		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", dir);
-	rc = ckpt__read_file(state, MAX_STATE_FILE, &text, &len, err);
-	if (rc == CKPT_ENOTFOUND)
+	if (rc == 0)
+		rc = ckpt_store_stat(s, state, &st, err);
+	if (rc == 0 && st.kind == CKPT_STORE_ABSENT)
 		rc = ckpt__error(
 		    err, CKPT_ENOTFOUND,
 		    "Couldn't find 'checkpoint' file or checkpoints in given directory %s", dir);
 	if (rc == 0)
+		rc = ckpt_store_read_whole(s, state, MAX_STATE_FILE, &text, &len, NULL, err);
+	if (rc == 0)
 		rc = ckpt__state_parse((const char *)text, len, state, dir, &model, err);
 	free(text);
 	free(state);
-	if (rc)
-		return rc;
-	char *p = model[0] == '/' ? strdup(model) : join(dir, model);
+	if (rc == 0)
+		rc = ckpt_store_join(dir, model, &p, err);
 	free(model);
-	if (p == NULL)
-		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", dir);
-	char *idx = malloc(strlen(p) + 7);
-	if (idx == NULL) {
-		free(p);
-		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", dir);
-	}
-	strcpy(idx, p);
-	strcat(idx, ".index");
-	int found = glob_any(idx) || glob_any(p);
-	free(idx);
-	if (!found) {
+	int v2 = 0, v1 = 0;
+	if (rc == 0)
+		rc = is_v2(s, p, &v2, err);
+	if (rc == 0 && !v2)
+		rc = any_match(s, p, &v1, err);
+	if (rc == 0 && !v2 && !v1)
 		rc =
 		    ckpt__error(err, CKPT_ENOTFOUND,
 				"Couldn't find 'checkpoint' file or checkpoints in given directory "
 				"%s (its checkpoint file names %s, which does not exist)",
 				dir, p);
+	if (rc) {
 		free(p);
 		return rc;
 	}
@@ -245,33 +254,32 @@ static int resolve_dir(const char *dir, char **out, ckpt_error *err)
 	return 0;
 }
 
-int ckpt_reader_open(ckpt_reader **out, const char *path, ckpt_error *err)
+static int open_in(ckpt_reader **out, ckpt_store *store, int own, const char *path, ckpt_error *err)
 {
 	ckpt_reader *r = calloc(1, sizeof(*r));
-	struct stat st;
+	ckpt_stat st;
 	int rc;
 
 	*out = NULL;
-	if (r == NULL)
+	if (r == NULL || pthread_mutex_init(&r->shard_lock, NULL) != 0) {
+		free(r);
+		if (own)
+			ckpt_store_free(store);
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", path);
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		rc = resolve_dir(path, &r->path, err);
-	else if ((r->path = strdup(path)) == NULL)
+	}
+	r->store = store;
+	r->own_store = own;
+	rc = ckpt_store_stat(store, path, &st, err);
+	if (rc == 0 && st.kind == CKPT_STORE_DIR)
+		rc = resolve_dir(store, path, &r->path, err);
+	else if (rc == 0 && (r->path = strdup(path)) == NULL)
 		rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", path);
-	else
-		rc = 0;
+	int v2 = 0;
+	if (rc == 0)
+		rc = is_v2(store, r->path, &v2, err);
 	if (rc == 0) {
-		char *idx = malloc(strlen(r->path) + 7);
-		if (idx == NULL) {
-			rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", path);
-		} else {
-			strcpy(idx, r->path);
-			strcat(idx, ".index");
-			r->format = glob_any(idx) ? CKPT_FORMAT_V2 : CKPT_FORMAT_V1;
-			free(idx);
-			rc = r->format == CKPT_FORMAT_V2 ? ckpt__reader_load_v2(r, err)
-							 : ckpt__reader_load_v1(r, err);
-		}
+		r->format = v2 ? CKPT_FORMAT_V2 : CKPT_FORMAT_V1;
+		rc = v2 ? ckpt__reader_load_v2(r, err) : ckpt__reader_load_v1(r, err);
 	}
 	if (rc == 0)
 		rc = ckpt__reader_sort(r, err);
@@ -283,23 +291,109 @@ int ckpt_reader_open(ckpt_reader **out, const char *path, ckpt_error *err)
 	return 0;
 }
 
+int ckpt_reader_open(ckpt_reader **out, const char *path, ckpt_error *err)
+{
+	ckpt_store *s;
+	*out = NULL;
+	int rc = ckpt_store_posix_new(&s, 0, err);
+	return rc ? rc : open_in(out, s, 1, path, err);
+}
+
+int ckpt_reader_open_store(ckpt_reader **out, ckpt_store *store, const char *name, ckpt_error *err)
+{
+	return open_in(out, store, 0, name, err);
+}
+
 void ckpt_reader_close(ckpt_reader *r)
 {
 	if (r == NULL)
 		return;
 	for (size_t i = 0; i < r->n; i++)
 		ckpt__tensor_free(&r->t[i]);
-	for (int i = 0; i < r->nfiles; i++) {
-		if (r->fds && r->fds[i] >= 0)
-			close(r->fds[i]);
-		if (r->fnames)
-			free(r->fnames[i]);
+	for (int i = 0; r->shards && i < r->nshards; i++) {
+		ckpt_object_close(atomic_load(&r->shards[i].obj));
+		free(r->shards[i].name);
 	}
-	free(r->fds);
-	free(r->fnames);
+	free(r->shards);
 	free(r->t);
 	free(r->path);
+	pthread_mutex_destroy(&r->shard_lock);
+	if (r->own_store)
+		ckpt_store_free(r->store);
 	free(r);
+}
+
+/* What a store's message says after its "<name>: ". */
+static const char *reason_of(const ckpt_error *e, const char *name)
+{
+	size_t n = strlen(name);
+	if (strncmp(e->msg, name, n) == 0 && e->msg[n] == ':' && e->msg[n + 1] == ' ')
+		return e->msg + n + 2;
+	return e->msg;
+}
+
+/* Data shard s, opened on first use (for tensor t's messages). */
+static int shard_object(const ckpt_reader *r, int s, const char *t, ckpt_object **out,
+			ckpt_error *err)
+{
+	struct ckpt__shard *sh = &r->shards[s];
+	ckpt_object *o = atomic_load_explicit(&sh->obj, memory_order_acquire);
+	if (o != NULL) {
+		*out = o;
+		return 0;
+	}
+	pthread_mutex_t *lock = (pthread_mutex_t *)&r->shard_lock;
+	int rc = 0;
+	pthread_mutex_lock(lock);
+	o = atomic_load_explicit(&sh->obj, memory_order_relaxed);
+	if (o == NULL) {
+		ckpt_error e = CKPT_ERROR_INIT;
+		rc = ckpt_store_open(r->store, sh->name, &o, &e);
+		if (rc)
+			rc = ckpt__error(err, rc, "%s: cannot open data file for tensor %s: %s",
+					 sh->name, t, reason_of(&e, sh->name));
+		else
+			atomic_store_explicit(&sh->obj, o, memory_order_release);
+	}
+	pthread_mutex_unlock(lock);
+	*out = o;
+	return rc;
+}
+
+int ckpt_reader_check_data(const ckpt_reader *r, const size_t *which, size_t n, ckpt_error *err)
+{
+	if (which == NULL)
+		n = r->n;
+	for (size_t k = 0; k < n; k++) {
+		size_t i = which ? which[k] : k;
+		if (i >= r->n)
+			return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
+		const struct ckpt__tensor *t = &r->t[i];
+		for (size_t p = 0; p < t->pub.num_pieces; p++) {
+			const struct ckpt__piece *pc = &t->pieces[p];
+			if (pc->mem)
+				continue;
+			ckpt_object *o;
+			int rc = shard_object(r, pc->shard, t->name, &o, err);
+			if (rc)
+				return rc;
+			uint64_t size = ckpt_object_stat(o)->size;
+			if (pc->offset + pc->pub.size > size)
+				return ckpt__error(err, CKPT_ECORRUPT,
+						   "%s@%llu: tensor %s (%llu bytes) runs past the "
+						   "end of the data file (%llu bytes)",
+						   r->shards[pc->shard].name,
+						   (unsigned long long)pc->offset, t->name,
+						   (unsigned long long)pc->pub.size,
+						   (unsigned long long)size);
+		}
+	}
+	return 0;
+}
+
+const ckpt_stat *ckpt_reader_stat(const ckpt_reader *r)
+{
+	return &r->stat;
 }
 
 const char *ckpt_reader_path(const ckpt_reader *r)
@@ -356,8 +450,10 @@ static int raw_pread(const ckpt_reader *r, const struct ckpt__tensor *t,
 		memcpy(buf, pc->mem + off, len);
 		return 0;
 	}
-	int rc = ckpt__pread_full(r->fds[pc->shard], buf, len, pc->offset + off,
-				  r->fnames[pc->shard], err);
+	ckpt_object *o;
+	int rc = shard_object(r, pc->shard, t->name, &o, err);
+	if (rc == 0)
+		rc = ckpt_object_pread(o, buf, len, pc->offset + off, err);
 	if (rc)
 		ckpt__error_prefix(err, "tensor %s", t->name);
 	return rc;
@@ -420,14 +516,15 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off, vo
 	return rc;
 }
 
-int ckpt_reader_piece_location(const ckpt_reader *r, size_t i, size_t p, int *fd, uint64_t *offset)
+int ckpt_reader_piece_object(const ckpt_reader *r, size_t i, size_t p, ckpt_object **obj,
+			     uint64_t *offset)
 {
 	if (i >= r->n || p >= r->t[i].pub.num_pieces)
 		return 0;
 	const struct ckpt__piece *pc = &r->t[i].pieces[p];
-	if (pc->mem || swap_unit(r, r->t[i].pub.dtype) != 1)
+	if (pc->mem || swap_unit(r, r->t[i].pub.dtype) != 1 ||
+	    shard_object(r, pc->shard, r->t[i].name, obj, NULL))
 		return 0;
-	*fd = r->fds[pc->shard];
 	*offset = pc->offset;
 	return 1;
 }
@@ -478,7 +575,7 @@ static int checksum_error(const ckpt_reader *r, size_t i, size_t p, uint32_t crc
 	    "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. "
 	    "calculated on the restored bytes %u (tensor %s, file %s, offset %llu)",
 	    r->path, pc->shard, (unsigned long long)pc->pub.size, pc->crc, crc, r->t[i].name,
-	    pc->mem ? r->path : r->fnames[pc->shard], (unsigned long long)pc->offset);
+	    pc->mem ? r->path : r->shards[pc->shard].name, (unsigned long long)pc->offset);
 }
 
 /* Read piece p of tensor i whole into a new buffer and check its CRC (on
@@ -509,7 +606,7 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out, c
 			rc = ckpt__error(err, CKPT_ECORRUPT,
 					 "%s@%llu: variant tensor %s: element lengths or checksums "
 					 "do not fit its %llu bytes",
-					 pc->mem ? r->path : r->fnames[pc->shard],
+					 pc->mem ? r->path : r->shards[pc->shard].name,
 					 (unsigned long long)pc->offset, r->t[i].name,
 					 (unsigned long long)pc->pub.size);
 		else if (crc != pc->crc)

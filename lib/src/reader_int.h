@@ -2,7 +2,10 @@
 #ifndef CKPT_READER_INT_H
 #define CKPT_READER_INT_H
 
+#include <pthread.h>
+
 #include "ckpt/reader.h"
+#include "ckpt/store.h"
 
 struct ckpt__piece {
 	ckpt_piece pub;
@@ -22,16 +25,26 @@ struct ckpt__tensor {
 	size_t cap_pieces;
 };
 
+/* A V2 data file: opened through the store on first use (a read, or
+ * ckpt_reader_check_data), then kept until close. */
+struct ckpt__shard {
+	char *name;		  /* owned; NULL for a shard no entry uses */
+	ckpt_object *_Atomic obj; /* NULL until opened; set once, under lock */
+};
+
 struct ckpt_reader {
 	char *path;
 	enum ckpt_format format;
 	struct ckpt__tensor *t; /* sorted by name */
 	size_t n, cap;
-	int swap;   /* V2 written big-endian: numbers are swapped
-		     * after reading (and after their CRC check) */
-	int nfiles; /* data shards (V2) */
-	int *fds;
-	char **fnames;
+	int swap; /* V2 written big-endian: numbers are swapped
+		   * after reading (and after their CRC check) */
+	ckpt_store *store;
+	int own_store;	/* opened by path: the reader frees the store */
+	ckpt_stat stat; /* the index (V2) or the first file (V1), at open */
+	int nshards;	/* data shards (V2) */
+	struct ckpt__shard *shards;
+	pthread_mutex_t shard_lock; /* opening a shard */
 };
 
 /* Append an empty tensor; returns it or NULL on ENOMEM. */

@@ -13,14 +13,12 @@
  */
 #include "reader_int.h"
 
-#include <glob.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec_int.h"
 #include "crc32c_int.h"
 #include "error_int.h"
-#include "io_int.h"
 #include "saved_tensor_slice.pb-c.h"
 #include "sstable_int.h"
 
@@ -364,25 +362,27 @@ static int on_record(void *ctx, const uint8_t *key, size_t klen, const uint8_t *
 
 int ckpt__reader_load_v1(ckpt_reader *r, ckpt_error *err)
 {
-	glob_t g;
-	int rc = 0;
+	char **names;
+	size_t nn;
+	int rc = ckpt_store_list(r->store, r->path, &names, &nn, err);
 
-	if (glob(r->path, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-		globfree(&g);
+	if (rc)
+		return rc;
+	if (nn == 0)
 		return ckpt__error(err, CKPT_ENOTFOUND,
 				   "Unsuccessful TensorSliceReader constructor: Failed to find any "
 				   "matching files for %s",
 				   r->path);
-	}
-	if (g.gl_pathc > 1 << 16) {
-		globfree(&g);
+	if (nn > 1 << 16) {
+		ckpt_store_names_free(names, nn);
 		return ckpt__error(err, CKPT_ERANGE, "%s: too many matching files", r->path);
 	}
-	for (size_t f = 0; rc == 0 && f < g.gl_pathc; f++) {
+	for (size_t f = 0; rc == 0 && f < nn; f++) {
 		uint8_t *data = NULL;
 		size_t len = 0;
-		struct v1 v = {.r = r, .fname = g.gl_pathv[f], .file = (int)f};
-		rc = ckpt__read_file(v.fname, MAX_V1_FILE, &data, &len, err);
+		struct v1 v = {.r = r, .fname = names[f], .file = (int)f};
+		rc = ckpt_store_read_whole(r->store, v.fname, MAX_V1_FILE, &data, &len,
+					   f == 0 ? &r->stat : NULL, err);
 		for (v.pass = 1; rc == 0 && v.pass <= 2; v.pass++) {
 			v.seen_first = 0;
 			rc = ckpt__sstable_foreach(data, len, v.fname, on_record, &v, err);
@@ -398,7 +398,7 @@ int ckpt__reader_load_v1(ckpt_reader *r, ckpt_error *err)
 			ckpt__error_prefix(err, "Unable to open table file %s", v.fname);
 		free(data);
 	}
-	globfree(&g);
+	ckpt_store_names_free(names, nn);
 	for (size_t i = 0; rc == 0 && i < r->n; i++)
 		for (size_t p = 0; rc == 0 && p < r->t[i].pub.num_pieces; p++)
 			if (r->t[i].pieces[p].mem == NULL)

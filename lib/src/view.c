@@ -1110,7 +1110,7 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 }
 
 int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int *fd,
-		  uint64_t *fd_off)
+		  uint64_t *fd_off, ckpt_object **pin)
 {
 	const ckpt_node *nd = ckpt_view_node(v, id);
 	if (v->tf || nd == NULL || nd->file == NULL || nd->is_dir)
@@ -1127,7 +1127,8 @@ int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int
 		    memcmp(pc->length, f->length, (size_t)f->rank * sizeof(int64_t)))
 			continue;
 		uint64_t base;
-		if (!ckpt_reader_piece_location(v->r, f->source, p, fd, &base))
+		if (!ckpt_reader_piece_object(v->r, f->source, p, pin, &base) ||
+		    !ckpt_object_splice_fd(*pin, fd))
 			return 0;
 		*fd_off = base + (off - vn->hdr_len);
 		return 1;

@@ -101,7 +101,7 @@ static void assert_refused(int code, const char *want)
 {
 	ckpt_reader *r = NULL;
 	ckpt_error err = CKPT_ERROR_INIT;
-	int rc = ckpt_reader_open(&r, pfx, &err);
+	int rc = tu_open_checked(&r, pfx, &err);
 	ck_assert_msg(rc == code, "rc %d (want %d): %s", rc, code, err.msg);
 	ck_assert_ptr_null(r);
 	ck_assert_msg(strstr(err.msg, want) != NULL, "message \"%s\" lacks \"%s\"", err.msg, want);

@@ -48,7 +48,7 @@ static void expect_open_error(const char *path, int code, const char *n1, const 
 {
 	ckpt_reader *r = (ckpt_reader *)1;
 	ckpt_error err = CKPT_ERROR_INIT;
-	int rc = ckpt_reader_open(&r, path, &err);
+	int rc = tu_open_checked(&r, path, &err);
 	ck_assert_msg(rc == code, "rc %d, want %d: %s", rc, code, err.msg);
 	ck_assert_ptr_null(r);
 	ck_assert_int_eq(err.code, code);
@@ -168,6 +168,82 @@ START_TEST(test_reader_entry_past_shard)
 	tu_truncate(tu_path(dir, "b.data-00000-of-00001"), (long)n - 4);
 	expect_open_error(pfx, CKPT_ECORRUPT, "runs past the end of the data file",
 			  "b.data-00000-of-00001@");
+}
+END_TEST
+
+/* Opening reads the index only: a missing shard is found when its data
+ * is needed (ckpt_reader_check_data, or a read), with the same message. */
+START_TEST(test_reader_lazy_shard)
+{
+	NEED_FIXTURES();
+	const char *shard = tu_path(dir, "b.data-00000-of-00001");
+	uint8_t *keep;
+	size_t n;
+	keep = tu_read(shard, &n);
+	ck_assert_int_eq(remove(shard), 0);
+	ckpt_reader *r;
+	ckpt_error err = CKPT_ERROR_INIT;
+	ck_assert_msg(ckpt_reader_open(&r, pfx, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(ckpt_reader_count(r), 2);
+	struct stat sb;
+	ck_assert_int_eq(stat(tu_path(dir, "b.index"), &sb), 0);
+	ck_assert_int_eq(ckpt_reader_stat(r)->mtime_sec, sb.st_mtim.tv_sec);
+	ck_assert_int_eq(ckpt_reader_stat(r)->mtime_nsec, sb.st_mtim.tv_nsec);
+	ck_assert_uint_eq(ckpt_reader_stat(r)->size, (uint64_t)sb.st_size);
+	size_t i;
+	ck_assert_int_eq(ckpt_reader_find(r, "some_scope/indices", &i), 0);
+	int64_t v[5];
+	ck_assert_int_eq(ckpt_reader_read_slice(r, i, NULL, NULL, v, sizeof(v), &err),
+			 CKPT_ENOTFOUND);
+	ck_assert_msg(strstr(err.msg, "b.data-00000-of-00001: cannot open data file for tensor "
+				      "some_scope/indices: No such file or directory"),
+		      "%s", err.msg);
+	ck_assert_int_eq(ckpt_reader_check_data(r, &i, 1, &err), CKPT_ENOTFOUND);
+	ck_assert_msg(strstr(err.msg, "cannot open data file"), "%s", err.msg);
+	/* the shard comes back: it is opened then */
+	tu_write(shard, keep, n);
+	free(keep);
+	ck_assert_msg(ckpt_reader_check_data(r, NULL, 0, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(ckpt_reader_read_slice(r, i, NULL, NULL, v, sizeof(v), &err), 0);
+	for (int k = 0; k < 5; k++)
+		ck_assert_int_eq(v[k], 3 + k);
+	ckpt_reader_close(r);
+}
+END_TEST
+
+/* Only regular files are read: a FIFO or directory where a shard, the
+ * index, the state file or what it names should be is refused (before:
+ * a FIFO hung the open forever). */
+START_TEST(test_reader_not_regular)
+{
+	NEED_FIXTURES();
+	const char *shard = tu_path(dir, "b.data-00000-of-00001");
+	ck_assert_int_eq(remove(shard), 0);
+	ck_assert_int_eq(mkfifo(shard, 0600), 0);
+	expect_open_error(pfx, CKPT_ENOTFOUND,
+			  "b.data-00000-of-00001: cannot open data file for tensor",
+			  "not a regular file (a FIFO)");
+	ck_assert_int_eq(remove(shard), 0);
+	ck_assert_int_eq(mkdir(shard, 0700), 0);
+	expect_open_error(pfx, CKPT_ENOTFOUND, "b.data-00000-of-00001: cannot open data file",
+			  "not a regular file (a directory)");
+	/* the index */
+	ck_assert_int_eq(rename(tu_path(dir, "b.index"), tu_path(dir, "i")), 0);
+	ck_assert_int_eq(mkfifo(tu_path(dir, "b.index"), 0600), 0);
+	expect_open_error(pfx, CKPT_ENOTFOUND, "b.index: not a regular file (a FIFO)", NULL);
+	ck_assert_int_eq(remove(tu_path(dir, "b.index")), 0);
+	ck_assert_int_eq(rename(tu_path(dir, "i"), tu_path(dir, "b.index")), 0);
+	/* the state file, and what it names */
+	ck_assert_int_eq(mkfifo(tu_path(dir, "checkpoint"), 0600), 0);
+	expect_open_error(dir, CKPT_ENOTFOUND, "checkpoint: not a regular file (a FIFO)", NULL);
+	ck_assert_int_eq(remove(tu_path(dir, "checkpoint")), 0);
+	ck_assert_int_eq(mkfifo(tu_path(dir, "p"), 0600), 0);
+	const char *txt = "model_checkpoint_path: \"p\"\n";
+	tu_write(tu_path(dir, "checkpoint"), txt, strlen(txt));
+	expect_open_error(dir, CKPT_ENOTFOUND, "/p: not a regular file (a FIFO)", NULL);
+	txt = "model_checkpoint_path: \"../\"\n";
+	tu_write(tu_path(dir, "checkpoint"), txt, strlen(txt));
+	expect_open_error(dir, CKPT_ENOTFOUND, "not a regular file (a directory)", NULL);
 }
 END_TEST
 
@@ -387,6 +463,8 @@ int main(void)
 	tcase_add_test(tc, test_reader_flipped_block_byte);
 	tcase_add_test(tc, test_reader_flipped_data_byte);
 	tcase_add_test(tc, test_reader_entry_past_shard);
+	tcase_add_test(tc, test_reader_lazy_shard);
+	tcase_add_test(tc, test_reader_not_regular);
 	tcase_add_test(tc, test_reader_nonexistent_prefix);
 	tcase_add_test(tc, test_reader_empty_directory);
 	tcase_add_test(tc, test_reader_state_names_missing);

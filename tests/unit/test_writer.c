@@ -672,7 +672,7 @@ START_TEST(test_roundtrip_shards)
 	ckpt_writer_close(w);
 
 	ck_assert_msg(ckpt_reader_open(&r, path_of("sh"), &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(r->nfiles, 3);
+	ck_assert_int_eq(r->nshards, 3);
 	check_tensor(r, "kernel", CKPT_DT_DOUBLE, 2, kdims, ker, 12);
 	check_tensor(r, "emb", CKPT_DT_FLOAT, 2, edims, emb, 40);
 	check_tensor(r, "step", CKPT_DT_INT64, 0, NULL, (const uint8_t *)&step, 1);
@@ -784,7 +784,7 @@ START_TEST(test_gen_partitioned_strings_shards)
 
 	run_gen("shards.json", path_of("h"));
 	ck_assert_msg(ckpt_reader_open(&r, path_of("h"), &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(r->nfiles, 3);
+	ck_assert_int_eq(r->nshards, 3);
 	const int64_t edims[2] = {10, 4};
 	uint8_t *emb = tu_iota_tensor(CKPT_DT_FLOAT, 40);
 	check_tensor(r, "emb", CKPT_DT_FLOAT, 2, edims, emb, 40);
@@ -924,7 +924,7 @@ static const char *rewrite(const char *prefix, const char *out_prefix)
 		ck_assert_msg(ckpt_reader_pread(r, refs[k].t, refs[k].p, 0, buf, pc->size, &err) ==
 				  0,
 			      "%s", err.msg);
-		if (r->nfiles > 1)
+		if (r->nshards > 1)
 			ck_assert_int_eq(ckpt_writer_set_shard(w, refs[k].shard, &err), 0);
 		int rc;
 		if (t->dtype == CKPT_DT_STRING) {

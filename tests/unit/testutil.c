@@ -122,3 +122,13 @@ int tu_run(Suite *s)
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+int tu_open_checked(ckpt_reader **r, const char *path, ckpt_error *err)
+{
+	int rc = ckpt_reader_open(r, path, err);
+	if (rc == 0 && (rc = ckpt_reader_check_data(*r, NULL, 0, err)) != 0) {
+		ckpt_reader_close(*r);
+		*r = NULL;
+	}
+	return rc;
+}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ckpt/reader.h"
+
 /* The fixtures folder, or NULL when absent (then tests skip, except under
  * CI=true, where the caller fails). */
 const char *tu_fixtures(void);
@@ -34,6 +36,11 @@ void tu_write(const char *path, const void *data, size_t n);
 uint8_t *tu_read(const char *path, size_t *n);
 void tu_flip(const char *path, long off); /* xor one byte with 0x40 */
 void tu_truncate(const char *path, long new_size);
+
+/* ckpt_reader_open, then ckpt_reader_check_data of every tensor: what
+ * opening checked before data shards were opened lazily. On failure *r is
+ * NULL. Ownership: as ckpt_reader_open. */
+int tu_open_checked(ckpt_reader **r, const char *path, ckpt_error *err);
 
 /* Run a Check suite, return the process exit status. */
 struct Suite;

@@ -2,10 +2,13 @@
  * ckpt/reader.h - open a TensorFlow checkpoint (V2 bundle, V1 file, or a
  * directory with a `checkpoint` state file) and read its tensors.
  *
- * The whole index is parsed at open; tensor data is read on demand with
- * pread. A ckpt_reader is immutable after open and safe to read from many
- * threads at once (data shards are opened lazily under a lock; V1 records
- * are decoded lazily under the same lock).
+ * All bytes come from a store (ckpt/store.h): a path opens through the
+ * POSIX store, ckpt_reader_open_store() takes any store. Opening reads the
+ * `checkpoint` state file (for a directory) and the index only and checks
+ * the whole index; a V2 data shard is opened on its first use (a read, or
+ * ckpt_reader_check_data) and kept open until close, its identity pinned.
+ * So listing needs no data file. A ckpt_reader is immutable after open and
+ * safe to read from many threads at once (shards open under a lock).
  */
 #ifndef CKPT_READER_H
 #define CKPT_READER_H
@@ -15,6 +18,7 @@
 
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
+#include "ckpt/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -54,13 +58,37 @@ typedef struct ckpt_tensor {
  * Open CHECKPOINT as TensorFlow resolves it: a V2 prefix (PATH.index
  * exists), a directory whose `checkpoint` file names the latest checkpoint,
  * or a V1 file (pattern). On failure *out is NULL and err says what is wrong
- * (TF's text where TF has one).
+ * (TF's text where TF has one). A name that is not a regular file where
+ * one is read (a directory, FIFO or device as the index, the state file,
+ * or what the state file names) is CKPT_ENOTFOUND "not a regular file".
+ * Data shards are not opened (see ckpt_reader_check_data).
  * Ownership: the caller closes *out with ckpt_reader_close().
  */
 int ckpt_reader_open(ckpt_reader **out, const char *path, ckpt_error *err);
 
-/* Closes the reader and every file it opened. NULL is fine. */
+/*
+ * As ckpt_reader_open, for the checkpoint called `name` in `store`.
+ * Ownership: the store is borrowed and must outlive the reader; the caller
+ * closes *out with ckpt_reader_close().
+ */
+int ckpt_reader_open_store(ckpt_reader **out, ckpt_store *store, const char *name, ckpt_error *err);
+
+/* Closes the reader and every object it opened. NULL is fine. */
 void ckpt_reader_close(ckpt_reader *r);
+
+/*
+ * Check that the stored bytes of tensors which[0..n) (every tensor when
+ * which is NULL) are there: every data shard they use opens as a regular
+ * file (CKPT_ENOTFOUND "<shard>: cannot open data file for tensor T: ...")
+ * and is long enough for each of their pieces (CKPT_ECORRUPT "... runs past
+ * the end of the data file"). Each shard is opened once (its identity
+ * pinned from then on); no data is read.
+ */
+int ckpt_reader_check_data(const ckpt_reader *r, const size_t *which, size_t n, ckpt_error *err);
+
+/* The index (V2) or first file (V1) as it was at open: its mtime and
+ * identity. Borrowed. */
+const ckpt_stat *ckpt_reader_stat(const ckpt_reader *r);
 
 /* The resolved prefix (V2) or file pattern (V1). Borrowed. */
 const char *ckpt_reader_path(const ckpt_reader *r);
@@ -80,7 +108,9 @@ const ckpt_piece *ckpt_reader_piece(const ckpt_reader *r, size_t i, size_t p);
  * Read `len` bytes at byte `off` of piece p of tensor i, as stored
  * (row-major within the piece, little-endian, the tensor's dtype). For
  * strings the bytes are TF's stored encoding. Fails with CKPT_ERANGE when
- * off + len exceeds the piece, CKPT_EIO / CKPT_ENOTFOUND for shard trouble.
+ * off + len exceeds the piece, CKPT_ENOTFOUND when its shard cannot be
+ * opened, CKPT_EIO when it cannot be read or was replaced since it was
+ * opened, CKPT_ECORRUPT when it ends early.
  * No checksum check; see ckpt_reader_verify_piece().
  * Thread-safety: safe from many threads.
  */
@@ -88,12 +118,14 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off, vo
 		      ckpt_error *err);
 
 /*
- * Where piece p of tensor i lies in a data file, for callers that move its
- * bytes without reading them (splice): returns 1 and sets *fd (owned by
- * the reader, open until close) and *offset when the stored bytes are the
- * bytes ckpt_reader_pread returns (a V2 file, no byte swapping); 0 else.
+ * Where piece p of tensor i lies in a store object, for callers that move
+ * its bytes without reading them (ckpt_object_splice_fd): returns 1 and
+ * sets *obj (the reader's, open until close) and *offset when the stored
+ * bytes are the bytes ckpt_reader_pread returns (a V2 file, no byte
+ * swapping) and the shard opens; 0 else.
  */
-int ckpt_reader_piece_location(const ckpt_reader *r, size_t i, size_t p, int *fd, uint64_t *offset);
+int ckpt_reader_piece_object(const ckpt_reader *r, size_t i, size_t p, ckpt_object **obj,
+			     uint64_t *offset);
 
 /* Verify the stored CRC32C of piece p of tensor i (reads it whole).
  * Returns 0 or CKPT_ECHECKSUM with TF's message. V1 pieces have no CRC

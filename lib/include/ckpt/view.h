@@ -112,14 +112,16 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		   size_t *got, ckpt_error *err);
 
 /*
- * Zero-copy: if bytes [off, off+len) of file node id are, unchanged, one
- * run of a data file, return 1 with *fd (the reader's) and *fd_off set;
- * else 0 (then use ckpt_view_read). A file qualifies when it is a whole
- * stored piece in its stored dtype (the raw format, or npy past its
- * header). len must not run past the end of the file.
+ * Zero-copy (the splice hook): if bytes [off, off+len) of file node id
+ * are, unchanged, one run of a data file with a local descriptor, return 1
+ * with *fd and *fd_off set and the descriptor pinned (never closed nor
+ * reused) until ckpt_object_splice_release(*pin); else 0 (then use
+ * ckpt_view_read). A file qualifies when it is a whole stored piece in its
+ * stored dtype (the raw format, or npy past its header). len must not run
+ * past the end of the file.
  */
 int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int *fd,
-		  uint64_t *fd_off);
+		  uint64_t *fd_off, ckpt_object **pin);
 
 /*
  * Verify the CRC32C of every stored piece file node id draws from. Each
