@@ -360,6 +360,27 @@ static int shard_object(const ckpt_reader *r, int s, const char *t, ckpt_object 
 	return rc;
 }
 
+/* Piece pc of t lies inside its data file (opening it if needed). */
+static int check_piece(const ckpt_reader *r, const struct ckpt__tensor *t,
+		       const struct ckpt__piece *pc, ckpt_error *err)
+{
+	if (pc->mem)
+		return 0;
+	ckpt_object *o;
+	int rc = shard_object(r, pc->shard, t->name, &o, err);
+	if (rc)
+		return rc;
+	uint64_t size = ckpt_object_stat(o)->size;
+	if (pc->offset + pc->pub.size > size)
+		return ckpt__error(err, CKPT_ECORRUPT,
+				   "%s@%llu: tensor %s (%llu bytes) runs past the end of the data "
+				   "file (%llu bytes)",
+				   r->shards[pc->shard].name, (unsigned long long)pc->offset,
+				   t->name, (unsigned long long)pc->pub.size,
+				   (unsigned long long)size);
+	return 0;
+}
+
 int ckpt_reader_check_data(const ckpt_reader *r, const size_t *which, size_t n, ckpt_error *err)
 {
 	if (which == NULL)
@@ -370,22 +391,9 @@ int ckpt_reader_check_data(const ckpt_reader *r, const size_t *which, size_t n, 
 			return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
 		const struct ckpt__tensor *t = &r->t[i];
 		for (size_t p = 0; p < t->pub.num_pieces; p++) {
-			const struct ckpt__piece *pc = &t->pieces[p];
-			if (pc->mem)
-				continue;
-			ckpt_object *o;
-			int rc = shard_object(r, pc->shard, t->name, &o, err);
+			int rc = check_piece(r, t, &t->pieces[p], err);
 			if (rc)
 				return rc;
-			uint64_t size = ckpt_object_stat(o)->size;
-			if (pc->offset + pc->pub.size > size)
-				return ckpt__error(err, CKPT_ECORRUPT,
-						   "%s@%llu: tensor %s (%llu bytes) runs past the "
-						   "end of the data file (%llu bytes)",
-						   r->shards[pc->shard].name,
-						   (unsigned long long)pc->offset, t->name,
-						   (unsigned long long)pc->pub.size,
-						   (unsigned long long)size);
 		}
 	}
 	return 0;
@@ -585,11 +593,15 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out, c
 	const struct ckpt__piece *pc = &r->t[i].pieces[p];
 	if (pc->pub.size > SIZE_MAX)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: tensor too large", r->path);
+	/* no buffer for more bytes than the data file has */
+	int rc = check_piece(r, &r->t[i], pc, err);
+	if (rc)
+		return rc;
 	uint8_t *buf = malloc(pc->pub.size ? (size_t)pc->pub.size : 1);
 	if (buf == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory for %llu bytes of %s",
 				   r->path, (unsigned long long)pc->pub.size, r->t[i].name);
-	int rc = raw_pread(r, &r->t[i], pc, 0, buf, (size_t)pc->pub.size, err);
+	rc = raw_pread(r, &r->t[i], pc, 0, buf, (size_t)pc->pub.size, err);
 	if (rc == 0 && r->swap && r->t[i].pub.dtype == CKPT_DT_VARIANT)
 		rc = ckpt__error(
 		    err, CKPT_EUNSUPPORTED,
@@ -643,12 +655,14 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
 	}
 	/* in 1 MiB steps: checking a GiB tensor must not hold a GiB */
 	const struct ckpt__piece *pc = &t->pieces[p];
+	int rc = check_piece(r, t, pc, err);
+	if (rc)
+		return rc;
 	size_t step = pc->pub.size < CHECK_STEP ? (size_t)pc->pub.size : CHECK_STEP;
 	buf = malloc(step ? step : 1);
 	if (buf == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
 	uint32_t crc = 0;
-	int rc = 0;
 	for (uint64_t off = 0; rc == 0 && off < pc->pub.size; off += step) {
 		size_t n = pc->pub.size - off < step ? (size_t)(pc->pub.size - off) : step;
 		rc = raw_pread(r, t, pc, off, buf, n, err);

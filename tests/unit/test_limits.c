@@ -166,6 +166,16 @@ START_TEST(test_sizes_beyond_the_shard)
 	/* a consistent 4 TiB tensor in a 64-byte data file */
 	int64_t d[] = {1ll << 40};
 	refused_shape(1, d, 4ll << 40, "runs past the end of the data file (64 bytes)");
+	/* opened without the check (listing), a read or verify fails at
+	 * once: no 4 TiB buffer, no 4 TiB of 1 MiB steps */
+	ckpt_reader *lr;
+	ckpt_error lerr = CKPT_ERROR_INIT;
+	ck_assert_int_eq(ckpt_reader_open(&lr, pfx, &lerr), 0);
+	ck_assert_int_eq(ckpt_reader_verify_piece(lr, 0, 0, &lerr), CKPT_ECORRUPT);
+	ck_assert_msg(strstr(lerr.msg, "runs past the end of the data file"), "%s", lerr.msg);
+	float one;
+	ck_assert_int_eq(ckpt_reader_pread(lr, 0, 0, 1ll << 41, &one, 4, &lerr), CKPT_ECORRUPT);
+	ckpt_reader_close(lr);
 	/* offset + size one byte past the end; offset at the very top */
 	int64_t two[] = {2};
 	struct ent e = {"t", 0, CKPT_DT_FLOAT, 1, two, 0, 57, 8};
