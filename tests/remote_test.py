@@ -29,16 +29,17 @@ import servers  # noqa: E402
 from servers import Fault, FaultProxy, NginxServer, S3Server  # noqa: E402
 
 CI = os.environ.get("CI") == "true"
-failures = []
-count = 0
+results = []  # (passed, what) per check
 
 
 def check(cond, what):
-    global count
-    count += 1
+    results.append((bool(cond), what))
     if not cond:
-        failures.append(what)
         print("FAIL:", what)
+
+
+def failed():
+    return sum(1 for ok, _ in results if not ok)
 
 
 def curl(url, *args, max_time=30):
@@ -400,14 +401,13 @@ def main():
             f.write(DATA)
         for t in (test_vectors, test_nginx, test_nginx_tls, test_bearer, test_s3, test_faults,
                   test_cleanup):
-            n0 = len(failures)
-            args = (root,) if t.__code__.co_argcount else ()
-            t(*args)
-            print("%s: %s" % (t.__name__, "ok" if len(failures) == n0 else "FAILED"))
+            before = failed()
+            t(*((root,) if t.__code__.co_argcount else ()))
+            print("%s: %s" % (t.__name__, "ok" if failed() == before else "FAILED"))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print("%d checks, %d failed" % (count, len(failures)))
-    return 1 if failures else 0
+    print("%d checks, %d failed" % (len(results), failed()))
+    return 1 if failed() else 0
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@
 
 Each is a context manager that starts on a free loopback port and always
 stops: on __exit__, on stop(), and at interpreter exit (atexit). Child
-processes also die with the test process (parent-death signal for nginx, a
-closed stdin for node). Nothing listens anywhere but 127.0.0.1.
+processes also die with the test process, even a SIGKILLed one (a
+parent-death SIGKILL set by setpriv; node also exits when its stdin
+closes). Nothing listens anywhere but 127.0.0.1.
 
     require("nginx") / require("node") raise Unavailable when the program (or
     tests/remote/node_modules) is missing: scripts/install-deps.sh installs them.
@@ -17,11 +18,11 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -487,6 +488,15 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_PUT = do_POST = do_DELETE = do_OPTIONS = do_GET
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], OSError):  # a client gone is no error here
+            super().handle_error(request, client_address)
+
+
 class FaultProxy(_Server):
     """An HTTP/1.1 proxy on 127.0.0.1 in front of `upstream` (an http or https
     base URL) that forwards every request (Host header kept, so SigV4
@@ -514,9 +524,7 @@ class FaultProxy(_Server):
         self.plan = list(plan)
         self.log = []
         self.reset_stats()
-        self._httpd = ThreadingHTTPServer((LOOPBACK, 0), _Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
+        self._httpd = _HTTPServer((LOOPBACK, 0), _Handler)
         self._httpd.proxy = self
         self.port = self._httpd.server_address[1]
         self.host = "%s:%d" % (LOOPBACK, self.port)
@@ -567,10 +575,12 @@ class FaultProxy(_Server):
             p["requests"] += 1
         fault = self._pick(h.command, path)
         rec["fault"] = fault.kind if fault else None
-        if self.latency:
-            self._stopping.wait(self.latency)
-        if fault and fault.kind == "delay":
-            self._stopping.wait(fault.seconds)
+        waits = [self.latency]
+        if fault and (fault.kind == "delay" or (fault.kind == "stall" and fault.at is None)):
+            waits.append(fault.seconds)
+        if any(w and self._stopping.wait(w) for w in waits):
+            h.close_connection = True  # stopping: no answer
+            return
         if fault and fault.kind == "call":
             fault.action()
         if fault and fault.kind == "status":
@@ -585,8 +595,6 @@ class FaultProxy(_Server):
             rec["status"] = fault.status
             self._count(rec, len(data))
             return
-        if fault and fault.kind == "stall" and fault.at is None:
-            self._stopping.wait(fault.seconds)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
         scheme, host, port = self._up
         if scheme == "https":
