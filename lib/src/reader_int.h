@@ -32,6 +32,9 @@ struct ckpt_reader {
 	int nfiles; /* data shards (V2) */
 	int *fds;
 	char **fnames;
+	uint64_t table_bytes; /* bytes of the .index (V2) or the table files
+			       * (V1) read at open: the view's memory budget
+			       * is a multiple of it */
 };
 
 /* Append an empty tensor; returns it or NULL on ENOMEM. */

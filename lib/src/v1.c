@@ -383,6 +383,7 @@ int ckpt__reader_load_v1(ckpt_reader *r, ckpt_error *err)
 		size_t len = 0;
 		struct v1 v = {.r = r, .fname = g.gl_pathv[f], .file = (int)f};
 		rc = ckpt__read_file(v.fname, MAX_V1_FILE, &data, &len, err);
+		r->table_bytes += len;
 		for (v.pass = 1; rc == 0 && v.pass <= 2; v.pass++) {
 			v.seen_first = 0;
 			rc = ckpt__sstable_foreach(data, len, v.fname, on_record, &v, err);
