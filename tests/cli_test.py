@@ -185,6 +185,22 @@ try:
         check(rc == EX_NOINPUT and "absent.json" in err, "%s missing: %d %s" % (opt, rc, err))
     rc, out, err = run("--dry-run", "--json", CK)
     check(rc == EX_OK and isinstance(json.loads(out), list), "--json identity")
+
+    # names of 300 one-letter scopes: a directory per 2 bytes of index, more
+    # tree than README's bound (8x the index + 1 MiB) allows: the mount is
+    # refused with 65 before anything is mounted (a daemon would return 0)
+    deep = write("deep.json", json.dumps({"tensors": [
+        {"name": "t%d/" % i + "/".join("a" * 300), "dtype": "int8", "shape": []}
+        for i in range(2000)]}))
+    DP = os.path.join(tmp, "deep")
+    subprocess.run([GEN, deep, DP], check=True)
+    mnt = os.path.join(tmp, "mnt")
+    os.mkdir(mnt)
+    rc, out, err = run(DP, mnt)
+    if rc == EX_OK:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+    check(rc == 65 and "too many or too deep names" in err and DP in err,
+          "deep names refused at mount: %d %s" % (rc, err))
 finally:
     shutil.rmtree(tmp)
 

@@ -361,6 +361,7 @@ int ckpt__reader_load_v2(ckpt_reader *r, ckpt_error *err)
 	snprintf(fname, n, "%s.index", r->path);
 	v.fname = fname;
 	rc = ckpt_store_read_whole(r->store, fname, MAX_INDEX_FILE, &data, &len, &r->stat, err);
+	r->table_bytes = len;
 	if (rc == 0)
 		rc = ckpt__sstable_foreach(data, len, fname, on_entry, &v, err);
 	if (rc == 0 && !v.have_header)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "error_int.h"
+#include "hash_int.h"
 #include "io_int.h"
 #include "meta_graph.pb-c.h"
 #include "node_def.pb-c.h"
@@ -149,79 +150,6 @@ static int grow(void **arr, size_t *cap, size_t n, size_t sz)
 	*arr = p;
 	*cap = nc;
 	return 0;
-}
-
-/* Open-addressing hash of strings -> index. */
-typedef struct shash {
-	const char **keys;
-	size_t *vals;
-	size_t cap, n;
-} shash;
-
-static uint64_t fnv(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h;
-}
-
-static int sh_put(shash *h, const char *key, size_t val);
-
-static int sh_grow(shash *h)
-{
-	shash nh = {0};
-	nh.cap = h->cap ? h->cap * 2 : 64;
-	nh.keys = calloc(nh.cap, sizeof(*nh.keys));
-	nh.vals = calloc(nh.cap, sizeof(*nh.vals));
-	if (nh.keys == NULL || nh.vals == NULL) {
-		free(nh.keys);
-		free(nh.vals);
-		return -1;
-	}
-	for (size_t i = 0; i < h->cap; i++)
-		if (h->keys[i])
-			sh_put(&nh, h->keys[i], h->vals[i]);
-	free(h->keys);
-	free(h->vals);
-	*h = nh;
-	return 0;
-}
-
-/* Insert or overwrite; key is borrowed. */
-static int sh_put(shash *h, const char *key, size_t val)
-{
-	if ((h->n + 1) * 2 > h->cap && sh_grow(h))
-		return -1;
-	size_t i = (size_t)fnv(key) & (h->cap - 1);
-	while (h->keys[i] && strcmp(h->keys[i], key) != 0)
-		i = (i + 1) & (h->cap - 1);
-	if (h->keys[i] == NULL)
-		h->n++;
-	h->keys[i] = key;
-	h->vals[i] = val;
-	return 0;
-}
-
-static int sh_get(const shash *h, const char *key, size_t *val)
-{
-	if (h->cap == 0)
-		return 0;
-	size_t i = (size_t)fnv(key) & (h->cap - 1);
-	while (h->keys[i]) {
-		if (strcmp(h->keys[i], key) == 0) {
-			*val = h->vals[i];
-			return 1;
-		}
-		i = (i + 1) & (h->cap - 1);
-	}
-	return 0;
-}
-
-static void sh_free(shash *h)
-{
-	free(h->keys);
-	free(h->vals);
 }
 
 /* ---- the graph under construction ---- */
@@ -597,7 +525,7 @@ typedef struct rec {
 typedef struct tf1 {
 	rec *recs;
 	size_t nrecs, caprecs;
-	shash byname;
+	ckpt__strmap byname; /* op name -> recs index */
 } tf1;
 
 static void tf1_free(tf1 *t)
@@ -611,7 +539,7 @@ static void tf1_free(tf1 *t)
 		free(t->recs[i].loc);
 	}
 	free(t->recs);
-	sh_free(&t->byname);
+	ckpt__strmap_free(&t->byname);
 }
 
 /* The op name of a tensor name "op:0" (TF splits on ':' into two pieces
@@ -653,7 +581,7 @@ static int tf1_add(gctx *c, tf1 *t, size_t ci, const char *tensor, Tensorflow__V
 		return rc;
 	}
 	size_t at;
-	if (sh_get(&t->byname, op, &at)) {
+	if (ckpt__strmap_get(&t->byname, op, &at)) {
 		t->recs[at].colls |= 1u << ci;
 		free(op);
 		if (vd)
@@ -676,7 +604,7 @@ static int tf1_add(gctx *c, tf1 *t, size_t ci, const char *tensor, Tensorflow__V
 	r->group = -1;
 	r->tensor = strdup(tensor);
 	t->nrecs++;
-	if (r->tensor == NULL || sh_put(&t->byname, r->op, t->nrecs - 1))
+	if (r->tensor == NULL || ckpt__strmap_put(&t->byname, r->op, t->nrecs - 1))
 		return oom(c->err);
 	return 0;
 }
@@ -974,7 +902,8 @@ static void tf1_roles(tf1 *t)
 		r->role = CKPT_GRAPH_MODEL;
 		if (!(r->colls & (1u << C_VARIABLES))) {
 			r->role = CKPT_GRAPH_LOCAL;
-		} else if (r->loc && strcmp(r->loc, r->op) != 0 && sh_get(&t->byname, r->loc, &p)) {
+		} else if (r->loc && strcmp(r->loc, r->op) != 0 &&
+			   ckpt__strmap_get(&t->byname, r->loc, &p)) {
 			size_t pl = strlen(r->loc);
 			if (strncmp(r->op, r->loc, pl) == 0 && r->op[pl] == '/')
 				r->role = CKPT_GRAPH_SLOT; /* S1 */
@@ -1043,7 +972,7 @@ static int tf1_path(gctx *c, int *any_colls)
 	tf1 t = {0};
 	pgroup *groups = NULL;
 	size_t ng = 0, capg = 0;
-	shash gidx = {0};
+	ckpt__strmap gidx = {0};
 	int rc = tf1_collect(c, &t, any_colls);
 	if (rc == 0 && !*any_colls)
 		goto out;
@@ -1067,9 +996,9 @@ static int tf1_path(gctx *c, int *any_colls)
 			break;
 		}
 		size_t gi;
-		if (!sh_get(&gidx, s->full_name, &gi)) {
+		if (!ckpt__strmap_get(&gidx, s->full_name, &gi)) {
 			if (grow((void **)&groups, &capg, ng, sizeof(*groups)) ||
-			    sh_put(&gidx, s->full_name, ng)) {
+			    ckpt__strmap_put(&gidx, s->full_name, ng)) {
 				rc = oom(c->err);
 				break;
 			}
@@ -1089,8 +1018,8 @@ static int tf1_path(gctx *c, int *any_colls)
 	for (size_t gi = 0; rc == 0 && gi < ng; gi++) {
 		size_t at;
 		/* E17: TF 1.15 saveable_object_util.op_list_to_dict */
-		if (sh_get(&t.byname, groups[gi].full, &at) && slice_of(&t.recs[at]) == NULL &&
-		    (t.recs[at].colls & (1u << C_VARIABLES))) {
+		if (ckpt__strmap_get(&t.byname, groups[gi].full, &at) &&
+		    slice_of(&t.recs[at]) == NULL && (t.recs[at].colls & (1u << C_VARIABLES))) {
 			rc = ckpt__error(c->err, CKPT_EINVAL,
 					 "Mixing slices and non-slices with the "
 					 "same name: %s",
@@ -1104,7 +1033,7 @@ static int tf1_path(gctx *c, int *any_colls)
 	/* a TF-partitioned group's name may not be another variable's */
 	for (size_t gi = 0; rc == 0 && gi < ng; gi++) {
 		size_t at;
-		if (groups[gi].tf && sh_get(&t.byname, groups[gi].full, &at))
+		if (groups[gi].tf && ckpt__strmap_get(&t.byname, groups[gi].full, &at))
 			rc = ckpt__error(c->err, CKPT_EINVAL,
 					 "At least two variables have the same "
 					 "name: %s",
@@ -1116,7 +1045,7 @@ out:
 	for (size_t gi = 0; gi < ng; gi++)
 		free(groups[gi].parts);
 	free(groups);
-	sh_free(&gidx);
+	ckpt__strmap_free(&gidx);
 	tf1_free(&t);
 	return rc;
 }

@@ -383,6 +383,7 @@ int ckpt__reader_load_v1(ckpt_reader *r, ckpt_error *err)
 		struct v1 v = {.r = r, .fname = names[f], .file = (int)f};
 		rc = ckpt_store_read_whole(r->store, v.fname, MAX_V1_FILE, &data, &len,
 					   f == 0 ? &r->stat : NULL, err);
+		r->table_bytes += len;
 		for (v.pass = 1; rc == 0 && v.pass <= 2; v.pass++) {
 			v.seen_first = 0;
 			rc = ckpt__sstable_foreach(data, len, v.fname, on_record, &v, err);

@@ -1,9 +1,16 @@
 /*
  * The view: the tree of the mount and range reads of its files.
  *
- * Tree: nodes live in one array (node 0 = root); a hash table maps
- * (parent, name) to a node for lookups while building and serving; after
- * building, each directory's children are a sorted range of `children`.
+ * Tree: nodes live in one array (node 0 = root). It is built from the plan's
+ * paths in sorted order, so the directories a path passes through are a
+ * prefix of the previous path's (a stack) or new; no table keyed by names.
+ * Each directory's children are then a range of `children`, sorted by name,
+ * and a lookup is a binary search there: at most log2(children) + 1 name
+ * comparisons, whatever the names (no hash a checkpoint could flood).
+ * Memory: a node is its public part; a raw file's name points into its plan
+ * path, other names live in an arena; everything the tree takes is charged
+ * against a budget proportional to the index (view_int.h), so names
+ * however deep cannot make the tree much bigger than the checkpoint's index.
  *
  * Reads: a file is a box (start, length) of one source tensor, in row-major
  * order. A byte range maps to target elements [e0, e1); those are walked as
@@ -25,20 +32,32 @@
 #include "codec_int.h"
 #include "crc32c_int.h"
 #include "error_int.h"
+#include "reader_int.h"
 #include "resolve_int.h"
 #include "slice_int.h"
 #include "strbuf_int.h"
 #include "slicekey_int.h"
+#include "view_int.h"
 #include "writer_int.h"
 
 /* Longest directory name in a path (Linux NAME_MAX). */
 #define NAME_MAX_VIEW 255
 
+/* A node is its public part only: what a deep name costs per component. */
 struct vnode {
 	ckpt_node pub;
-	char *name;	/* owned */
-	uint32_t hnext; /* hash chain */
-	char *hdr;	/* npy: the header (owned), hdr_len bytes */
+};
+
+/* Names of directories and of npy files, back to back with their NULs. */
+struct name_block {
+	struct name_block *next;
+	size_t used, cap;
+	char data[];
+};
+
+/* npy format, per plan file: the header and the string width. */
+struct npy_file {
+	char *hdr; /* the header (owned), hdr_len bytes */
 	size_t hdr_len;
 	uint64_t width; /* npy strings: bytes per element */
 };
@@ -49,9 +68,11 @@ struct ckpt_view {
 	const ckpt_plan *plan;
 	struct vnode *n;
 	size_t count, cap;
-	uint32_t *hash; /* bucket heads, CKPT_VIEW_NONE = empty */
-	size_t nbuckets;
 	uint32_t *children;
+	struct name_block *names;
+	struct npy_file *npy; /* CKPT_VIEW_NPY: one per plan file */
+	uint64_t tree_bytes;  /* charged so far ... */
+	uint64_t tree_budget; /* ... and the most the tree may take */
 	/* @mapping.json (26 MB of JSON for 100,000 files) is never held whole:
 	 * on first use its chunks (one per file, plan_print.c) are measured
 	 * once; a read formats just the chunks it covers. state 0 not yet,
@@ -68,77 +89,128 @@ struct ckpt_view {
 	struct tf_state *tf; /* CKPT_VIEW_TF only */
 };
 
-static uint64_t hash_of(uint32_t parent, const char *name)
+static const struct npy_file no_npy; /* raw and tf formats: no header */
+
+/* The npy part of file node id (all zeros outside the npy format). */
+static const struct npy_file *npy_of(const ckpt_view *v, uint32_t id)
 {
-	uint64_t h = 1469598103934665603ull ^ parent;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return h;
+	const ckpt_plan_file *f = v->n[id].pub.file;
+	return v->npy && f ? &v->npy[f - v->plan->files] : &no_npy;
+}
+
+/* Take `bytes` more for the tree, or fail when the budget would be passed. */
+static int tree_charge(ckpt_view *v, uint64_t bytes, ckpt_error *err)
+{
+	if (bytes > v->tree_budget - v->tree_bytes)
+		return ckpt__error(err, CKPT_EUNSUPPORTED,
+				   "%s: the tree of the mount would take more than %llu bytes "
+				   "(%d per byte of the index, plus %d MiB): too many or too "
+				   "deep names",
+				   ckpt_reader_path(v->r), (unsigned long long)v->tree_budget,
+				   CKPT__VIEW_TREE_PER_INDEX_BYTE, CKPT__VIEW_TREE_SLACK >> 20);
+	v->tree_bytes += bytes;
+	return 0;
+}
+
+uint64_t ckpt__view_tree_bytes(const ckpt_view *v)
+{
+	return v->tree_bytes;
+}
+
+uint32_t ckpt__view_lookup_probes(const ckpt_view *v, uint32_t dir, const char *name,
+				  size_t *probes)
+{
+	if (dir >= v->count || !v->n[dir].pub.is_dir || v->children == NULL)
+		return CKPT_VIEW_NONE;
+	const uint32_t *c = v->children + v->n[dir].pub.first_child;
+	size_t lo = 0, hi = v->n[dir].pub.n_children;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (probes)
+			(*probes)++;
+		int r = strcmp(name, v->n[c[mid]].pub.name);
+		if (r == 0)
+			return c[mid];
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return CKPT_VIEW_NONE;
 }
 
 uint32_t ckpt_view_lookup(const ckpt_view *v, uint32_t dir, const char *name)
 {
-	if (v->nbuckets == 0)
-		return CKPT_VIEW_NONE;
-	uint32_t id = v->hash[hash_of(dir, name) & (v->nbuckets - 1)];
-	for (; id != CKPT_VIEW_NONE; id = v->n[id].hnext)
-		if (v->n[id].pub.parent == dir && strcmp(v->n[id].name, name) == 0)
-			return id;
-	return CKPT_VIEW_NONE;
+	return ckpt__view_lookup_probes(v, dir, name, NULL);
 }
 
-static int rehash(ckpt_view *v, size_t nb)
+/* *out = a copy of name[0..n) in the arena. */
+static int arena_name(ckpt_view *v, const char *name, size_t n, const char **out, ckpt_error *err)
 {
-	uint32_t *h = malloc(nb * sizeof(*h));
-	if (h == NULL)
-		return CKPT_ENOMEM;
-	for (size_t i = 0; i < nb; i++)
-		h[i] = CKPT_VIEW_NONE;
-	free(v->hash);
-	v->hash = h;
-	v->nbuckets = nb;
-	for (uint32_t id = 1; id < v->count; id++) {
-		uint64_t b = hash_of(v->n[id].pub.parent, v->n[id].name) & (nb - 1);
-		v->n[id].hnext = h[b];
-		h[b] = id;
+	struct name_block *b = v->names;
+	if (b == NULL || b->cap - b->used < n + 1) {
+		size_t cap = b ? (b->cap < (1u << 20) ? b->cap * 2 : b->cap) : 4096;
+		uint64_t left = v->tree_budget - v->tree_bytes;
+		if (cap + sizeof(*b) > left)
+			cap = left > sizeof(*b) ? (size_t)(left - sizeof(*b)) : 0;
+		if (cap < n + 1)
+			cap = n + 1;
+		int rc = tree_charge(v, sizeof(*b) + cap, err);
+		if (rc)
+			return rc;
+		b = malloc(sizeof(*b) + cap);
+		if (b == NULL)
+			return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+		b->next = v->names;
+		b->used = 0;
+		b->cap = cap;
+		v->names = b;
 	}
+	char *s = b->data + b->used;
+	memcpy(s, name, n);
+	s[n] = '\0';
+	b->used += n + 1;
+	*out = s;
 	return 0;
 }
 
-/* Append a node; returns its id or CKPT_VIEW_NONE on ENOMEM. */
+/* Append a node called `name` (which must outlive the view) as *id. The
+ * array grows by doubling, but never past the budget. */
+static int new_node(ckpt_view *v, uint32_t parent, const char *name, int is_dir, uint32_t *id,
+		    ckpt_error *err)
+{
+	if (v->count == v->cap) {
+		uint64_t room = (v->tree_budget - v->tree_bytes) / sizeof(*v->n);
+		size_t add = v->cap ? v->cap : 64;
+		if (add > room)
+			add = (size_t)room;
+		if (add > UINT32_MAX - 1 - v->cap)
+			add = UINT32_MAX - 1 - v->cap;
+		if (add == 0 && v->cap >= UINT32_MAX - 1)
+			return ckpt__error(err, CKPT_ERANGE,
+					   "%s: more than %u files and directories",
+					   ckpt_reader_path(v->r), UINT32_MAX - 2);
+		if (add == 0)
+			return tree_charge(v, sizeof(*v->n), err); /* fails */
+		struct vnode *n = realloc(v->n, (v->cap + add) * sizeof(*n));
+		if (n == NULL)
+			return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+		tree_charge(v, add * sizeof(*n), NULL); /* fits: add <= room */
+		v->n = n;
+		v->cap += add;
+	}
+	*id = (uint32_t)v->count++;
+	v->n[*id].pub = (ckpt_node){.name = name, .parent = parent, .is_dir = is_dir};
+	return 0;
+}
+
+/* Append a node called name[0..nlen) (copied); CKPT_VIEW_NONE on failure. */
 static uint32_t add_node(ckpt_view *v, uint32_t parent, const char *name, size_t nlen, int is_dir)
 {
-	if (v->count >= UINT32_MAX - 1)
+	const char *s;
+	uint32_t id;
+	if (arena_name(v, name, nlen, &s, NULL) || new_node(v, parent, s, is_dir, &id, NULL))
 		return CKPT_VIEW_NONE;
-	if (v->count == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		struct vnode *n = realloc(v->n, cap * sizeof(*n));
-		if (n == NULL)
-			return CKPT_VIEW_NONE;
-		v->n = n;
-		v->cap = cap;
-	}
-	uint32_t id = (uint32_t)v->count;
-	struct vnode *nd = &v->n[id];
-	memset(nd, 0, sizeof(*nd));
-	nd->name = malloc(nlen + 1);
-	if (nd->name == NULL)
-		return CKPT_VIEW_NONE;
-	memcpy(nd->name, name, nlen);
-	nd->name[nlen] = '\0';
-	nd->pub.parent = parent;
-	nd->pub.is_dir = is_dir;
-	v->count++;
-	if (id == 0)
-		return id;
-	if (v->count * 2 > v->nbuckets) {
-		if (rehash(v, v->nbuckets ? v->nbuckets * 2 : 256))
-			return CKPT_VIEW_NONE;
-	} else {
-		uint64_t b = hash_of(parent, nd->name) & (v->nbuckets - 1);
-		nd->hnext = v->hash[b];
-		v->hash[b] = id;
-	}
 	return id;
 }
 
@@ -169,98 +241,202 @@ static int utf8_valid(const char *str)
 	return 1;
 }
 
-/* Make (or find) directory `name` in dir; CKPT_VIEW_NONE on failure. */
-static uint32_t ensure_dir(ckpt_view *v, uint32_t dir, const char *name, size_t n,
-			   const ckpt_plan_file *f, ckpt_error *err)
+/* Is name[0..n) the NUL-terminated `node`? */
+static int same_name(const char *node, const char *name, size_t n)
 {
-	char buf[NAME_MAX_VIEW + 1];
-	if (n > NAME_MAX_VIEW) {
-		ckpt__error(err, CKPT_EUNSUPPORTED, "%s: a path component is longer than %d bytes",
-			    f->path, NAME_MAX_VIEW);
-		return CKPT_VIEW_NONE;
-	}
-	memcpy(buf, name, n);
-	buf[n] = '\0';
-	uint32_t id = ckpt_view_lookup(v, dir, buf);
-	if (id == CKPT_VIEW_NONE)
-		id = add_node(v, dir, buf, n, 1);
-	if (id == CKPT_VIEW_NONE)
-		ckpt__error(err, CKPT_ENOMEM, "out of memory");
-	else if (!v->n[id].pub.is_dir) {
-		ckpt__error(err, CKPT_EINVAL, "%s is both a file and a directory", f->path);
-		id = CKPT_VIEW_NONE;
-	}
-	return id;
+	return strncmp(node, name, n) == 0 && node[n] == '\0';
 }
 
-/*
- * Add f at its mount path (the plan's `path`: escaped, with "@value" where
- * a file is also a directory), creating directories. In npy format the
- * file is instead NAME.npy beside directory NAME: no "@value" is needed,
- * and the last component is shown with room for ".npy".
- */
-static int insert_file(ckpt_view *v, const ckpt_plan_file *f, ckpt_error *err)
+/* Where the directories of f's path end (before the file's own name). In
+ * npy format a file NAME/@value is instead NAME.npy beside directory NAME. */
+static const char *dirs_end_of(const ckpt_view *v, const ckpt_plan_file *f)
 {
-	uint32_t dir = CKPT_VIEW_ROOT;
-	const char *p = f->path;
 	const char *last = strrchr(f->path, '/');
 	const char *dirs_end = last ? last : f->path;
-	int npy = v->format == CKPT_VIEW_NPY;
-	ckpt__buf name = {0};
-	int rc = 0;
-
-	if (npy && last && strcmp(last, "/@value") == 0) {
-		/* drop "@value": the file sits beside its directory */
+	if (v->format == CKPT_VIEW_NPY && last && strcmp(last, "/@value") == 0) {
 		const char *prev = dirs_end;
 		while (prev > f->path && prev[-1] != '/')
 			prev--;
 		dirs_end = prev > f->path ? prev - 1 : f->path;
 	}
-	while (p < dirs_end) {
-		const char *slash = strchr(p, '/');
-		if (slash == NULL || slash > dirs_end)
-			slash = dirs_end;
-		dir = ensure_dir(v, dir, p, (size_t)(slash - p), f, err);
-		if (dir == CKPT_VIEW_NONE)
-			return err ? err->code : CKPT_ENOMEM;
-		p = slash + 1;
+	return dirs_end;
+}
+
+/* *out = the shown name of file f: in raw format the last component of
+ * its path (borrowed from the plan), in npy format the variable's own last
+ * name with room for ".npy", and ".npy" (in the arena). */
+static int file_name(ckpt_view *v, const ckpt_plan_file *f, const char **out, ckpt_error *err)
+{
+	if (v->format != CKPT_VIEW_NPY) {
+		const char *last = strrchr(f->path, '/');
+		*out = last ? last + 1 : f->path;
+		return 0;
 	}
-	if (npy) {
-		/* the variable's own last name, shown with room for ".npy" */
-		const char *raw = strrchr(f->file, '/');
-		raw = raw ? raw + 1 : f->file;
-		rc = ckpt__path_component(&name, raw, strlen(raw), 4) ||
-		     ckpt__buf_append(&name, ".npy", 5);
-	} else {
-		rc = ckpt__buf_append(&name, last ? last + 1 : f->path,
-				      strlen(last ? last + 1 : f->path) + 1);
-	}
-	if (rc) {
-		ckpt__buf_free(&name);
-		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
-	}
-	const char *nm = (const char *)name.data;
-	if (ckpt_view_lookup(v, dir, nm) != CKPT_VIEW_NONE) {
-		rc = ckpt__error(err, CKPT_EINVAL, "two target files are both called %s", f->path);
-	} else {
-		uint32_t id = add_node(v, dir, nm, strlen(nm), 0);
-		if (id == CKPT_VIEW_NONE)
-			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-		else
+	const char *raw = strrchr(f->file, '/');
+	raw = raw ? raw + 1 : f->file;
+	ckpt__buf name = {0};
+	int rc;
+	if (ckpt__path_component(&name, raw, strlen(raw), 4) || ckpt__buf_append(&name, ".npy", 4))
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	else
+		rc = arena_name(v, (const char *)name.data, name.len, out, err);
+	ckpt__buf_free(&name);
+	return rc;
+}
+
+/*
+ * Add every plan file at its mount path (the plan's `path`: escaped, with
+ * "@value" where a file is also a directory), creating directories. Paths
+ * go in sorted order, so that all paths under a directory P/ come
+ * together: the directories of the previous path stay on `stack`, and a
+ * path reuses the ones it shares (same parent, same name) and makes the
+ * rest. Clashes (a file and a directory, or two files, of one name) are
+ * found later, between sorted siblings (link_children).
+ */
+static int build_tree(ckpt_view *v, ckpt_error *err)
+{
+	size_t nf = v->plan->n_files;
+	const ckpt_plan_file **order = NULL;
+	uint32_t *stack = NULL;
+	size_t depth = 0, scap = 0;
+	uint64_t scratch = 0; /* charged for order and stack, given back at the end */
+	int rc = tree_charge(v, (uint64_t)nf * sizeof(*order), err);
+
+	if (rc == 0)
+		scratch = (uint64_t)nf * sizeof(*order);
+	if (rc == 0 && (order = ckpt__plan_by_path(v->plan)) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	for (size_t k = 0; rc == 0 && k < nf; k++) {
+		const ckpt_plan_file *f = order[k];
+		const char *p = f->path, *dirs_end = dirs_end_of(v, f);
+		uint32_t dir = CKPT_VIEW_ROOT;
+		for (size_t d = 0; rc == 0 && p < dirs_end; d++) {
+			const char *slash = memchr(p, '/', (size_t)(dirs_end - p));
+			size_t n = (size_t)((slash ? slash : dirs_end) - p);
+			if (n > NAME_MAX_VIEW) {
+				rc = ckpt__error(err, CKPT_EUNSUPPORTED,
+						 "%s: a path component is longer than %d bytes",
+						 f->path, NAME_MAX_VIEW);
+				break;
+			}
+			if (d < depth && same_name(v->n[stack[d]].pub.name, p, n)) {
+				dir = stack[d];
+			} else {
+				if (d == scap) {
+					size_t nc = scap ? scap * 2 : 64;
+					uint32_t *ns = NULL;
+					rc = tree_charge(v, (nc - scap) * sizeof(*stack), err);
+					if (rc == 0)
+						scratch += (nc - scap) * sizeof(*stack);
+					if (rc == 0 &&
+					    (ns = realloc(stack, nc * sizeof(*stack))) == NULL)
+						rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+					if (rc)
+						break;
+					stack = ns;
+					scap = nc;
+				}
+				const char *name;
+				rc = arena_name(v, p, n, &name, err);
+				if (rc == 0)
+					rc = new_node(v, dir, name, 1, &dir, err);
+				if (rc)
+					break;
+				stack[d] = dir;
+				depth = d + 1;
+			}
+			p += n + 1;
+		}
+		if (rc)
+			break;
+		const char *name;
+		uint32_t id;
+		rc = file_name(v, f, &name, err);
+		if (rc == 0)
+			rc = new_node(v, dir, name, 0, &id, err);
+		if (rc == 0)
 			v->n[id].pub.file = f;
 	}
-	ckpt__buf_free(&name);
+	free(order);
+	free(stack);
+	v->tree_bytes -= scratch;
 	return rc;
 }
 
 static int cmp_child(const void *a, const void *b, void *ctx)
 {
 	const ckpt_view *v = ctx;
-	const struct vnode *x = &v->n[*(const uint32_t *)a];
-	const struct vnode *y = &v->n[*(const uint32_t *)b];
-	if (x->pub.parent != y->pub.parent)
-		return x->pub.parent < y->pub.parent ? -1 : 1;
-	return strcmp(x->name, y->name);
+	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+	int r = strcmp(v->n[i].pub.name, v->n[j].pub.name);
+	return r ? r : i < j ? -1 : i > j;
+}
+
+/* The shown path of node id ("a/b.npy"); its last size - 1 bytes when
+ * longer. */
+static void node_path(const ckpt_view *v, uint32_t id, char *out, size_t size)
+{
+	size_t len = 0;
+	for (uint32_t x = id; x != CKPT_VIEW_ROOT; x = v->n[x].pub.parent)
+		len += strlen(v->n[x].pub.name) + (len ? 1 : 0);
+	size_t skip = len >= size ? len - (size - 1) : 0, end = len;
+	for (uint32_t x = id; x != CKPT_VIEW_ROOT; x = v->n[x].pub.parent) {
+		const char *nm = v->n[x].pub.name;
+		for (size_t k = strlen(nm); k > 0; k--)
+			if (--end >= skip)
+				out[end - skip] = nm[k - 1];
+		if (end > 0 && --end >= skip)
+			out[end - skip] = '/';
+	}
+	out[len - skip] = '\0';
+}
+
+/* Two siblings of one name: a plan the tree cannot show. */
+static int clash(const ckpt_view *v, uint32_t a, uint32_t b, ckpt_error *err)
+{
+	char path[CKPT_ERROR_MSG_MAX / 2];
+	node_path(v, a, path, sizeof(path));
+	if (v->n[a].pub.is_dir != v->n[b].pub.is_dir)
+		return ckpt__error(err, CKPT_EINVAL, "%s is both a file and a directory", path);
+	return ckpt__error(err, CKPT_EINVAL, "two target files are both called %s", path);
+}
+
+/* Each directory's children: a range of `children`, sorted by name. The
+ * node array first gives back what its last doubling did not use. */
+static int link_children(ckpt_view *v, ckpt_error *err)
+{
+	struct vnode *shrunk = v->cap > v->count ? realloc(v->n, v->count * sizeof(*v->n)) : NULL;
+	if (shrunk) {
+		v->tree_bytes -= (v->cap - v->count) * sizeof(*v->n);
+		v->n = shrunk;
+		v->cap = v->count;
+	}
+	int rc = tree_charge(v, (uint64_t)v->count * sizeof(uint32_t), err);
+	if (rc == 0 && (v->children = malloc((v->count ? v->count : 1) * sizeof(uint32_t))) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	if (rc)
+		return rc;
+	for (size_t id = 1; id < v->count; id++)
+		v->n[v->n[id].pub.parent].pub.n_children++;
+	uint32_t at = 0;
+	for (size_t id = 0; id < v->count; id++) {
+		v->n[id].pub.first_child = at;
+		at += v->n[id].pub.n_children;
+		v->n[id].pub.n_children = 0;
+	}
+	for (uint32_t id = 1; id < v->count; id++) {
+		ckpt_node *dir = &v->n[v->n[id].pub.parent].pub;
+		v->children[dir->first_child + dir->n_children++] = id;
+	}
+	for (size_t id = 0; rc == 0 && id < v->count; id++) {
+		const ckpt_node *d = &v->n[id].pub;
+		uint32_t *c = v->children + d->first_child;
+		if (d->n_children > 1)
+			qsort_r(c, d->n_children, sizeof(*c), cmp_child, v);
+		for (uint32_t k = 1; rc == 0 && k < d->n_children; k++)
+			if (strcmp(v->n[c[k - 1]].pub.name, v->n[c[k]].pub.name) == 0)
+				rc = clash(v, c[k - 1], c[k], err);
+	}
+	return rc;
 }
 
 /* Byte size of a file whose dtype has no fixed size: a string file is its
@@ -329,7 +505,7 @@ static const char *npy_descr(ckpt_dtype dt)
  * The NPY 1.0 header of a file: magic, version, uint16 header length, then
  * the dict padded with spaces and a newline to a multiple of 64 bytes.
  */
-static int npy_header(struct vnode *nd, const ckpt_plan_file *f, ckpt_error *err)
+static int npy_header(struct npy_file *nd, const ckpt_plan_file *f, ckpt_error *err)
 {
 	char descr[32], dict[4096];
 	const char *d = npy_descr(f->dtype);
@@ -691,8 +867,12 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	v->mapping_id = CKPT_VIEW_NONE;
 	pthread_mutex_init(&v->mapping_lock, NULL);
 	v->plan = plan;
-	if (add_node(v, CKPT_VIEW_NONE, "", 0, 1) == CKPT_VIEW_NONE || rehash(v, 256) != 0)
-		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	v->tree_budget =
+	    r->table_bytes <= (UINT64_MAX - CKPT__VIEW_TREE_SLACK) / CKPT__VIEW_TREE_PER_INDEX_BYTE
+		? r->table_bytes * CKPT__VIEW_TREE_PER_INDEX_BYTE + CKPT__VIEW_TREE_SLACK
+		: UINT64_MAX;
+	uint32_t root;
+	rc = new_node(v, CKPT_VIEW_NONE, "", 1, &root, err);
 	if (rc == 0 && format == CKPT_VIEW_TF)
 		rc = tf_build(v, err); /* two files instead of one per plan file */
 	/* @mapping.json is made on first use, so refuse now what it cannot hold */
@@ -703,51 +883,36 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 					 "%s: a name is not valid UTF-8, which JSON cannot carry",
 					 f->file);
 	}
-	for (size_t i = 0; rc == 0 && format != CKPT_VIEW_TF && i < plan->n_files; i++)
-		rc = insert_file(v, &plan->files[i], err);
-	if (rc == 0) {
-		uint32_t id = ckpt_view_lookup(v, CKPT_VIEW_ROOT, "@mapping.json");
-		if (id == CKPT_VIEW_NONE)
-			id = add_node(v, CKPT_VIEW_ROOT, "@mapping.json", 13, 0);
-		if (id == CKPT_VIEW_NONE)
-			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-		v->mapping_id = id;
-	}
-	/* sizes */
+	if (rc == 0 && format != CKPT_VIEW_TF)
+		rc = build_tree(v, err);
+	if (rc == 0)
+		rc = new_node(v, CKPT_VIEW_ROOT, "@mapping.json", 0, &v->mapping_id, err);
+	if (rc == 0)
+		rc = link_children(v, err);
+	/* sizes, and npy headers (per file: outside the tree's budget) */
+	if (rc == 0 && format == CKPT_VIEW_NPY &&
+	    (v->npy = calloc(plan->n_files ? plan->n_files : 1, sizeof(*v->npy))) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	for (size_t id = 1; rc == 0 && id < v->count; id++) {
-		struct vnode *nd = &v->n[id];
-		const ckpt_plan_file *f = nd->pub.file;
+		ckpt_node *nd = &v->n[id].pub;
+		const ckpt_plan_file *f = nd->file;
 		if (f == NULL)
 			continue;
+		struct npy_file *x = v->npy ? &v->npy[f - plan->files] : NULL;
+		uint64_t width = 0;
 		if (f->size_known)
-			nd->pub.size = f->size;
+			nd->size = f->size;
 		else
-			rc = measure_unsized(v, f, &nd->pub.size, &nd->width, err);
-		if (rc == 0 && format == CKPT_VIEW_NPY) {
+			rc = measure_unsized(v, f, &nd->size, &width, err);
+		if (rc == 0 && x) {
+			x->width = width;
 			if (f->dtype == CKPT_DT_STRING)
-				nd->pub.size = nd->width * f->num_elements;
+				nd->size = width * f->num_elements;
 			else if (f->dtype == CKPT_DT_VARIANT)
-				nd->pub.size = nd->width;
-			rc = npy_header(nd, f, err);
-			nd->pub.size += nd->hdr_len;
+				nd->size = width;
+			rc = npy_header(x, f, err);
+			nd->size += x->hdr_len;
 		}
-	}
-	/* children ranges */
-	if (rc == 0 && (v->children = malloc(v->count * sizeof(uint32_t))) == NULL)
-		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
-	if (rc == 0) {
-		size_t k = 0;
-		for (uint32_t id = 1; id < v->count; id++)
-			v->children[k++] = id;
-		qsort_r(v->children, k, sizeof(uint32_t), cmp_child, v);
-		for (size_t i = 0; i < k; i++) {
-			ckpt_node *dir = &v->n[v->n[v->children[i]].pub.parent].pub;
-			if (dir->n_children == 0)
-				dir->first_child = (uint32_t)i;
-			dir->n_children++;
-		}
-		for (size_t id = 0; id < v->count; id++)
-			v->n[id].pub.name = v->n[id].name;
 	}
 	/* verification state, one byte per stored piece */
 	size_t nt = ckpt_reader_count(r), np = 0;
@@ -772,12 +937,15 @@ void ckpt_view_free(ckpt_view *v)
 	if (v == NULL)
 		return;
 	tf_free(v->tf);
-	for (size_t i = 0; i < v->count; i++) {
-		free(v->n[i].name);
-		free(v->n[i].hdr);
+	for (size_t i = 0; v->npy && i < v->plan->n_files; i++)
+		free(v->npy[i].hdr);
+	free(v->npy);
+	while (v->names) {
+		struct name_block *b = v->names;
+		v->names = b->next;
+		free(b);
 	}
 	free(v->n);
-	free(v->hash);
 	free(v->children);
 	free(v->mapping_order);
 	free(v->mapping_at);
@@ -994,10 +1162,9 @@ static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint
 	return rc;
 }
 
-static int read_strings(const ckpt_view *v, const struct vnode *nd, uint64_t off, void *buf,
-			size_t len, ckpt_error *err)
+static int read_strings(const ckpt_view *v, const ckpt_plan_file *f, const struct npy_file *nd,
+			uint64_t off, void *buf, size_t len, ckpt_error *err)
 {
-	const ckpt_plan_file *f = nd->pub.file;
 	char **s;
 	uint64_t *l;
 	int rc = ckpt_reader_read_strings(v->r, f->source, &s, &l, err);
@@ -1042,7 +1209,7 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		return 0;
 	if (len > nd->size - off)
 		len = (size_t)(nd->size - off);
-	const struct vnode *vn = &v->n[id];
+	const struct npy_file *vn = npy_of(v, id);
 	const ckpt_plan_file *f = nd->file;
 	int rc;
 	if (f == NULL) {
@@ -1071,7 +1238,7 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		return rc;
 	}
 	if (f->dtype == CKPT_DT_STRING) {
-		rc = read_strings(v, vn, off, buf, len, err);
+		rc = read_strings(v, f, vn, off, buf, len, err);
 		if (rc == 0)
 			*got = done + len;
 		return rc;
@@ -1115,7 +1282,7 @@ int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int
 	const ckpt_node *nd = ckpt_view_node(v, id);
 	if (v->tf || nd == NULL || nd->file == NULL || nd->is_dir)
 		return 0;
-	const struct vnode *vn = &v->n[id];
+	const struct npy_file *vn = npy_of(v, id);
 	const ckpt_plan_file *f = nd->file;
 	if (f->dtype != f->source_dtype || ckpt_dtype_size(f->dtype) == 0 || off < vn->hdr_len ||
 	    off + len > nd->size)

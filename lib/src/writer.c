@@ -29,6 +29,7 @@
 #include "codec_int.h"
 #include "crc32c_int.h"
 #include "error_int.h"
+#include "hash_int.h"
 #include "slicekey_int.h"
 #include "sstable_writer_int.h"
 #include "writer_int.h"
@@ -232,27 +233,27 @@ struct ckpt_writer {
 	size_t n, cap;
 	size_t *hash; /* entry index + 1; 0 = empty slot */
 	size_t hcap;  /* power of two */
-	int status;   /* sticky CKPT_EIO / CKPT_ENOMEM */
+	ckpt__hash_key hkey;
+	size_t probes; /* occupied slots passed by lookups (tests bound it) */
+	int status;    /* sticky CKPT_EIO / CKPT_ENOMEM */
 	int finished;
 };
 
-static uint64_t key_hash(const uint8_t *k, size_t n, int input)
+/* Keyed (hash_int.h): keys are tensor names, maybe from a hostile file;
+ * each input (shard) hashes under its own variant of the writer's key. */
+static uint64_t key_hash(const ckpt_writer *w, const uint8_t *k, size_t n, int input)
 {
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)(unsigned)input;
-	for (size_t i = 0; i < n; i++) {
-		h ^= k[i];
-		h *= 1099511628211ull;
-	}
-	return h;
+	ckpt__hash_key key = {w->hkey.k0, w->hkey.k1 ^ (uint64_t)(unsigned)input};
+	return ckpt__siphash(&key, k, n);
 }
 
 /* Slot of (input, key): its entry, or the empty slot where it would go. */
 static size_t *hash_slot(ckpt_writer *w, const uint8_t *k, size_t n, int input)
 {
 	size_t mask = w->hcap - 1;
-	size_t i = (size_t)key_hash(k, n, input) & mask;
+	size_t i = (size_t)key_hash(w, k, n, input) & mask;
 
-	for (;;) {
+	for (;; w->probes++) {
 		size_t *s = &w->hash[i];
 		if (*s == 0)
 			return s;
@@ -261,6 +262,11 @@ static size_t *hash_slot(ckpt_writer *w, const uint8_t *k, size_t n, int input)
 			return s;
 		i = (i + 1) & mask;
 	}
+}
+
+size_t ckpt__writer_probes(const ckpt_writer *w)
+{
+	return w->probes;
 }
 
 static wentry *find(ckpt_writer *w, const uint8_t *k, size_t n, int input)
@@ -399,6 +405,7 @@ int ckpt_writer_open(ckpt_writer **out, const char *prefix, ckpt_error *err)
 		ckpt_writer_close(w);
 		return ckpt__error(err, CKPT_ENOMEM, "writer: out of memory");
 	}
+	ckpt__hash_key_new(&w->hkey);
 	*out = w;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ckpt/error.h"
+#include "ckpt/writer.h"
 #include "codec_int.h"
 
 /* The fields of a BundleEntryProto, as the writer fills them. */
@@ -62,5 +63,9 @@ typedef struct ckpt__index_entry {
  */
 int ckpt__bundle_encode_index(ckpt__buf *out, int32_t num_shards, ckpt__index_entry *entries,
 			      size_t n, ckpt_error *err);
+
+/* Occupied slots passed so far by the writer's key lookups: a hostile set
+ * of names must not make this grow faster than the number of lookups. */
+size_t ckpt__writer_probes(const ckpt_writer *w);
 
 #endif

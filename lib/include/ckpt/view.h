@@ -60,6 +60,9 @@ typedef struct ckpt_node {
 
 /*
  * Build the tree for plan over r (raw format). Both must outlive the view.
+ * The tree (nodes, names, children lists) may take at most 8 bytes per
+ * byte of r's index (V1: table files) plus 1 MiB; a plan that needs more
+ * fails with CKPT_EUNSUPPORTED before passing that.
  * Ownership: the caller frees *out with ckpt_view_free().
  */
 int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan, ckpt_error *err);
