@@ -9,7 +9,9 @@ Prints a table and writes bench-results.json.
 
 Environment: BENCH_DIR (work folder, default a new one in /var/tmp, removed
 at the end), BENCH_ROUNDS (default 5), BENCH_TREE_ROUNDS (default 3),
-BENCH_SKIP_8G=1 (skip the 8 GiB RSS comparison), BENCH_OUT (JSON path).
+BENCH_SKIP_8G=1 (skip the 8 GiB RSS comparison), BENCH_OUT (JSON path),
+BENCH_CASES (comma-separated groups to run, default all: `io` = cases 1-7,
+`strings` = case S, the linearity of string reads).
 """
 import json
 import os
@@ -193,8 +195,16 @@ def tree_desc(elems):
                          "pattern": "const:0"} for i in range(TREE_N)]}
 
 
+CASE_GROUPS = ("io", "strings")
+
+
 def main():
-    for tool in ("squashfuse_ll", "mksquashfs", "fusermount3", "dd"):
+    cases = [c for c in os.environ.get("BENCH_CASES", ",".join(CASE_GROUPS)).split(",") if c]
+    for c in cases:
+        if c not in CASE_GROUPS:
+            sys.exit("bench: BENCH_CASES: unknown group %r (groups: %s)" % (c, ", ".join(CASE_GROUPS)))
+    tools = ("squashfuse_ll", "mksquashfs", "fusermount3", "dd") if "io" in cases else ("fusermount3",)
+    for tool in tools:
         if shutil.which(tool) is None:
             sys.exit("bench: %s is missing: run scripts/install-deps.sh" % tool)
     own_dir = "BENCH_DIR" not in os.environ
@@ -202,7 +212,10 @@ def main():
     os.makedirs(work, exist_ok=True)
     t_start = time.perf_counter()
     try:
-        run(work)
+        if "io" in cases:
+            run(work)
+        if "strings" in cases:
+            run_strings(work)
     finally:
         for m in list(mounted):
             subprocess.run(["fusermount3", "-uz", m], check=False)
@@ -432,6 +445,45 @@ def run(work):
         ratio = min(rss1, med(rss8)) / max(rss1, med(rss8))
         result("5", "peak RSS, 1 GiB vs 8 GiB of data (MiB)", round(rss1 / MiB, 1),
                round(med(rss8) / MiB, 1), ratio, 0.9, "MiB", "ratio = smaller/larger")
+
+
+STR_SMALL = 8 * MiB                 # case S: stored bytes of the small string tensor
+STR_SCALE = 8                       # the large one holds this many times its elements
+
+
+def run_strings(work):
+    """Case S (issue 10 item 7): `cat` of a string tensor of many short
+    elements (random:SEED: length = byte % 17, 9 stored bytes on average)
+    must cost time linear in its size: the 64 MiB tensor within 2x of 8x
+    the 8 MiB one. Both in one checkpoint, each round on a fresh mount; the
+    ratio per round is (8 MiB time x size ratio) / 64 MiB time."""
+    n8 = STR_SMALL // 9
+    log("case S: generating 8 MiB and 64 MiB string tensors ...")
+    ck = os.path.join(work, "strings")
+    gen({"tensors": [{"name": "s8", "dtype": "string", "shape": [n8], "pattern": "random:3"},
+                     {"name": "s64", "dtype": "string", "shape": [STR_SCALE * n8],
+                      "pattern": "random:3"}]}, ck)
+    mnt = os.path.join(work, "strmnt")
+    m = ckptfs(ck, mnt)
+    size8 = os.path.getsize(os.path.join(mnt, "s8"))
+    size64 = os.path.getsize(os.path.join(mnt, "s64"))
+    m.close()
+    log("case S: %d rounds ..." % ROUNDS)
+    t8, t64 = [], []
+    for r in range(ROUNDS):
+        m = ckptfs(ck, mnt)
+        t8.append(shell_time("cat %s > /dev/null" % os.path.join(mnt, "s8")))
+        t64.append(shell_time("cat %s > /dev/null" % os.path.join(mnt, "s64")))
+        m.close()
+    scale = size64 / size8
+    ratio = med([a * scale / b for a, b in zip(t8, t64)])
+    result("S", "cat of a 64 MiB string tensor (s)", round(med(t8) * scale, 3),
+           round(med(t64), 3), ratio, 0.5, "s",
+           "baseline: %.2fx the 8 MiB cat (%.3f s); t64/(8*t8) = %.2f, target <= 2"
+           % (scale, med(t8), 1.0 / ratio))
+    for p in os.listdir(work):
+        if p.startswith("strings"):
+            os.unlink(os.path.join(work, p))
 
 
 def report(elapsed):

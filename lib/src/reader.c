@@ -2,8 +2,8 @@
  * Opening a checkpoint as TensorFlow resolves CHECKPOINT
  * (spec/checkpoint_state.md, bundle.md "V1 vs V2 detection"), and the
  * format-independent half of reading: tensor table, pieces, pread, CRC
- * checks, slice assembly and strings. The V2 and V1 loaders fill the
- * tables (bundle.c, v1.c).
+ * checks and slice assembly. The V2 and V1 loaders fill the tables
+ * (bundle.c, v1.c); string tensors are parsed in strings.c.
  */
 #include "reader_int.h"
 
@@ -17,6 +17,7 @@
 #include "error_int.h"
 #include "slice_int.h"
 #include "state_int.h"
+#include "strings_int.h"
 
 #define MAX_STATE_FILE (1u << 20)
 
@@ -607,7 +608,7 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out, c
 		    err, CKPT_EUNSUPPORTED,
 		    "%s: Byte-swapping not yet implemented for tensors with dtype 21 (%s)", r->path,
 		    r->t[i].name);
-	/* strings carry their own checksum layout: parse_strings checks it */
+	/* strings carry their own checksum layout: strings.c checks it */
 	if (rc == 0 && r->t[i].pub.dtype != CKPT_DT_STRING) {
 		int bad = 0;
 		uint32_t crc =
@@ -639,14 +640,8 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
 	if (i >= r->n || p >= r->t[i].pub.num_pieces)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
 	const struct ckpt__tensor *t = &r->t[i];
-	if (t->pub.dtype == CKPT_DT_STRING) {
-		char **s;
-		uint64_t *l;
-		int rc = ckpt_reader_read_strings(r, i, &s, &l, err);
-		if (rc == 0)
-			ckpt_reader_free_strings(s, l);
-		return rc;
-	}
+	if (t->pub.dtype == CKPT_DT_STRING) /* lengths, then their bytes in steps */
+		return ckpt__strings_verify(r, i, err);
 	if (t->pub.dtype == CKPT_DT_VARIANT) { /* small; its CRC needs the layout */
 		int rc = read_piece(r, i, p, &buf, err);
 		if (rc == 0)
@@ -747,110 +742,4 @@ int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
 		free(buf);
 	}
 	return 0;
-}
-
-int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs, uint64_t **out_lens,
-			     ckpt_error *err)
-{
-	if (i >= r->n)
-		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
-	const struct ckpt__tensor *t = &r->t[i];
-	if (t->pub.dtype != CKPT_DT_STRING)
-		return ckpt__error(err, CKPT_EINVAL, "%s: tensor %s is not a string tensor",
-				   r->path, t->name);
-	if (t->pub.num_pieces != 1 || t->pieces[0].pub.num_elements != t->pub.num_elements)
-		return ckpt__error(err, CKPT_EUNSUPPORTED,
-				   "%s: Dtype string not supported for a partitioned tensor (%s)",
-				   r->path, t->name);
-	const struct ckpt__piece *pc = &t->pieces[0];
-	uint8_t *buf;
-	int rc = read_piece(r, i, 0, &buf, err);
-	if (rc)
-		return rc;
-	uint64_t n = t->pub.num_elements;
-	const uint8_t *p = buf, *end = buf + pc->pub.size;
-	uint64_t *lens = NULL;
-	char **strs = NULL;
-	if (n > pc->pub.size)
-		goto bad;
-	lens = malloc((n ? (size_t)n : 1) * sizeof(*lens));
-	if (lens == NULL) {
-		rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
-		goto out;
-	}
-	uint32_t lcrc = 0;
-	uint64_t total = 0;
-	for (uint64_t k = 0; k < n; k++) {
-		if (ckpt__get_varint64(&p, end, &lens[k]))
-			goto bad;
-		/* TF feeds 4-byte lengths (8 only past 2^32 - 1) in the
-		 * writer's byte order */
-		size_t w = lens[k] <= 0xffffffffu ? 4 : 8;
-		uint8_t le[8];
-		ckpt__store_le64(le, lens[k]);
-		if (r->swap)
-			swap_units(le, w, w);
-		lcrc = ckpt__crc32c_extend(lcrc, le, w);
-		if (ckpt__add_u64(total, lens[k], &total))
-			goto bad;
-	}
-	uint8_t sum[4];
-	if ((size_t)(end - p) >= 4) {
-		memcpy(sum, p, 4);
-		if (r->swap)
-			swap_units(sum, 4, 4);
-	}
-	if ((size_t)(end - p) < 4 || ckpt__crc32c_unmask(ckpt__load_le32(sum)) != lcrc) {
-		rc = ckpt__error(err, CKPT_ECHECKSUM,
-				 "%s: tensor %s: The length checksum does not match: expected %08u",
-				 r->path, t->name, lcrc);
-		goto out;
-	}
-	/* the entry CRC: uint32 lengths, the 4 checksum bytes, the strings */
-	uint32_t crc =
-	    ckpt__crc32c_extend(ckpt__crc32c_extend(lcrc, p, 4), p + 4, (size_t)(end - p - 4));
-	if (crc != pc->crc) {
-		rc = ckpt__error(
-		    err, CKPT_ECHECKSUM,
-		    "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored "
-		    "%08u vs. calculated on the restored bytes %u (tensor %s)",
-		    r->path, pc->shard, (unsigned long long)pc->pub.size, pc->crc, crc, t->name);
-		goto out;
-	}
-	p += 4;
-	if (total != (uint64_t)(end - p))
-		goto bad;
-	/* One block: n pointers, then the strings, each NUL-terminated. */
-	strs = malloc((size_t)n * sizeof(*strs) + (size_t)total + (size_t)n + 1);
-	if (strs == NULL) {
-		rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
-		goto out;
-	}
-	char *dst = (char *)(strs + n);
-	for (uint64_t k = 0; k < n; k++) {
-		strs[k] = dst;
-		memcpy(dst, p, (size_t)lens[k]);
-		dst[lens[k]] = '\0';
-		dst += lens[k] + 1;
-		p += lens[k];
-	}
-	free(buf);
-	*out_strs = strs;
-	*out_lens = lens;
-	return 0;
-bad:
-	rc = ckpt__error(err, CKPT_ECORRUPT,
-			 "%s: tensor %s: String lengths longer than expected offset %llu", r->path,
-			 t->name, (unsigned long long)(pc->offset + pc->pub.size));
-out:
-	free(buf);
-	free(lens);
-	free(strs);
-	return rc;
-}
-
-void ckpt_reader_free_strings(char **strs, uint64_t *lens)
-{
-	free(strs);
-	free(lens);
 }

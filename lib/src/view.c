@@ -37,6 +37,7 @@
 #include "slice_int.h"
 #include "strbuf_int.h"
 #include "slicekey_int.h"
+#include "strings_int.h"
 #include "view_int.h"
 #include "writer_int.h"
 
@@ -87,6 +88,8 @@ struct ckpt_view {
 	_Atomic unsigned char *verified;
 	size_t *piece_base;
 	struct tf_state *tf; /* CKPT_VIEW_TF only */
+	/* string tensors' parsed lengths, built on first read (strings.c) */
+	ckpt__strings_cache *strings;
 };
 
 static const struct npy_file no_npy; /* raw and tf formats: no header */
@@ -441,7 +444,8 @@ static int link_children(ckpt_view *v, ckpt_error *err)
 
 /* Byte size of a file whose dtype has no fixed size: a string file is its
  * raw bytes (scalar) or (8 + len) per element; a variant file the stored
- * bytes. *longest is the widest string element (npy) or the variant size. */
+ * bytes. *longest is the widest string element (npy) or the variant size.
+ * Strings: only their lengths are read (and their checksum checked). */
 static int measure_unsized(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *size,
 			   uint64_t *longest, ckpt_error *err)
 {
@@ -456,20 +460,17 @@ static int measure_unsized(const ckpt_view *v, const ckpt_plan_file *f, uint64_t
 		*longest = *size;
 		return 0;
 	}
-	char **s;
-	uint64_t *l;
-	int rc = ckpt_reader_read_strings(v->r, f->source, &s, &l, err);
+	ckpt__strings_head h;
+	int rc = ckpt__strings_parse(v->r, f->source, &h, err);
 	if (rc)
 		return rc;
-	uint64_t total = 0, max = 1;
-	for (uint64_t k = 0; k < t->num_elements; k++) {
-		total += l[k] + (f->rank ? 8 : 0);
-		if (l[k] > max)
-			max = l[k];
-	}
-	ckpt_reader_free_strings(s, l);
-	*size = total;
-	*longest = max;
+	*size = h.size - h.data_start;
+	*longest = h.longest > 1 ? h.longest : 1;
+	uint64_t npy;
+	if ((f->rank && (ckpt__mul_u64(h.n, 8, &npy) || ckpt__add_u64(*size, npy, size))) ||
+	    (v->format == CKPT_VIEW_NPY && ckpt__mul_u64(*longest, h.n, &npy)))
+		return ckpt__error(err, CKPT_EUNSUPPORTED, "%s: string tensor %s is too large",
+				   f->file, f->source_name);
 	return 0;
 }
 
@@ -579,24 +580,17 @@ static void tf_free(struct tf_state *tf)
 }
 
 /* Bytes [off, off+len) of a string segment's body: its strings' bytes
- * back to back (the lengths are in the head). */
+ * back to back (the lengths are in the head), as the source stores them. */
 static int tf_string_body(const ckpt_view *v, const struct tf_seg *sg, uint64_t off, uint8_t *out,
 			  size_t len, ckpt_error *err)
 {
-	char **s;
-	uint64_t *l;
-	int rc = ckpt_reader_read_strings(v->r, sg->f->source, &s, &l, err);
+	const ckpt__strings_index *x;
+	int rc = ckpt__strings_get(v->strings, v->r, sg->f->source, &x, err);
 	if (rc)
 		return rc;
-	uint64_t pos = 0, end = off + len;
-	for (uint64_t k = 0; k < sg->f->num_elements && pos < end; k++) {
-		uint64_t a = pos > off ? pos : off, b = pos + l[k] < end ? pos + l[k] : end;
-		if (a < b)
-			memcpy(out + (a - off), s[k] + (a - pos), (size_t)(b - a));
-		pos += l[k];
-	}
-	ckpt_reader_free_strings(s, l);
-	return 0;
+	rc = ckpt__strings_read_body(v->r, x, off, out, len, err);
+	ckpt__strings_put(v->strings, x);
+	return rc;
 }
 
 /* Bytes [off, off+len) of segment sg (off + len <= sg->size). */
@@ -872,7 +866,10 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 		? r->table_bytes * CKPT__VIEW_TREE_PER_INDEX_BYTE + CKPT__VIEW_TREE_SLACK
 		: UINT64_MAX;
 	uint32_t root;
-	rc = new_node(v, CKPT_VIEW_NONE, "", 1, &root, err);
+	if ((v->strings = ckpt__strings_cache_new()) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	else
+		rc = new_node(v, CKPT_VIEW_NONE, "", 1, &root, err);
 	if (rc == 0 && format == CKPT_VIEW_TF)
 		rc = tf_build(v, err); /* two files instead of one per plan file */
 	/* @mapping.json is made on first use, so refuse now what it cannot hold */
@@ -952,6 +949,7 @@ void ckpt_view_free(ckpt_view *v)
 	pthread_mutex_destroy(&v->mapping_lock);
 	free((void *)v->verified);
 	free(v->piece_base);
+	ckpt__strings_cache_free(v->strings);
 	free(v);
 }
 
@@ -1162,38 +1160,19 @@ static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint
 	return rc;
 }
 
+/* Raw: a scalar is its bytes, else each element is its uint64 LE length
+ * then its bytes; npy: each element padded with NULs to the width. */
 static int read_strings(const ckpt_view *v, const ckpt_plan_file *f, const struct npy_file *nd,
 			uint64_t off, void *buf, size_t len, ckpt_error *err)
 {
-	char **s;
-	uint64_t *l;
-	int rc = ckpt_reader_read_strings(v->r, f->source, &s, &l, err);
+	const ckpt__strings_index *x;
+	int rc = ckpt__strings_get(v->strings, v->r, f->source, &x, err);
 	if (rc)
 		return rc;
-	uint64_t pos = 0, end = off + len;
-	uint8_t *out = buf;
-	for (uint64_t k = 0; k < f->num_elements && pos < end; k++) {
-		uint8_t hdr[8];
-		ckpt__store_le64(hdr, l[k]);
-		/* raw: [u64 length] bytes; npy: bytes then NULs to the width */
-		const uint8_t *parts[3] = {hdr, (const uint8_t *)s[k], NULL};
-		uint64_t plen[3] = {f->rank ? 8u : 0u, l[k], 0};
-		if (nd->hdr) {
-			plen[0] = 0;
-			plen[2] = nd->width - l[k];
-		}
-		for (int j = 0; j < 3; j++) {
-			uint64_t a = pos > off ? pos : off,
-				 b = pos + plen[j] < end ? pos + plen[j] : end;
-			if (a < b && parts[j])
-				memcpy(out + (a - off), parts[j] + (a - pos), (size_t)(b - a));
-			else if (a < b)
-				memset(out + (a - off), 0, (size_t)(b - a));
-			pos += plen[j];
-		}
-	}
-	ckpt_reader_free_strings(s, l);
-	return 0;
+	unsigned hdr = nd->hdr || f->rank == 0 ? 0 : 8;
+	rc = ckpt__strings_read(v->r, x, hdr, nd->hdr ? nd->width : 0, off, buf, len, err);
+	ckpt__strings_put(v->strings, x);
+	return rc;
 }
 
 int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, size_t len,

@@ -438,6 +438,7 @@ START_TEST(test_reader_big_endian)
 	char **strs;
 	uint64_t *lens;
 	ck_assert_int_eq(ckpt_reader_find(r, "s", &si), 0);
+	ck_assert_msg(ckpt_reader_verify_piece(r, si, 0, &err) == 0, "%s", err.msg);
 	ck_assert_msg(ckpt_reader_read_strings(r, si, &strs, &lens, &err) == 0, "%s", err.msg);
 	ck_assert(lens[0] == 2 && memcmp(strs[0], "ab", 2) == 0);
 	ck_assert(lens[1] == 3 && memcmp(strs[1], "xyz", 3) == 0);
