@@ -452,7 +452,7 @@ def shown_component(c, npy=False):
         return c
     esc = c in (b"", b".", b"..") or c.startswith(b"@")
     if (2 if esc else 0) + len(c) + (4 if npy else 0) > 255:
-        h = 1469598103934665603
+        h = 14695981039346656037  # FNV-1a 64
         for b in c:
             h = ((h ^ b) * 1099511628211) & (2 ** 64 - 1)
         keep = 200
@@ -509,6 +509,14 @@ def hostile_names():
                         data = f.read()
                     o = offsets[n]
                     check(data[-8:] == g.SHARD[o:o + 8], f"hostile names: {rel[:80]!r} bytes")
+                    try:
+                        src = os.getxattr(os.path.join(root, rel), "user.ckpt.source")
+                    except OSError as e:
+                        src = f"errno {e.errno}".encode()
+                    mark = b"...[cut; the full name is in @mapping.json]"
+                    want = n if len(n) <= 65536 else n[:65536 - len(mark)] + mark
+                    check(src == want, f"hostile names ({fmt}): {rel[:80]!r} user.ckpt.source "
+                          f"{src[:40]!r}... ({len(src)} bytes), want {len(want)} bytes")
                 check(found == {b"@mapping.json"}, f"hostile names: extra {sorted(found)[:5]}")
                 stats[f"hostile names ({fmt})"] = f"{len(HOSTILE)} files, all inside"
         # a name that is not UTF-8 cannot go into @mapping.json: refused
