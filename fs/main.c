@@ -36,7 +36,8 @@ static const char usage[] =
     "\n"
     "MAP OPTIONS (each also as -o key=value):\n"
     "  --map CKPT=TARGET   one assignment-map entry (old/=new/, old/w=new/w,\n"
-    "                      /=new/, old/=/); repeatable; none = identity\n"
+    "                      /=new/, old/=/); repeatable; with no map and no\n"
+    "                      --targets every tensor as it is (--map /=/: TF's rule)\n"
     "  --map-file FILE     the map as JSON: {\"ckpt\": \"target\"} or [[ckpt, target]]\n"
     "  --targets FILE      target variables: JSON {\"variables\": [...]} or a\n"
     "                      GRAPH (.meta, saved_model.pb, SavedModel dir)\n"
@@ -432,6 +433,9 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 	o.casts = m->casts;
 	o.n_casts = m->n_casts;
 	o.strict = m->strict;
+	/* no map and no targets: "show this checkpoint", every tensor as it
+	 * is; TF's {'/': '/'} rule only runs when a map or targets are given */
+	o.as_is = m->n_entries == 0 && !m->have_targets;
 	o.ckpt_path = path;
 	o.piece = piece_of;
 	o.piece_ctx = l->r;

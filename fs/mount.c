@@ -1,15 +1,22 @@
 /*
  * Mount mode: everything about the checkpoint, map and mountpoint is
  * checked before mounting; then the session is mounted, the process
- * daemonizes (unless -f) only once the mount is usable, and SIGTERM/SIGINT
- * end the loop and unmount cleanly.
+ * daemonizes (unless -f) and the command returns only once the daemon is
+ * serving (the kernel's FUSE_INIT reached a session worker); a daemon that
+ * fails before that unmounts and the command fails. SIGTERM/SIGINT end
+ * the loop and unmount cleanly.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -20,9 +27,12 @@
 static int check_mountpoint(const char *mnt)
 {
 	struct stat st;
-	if (stat(mnt, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", mnt,
-			errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+	if (stat(mnt, &st) != 0) {
+		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", mnt, strerror(errno));
+		return CKPTFS_EXIT_MOUNT;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ckptfs: mountpoint %s: not a directory\n", mnt);
 		return CKPTFS_EXIT_MOUNT;
 	}
 	DIR *d = opendir(mnt);
@@ -40,6 +50,159 @@ static int check_mountpoint(const char *mnt)
 		fprintf(stderr, "ckptfs: mountpoint %s is not empty\n", mnt);
 		return CKPTFS_EXIT_MOUNT;
 	}
+	return 0;
+}
+
+/*
+ * Readiness. The daemon serves once the kernel's FUSE_INIT (queued at
+ * mount) has been handled: the loop hands every request, INIT first, to a
+ * worker thread it created, so INIT proves the loop runs. Until then
+ * libfuse's error lines are held (fuse_held) and our one-line message
+ * carries the last one; a daemon's caller is told through ready_fd.
+ */
+static atomic_int serving;
+static int ready_fd = -1;   /* daemon: the pipe's write end to the parent */
+static int devnull_fd = -1; /* daemon: becomes stderr once serving */
+static char fuse_held[256];
+static size_t held_len;
+static int held_ended; /* the held line is complete: the next one replaces it */
+
+static void log_fuse(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	if (level > FUSE_LOG_ERR || atomic_load(&serving)) {
+		vfprintf(stderr, fmt, ap);
+		return;
+	}
+	/* libfuse writes some lines in pieces: keep the last whole line */
+	if (held_ended)
+		held_len = 0;
+	vsnprintf(fuse_held + held_len, sizeof(fuse_held) - held_len, fmt, ap);
+	held_len += strlen(fuse_held + held_len);
+	held_ended = held_len > 0 && fuse_held[held_len - 1] == '\n';
+	for (char *p = fuse_held; (p = strchr(p, '\n')) != NULL;)
+		*p = held_ended && p == fuse_held + held_len - 1 ? '\0' : ' ';
+	if (held_ended)
+		held_len--;
+}
+
+/* One line: "ckptfs: WHAT" and libfuse's last held error, if any. */
+static void fail_line(const char *what, const char *arg)
+{
+	fprintf(stderr, "ckptfs: %s%s%s%s\n", what, arg, fuse_held[0] ? ": " : "", fuse_held);
+}
+
+static void op_init_ready(void *userdata, struct fuse_conn_info *conn)
+{
+	ckptfs_ops.init(userdata, conn);
+	atomic_store(&serving, 1);
+	if (ready_fd >= 0) {
+		/* the caller's stderr is let go before the caller returns */
+		dup2(devnull_fd, STDERR_FILENO);
+		ssize_t n;
+		do
+			n = write(ready_fd, "", 1);
+		while (n < 0 && errno == EINTR);
+		close(ready_fd);
+		ready_fd = -1;
+	}
+}
+
+/* Run the session loop; 0 once it served and ended, or an exit code. */
+static int serve(struct fuse_session *se, const struct ckptfs_opts *o)
+{
+	int rc;
+	if (o->single_thread) {
+		rc = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+		if (cfg == NULL) {
+			fail_line("out of memory", "");
+			return CKPTFS_EXIT_SOFTWARE;
+		}
+		fuse_loop_cfg_set_clone_fd(cfg, 1);
+		fuse_loop_cfg_set_max_threads(cfg, 16);
+		fuse_loop_cfg_set_idle_threads(cfg, 8);
+		rc = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	if (!atomic_load(&serving)) {
+		/* no worker ever ran (thread creation failed, a signal) */
+		fail_line("the daemon could not start serving", "");
+		return CKPTFS_EXIT_SOFTWARE;
+	}
+	return rc < 0 ? CKPTFS_EXIT_SOFTWARE : CKPTFS_EXIT_OK;
+}
+
+/* The command's side after fork: wait until the daemon serves (a byte) or
+ * ends (EOF). Exits 0 when it serves; else returns the exit code, with nothing
+ * left mounted (the daemon unmounts, and so do we, in case it was killed:
+ * we hold the session's fd, so the connection is still alive). */
+static int wait_daemon(pid_t pid, int rfd, struct fuse_session *se, const char *mnt)
+{
+	char c;
+	ssize_t n;
+	do
+		n = read(rfd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	close(rfd);
+	if (n == 1) {
+		/* serving: the daemon owns everything now (as fuse_daemonize's
+		 * parent, leave without touching the session) */
+		fflush(stderr);
+		_exit(CKPTFS_EXIT_OK);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	fuse_session_unmount(se);
+	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+		return WEXITSTATUS(st); /* it printed why */
+	if (WIFSIGNALED(st))
+		fprintf(stderr,
+			"ckptfs: the daemon for %s was killed by signal %d before serving\n", mnt,
+			WTERMSIG(st));
+	else
+		fprintf(stderr, "ckptfs: the daemon for %s ended before serving\n", mnt);
+	return CKPTFS_EXIT_SOFTWARE;
+}
+
+/* fuse_daemonize, but the caller waits for readiness, not for the fork:
+ * returns the child's pid in the caller (*rfd: the pipe's read end), 0 in
+ * the daemon, -1 on failure (message printed). */
+static pid_t daemonize(int *rfd)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		fprintf(stderr, "ckptfs: cannot daemonize: %s\n", strerror(errno));
+		return -1;
+	}
+	if ((devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "ckptfs: cannot daemonize: /dev/null: %s\n", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "ckptfs: cannot daemonize: fork: %s\n", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		close(devnull_fd);
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		close(devnull_fd);
+		devnull_fd = -1;
+		*rfd = p[0];
+		return pid;
+	}
+	close(p[0]);
+	ready_fd = p[1];
+	/* stderr stays the caller's until serving: a failure is reported */
+	if (setsid() < 0 || chdir("/") != 0 || dup2(devnull_fd, STDIN_FILENO) < 0 ||
+	    dup2(devnull_fd, STDOUT_FILENO) < 0)
+		fprintf(stderr, "ckptfs: daemonizing: %s\n", strerror(errno));
 	return 0;
 }
 
@@ -93,20 +256,31 @@ static int check_data(const struct ckptfs_loaded *l)
 	return code;
 }
 
-int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
+int ckptfs_mount(const char *path, const char *mount_arg, const struct ckptfs_opts *o)
 {
 	struct ckptfs_loaded l;
 	ckpt_view *view = NULL;
 	ckpt_error err = CKPT_ERROR_INIT;
 	struct fuse_session *se = NULL;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	int code = check_mountpoint(mnt);
 
-	if (code)
+	/* absolute from the start: the daemon's cwd is /, and the unmount at
+	 * SIGTERM must not meet another directory of that name */
+	char *mnt = realpath(mount_arg, NULL);
+	if (mnt == NULL) {
+		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", mount_arg, strerror(errno));
+		return CKPTFS_EXIT_MOUNT;
+	}
+	int code = check_mountpoint(mnt);
+	if (code) {
+		free(mnt);
 		return code;
+	}
 	code = ckptfs_load(path, o, &l);
-	if (code)
+	if (code) {
+		free(mnt);
 		return code;
+	}
 	if ((code = check_data(&l)) != 0)
 		goto out;
 	enum ckpt_view_format vf = o->format == CKPTFS_FORMAT_NPY  ? CKPT_VIEW_NPY
@@ -134,49 +308,50 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 	fs.mtime.tv_sec = (time_t)ckpt_reader_stat(l.r)->mtime_sec;
 	fs.mtime.tv_nsec = ckpt_reader_stat(l.r)->mtime_nsec;
 
+	/* read-only whatever -o says: a user's "rw" comes before our last "ro" */
 	if (fuse_opt_add_arg(&args, "ckptfs") || fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, "ro,default_permissions,fsname=ckptfs,subtype=ckptfs") ||
+	    fuse_opt_add_arg(&args, "default_permissions,fsname=ckptfs,subtype=ckptfs") ||
 	    (o->fuse_opts &&
 	     (fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, o->fuse_opts))) ||
+	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, "ro") ||
 	    (o->debug && fuse_opt_add_arg(&args, "-d"))) {
 		code = CKPTFS_EXIT_SOFTWARE;
 		goto out;
 	}
-	se = fuse_session_new(&args, &ckptfs_ops, sizeof(ckptfs_ops), &fs);
+	static struct fuse_lowlevel_ops ops;
+	ops = ckptfs_ops;
+	ops.init = op_init_ready;
+	fuse_set_log_func(log_fuse);
+	se = fuse_session_new(&args, &ops, sizeof(ops), &fs);
 	if (se == NULL) {
-		fprintf(stderr, "ckptfs: bad FUSE options: %s\n", o->fuse_opts ? o->fuse_opts : "");
+		fail_line("bad FUSE options: ", o->fuse_opts ? o->fuse_opts : "");
 		code = CKPTFS_EXIT_USAGE;
 		goto out;
 	}
 	if (fuse_set_signal_handlers(se) != 0) {
+		fail_line("cannot set signal handlers", "");
 		code = CKPTFS_EXIT_SOFTWARE;
 		goto out_session;
 	}
 	if (fuse_session_mount(se, mnt) != 0) {
-		fprintf(stderr, "ckptfs: cannot mount on %s\n", mnt);
+		fail_line("cannot mount on ", mnt);
 		code = CKPTFS_EXIT_MOUNT;
 		goto out_signals;
 	}
-	/* the mount is usable now; only then does the parent return */
-	if (fuse_daemonize(o->foreground) != 0) {
-		code = CKPTFS_EXIT_SOFTWARE;
-		goto out_unmount;
-	}
-	if (o->single_thread) {
-		rc = fuse_session_loop(se);
-	} else {
-		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-		if (cfg == NULL) {
+	if (!o->foreground) {
+		int rfd = -1;
+		pid_t pid = daemonize(&rfd);
+		if (pid < 0) {
 			code = CKPTFS_EXIT_SOFTWARE;
 			goto out_unmount;
 		}
-		fuse_loop_cfg_set_clone_fd(cfg, 1);
-		fuse_loop_cfg_set_max_threads(cfg, 16);
-		fuse_loop_cfg_set_idle_threads(cfg, 8);
-		rc = fuse_session_loop_mt(se, cfg);
-		fuse_loop_cfg_destroy(cfg);
+		if (pid > 0) {
+			/* returns only if the daemon failed; then nothing is mounted */
+			code = wait_daemon(pid, rfd, se, mnt);
+			goto out_signals;
+		}
 	}
-	code = rc < 0 ? CKPTFS_EXIT_SOFTWARE : CKPTFS_EXIT_OK;
+	code = serve(se, o);
 	ckptfs_free_handles(&fs);
 out_unmount:
 	fuse_session_unmount(se);
@@ -188,5 +363,6 @@ out:
 	fuse_opt_free_args(&args);
 	ckpt_view_free(view);
 	ckptfs_unload(&l);
+	free(mnt);
 	return code;
 }

@@ -428,6 +428,11 @@ static void reply_xattr_data(fuse_req_t req, const char *data, size_t len, size_
 		fuse_reply_buf(req, data, len);
 }
 
+/* The kernel's XATTR_SIZE_MAX: a longer value fails getxattr(2) with E2BIG. */
+#define XATTR_VALUE_MAX 65536
+/* Ends a value cut to XATTR_VALUE_MAX (a name over 64 KiB). */
+static const char xattr_cut[] = "...[cut; the full name is in @mapping.json]";
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	const ckpt_node *n = xattr_node_or_reply(req, ino);
@@ -438,7 +443,16 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	reply_xattr_data(req, v, strlen(v), size);
+	size_t len = strlen(v);
+	if (len > XATTR_VALUE_MAX) {
+		/* cut at a UTF-8 boundary and marked; v has room (len > keep + mark) */
+		size_t keep = XATTR_VALUE_MAX - (sizeof(xattr_cut) - 1);
+		while (keep > 0 && ((unsigned char)v[keep] & 0xc0) == 0x80)
+			keep--;
+		memcpy(v + keep, xattr_cut, sizeof(xattr_cut));
+		len = keep + sizeof(xattr_cut) - 1;
+	}
+	reply_xattr_data(req, v, len, size);
 	free(v);
 }
 

@@ -179,6 +179,40 @@ try:
                     "@x/y": "@=@x/y", "a/./b": "a/@=./b", "c//d": "c/@=/d"},
           "mount paths in --dry-run --json: %s %s" % (paths, err))
 
+    # no map and no targets: every tensor as it is, even names TF's
+    # {'/': '/'} would cut at "/part_" or strip of a trailing '/'; with a
+    # map TF's rule (and its error) stays; a component too long for a file
+    # name is @# + FNV-1a 64 (offset basis 14695981039346656037) + ~ + 200 bytes
+    asis = write("asis.json", json.dumps({"tensors": [
+        {"name": n, "dtype": "int8", "shape": [1]}
+        for n in ("tagger/part_of_speech/embeddings", "ends/", "ends", "Y" * 300)]}))
+    AS = os.path.join(tmp, "asis")
+    subprocess.run([GEN, asis, AS], check=True)
+    for args in ([], ["--json"]):
+        rc, out, err = run("--dry-run", *args, AS)
+        check(rc == EX_OK, "as is %r: exit %d %s" % (args, rc, err))
+    rc, out, err = run("--dry-run", "--json", AS)
+    paths = {p["name"]: p["path"] for p in json.loads(out)} if rc == 0 else {}
+    check(paths == {"tagger/part_of_speech/embeddings": "tagger/part_of_speech/embeddings",
+                    "ends/": "ends/@=", "ends": "ends/@value",
+                    "Y" * 300: "@#9cd2434dae8fa9a1~" + "Y" * 200},
+          "as is paths: %s %s" % (paths, err))
+    rc, out, err = run("--dry-run", AS)
+    check(rc == EX_OK and sorted(l[0] for l in lines(out)) ==
+          sorted(paths.values()), "as is text: %r" % out)
+    rc, out, err = run("--list", AS)
+    check(rc == EX_OK and sorted(l[0] for l in lines(out)) ==
+          sorted(["tagger/part_of_speech/embeddings", "ends/", "ends", "Y" * 300]),
+          "as is --list: %r %s" % (out, err))
+    y = "Y" * 300
+    rc, out, err = run("--dry-run", "--json", "--map", y + "=" + y, AS)
+    check(rc == EX_OK and
+          [p["path"] for p in json.loads(out)] == ["@#9cd2434dae8fa9a1~" + "Y" * 200],
+          "FNV-1a 64 short name: %d %s %s" % (rc, out[:200], err))
+    rc, out, err = run("--dry-run", "--map", "/=/", AS)
+    check(rc == EX_MAP and "Tensor tagger (agger in /) is not found in %s checkpoint" % AS in err,
+          "--map /=/ keeps TF's rule: %d %s" % (rc, err))
+
     # a missing map or targets file: 66, naming the file
     for opt in ("--map-file", "--targets"):
         rc, out, err = run("--dry-run", opt, os.path.join(tmp, "absent.json"), CK)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Real mounts through the kernel: every fixture with no map, a mapped and
 re-typed mount, error paths, EROFS, EIO for a corrupt tensor, concurrent
-random reads, and the mount.fuse3 path.
+random reads, the mount.fuse3 path, and the daemon's life: a relative
+mountpoint unmounted by SIGTERM, a daemon that cannot start serving (no
+worker thread under tight limits), `-o rw` still read-only.
 
 usage: mount_test.py CKPTFS CKPT_DUMP CKPT_GEN DATA_DIR
 Needs /dev/fuse and fusermount3; skips (77) without them, except under
@@ -11,7 +13,9 @@ import errno
 import json
 import os
 import random
+import resource
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -295,6 +299,158 @@ def mount_fuse3(root):
                 os.rmdir(mnt)
 
 
+def in_mounts(path):
+    """Is path a mount point, a dead FUSE mount too (os.path.ismount stats
+    it, which fails with ENOTCONN on a dead one)?"""
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == path for line in f)
+
+
+def mount_options(path):
+    with open("/proc/mounts") as f:
+        return next((line.split()[3].split(",") for line in f if line.split()[1] == path), [])
+
+
+def daemon_of(argv):
+    """The pid of the process whose command line is exactly argv, or None."""
+    want = b"".join(a.encode() + b"\0" for a in argv)
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if d.isdigit() and f.read() == want:
+                    return int(d)
+        except OSError:
+            pass
+    return None
+
+
+def wait_gone(pid):
+    """Wait (at most 30 s) until pid has exited; False if it has not."""
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def relative_mountpoint(pfx):
+    """`ckptfs CKPT relmnt` from a cwd, then SIGTERM: the daemon runs in /,
+    so the unmount must use the absolute path: the mount is gone (not left
+    dead) and a filesystem mounted at /relmnt (as root: a tmpfs) stays."""
+    name = f"ckptfs-relmnt-{os.getpid()}"
+    decoy = "/" + name
+    root = os.geteuid() == 0
+    with tempfile.TemporaryDirectory() as d:
+        mnt = os.path.join(d, name)
+        os.mkdir(mnt)
+        if root:
+            os.mkdir(decoy)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "ckptfs-decoy", decoy],
+                           check=True)
+            open(os.path.join(decoy, "marker"), "w").close()
+        argv = [CKPTFS, pfx, name]
+        try:
+            r = subprocess.run(argv, cwd=d, capture_output=True, text=True, timeout=60)
+            check(r.returncode == 0 and in_mounts(mnt),
+                  f"relative mountpoint: rc {r.returncode} {r.stderr.strip()}")
+            pid = daemon_of(argv)
+            if check(pid is not None, "relative mountpoint: no daemon found"):
+                check("@mapping.json" in os.listdir(mnt), "relative mountpoint: not serving")
+                os.kill(pid, signal.SIGTERM)
+                check(wait_gone(pid), "relative mountpoint: the daemon outlived SIGTERM")
+            check(not in_mounts(mnt), "relative mountpoint: still (dead) mounted after SIGTERM")
+            if root:
+                check(in_mounts(decoy) and os.path.exists(os.path.join(decoy, "marker")),
+                      f"relative mountpoint: SIGTERM unmounted {decoy}")
+        finally:
+            if in_mounts(mnt):
+                subprocess.run(["umount", "-l", mnt] if root else
+                               ["fusermount3", "-uz", mnt], check=False)
+            if root:
+                if in_mounts(decoy):
+                    subprocess.run(["umount", decoy], check=False)
+                os.rmdir(decoy)
+
+
+def start_failure(pfx):
+    """A daemon that cannot create its first worker thread (a real limit:
+    a stack rlimit larger than the address space, so the thread's stack
+    cannot be mapped; and, where the build runs under it, ulimit -v with a
+    stack larger than it): exit 70 with one line, nothing left mounted,
+    with and without -f."""
+    hard_as = resource.getrlimit(resource.RLIMIT_AS)[1]
+    big = 100 << 40
+
+    def limits(stack, vm=None):
+        def f():
+            resource.setrlimit(resource.RLIMIT_STACK, (stack, resource.RLIM_INFINITY))
+            if vm is not None:
+                resource.setrlimit(resource.RLIMIT_AS, (vm, hard_as))
+        return f
+
+    env = {k: v for k, v in os.environ.items() if k != "FUSE_THREAD_STACK"}
+    cases = [("stack rlimit 100 TiB", limits(big))]
+    # ulimit -v 1 GiB, stack 2 GiB; a sanitized build cannot start under -v
+    tight = limits(2 << 30, 1 << 30)
+    if subprocess.run([CKPTFS, "--version"], preexec_fn=tight,
+                      capture_output=True).returncode == 0:
+        cases.append(("ulimit -v 1 GiB", tight))
+    else:
+        check(b"__asan_init" in open(CKPTFS, "rb").read(),
+              "ckptfs --version fails under ulimit -v 1 GiB")
+    for what, pre in cases:
+        for fg in ([], ["-f"]):
+            mnt = tempfile.mkdtemp(prefix="ckptfs-mnt-")
+            try:
+                r = subprocess.run([CKPTFS, *fg, pfx, mnt], preexec_fn=pre, env=env,
+                                   capture_output=True, text=True, timeout=60)
+                err = r.stderr.splitlines()
+                check(r.returncode == 70 and len(err) == 1 and
+                      "could not start serving" in err[0] and not in_mounts(mnt),
+                      f"{what} {fg}: rc {r.returncode}, mounted {in_mounts(mnt)}, "
+                      f"stderr {r.stderr.strip()[-1500:]!r}")
+                counts["start failures"] = counts.get("start failures", 0) + 1
+            finally:
+                if in_mounts(mnt):
+                    subprocess.run(["fusermount3", "-uz", mnt], check=False)
+                os.rmdir(mnt)
+
+
+def mount_checks(pfx):
+    """-o rw is still mounted ro; a missing mountpoint is one exact line
+    (and, under valgrind, no uninitialised read in the check)."""
+    with Mount(pfx, "-o", "rw") as m:
+        if m.ok:
+            opts = mount_options(m.dir)
+            check("ro" in opts and "rw" not in opts, f"-o rw: mounted {opts}")
+    for mnt in ("/nonexistent/mnt", "relmissing"):
+        r = subprocess.run([CKPTFS, pfx, mnt], capture_output=True, text=True)
+        check(r.returncode == 71 and
+              r.stderr == f"ckptfs: mountpoint {mnt}: No such file or directory\n",
+              f"missing mountpoint {mnt}: rc {r.returncode} {r.stderr!r}")
+    if shutil.which("valgrind") and b"__asan_init" not in open(CKPTFS, "rb").read():
+        r = subprocess.run(["valgrind", "-q", "--error-exitcode=99", CKPTFS, pfx,
+                            "/nonexistent/mnt"], capture_output=True, text=True)
+        check(r.returncode == 71, f"valgrind, missing mountpoint: rc {r.returncode} "
+              f"{r.stderr[-1500:]}")
+    else:
+        check(not CI or b"__asan_init" in open(CKPTFS, "rb").read(), "valgrind missing")
+
+
+def daemon_life():
+    with tempfile.TemporaryDirectory() as d:
+        pfx = os.path.join(d, "g")
+        subprocess.run([GEN, os.path.join(DATA, "shards.json"), pfx], check=True)
+        relative_mountpoint(pfx)
+        start_failure(pfx)
+        mount_checks(pfx)
+
+
 NPY_LOADER = r"""
 import json, sys
 import numpy as np
@@ -421,11 +577,13 @@ def main():
     npy_format()
     tf_format()
     mount_fuse3(root)
+    daemon_life()
     for f in failures:
         print("FAIL:", f)
     print(f"{counts['mounts']} mounts, {counts['files']} fixture files compared, "
           f"{counts.get('reads', 0)} concurrent reads, {counts.get('npy', 0)} npy files loaded, "
           f"{counts.get('tf', 0)} --format tf files compared, "
+          f"{counts.get('start failures', 0)} start failures, "
           f"{len(failures)} failures")
     return 1 if failures else 0
 

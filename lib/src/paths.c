@@ -25,7 +25,7 @@ int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve
 	int esc = n == 0 || c[0] == '@' || (n == 1 && c[0] == '.') ||
 		  (n == 2 && c[0] == '.' && c[1] == '.');
 	if ((esc ? 2 : 0) + n + reserve > NAME_MAX_SHOWN) {
-		uint64_t h = 1469598103934665603ull;
+		uint64_t h = 14695981039346656037ull; /* FNV-1a 64 offset basis */
 		for (size_t i = 0; i < n; i++)
 			h = (h ^ (unsigned char)c[i]) * 1099511628211ull;
 		char head[20];

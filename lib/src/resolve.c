@@ -398,6 +398,35 @@ static int store_from_targets(rctx *c)
 	return finish_store(c);
 }
 
+/* as_is: every tensor a variable of its own name, dtype and shape,
+ * assigned whole; TF's scope walk never runs. */
+static int store_as_is(rctx *c)
+{
+	c->vars = calloc(c->nt ? c->nt : 1, sizeof(*c->vars));
+	c->keys = calloc(c->nt ? c->nt : 1, sizeof(*c->keys));
+	if (c->vars == NULL || c->keys == NULL)
+		return oom(c->err);
+	for (size_t i = 0; i < c->nt; i++) {
+		const ckpt_tensor *t = c->sorted[i];
+		svar *v = &c->vars[i];
+		v->name = t->name;
+		v->dtype = t->dtype;
+		v->rank = t->rank;
+		v->dims = t->dims;
+		v->slice_dim = -1;
+		int rc = add_key(c, &c->nkeys, t->name, i, -1);
+		if (rc != 0)
+			return rc;
+	}
+	c->nvars = c->nt;
+	int rc = finish_store(c);
+	for (size_t k = 0; rc == 0 && k < c->nkeys; k++) {
+		c->asg[k].set = 1;
+		c->asg[k].tensor = (size_t)(c->sorted[c->keys[k].var] - c->t);
+	}
+	return rc;
+}
+
 typedef struct ord {
 	const char *name;
 	int64_t part;
@@ -1146,8 +1175,10 @@ int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t 
 	if (o->ckpt_path == NULL)
 		return ckpt__error(err, CKPT_EINVAL, "no checkpoint path");
 
+	if (o->as_is && (o->n_entries > 0 || o->targets != NULL))
+		return ckpt__error(err, CKPT_EINVAL, "as is: no map entries or targets allowed");
 	const ckpt_map_entry *e = o->n_entries ? o->entries : &identity;
-	size_t ne = o->n_entries ? o->n_entries : 1;
+	size_t ne = o->n_entries ? o->n_entries : o->as_is ? 0 : 1;
 	for (size_t i = 0; i < ne; i++)
 		if (e[i].ckpt == NULL || (e[i].target == NULL) == (e[i].target_list == NULL))
 			return ckpt__error(err, CKPT_EINVAL, "map entry %zu is malformed", i);
@@ -1156,7 +1187,7 @@ int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t 
 	local.n_entries = ne;
 	c.o = &local;
 
-	ord *order = malloc(ne * sizeof(*order));
+	ord *order = malloc((ne ? ne : 1) * sizeof(*order));
 	int rc = order ? 0 : oom(err);
 	if (rc == 0) {
 		for (size_t i = 0; i < ne; i++) {
@@ -1170,7 +1201,9 @@ int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t 
 	if (rc == 0)
 		rc = check_tensors(&c);
 	if (rc == 0)
-		rc = o->targets ? store_from_targets(&c) : store_inferred(&c, order, ne);
+		rc = o->as_is	  ? store_as_is(&c)
+		     : o->targets ? store_from_targets(&c)
+				  : store_inferred(&c, order, ne);
 	if (rc == 0 && ne > 0) {
 		size_t cap = c.nkeys;
 		for (size_t i = 0; i < ne; i++)

@@ -354,6 +354,45 @@ START_TEST(test_root_forms)
 }
 END_TEST
 
+START_TEST(test_as_is)
+{
+	/* no map at all: names TF's {'/': '/'} walk would cut at "/part_"
+	 * ("Tensor tagger (agger in /) is not found") or strip of a trailing
+	 * '/' are files of their own name; casts still apply */
+	static const ckpt_tensor t[] = {F1("tagger/part_of_speech/embeddings"),
+					F1("ends/"),
+					{"ends", CKPT_DT_INT32, 1, d3, 3, 1, 0}};
+	static const ckpt_cast half = {CKPT_DT_FLOAT, CKPT_DT_HALF};
+	run r;
+	run_init(&r, NULL, 0);
+	expect_err(&r, t, N(t), "Tensor tagger (agger in /) is not found in " CK " checkpoint");
+	run_init(&r, NULL, 0);
+	r.o.as_is = 1;
+	r.o.casts = &half;
+	r.o.n_casts = 1;
+	expect_ok(&r, t, N(t), 3);
+	file_is(r.plan, 0, "ends", "ends", "");
+	file_is(r.plan, 1, "ends/", "ends/", "");
+	file_is(r.plan, 2, "tagger/part_of_speech/embeddings", "tagger/part_of_speech/embeddings",
+		"");
+	ck_assert_str_eq(r.plan->files[0].path, "ends/@value");
+	ck_assert_str_eq(r.plan->files[1].path, "ends/@=");
+	ck_assert_uint_eq(r.plan->files[0].source, 2);
+	ck_assert_int_eq(r.plan->files[0].dtype, CKPT_DT_INT32);
+	ck_assert_uint_eq(r.plan->files[0].size, 12);
+	ck_assert_int_eq(r.plan->files[2].dtype, CKPT_DT_HALF);
+	ck_assert_uint_eq(r.plan->files[2].size, 4);
+	done(&r);
+	/* it is "no map": entries or targets with it are a caller's bug */
+	run_init(&r, NULL, 0);
+	r.o.as_is = 1;
+	add(&r, "/", "/");
+	go(&r, t, N(t));
+	ck_assert_int_eq(r.rc, CKPT_EINVAL);
+	ck_assert_ptr_null(r.plan);
+}
+END_TEST
+
 START_TEST(test_no_trailing_slash_quirks)
 {
 	static const ckpt_target_var store[] = {V1("a/b/x"), V1("a/c/y"), V1("new/x")};
@@ -1085,6 +1124,7 @@ int main(void)
 	tcase_add_test(tc, test_one_to_one_shape_mismatch);
 	tcase_add_test(tc, test_slices_same_tensor);
 	tcase_add_test(tc, test_root_forms);
+	tcase_add_test(tc, test_as_is);
 	tcase_add_test(tc, test_no_trailing_slash_quirks);
 	tcase_add_test(tc, test_part_collapse_quirks);
 	tcase_add_test(tc, test_scope_onto_partitioned);

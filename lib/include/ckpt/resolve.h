@@ -80,7 +80,7 @@ typedef struct ckpt_cast {
 typedef const ckpt_piece *(*ckpt_piece_fn)(void *ctx, size_t tensor, size_t piece);
 
 typedef struct ckpt_resolve_opts {
-	const ckpt_map_entry *entries; /* none = identity, {'/': '/'} */
+	const ckpt_map_entry *entries; /* none = identity, {'/': '/'} (or as_is) */
 	size_t n_entries;
 	const ckpt_target_var *targets; /* NULL = infer from the checkpoint */
 	size_t n_targets;
@@ -90,11 +90,16 @@ typedef struct ckpt_resolve_opts {
 	const char *ckpt_path; /* as the user gave it; only used in messages */
 	ckpt_piece_fn piece;   /* optional, see above */
 	void *piece_ctx;
+	/* 1: no map at all, not even TF's {'/': '/'}: every checkpoint tensor
+	 * is one file under its own name, with its dtype (after casts) and
+	 * shape, so names holding "/part_" or ending in '/' (which TF's scope
+	 * walk cuts or strips) are kept. Needs no entries and no targets. */
+	int as_is;
 } ckpt_resolve_opts;
 
 #define CKPT_RESOLVE_OPTS_INIT                                                                     \
 	{                                                                                          \
-		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL                                       \
+		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL, 0                                    \
 	}
 
 /* One file of the mount. The five int64 arrays (shape, start, length,
