@@ -22,6 +22,7 @@
 #include <sys/statvfs.h>
 
 #include "ckpt/error.h"
+#include "splice.h"
 
 struct ckptfs_handle {
 	_Atomic uint64_t served;	   /* bytes answered on this handle */
@@ -95,7 +96,7 @@ static void fill_entry(struct ckptfs *fs, uint32_t id, const ckpt_node *n,
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct ckptfs *fs = userdata;
 	/* large reads: the kernel's default max_read is what it negotiates */
 	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
 	/* libfuse derives the kernel's max_pages (request size) from max_write */
@@ -111,6 +112,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* replies spliced from the data files (try_splice) */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	fs->splice = (conn->want & FUSE_CAP_SPLICE_WRITE) != 0;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -265,17 +267,40 @@ void ckptfs_free_handles(struct ckptfs *fs)
 		free_handle(fs, fs->handles);
 }
 
-static _Thread_local char *tbuf;
-static _Thread_local size_t tcap;
+/* Per thread: the buffer of copied replies, the pipe of spliced ones.
+ * FUSE ends idle worker threads (above idle_threads) and starts new ones:
+ * each thread's are freed when it exits, through a key destructor. */
+struct tls {
+	char *buf;
+	size_t cap;
+	struct ckptfs_pipe pipe;
+};
 
-/* FUSE ends idle worker threads (above idle_threads) and starts new ones:
- * each thread's buffer is freed when it exits, through a key destructor. */
-static pthread_key_t tbuf_key;
-static pthread_once_t tbuf_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct tls *tls;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
-static void tbuf_make_key(void)
+static void tls_free(void *p)
 {
-	(void)pthread_key_create(&tbuf_key, free);
+	struct tls *t = p;
+	free(t->buf);
+	ckptfs_pipe_close(&t->pipe);
+	free(t);
+}
+
+static void tls_make_key(void)
+{
+	(void)pthread_key_create(&tls_key, tls_free);
+}
+
+static struct tls *thread_state(void)
+{
+	if (tls == NULL && (tls = calloc(1, sizeof(*tls))) != NULL) {
+		tls->pipe = (struct ckptfs_pipe)CKPTFS_PIPE_INIT;
+		(void)pthread_once(&tls_once, tls_make_key);
+		(void)pthread_setspecific(tls_key, tls);
+	}
+	return tls;
 }
 
 /* --verify=read: count what handle h served; once that reaches the file's
@@ -298,34 +323,44 @@ static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
 }
 
 /*
- * Bytes that pass unchanged from one data file are spliced from it
- * (one copy fewer); the data file's size is checked first, so a shard cut
- * short under a live mount gives EIO through the copying path instead of
- * a short read.
+ * Bytes that pass unchanged from one data file are spliced from it (one
+ * copy fewer), through our own pipe: filled and counted first, so a data
+ * file cut short under a live mount gives EIO, never a short reply. Below
+ * two pages libfuse would copy anyway; so do we. Returns 1 once replied.
  */
-static int try_splice(fuse_req_t req, struct ckptfs *fs, struct ckptfs_handle *h, uint32_t id,
-		      const ckpt_node *n, size_t size, off_t off)
+static int try_splice(fuse_req_t req, struct ckptfs *fs, struct ckptfs_handle *h, struct tls *t,
+		      uint32_t id, const ckpt_node *n, size_t len, off_t off)
 {
 	int fd;
 	uint64_t pos;
-	struct stat st;
-	size_t len = (uint64_t)off >= n->size ? 0 : (size_t)(n->size - (uint64_t)off);
-	if (len > size)
-		len = size;
-	if (len == 0 || !ckpt_view_map(fs->view, id, (uint64_t)off, len, &fd, &pos) ||
-	    fstat(fd, &st) != 0 || (uint64_t)st.st_size < pos + len)
+	size_t got;
+	if (!fs->splice || len < 2 * 4096 ||
+	    !ckpt_view_map(fs->view, id, (uint64_t)off, len, &fd, &pos))
+		return 0;
+	int rc = ckptfs_pipe_fill(&t->pipe, fd, pos, len, &got);
+	if (rc == -ENODATA || rc == -EIO) {
+		fuse_log(
+		    FUSE_LOG_ERR,
+		    "ckptfs: read of %s at %lld: %zu of %zu bytes at %llu of its data file: %s\n",
+		    n->name, (long long)off, got, len, (unsigned long long)pos,
+		    rc == -EIO ? strerror(EIO) : "the file ends early (changed under the mount?)");
+		fuse_reply_err(req, EIO);
+		return 1;
+	}
+	if (rc)
 		return 0;
 	ckpt_error err = CKPT_ERROR_INIT;
-	int rc = account(fs, h, id, n, len, &err);
+	rc = account(fs, h, id, n, len, &err);
 	if (rc) {
+		ckptfs_pipe_close(&t->pipe);
 		reply_error(req, n, off, rc, &err);
 		return 1;
 	}
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = fd;
-	bv.buf[0].pos = (off_t)pos;
+	bv.buf[0].flags = FUSE_BUF_IS_FD;
+	bv.buf[0].fd = t->pipe.fd[0];
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	ckptfs_pipe_drain(&t->pipe);
 	return 1;
 }
 
@@ -335,32 +370,43 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
 	const ckpt_node *n = node_or_reply(req, ino, WANT_FILE, &id);
+	struct tls *t = n ? thread_state() : NULL;
 	if (n == NULL)
 		return;
-	struct ckptfs_handle *h = (struct ckptfs_handle *)(uintptr_t)fi->fh;
-	if (try_splice(req, fs, h, id, n, size, off))
+	if (t == NULL) {
+		fuse_reply_err(req, ENOMEM);
 		return;
-	if (size > tcap) {
-		char *b = realloc(tbuf, size);
+	}
+	/* what the file holds from off: a shorter reply means "it ends here" */
+	size_t len = (uint64_t)off >= n->size	      ? 0
+		     : n->size - (uint64_t)off < size ? (size_t)(n->size - (uint64_t)off)
+						      : size;
+	struct ckptfs_handle *h = (struct ckptfs_handle *)(uintptr_t)fi->fh;
+	if (try_splice(req, fs, h, t, id, n, len, off))
+		return;
+	if (len > t->cap) {
+		char *b = realloc(t->buf, len);
 		if (b == NULL) {
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		tbuf = b;
-		tcap = size;
-		(void)pthread_once(&tbuf_once, tbuf_make_key);
-		(void)pthread_setspecific(tbuf_key, tbuf);
+		t->buf = b;
+		t->cap = len;
 	}
 	ckpt_error err = CKPT_ERROR_INIT;
 	size_t got = 0;
-	int rc = ckpt_view_read(fs->view, id, (uint64_t)off, tbuf, size, &got, &err);
+	int rc = ckpt_view_read(fs->view, id, (uint64_t)off, t->buf, len, &got, &err);
+	if (rc == 0 && got != len) {
+		rc = CKPT_EIO;
+		snprintf(err.msg, sizeof(err.msg), "%zu of %zu bytes read", got, len);
+	}
 	if (rc == 0)
 		rc = account(fs, h, id, n, got, &err);
 	if (rc) {
 		reply_error(req, n, off, rc, &err);
 		return;
 	}
-	fuse_reply_buf(req, tbuf, got);
+	fuse_reply_buf(req, t->buf, got);
 }
 
 /*

@@ -28,6 +28,7 @@ struct ckptfs {
 	 * them. Init the lock with pthread_mutex_init, handles = NULL. */
 	pthread_mutex_t lock;
 	struct ckptfs_handle *handles;
+	int splice; /* the kernel takes spliced replies */
 };
 
 /* Free the handles never released; only once the session loop has ended. */

@@ -5,6 +5,9 @@ Each mount here runs `ckptfs -f` in the background, so the test knows the
 daemon's PID, sees its stderr (sanitizer reports fail the test) and its
 exit status:
 
+* a data shard cut and written back in place, hundreds of times, under
+  readers (direct and through the page cache): every read is whole and
+  exact or EIO, never short; sizes stay exact;
 * a data shard truncated, deleted, or replaced (a new file renamed over it)
   while mounted: every read returns the original bytes (through the fd the
   daemon holds since mount) or fails with EIO, never other bytes; tensors
@@ -525,10 +528,120 @@ def hostile_names():
                   f"non-UTF-8 name: {args[:2]}: rc {r.returncode} {r.stderr!r}")
 
 
+def gen_ckpt(d, spec, name="v"):
+    with open(os.path.join(d, name + ".json"), "w") as f:
+        json.dump(spec, f)
+    pfx = os.path.join(d, name)
+    subprocess.run([GEN, os.path.join(d, name + ".json"), pfx], check=True)
+    return pfx
+
+
+def read_fd(fd, off, n):
+    """n bytes at off of an open fd, as many preads as it takes."""
+    out = b""
+    while len(out) < n:
+        got = os.pread(fd, n - len(out), off + len(out))
+        if not got:
+            break
+        out += got
+    return out
+
+
+# A shard rewritten in place under a live mount: tensors of 256 KiB, read
+# in ranges of at least two pages (so that they are spliced).
+RSPEC = {"tensors": [{"name": f"t{i}", "dtype": "float32", "shape": [256, 256],
+                      "pattern": f"random:{20 + i}"} for i in range(4)]}
+
+
+def shard_rewritten():
+    """While readers (O_DIRECT, and buffered with the page cache dropped
+    before each read) read ranges of every file, the shard is cut and
+    written back $CKPT_REWRITE_CYCLES times (default 300; `cp` over it, or
+    truncated to half and the rest written back). Every read returns the
+    full range with the right bytes or fails with EIO, never fewer bytes
+    as if the file ended there; afterwards every file still has its size
+    and reads whole."""
+    cycles = int(os.environ.get("CKPT_REWRITE_CYCLES", "300"))
+    with tempfile.TemporaryDirectory(prefix="ckpt-rewrite-") as d:
+        pfx = gen_ckpt(d, RSPEC, "r")
+        dump = dump_of(pfx)
+        shard = pfx + ".data-00000-of-00001"
+        with open(shard, "rb") as f:
+            original = f.read()
+        with Daemon(pfx) as m:
+            if not m.ok:
+                return
+            files = raw_files(m.dir, dump)
+            paths = sorted(files)
+            stop, bad, counts, lock = threading.Event(), [], {}, threading.Lock()
+
+            def reader(seed, direct):
+                rng = random.Random(seed)
+                while not stop.is_set():
+                    p = rng.choice(paths)
+                    w = files[p]
+                    off = rng.randrange(len(w) - 8192)
+                    n = rng.randrange(8192, len(w) - off + 1)
+                    got, outcome = b"", "full"
+                    try:
+                        fd = os.open(p, os.O_RDONLY | (os.O_DIRECT if direct else 0))
+                    except OSError as e:
+                        bad.append(f"open {p}: {e}")
+                        continue
+                    try:
+                        if not direct:
+                            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                        got = read_fd(fd, off, n)
+                        if len(got) < n:
+                            outcome = f"short: {len(got)} of {n} bytes, no error"
+                    except OSError as e:
+                        outcome = "eio" if e.errno == errno.EIO else str(e)
+                    finally:
+                        os.close(fd)
+                    if outcome not in ("full", "eio") or got != w[off:off + len(got)]:
+                        bad.append(f"{os.path.basename(p)} at {off}+{n} "
+                                   f"({'direct' if direct else 'cached'}): {outcome}"
+                                   f"{'' if got == w[off:off + len(got)] else ', other bytes'}")
+                    with lock:
+                        key = outcome.split(":")[0]
+                        counts[key] = counts.get(key, 0) + 1
+
+            ts = [threading.Thread(target=reader, args=(k, k % 2 == 0), daemon=True)
+                  for k in range(3)]
+            for t in ts:
+                t.start()
+            half = len(original) // 2
+            for k in range(cycles):
+                if k % 2:
+                    with open(shard, "wb") as f:  # as cp does: O_TRUNC, then write
+                        for o in range(0, len(original), 65536):
+                            f.write(original[o:o + 65536])
+                else:
+                    os.truncate(shard, half)
+                    with open(shard, "r+b") as f:
+                        f.seek(half)
+                        f.write(original[half:])
+            stop.set()
+            join_all(ts, "shard rewritten")
+            check(not bad, f"shard rewritten: {len(bad)} bad reads, e.g. {bad[:3]}")
+            for p, w in files.items():
+                check(os.stat(p).st_size == len(w),
+                      f"shard rewritten: {p} size {os.stat(p).st_size}, want {len(w)}")
+                try:
+                    check(read_whole(p) == w, f"shard rewritten: {p} whole: other bytes")
+                except OSError as e:
+                    check(False, f"shard rewritten: {p} whole: {e}")
+            if counts.get("eio"):
+                check("ends early" in m.stderr() or "truncated" in m.stderr(),
+                      f"shard rewritten: EIO without a log line: {m.stderr()[-500:]}")
+            stats["shard rewritten"] = f"{cycles} cycles, reads: {counts}"
+
+
 def main():
     if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
         print("no FUSE here")
         return 1 if CI else 77
+    shard_rewritten()
     shard_faults()
     hostile_names()
     with tempfile.TemporaryDirectory(prefix="ckpt-load-") as d:
