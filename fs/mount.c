@@ -118,6 +118,7 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 		code = CKPTFS_EXIT_USAGE;
 		goto out;
 	}
+	fs.se = se;
 	if (fuse_set_signal_handlers(se) != 0) {
 		code = CKPTFS_EXIT_SOFTWARE;
 		goto out_session;
@@ -147,7 +148,6 @@ int ckptfs_mount(const char *path, const char *mnt, const struct ckptfs_opts *o)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	code = rc < 0 ? CKPTFS_EXIT_SOFTWARE : CKPTFS_EXIT_OK;
-	ckptfs_free_handles(&fs);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
