@@ -328,6 +328,7 @@ int ckptfs_mount(const char *path, const char *mount_arg, const struct ckptfs_op
 		code = CKPTFS_EXIT_USAGE;
 		goto out;
 	}
+	fs.se = se;
 	if (fuse_set_signal_handlers(se) != 0) {
 		fail_line("cannot set signal handlers", "");
 		code = CKPTFS_EXIT_SOFTWARE;
@@ -352,7 +353,6 @@ int ckptfs_mount(const char *path, const char *mount_arg, const struct ckptfs_op
 		}
 	}
 	code = serve(se, o);
-	ckptfs_free_handles(&fs);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

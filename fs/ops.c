@@ -5,10 +5,17 @@
  *
  * Each handler fetches its node, asks the view, and replies exactly once.
  * Reads use a per-thread buffer (no allocation per read after the first).
- * Verification (--verify=read): every open file counts the bytes served;
- * once a handle has been served the whole file, the pieces it draws from
- * are checked (each once per mount) before that read is answered, so a
- * whole-file reader of corrupt data gets EIO instead of silent garbage.
+ *
+ * Verification (--verify=read). The kernel keeps every page it is served
+ * (keep_cache) and answers later reads, mmaps and other handles from them,
+ * so what one handle was served says nothing; but every byte a reader
+ * gets, from the cache or not, was once in a reply of ours. So each file
+ * keeps a map of the units (4 KiB or more) it has ever served, and once
+ * the map is full every reply that goes out waits for the file's stored
+ * pieces to pass their checksum: no reader gets the whole file unless they
+ * did. A file whose piece failed (any file drawing from that piece) fails
+ * every later open and read with EIO, and a thread invalidates the pages
+ * the kernel holds of it, so open handles and mmaps cannot read them on.
  */
 #include "ops.h"
 
@@ -22,10 +29,29 @@
 #include <sys/statvfs.h>
 
 #include "ckpt/error.h"
+#include "splice.h"
 
-struct ckptfs_handle {
-	_Atomic uint64_t served;	   /* bytes answered on this handle */
-	struct ckptfs_handle *prev, *next; /* fs->handles, under fs->lock */
+/* What the daemon knows of a file's sources (--verify=read). */
+enum { SRC_UNKNOWN, SRC_GOOD, SRC_BAD, SRC_BAD_DROPPED /* and its pages invalidated */ };
+
+/* Largest map of served units per file: 32768 bits, 4 KiB. */
+#define COVER_MAX_UNITS (1u << 15)
+
+/* The units of a file served at least once; a unit is 2^shift bytes. */
+struct cover {
+	_Atomic uint64_t done; /* units set */
+	uint64_t units;
+	unsigned shift;
+	_Atomic uint64_t bits[]; /* (units + 63) / 64 words */
+};
+
+struct ckptfs_checks {
+	_Atomic unsigned char *state;	/* per node: SRC_* */
+	_Atomic(struct cover *) *cover; /* per node, made at its first read */
+	/* the invalidating thread, started at the first failure; under fs->lock */
+	pthread_cond_t wake;
+	int started, pending, stop;
+	pthread_t thread;
 };
 
 int ckptfs_errno(int status)
@@ -95,7 +121,7 @@ static void fill_entry(struct ckptfs *fs, uint32_t id, const ckpt_node *n,
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct ckptfs *fs = userdata;
 	/* large reads: the kernel's default max_read is what it negotiates */
 	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
 	/* libfuse derives the kernel's max_pages (request size) from max_write */
@@ -111,6 +137,40 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* replies spliced from the data files (try_splice) */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	fs->splice = (conn->want & FUSE_CAP_SPLICE_WRITE) != 0;
+	/* --verify=read: per node, what is known of its sources and the map of
+	 * its served bytes (without them, opens fail with ENOMEM) */
+	size_t n = ckpt_view_count(fs->view);
+	struct ckptfs_checks *c = fs->verify == CKPTFS_VERIFY_READ ? calloc(1, sizeof(*c)) : NULL;
+	if (c && (c->state = calloc(n, 1)) != NULL && (c->cover = calloc(n, sizeof(*c->cover))) &&
+	    pthread_cond_init(&c->wake, NULL) == 0) {
+		fs->checks = c;
+	} else if (c) {
+		free((void *)c->state);
+		free(c->cover);
+		free(c);
+	}
+}
+
+static void op_destroy(void *userdata)
+{
+	struct ckptfs *fs = userdata;
+	struct ckptfs_checks *c = fs->checks;
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	c->stop = 1;
+	pthread_cond_signal(&c->wake);
+	pthread_mutex_unlock(&fs->lock);
+	if (c->started)
+		pthread_join(c->thread, NULL);
+	for (size_t id = 0; id < ckpt_view_count(fs->view); id++)
+		free(atomic_load(&c->cover[id]));
+	pthread_cond_destroy(&c->wake);
+	free((void *)c->state);
+	free(c->cover);
+	free(c);
+	fs->checks = NULL;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -209,19 +269,155 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, 1);
 }
 
-static void free_handle(struct ckptfs *fs, struct ckptfs_handle *h)
+/* ---- --verify=read: no file served whole before its sources passed ---- */
+
+/*
+ * Invalidate the kernel's pages of every file newly marked bad, so that
+ * open handles and mmaps read them from us again (and get EIO). Not done
+ * by a handler: the kernel keeps the pages a read fills locked until its
+ * reply, and an invalidation waits for those locks.
+ */
+static void *drop_pages(void *arg)
 {
-	if (h == NULL)
+	struct ckptfs *fs = arg;
+	struct ckptfs_checks *c = fs->checks;
+	pthread_mutex_lock(&fs->lock);
+	while (!c->stop) {
+		if (!c->pending) {
+			pthread_cond_wait(&c->wake, &fs->lock);
+			continue;
+		}
+		c->pending = 0;
+		pthread_mutex_unlock(&fs->lock);
+		for (uint32_t id = 0; id < ckpt_view_count(fs->view); id++) {
+			unsigned char st = SRC_BAD;
+			if (atomic_compare_exchange_strong(&c->state[id], &st, SRC_BAD_DROPPED) &&
+			    !fuse_session_exited(fs->se))
+				fuse_lowlevel_notify_inval_inode(fs->se, (fuse_ino_t)id + 1, 0, 0);
+		}
+		pthread_mutex_lock(&fs->lock);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return NULL;
+}
+
+/* A piece failed its checksum: mark every file drawing from a failed piece
+ * bad, and have their cached pages dropped. */
+static void mark_bad_files(struct ckptfs *fs)
+{
+	struct ckptfs_checks *c = fs->checks;
+	int marked = 0;
+	for (uint32_t id = 0; id < ckpt_view_count(fs->view); id++) {
+		unsigned char st = SRC_UNKNOWN;
+		if (atomic_load(&c->state[id]) == SRC_UNKNOWN &&
+		    ckpt_view_verified(fs->view, id) < 0 &&
+		    atomic_compare_exchange_strong(&c->state[id], &st, SRC_BAD))
+			marked = 1;
+	}
+	if (!marked || fs->se == NULL)
 		return;
 	pthread_mutex_lock(&fs->lock);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		fs->handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
+	if (!c->started && pthread_create(&c->thread, NULL, drop_pages, fs) == 0)
+		c->started = 1;
+	if (!c->started)
+		fuse_log(FUSE_LOG_ERR, "ckptfs: no thread to drop cached pages of failed files\n");
+	c->pending = 1;
+	pthread_cond_signal(&c->wake);
 	pthread_mutex_unlock(&fs->lock);
-	free(h);
+}
+
+/* SRC_* of node id, from what the view's checks found so far. */
+static int sources_state(struct ckptfs *fs, uint32_t id)
+{
+	struct ckptfs_checks *c = fs->checks;
+	unsigned char st = atomic_load(&c->state[id]);
+	if (st != SRC_UNKNOWN)
+		return st;
+	int found = ckpt_view_verified(fs->view, id);
+	if (found > 0)
+		atomic_compare_exchange_strong(&c->state[id], &st, SRC_GOOD);
+	else if (found < 0)
+		mark_bad_files(fs);
+	return atomic_load(&c->state[id]);
+}
+
+/* Note that bytes [off, off + len) of a file of size bytes are being
+ * served (len > 0, within the file): 1 once every unit of the file has
+ * been served at least once. Without memory for the map: 1 (check now). */
+static int cover_add(_Atomic(struct cover *) *slot, uint64_t size, uint64_t off, size_t len)
+{
+	struct cover *cv = atomic_load(slot);
+	if (cv == NULL) {
+		unsigned shift = 12;
+		while ((size - 1) >> shift >= COVER_MAX_UNITS)
+			shift++;
+		uint64_t units = ((size - 1) >> shift) + 1;
+		struct cover *made =
+		    calloc(1, sizeof(*made) + (units + 63) / 64 * sizeof(uint64_t));
+		if (made == NULL)
+			return 1;
+		made->units = units;
+		made->shift = shift;
+		if (atomic_compare_exchange_strong(slot, &cv, made))
+			cv = made;
+		else
+			free(made); /* another thread's map is in cv */
+	}
+	uint64_t first = off >> cv->shift, last = (off + len - 1) >> cv->shift;
+	for (uint64_t w = first / 64; w <= last / 64; w++) {
+		unsigned lo = first > w * 64 ? (unsigned)(first - w * 64) : 0;
+		unsigned hi = last < w * 64 + 63 ? (unsigned)(last - w * 64) : 63;
+		uint64_t mask = (hi == 63 ? ~0ull : (1ull << (hi + 1)) - 1) & ~((1ull << lo) - 1);
+		uint64_t before = atomic_fetch_or(&cv->bits[w], mask);
+		uint64_t added = (uint64_t)__builtin_popcountll(mask & ~before);
+		if (added)
+			atomic_fetch_add(&cv->done, added);
+	}
+	return atomic_load(&cv->done) == cv->units;
+}
+
+/* The error of a file whose sources failed their checksum. */
+static int failed_before(const ckpt_node *n, ckpt_error *err)
+{
+	err->code = CKPT_ECHECKSUM;
+	snprintf(err->msg, sizeof(err->msg), "tensor %s failed its checksum earlier in this mount",
+		 n->file ? n->file->source_name : "(of the data file)");
+	return CKPT_ECHECKSUM;
+}
+
+static int no_checks(ckpt_error *err)
+{
+	err->code = CKPT_ENOMEM;
+	snprintf(err->msg, sizeof(err->msg), "no memory for the checksum state");
+	return CKPT_ENOMEM;
+}
+
+/*
+ * --verify=read, before bytes [off, off + len) of node id go out: 0 to
+ * answer them, else a status (err says why). Once every unit of the file
+ * has been served, no reply leaves before the file's pieces passed.
+ */
+static int check_before_reply(struct ckptfs *fs, uint32_t id, const ckpt_node *n, uint64_t off,
+			      size_t len, ckpt_error *err)
+{
+	struct ckptfs_checks *c = fs->checks;
+	if (fs->verify != CKPTFS_VERIFY_READ || len == 0)
+		return 0;
+	if (c == NULL)
+		return no_checks(err);
+	unsigned char st = atomic_load(&c->state[id]);
+	if (st == SRC_GOOD)
+		return 0;
+	if (st != SRC_UNKNOWN)
+		return failed_before(n, err);
+	if (!cover_add(&c->cover[id], n->size, off, len))
+		return 0;
+	int rc = ckpt_view_verify(fs->view, id, err);
+	if (rc == 0)
+		atomic_compare_exchange_strong(&c->state[id], &st, SRC_GOOD);
+	else if (ckpt_view_verified(fs->view, id) < 0)
+		mark_bad_files(fs);
+	return rc;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -235,58 +431,55 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	struct ckptfs_handle *h = calloc(1, sizeof(*h));
-	if (h == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
+	if (fs->verify == CKPTFS_VERIFY_READ) {
+		ckpt_error err = CKPT_ERROR_INIT;
+		int rc = fs->checks == NULL		    ? no_checks(&err)
+			 : sources_state(fs, id) >= SRC_BAD ? failed_before(n, &err)
+							    : 0;
+		if (rc) {
+			fuse_log(FUSE_LOG_ERR, "ckptfs: open of %s: %s\n", n->name, err.msg);
+			fuse_reply_err(req, ckptfs_errno(rc));
+			return;
+		}
 	}
-	pthread_mutex_lock(&fs->lock);
-	h->next = fs->handles;
-	if (h->next)
-		h->next->prev = h;
-	fs->handles = h;
-	pthread_mutex_unlock(&fs->lock);
-	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		free_handle(fs, h);
+	fuse_reply_open(req, fi);
 }
 
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Per thread: the buffer of copied replies, the pipe of spliced ones.
+ * FUSE ends idle worker threads (above idle_threads) and starts new ones:
+ * each thread's are freed when it exits, through a key destructor. */
+struct tls {
+	char *buf;
+	size_t cap;
+	struct ckptfs_pipe pipe;
+};
+
+static _Thread_local struct tls *tls;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *p)
 {
-	(void)ino;
-	free_handle(fs_of(req), (struct ckptfs_handle *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
+	struct tls *t = p;
+	free(t->buf);
+	ckptfs_pipe_close(&t->pipe);
+	free(t);
 }
 
-void ckptfs_free_handles(struct ckptfs *fs)
+static void tls_make_key(void)
 {
-	while (fs->handles)
-		free_handle(fs, fs->handles);
+	(void)pthread_key_create(&tls_key, tls_free);
 }
 
-static _Thread_local char *tbuf;
-static _Thread_local size_t tcap;
-
-/* FUSE ends idle worker threads (above idle_threads) and starts new ones:
- * each thread's buffer is freed when it exits, through a key destructor. */
-static pthread_key_t tbuf_key;
-static pthread_once_t tbuf_once = PTHREAD_ONCE_INIT;
-
-static void tbuf_make_key(void)
+static struct tls *thread_state(void)
 {
-	(void)pthread_key_create(&tbuf_key, free);
-}
-
-/* --verify=read: count what handle h served; once that reaches the file's
- * size, check the pieces it draws from (each once per mount). */
-static int account(struct ckptfs *fs, struct ckptfs_handle *h, uint32_t id, const ckpt_node *n,
-		   size_t got, ckpt_error *err)
-{
-	if (fs->verify != CKPTFS_VERIFY_READ || h == NULL || got == 0)
-		return 0;
-	uint64_t before = atomic_fetch_add(&h->served, got);
-	return before + got >= n->size ? ckpt_view_verify(fs->view, id, err) : 0;
+	if (tls == NULL && (tls = calloc(1, sizeof(*tls))) != NULL) {
+		tls->pipe = (struct ckptfs_pipe)CKPTFS_PIPE_INIT;
+		(void)pthread_once(&tls_once, tls_make_key);
+		(void)pthread_setspecific(tls_key, tls);
+	}
+	return tls;
 }
 
 static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
@@ -298,40 +491,39 @@ static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
 }
 
 /*
- * Bytes that pass unchanged from one data file are spliced from it
- * (one copy fewer); the data file's size is checked first, so a shard cut
- * short under a live mount gives EIO through the copying path instead of
- * a short read.
+ * Bytes that pass unchanged from one data file are spliced from it (one
+ * copy fewer), through our own pipe: filled and counted first, so a data
+ * file cut short under a live mount gives EIO, never a short reply. Below
+ * two pages libfuse would copy anyway; so do we. Returns 1 once replied.
  */
-static int try_splice(fuse_req_t req, struct ckptfs *fs, struct ckptfs_handle *h, uint32_t id,
-		      const ckpt_node *n, size_t size, off_t off)
+static int try_splice(fuse_req_t req, struct ckptfs *fs, struct tls *t, uint32_t id,
+		      const ckpt_node *n, size_t len, off_t off)
 {
 	int fd;
 	uint64_t pos;
 	ckpt_object *pin; /* fd stays open until released */
-	struct stat st;
-	size_t len = (uint64_t)off >= n->size ? 0 : (size_t)(n->size - (uint64_t)off);
-	if (len > size)
-		len = size;
-	if (len == 0 || !ckpt_view_map(fs->view, id, (uint64_t)off, len, &fd, &pos, &pin))
+	size_t got;
+	if (!fs->splice || len < 2 * 4096 ||
+	    !ckpt_view_map(fs->view, id, (uint64_t)off, len, &fd, &pos, &pin))
 		return 0;
-	if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < pos + len) {
-		ckpt_object_splice_release(pin);
-		return 0;
-	}
-	ckpt_error err = CKPT_ERROR_INIT;
-	int rc = account(fs, h, id, n, len, &err);
-	if (rc) {
-		ckpt_object_splice_release(pin);
-		reply_error(req, n, off, rc, &err);
+	int rc = ckptfs_pipe_fill(&t->pipe, fd, pos, len, &got);
+	ckpt_object_splice_release(pin);
+	if (rc == -ENODATA || rc == -EIO) {
+		fuse_log(
+		    FUSE_LOG_ERR,
+		    "ckptfs: read of %s at %lld: %zu of %zu bytes at %llu of its data file: %s\n",
+		    n->name, (long long)off, got, len, (unsigned long long)pos,
+		    rc == -EIO ? strerror(EIO) : "the file ends early (changed under the mount?)");
+		fuse_reply_err(req, EIO);
 		return 1;
 	}
+	if (rc)
+		return 0;
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = fd;
-	bv.buf[0].pos = (off_t)pos;
+	bv.buf[0].flags = FUSE_BUF_IS_FD;
+	bv.buf[0].fd = t->pipe.fd[0];
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-	ckpt_object_splice_release(pin);
+	ckptfs_pipe_drain(&t->pipe);
 	return 1;
 }
 
@@ -341,32 +533,43 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct ckptfs *fs = fs_of(req);
 	uint32_t id;
 	const ckpt_node *n = node_or_reply(req, ino, WANT_FILE, &id);
+	struct tls *t = n ? thread_state() : NULL;
+	(void)fi;
 	if (n == NULL)
 		return;
-	struct ckptfs_handle *h = (struct ckptfs_handle *)(uintptr_t)fi->fh;
-	if (try_splice(req, fs, h, id, n, size, off))
+	if (t == NULL) {
+		fuse_reply_err(req, ENOMEM);
 		return;
-	if (size > tcap) {
-		char *b = realloc(tbuf, size);
+	}
+	/* what the file holds from off: a shorter reply means "it ends here" */
+	size_t len = (uint64_t)off >= n->size	      ? 0
+		     : n->size - (uint64_t)off < size ? (size_t)(n->size - (uint64_t)off)
+						      : size;
+	ckpt_error err = CKPT_ERROR_INIT;
+	int rc = check_before_reply(fs, id, n, (uint64_t)off, len, &err);
+	if (rc == 0 && try_splice(req, fs, t, id, n, len, off))
+		return;
+	if (rc == 0 && len > t->cap) {
+		char *b = realloc(t->buf, len);
 		if (b == NULL) {
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		tbuf = b;
-		tcap = size;
-		(void)pthread_once(&tbuf_once, tbuf_make_key);
-		(void)pthread_setspecific(tbuf_key, tbuf);
+		t->buf = b;
+		t->cap = len;
 	}
-	ckpt_error err = CKPT_ERROR_INIT;
 	size_t got = 0;
-	int rc = ckpt_view_read(fs->view, id, (uint64_t)off, tbuf, size, &got, &err);
 	if (rc == 0)
-		rc = account(fs, h, id, n, got, &err);
+		rc = ckpt_view_read(fs->view, id, (uint64_t)off, t->buf, len, &got, &err);
+	if (rc == 0 && got != len) {
+		rc = CKPT_EIO;
+		snprintf(err.msg, sizeof(err.msg), "%zu of %zu bytes read", got, len);
+	}
 	if (rc) {
 		reply_error(req, n, off, rc, &err);
 		return;
 	}
-	fuse_reply_buf(req, tbuf, got);
+	fuse_reply_buf(req, t->buf, got);
 }
 
 /*
@@ -566,13 +769,13 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 const struct fuse_lowlevel_ops ckptfs_ops = {
     .init = op_init,
+    .destroy = op_destroy,
     .lookup = op_lookup,
     .getattr = op_getattr,
     .opendir = op_opendir,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
     .open = op_open,
-    .release = op_release,
     .read = op_read,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,

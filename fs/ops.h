@@ -11,10 +11,10 @@
 
 enum ckptfs_verify { CKPTFS_VERIFY_NONE, CKPTFS_VERIFY_READ, CKPTFS_VERIFY_MOUNT };
 
-struct ckptfs_handle;
+struct ckptfs_checks;
 
-/* Everything the handlers need; immutable while mounted, but for the list
- * of open file handles. */
+/* Everything the handlers need; immutable while mounted but for the
+ * --verify=read state, which op_init makes and op_destroy frees. */
 struct ckptfs {
 	const ckpt_view *view;
 	enum ckptfs_verify verify;
@@ -23,15 +23,15 @@ struct ckptfs {
 	struct timespec mtime; /* the checkpoint's .index modification time */
 	double timeout;	       /* entry/attr cache seconds */
 	int no_xattr;	       /* answer ENOSYS: the kernel stops asking */
-	/* open files: the kernel sends no release for those still open when
-	 * the daemon ends (SIGTERM, lazy unmount); ckptfs_free_handles frees
-	 * them. Init the lock with pthread_mutex_init, handles = NULL. */
+	/* the session, set before its loop runs: the kernel's cached pages
+	 * of a file whose sources failed their checksum are invalidated
+	 * through it (none when NULL) */
+	struct fuse_session *se;
+	/* init with pthread_mutex_init: guards the invalidating thread */
 	pthread_mutex_t lock;
-	struct ckptfs_handle *handles;
+	int splice;		      /* the kernel takes spliced replies */
+	struct ckptfs_checks *checks; /* --verify=read (ops.c) */
 };
-
-/* Free the handles never released; only once the session loop has ended. */
-void ckptfs_free_handles(struct ckptfs *fs);
 
 /* The lowlevel operation table; userdata is a struct ckptfs. */
 extern const struct fuse_lowlevel_ops ckptfs_ops;

@@ -5,6 +5,12 @@ Each mount here runs `ckptfs -f` in the background, so the test knows the
 daemon's PID, sees its stderr (sanitizer reports fail the test) and its
 exit status:
 
+* --verify read in every order of reads (cat twice, 4 KiB then cat, mmap,
+  two handles, numpy.load twice, two files over one corrupt piece): a
+  corrupt tensor is never read whole without EIO;
+* a data shard cut and written back in place, hundreds of times, under
+  readers (direct and through the page cache): every read is whole and
+  exact or EIO, never short; sizes stay exact;
 * a data shard truncated, deleted, or replaced (a new file renamed over it)
   while mounted: every read returns the original bytes (through the fd the
   daemon holds since mount) or fails with EIO, never other bytes; tensors
@@ -545,10 +551,276 @@ def hostile_names():
                   f"non-UTF-8 name: {args[:2]}: rc {r.returncode} {r.stderr!r}")
 
 
+def gen_ckpt(d, spec, name="v"):
+    with open(os.path.join(d, name + ".json"), "w") as f:
+        json.dump(spec, f)
+    pfx = os.path.join(d, name)
+    subprocess.run([GEN, os.path.join(d, name + ".json"), pfx], check=True)
+    return pfx
+
+
+def flip(path, off):
+    with open(path, "r+b") as f:
+        f.seek(off)
+        b = f.read(1)
+        f.seek(off)
+        f.write(bytes([b[0] ^ 0x40]))
+
+
+def fails_eio(fn):
+    """True when fn() fails with EIO (and only then)."""
+    try:
+        fn()
+    except OSError as e:
+        return e.errno == errno.EIO
+    return False
+
+
+def read_fd(fd, off, n):
+    """n bytes at off of an open fd, as many preads as it takes."""
+    out = b""
+    while len(out) < n:
+        got = os.pread(fd, n - len(out), off + len(out))
+        if not got:
+            break
+        out += got
+    return out
+
+
+# --verify read: two corrupt tensors (one read as two parts), a good one;
+# 1-4 MiB each, so that a 4 KiB read leaves most of a file unread.
+VSPEC = {"tensors": [
+    {"name": "big", "dtype": "float32", "shape": [1024, 1024], "pattern": "random:11"},
+    {"name": "emb", "dtype": "float32", "shape": [2048, 256], "pattern": "random:12"},
+    {"name": "good", "dtype": "float32", "shape": [512, 512], "pattern": "random:13"},
+]}
+VTARGETS = {"variables": [
+    {"name": "big", "dtype": "float32", "shape": [1024, 1024]},
+    {"name": "emb", "dtype": "float32", "shape": [2048, 256], "partitions": [2, 1]},
+    {"name": "good", "dtype": "float32", "shape": [512, 512]}]}
+
+MMAP_READ = ("import mmap, os, sys\n"
+             "m = mmap.mmap(os.open(sys.argv[1], os.O_RDONLY), 0, prot=mmap.PROT_READ)\n"
+             "print(sum(m[i] for i in range(0, len(m), 4096)))\n")
+NPY_LOAD = "import sys, numpy\nprint(numpy.load(sys.argv[1]).sum())\n"
+
+
+def verify_orders():
+    """--verify read keeps its promise in every order of reads: a corrupt
+    tensor is never read whole without EIO, however much of it the page
+    cache already holds (cat twice; 4 KiB then cat; mmap; 4 KiB then mmap;
+    two handles reading halves; numpy.load twice), and once it has failed,
+    every open of every file drawing from it fails, and pages already
+    cached for a handle held open are dropped (EIO there too)."""
+    with tempfile.TemporaryDirectory(prefix="ckpt-verify-") as d:
+        pfx = gen_ckpt(d, VSPEC)
+        tj = os.path.join(d, "targets.json")
+        with open(tj, "w") as f:
+            json.dump(VTARGETS, f)
+        dump = {t["name"]: t for t in dump_of(pfx)}
+        want = {n: mt.expected_bytes(t) for n, t in dump.items()}
+        shard = pfx + ".data-00000-of-00001"
+        with open(shard, "rb") as f:
+            data = f.read()
+        at = {n: data.find(w) for n, w in want.items()}
+        if not check(all(v >= 0 for v in at.values()), f"verify orders: tensors at {at}"):
+            return
+        flip(shard, at["big"] + 100)                   # in big's first page
+        flip(shard, at["emb"] + len(want["emb"]) - 3)  # in emb/part_1 only
+        npy_python = "/usr/bin/python3"
+        have_numpy = subprocess.run([npy_python, "-c", "import numpy"],
+                                    capture_output=True).returncode == 0
+        check(have_numpy or not CI, "verify orders: python3-numpy missing under CI")
+
+        def cat_twice(mnt):
+            big = os.path.join(mnt, "big")
+            return [fails_eio(lambda: read_whole(big)), fails_eio(lambda: read_whole(big))]
+
+        def dd_then_cat(mnt):
+            big = os.path.join(mnt, "big")
+            with open(big, "rb") as f:
+                head = f.read(4096)
+            return [len(head) == 4096,
+                    fails_eio(lambda: read_whole(big)), fails_eio(lambda: open(big, "rb"))]
+
+        def mmap_read(mnt, first=0):
+            big = os.path.join(mnt, "big")
+            if first:
+                with open(big, "rb") as f:
+                    f.read(first)
+            r = subprocess.run([sys.executable, "-c", MMAP_READ, big], capture_output=True)
+            return [r.returncode == -signal.SIGBUS, fails_eio(lambda: read_whole(big))]
+
+        def two_handles(mnt):
+            """A reads the first half, B the second, then A the second
+            half (from the cache): A has the whole file unless one failed."""
+            big = os.path.join(mnt, "big")
+            n = len(want["big"])
+            fa, fb = os.open(big, os.O_RDONLY), os.open(big, os.O_RDONLY)
+            try:
+                read_fd(fa, 0, n // 2)
+                read_fd(fb, n // 2, n - n // 2)
+                whole = read_fd(fa, 0, n)
+                return [False, f"A read {len(whole)} bytes"]
+            except OSError as e:
+                return [e.errno == errno.EIO]
+            finally:
+                os.close(fa)
+                os.close(fb)
+
+        def shared_piece(mnt):
+            """emb/part_0 and emb/part_1 draw from one stored piece, whose
+            corrupt byte lies in part_1's rows. part_1's first page is
+            cached for a handle held open; part_0 read whole fails; then
+            part_1 fails to open, and the held handle's cached page goes."""
+            p0, p1 = os.path.join(mnt, "emb/part_0"), os.path.join(mnt, "emb/part_1")
+            held = os.open(p1, os.O_RDONLY)
+            try:
+                head = os.pread(held, 4096, 0)
+                half = len(want["emb"]) // 2
+                out = [head == want["emb"][half:half + 4096],
+                       fails_eio(lambda: read_whole(p0)), fails_eio(lambda: open(p1, "rb"))]
+                # the daemon drops the pages from another thread: probe
+                # (bounded) until the kernel asks it again
+                probes = 0
+                while probes < 500 and not fails_eio(lambda: os.pread(held, 4096, 0)):
+                    probes += 1
+                    time.sleep(0.01)
+                stats["verify: probes before the held page was dropped"] = probes
+                return out + [probes < 500]
+            finally:
+                os.close(held)
+
+        def good_file(mnt):
+            good = os.path.join(mnt, "good")
+            with open(good, "rb") as f:
+                head = f.read(4096)
+            return [head == want["good"][:4096], read_whole(good) == want["good"],
+                    read_whole(good) == want["good"]]
+
+        def npy_twice(mnt):
+            big = os.path.join(mnt, "big.npy")
+            rs = [subprocess.run([npy_python, "-c", NPY_LOAD, big], capture_output=True,
+                                 text=True) for _ in range(2)]
+            # numpy.fromfile stops at the EIO: the short array does not fit
+            return [r.returncode != 0 and ("Errno 5" in r.stderr or "cannot reshape" in r.stderr)
+                    for r in rs]
+
+        cases = [("cat twice", cat_twice, []), ("4 KiB then cat", dd_then_cat, []),
+                 ("mmap", mmap_read, []), ("4 KiB then mmap", lambda m: mmap_read(m, 4096), []),
+                 ("two handles", two_handles, []),
+                 ("shared piece", shared_piece, ["--targets", tj]),
+                 ("good file after the bad", lambda m: cat_twice(m) + good_file(m), [])]
+        if have_numpy:
+            cases.append(("numpy.load twice", npy_twice, ["--format", "npy"]))
+        for what, fn, opts in cases:
+            with Daemon(pfx, *opts) as m:
+                if not m.ok:
+                    continue
+                got = fn(m.dir)
+                check(all(x is True for x in got), f"verify orders: {what}: {got}")
+                log = m.stderr()
+                check("Checksum does not match" in log,
+                      f"verify orders: {what}: no log line: {log[-500:]}")
+        stats["verify orders"] = f"{len(cases)} orders, each on a fresh mount"
+
+
+# A shard rewritten in place under a live mount: tensors of 256 KiB, read
+# in ranges of at least two pages (so that they are spliced).
+RSPEC = {"tensors": [{"name": f"t{i}", "dtype": "float32", "shape": [256, 256],
+                      "pattern": f"random:{20 + i}"} for i in range(4)]}
+
+
+def shard_rewritten():
+    """While readers (O_DIRECT, and buffered with the page cache dropped
+    before each read) read ranges of every file, the shard is cut and
+    written back $CKPT_REWRITE_CYCLES times (default 300; `cp` over it, or
+    truncated to half and the rest written back). Every read returns the
+    full range with the right bytes or fails with EIO, never fewer bytes
+    as if the file ended there; afterwards every file still has its size
+    and reads whole."""
+    cycles = int(os.environ.get("CKPT_REWRITE_CYCLES", "300"))
+    with tempfile.TemporaryDirectory(prefix="ckpt-rewrite-") as d:
+        pfx = gen_ckpt(d, RSPEC, "r")
+        dump = dump_of(pfx)
+        shard = pfx + ".data-00000-of-00001"
+        with open(shard, "rb") as f:
+            original = f.read()
+        with Daemon(pfx) as m:
+            if not m.ok:
+                return
+            files = raw_files(m.dir, dump)
+            paths = sorted(files)
+            stop, bad, counts, lock = threading.Event(), [], {}, threading.Lock()
+
+            def reader(seed, direct):
+                rng = random.Random(seed)
+                while not stop.is_set():
+                    p = rng.choice(paths)
+                    w = files[p]
+                    off = rng.randrange(len(w) - 8192)
+                    n = rng.randrange(8192, len(w) - off + 1)
+                    got, outcome = b"", "full"
+                    try:
+                        fd = os.open(p, os.O_RDONLY | (os.O_DIRECT if direct else 0))
+                    except OSError as e:
+                        bad.append(f"open {p}: {e}")
+                        continue
+                    try:
+                        if not direct:
+                            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                        got = read_fd(fd, off, n)
+                        if len(got) < n:
+                            outcome = f"short: {len(got)} of {n} bytes, no error"
+                    except OSError as e:
+                        outcome = "eio" if e.errno == errno.EIO else str(e)
+                    finally:
+                        os.close(fd)
+                    if outcome not in ("full", "eio") or got != w[off:off + len(got)]:
+                        bad.append(f"{os.path.basename(p)} at {off}+{n} "
+                                   f"({'direct' if direct else 'cached'}): {outcome}"
+                                   f"{'' if got == w[off:off + len(got)] else ', other bytes'}")
+                    with lock:
+                        key = outcome.split(":")[0]
+                        counts[key] = counts.get(key, 0) + 1
+
+            ts = [threading.Thread(target=reader, args=(k, k % 2 == 0), daemon=True)
+                  for k in range(3)]
+            for t in ts:
+                t.start()
+            half = len(original) // 2
+            for k in range(cycles):
+                if k % 2:
+                    with open(shard, "wb") as f:  # as cp does: O_TRUNC, then write
+                        for o in range(0, len(original), 65536):
+                            f.write(original[o:o + 65536])
+                else:
+                    os.truncate(shard, half)
+                    with open(shard, "r+b") as f:
+                        f.seek(half)
+                        f.write(original[half:])
+            stop.set()
+            join_all(ts, "shard rewritten")
+            check(not bad, f"shard rewritten: {len(bad)} bad reads, e.g. {bad[:3]}")
+            for p, w in files.items():
+                check(os.stat(p).st_size == len(w),
+                      f"shard rewritten: {p} size {os.stat(p).st_size}, want {len(w)}")
+                try:
+                    check(read_whole(p) == w, f"shard rewritten: {p} whole: other bytes")
+                except OSError as e:
+                    check(False, f"shard rewritten: {p} whole: {e}")
+            if counts.get("eio"):
+                check("ends early" in m.stderr() or "truncated" in m.stderr(),
+                      f"shard rewritten: EIO without a log line: {m.stderr()[-500:]}")
+            stats["shard rewritten"] = f"{cycles} cycles, reads: {counts}"
+
+
 def main():
     if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
         print("no FUSE here")
         return 1 if CI else 77
+    verify_orders()
+    shard_rewritten()
     shard_faults()
     hostile_names()
     with tempfile.TemporaryDirectory(prefix="ckpt-load-") as d:

@@ -563,6 +563,63 @@ def tf_format():
                         counts["tf"] = counts.get("tf", 0) + 1
 
 
+TFC_SPEC = {"tensors": [
+    {"name": "rows", "dtype": "float32", "shape": [10, 3], "pattern": "random:31"},
+    {"name": "cols", "dtype": "int64", "shape": [4, 5], "pattern": "random:32"},
+    {"name": "whole", "dtype": "float64", "shape": [6], "pattern": "random:33"},
+    {"name": "vocab", "dtype": "string", "shape": [3], "values": ["a", "bc", "defgh"]},
+    {"name": "unused", "dtype": "float32", "shape": [8], "pattern": "random:34"}]}
+TFC_TARGETS = {"variables": [
+    {"name": "new/rows", "dtype": "bfloat16", "shape": [10, 3], "partitions": [3, 1]},
+    {"name": "new/cols", "dtype": "int64", "shape": [4, 5], "partitions": [1, 2]},
+    {"name": "new/whole", "dtype": "float64", "shape": [6]},
+    {"name": "new/vocab", "dtype": "string", "shape": [3]}]}
+
+
+def tf_corrupt_source():
+    """--format tf over a corrupt source: refused with exit 65 and TF's
+    checksum text naming the tensor, whatever --verify says (else the
+    served index would carry fresh CRCs over the corrupt bytes): a tensor
+    split in row parts (checked from the bytes the index is built from), in
+    column parts (read again), whole, strings. A corrupt tensor the map
+    leaves out does not matter."""
+    with tempfile.TemporaryDirectory() as d:
+        pfx, spec, tj = (os.path.join(d, n) for n in ("c", "spec.json", "targets.json"))
+        for path, obj in ((spec, TFC_SPEC), (tj, TFC_TARGETS)):
+            with open(path, "w") as f:
+                json.dump(obj, f)
+        subprocess.run([GEN, spec, pfx], check=True)
+        dump = {t["name"]: t for t in json.loads(subprocess.run(
+            [DUMP, pfx], capture_output=True, text=True, check=True).stdout)}
+        shard = pfx + ".data-00000-of-00001"
+        with open(shard, "rb") as f:
+            data = f.read()
+
+        def flip_in(name):
+            """Flip the last byte of tensor `name` (a string's last byte)."""
+            want = expected_bytes(dump[name]) if name != "vocab" else b"defgh"
+            at = data.find(want)
+            check(at >= 0 and data.find(want, at + 1) < 0, f"--format tf: {name} not found")
+            end = at + len(want) - 1
+            with open(shard, "wb") as f:
+                f.write(data[:end] + bytes([data[end] ^ 0x40]) + data[end + 1:])
+
+        opts = ["--format", "tf", "--targets", tj, "--map", "/=new/"]
+        for name in ("rows", "cols", "whole", "vocab"):
+            flip_in(name)
+            for more in ([], ["--verify", "none"], ["--verify=mount"], ["-o", "verify=none"]):
+                with Mount(pfx, *opts, *more, expect_ok=False) as m:
+                    check(m.rc == 65 and not os.path.ismount(m.dir) and
+                          f"tensor {name}" in m.err and "Checksum does not match" in m.err and
+                          m.err.count("\n") == 1,
+                          f"--format tf, {name} corrupt, {more}: rc {m.rc} {m.err.strip()}")
+                    counts["tf refused"] = counts.get("tf refused", 0) + 1
+        flip_in("unused")  # not a target: never read
+        with Mount(pfx, *opts) as m:
+            check(m.ok and os.path.getsize(os.path.join(m.dir, "ckpt.index")) > 0,
+                  "--format tf: unused corrupt tensor")
+
+
 def main():
     if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
         print("no FUSE here")
@@ -576,6 +633,7 @@ def main():
     concurrent_reads()
     npy_format()
     tf_format()
+    tf_corrupt_source()
     mount_fuse3(root)
     daemon_life()
     for f in failures:
@@ -584,6 +642,7 @@ def main():
           f"{counts.get('reads', 0)} concurrent reads, {counts.get('npy', 0)} npy files loaded, "
           f"{counts.get('tf', 0)} --format tf files compared, "
           f"{counts.get('start failures', 0)} start failures, "
+          f"{counts.get('tf refused', 0)} corrupt --format tf mounts refused, "
           f"{len(failures)} failures")
     return 1 if failures else 0
 

@@ -63,6 +63,20 @@ struct npy_file {
 	uint64_t width; /* npy strings: bytes per element */
 };
 
+/* What is known of a stored piece's checksum (ckpt_view.verified). */
+enum { PIECE_UNCHECKED = 0, PIECE_GOOD = 1, PIECE_BAD = 2 };
+
+/*
+ * While --format tf builds its index through its raw view, every stored
+ * piece's bytes as they are read, folded into its CRC when they come in
+ * order; so a piece read whole, front to back, is checked against its
+ * stored CRC from the very bytes the index's CRC is computed over.
+ */
+struct crc_run {
+	uint64_t next; /* bytes folded in; UINT64_MAX once read out of order */
+	uint32_t crc;
+};
+
 struct ckpt_view {
 	enum ckpt_view_format format;
 	const ckpt_reader *r;
@@ -84,10 +98,12 @@ struct ckpt_view {
 	const ckpt_plan_file **mapping_order; /* by path; set before state 1 */
 	uint64_t *mapping_at;		      /* n_files + 2: chunk k starts at mapping_at[k];
 					       * the last entry is where the newline sits */
-	/* per stored piece: 0 unchecked, 1 good, 2 bad; piece_base[t] + p */
+	/* per stored piece: PIECE_*, at piece_base[t] + p (piece_base[nt] =
+	 * the number of pieces) */
 	_Atomic unsigned char *verified;
 	size_t *piece_base;
-	struct tf_state *tf; /* CKPT_VIEW_TF only */
+	struct crc_run *runs; /* see struct crc_run; NULL but while building */
+	struct tf_state *tf;  /* CKPT_VIEW_TF only */
 	/* string tensors' parsed lengths, built on first read (strings.c) */
 	ckpt__strings_cache *strings;
 };
@@ -696,6 +712,9 @@ static int tf_seg_prepare(const ckpt_view *v, struct tf_seg *sg, ckpt_error *err
 		}
 		ckpt_reader_free_strings(s, l);
 		sg->crc = ckpt__crc32c_mask(crc);
+		if (rc == 0) /* ckpt_reader_read_strings checked the source CRC */
+			atomic_store(&v->tf->raw->verified[v->tf->raw->piece_base[f->source]],
+				     PIECE_GOOD);
 		return rc;
 	}
 	enum { CHUNK = 1 << 20 };
@@ -711,6 +730,36 @@ static int tf_seg_prepare(const ckpt_view *v, struct tf_seg *sg, ckpt_error *err
 	}
 	free(buf);
 	sg->crc = ckpt__crc32c_mask(crc);
+	return rc;
+}
+
+/*
+ * Every source CRC the data file depends on, whatever --verify says: an
+ * index with fresh CRCs over corrupt source bytes would launder them. A
+ * piece tf_seg_prepare read whole and in order is checked from those very
+ * bytes (struct crc_run), strings were checked as they were read; the rest
+ * (parts of a column split, pieces read out of order, variants,
+ * byte-swapped bundles) are read again by ckpt_view_verify. Results land
+ * in the raw view's states, so reads of the mount never check again.
+ */
+static int tf_check_sources(struct tf_state *tf, ckpt_error *err)
+{
+	ckpt_view *raw = tf->raw;
+	int rc = 0;
+	for (size_t t = 0; t < ckpt_reader_count(raw->r) && rc == 0; t++) {
+		for (size_t p = 0; p < ckpt_reader_tensor(raw->r, t)->num_pieces && rc == 0; p++) {
+			size_t k = raw->piece_base[t] + p;
+			if (raw->runs[k].next != ckpt_reader_piece(raw->r, t, p)->size)
+				continue;
+			rc = ckpt_reader_check_crc(raw->r, t, p, raw->runs[k].crc, err);
+			if (rc == 0)
+				atomic_store(&raw->verified[k], PIECE_GOOD);
+			else if (rc == CKPT_EUNSUPPORTED)
+				rc = 0;
+		}
+	}
+	for (size_t i = 0; i < tf->n_seg && rc == 0; i++)
+		rc = ckpt_view_verify(raw, tf->seg[i].raw_id, err);
 	return rc;
 }
 
@@ -823,11 +872,18 @@ static int tf_build(ckpt_view *v, ckpt_error *err)
 	}
 	/* the plan is sorted by variable, then part: TF1's Saver order */
 	uint64_t off = 0;
+	size_t np = tf->raw->piece_base[ckpt_reader_count(v->r)];
+	if ((tf->raw->runs = calloc(np ? np : 1, sizeof(struct crc_run))) == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	for (size_t i = 0; i < tf->n_seg && rc == 0; i++) {
 		tf->seg[i].off = off;
 		rc = tf_seg_prepare(v, &tf->seg[i], err);
 		off += tf->seg[i].size;
 	}
+	if (rc == 0)
+		rc = tf_check_sources(tf, err);
+	free(tf->raw->runs);
+	tf->raw->runs = NULL;
 	if (rc == 0)
 		rc = tf_build_index(v, err);
 	if (rc)
@@ -919,6 +975,8 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 		v->piece_base[t] = np;
 		np += ckpt_reader_tensor(r, t)->num_pieces;
 	}
+	if (rc == 0)
+		v->piece_base[nt] = np;
 	if (rc == 0 && (v->verified = calloc(np ? np : 1, 1)) == NULL)
 		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	if (rc) {
@@ -1079,6 +1137,16 @@ static int flush(const ckpt_view *v, const ckpt_plan_file *f, struct pending *pd
 		return 0;
 	int rc =
 	    ckpt_reader_pread(v->r, f->source, pd->piece, pd->off, pd->dst, (size_t)pd->len, err);
+	if (rc == 0 && v->runs) {
+		struct crc_run *run = &v->runs[v->piece_base[f->source] + pd->piece];
+		uint64_t size = ckpt_reader_piece(v->r, f->source, pd->piece)->size;
+		if (run->next == pd->off && run->next != size) {
+			run->crc = ckpt__crc32c_extend(run->crc, pd->dst, (size_t)pd->len);
+			run->next += pd->len;
+		} else if (run->next != size) {
+			run->next = UINT64_MAX;
+		}
+	}
 	pd->len = 0;
 	return rc;
 }
@@ -1282,18 +1350,29 @@ int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int
 	return 0;
 }
 
-int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err)
+/*
+ * The state of the stored pieces node id draws from (a --format tf data
+ * file: those of every tensor it holds): PIECE_BAD when one failed its
+ * checksum, else PIECE_UNCHECKED when one is not checked yet, else
+ * PIECE_GOOD. With check, unchecked pieces are checked first, stopping at
+ * the first failure (*rc and err say what failed). A failed checksum is
+ * remembered for the rest of the view's life; any other failure (a data
+ * file cut short or unreadable right now, no memory) is not: the piece
+ * stays unchecked and is checked again next time.
+ */
+static int pieces_state(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err)
 {
 	const ckpt_node *nd = ckpt_view_node(v, id);
+	int worst = PIECE_GOOD;
 	if (v->tf && id == v->tf->data_id) {
-		/* the data file: every piece of every tensor it holds */
-		int rc = 0;
-		for (size_t i = 0; i < v->tf->n_seg && rc == 0; i++)
-			rc = ckpt_view_verify(v->tf->raw, v->tf->seg[i].raw_id, err);
-		return rc;
+		for (size_t i = 0; i < v->tf->n_seg && worst != PIECE_BAD && !(rc && *rc); i++) {
+			int s = pieces_state(v->tf->raw, v->tf->seg[i].raw_id, check, rc, err);
+			worst = s == PIECE_GOOD ? worst : s;
+		}
+		return worst;
 	}
 	if (nd == NULL || nd->file == NULL)
-		return 0;
+		return PIECE_GOOD;
 	const ckpt_plan_file *f = nd->file;
 	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
 	for (size_t p = 0; p < t->num_pieces; p++) {
@@ -1304,15 +1383,37 @@ int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err)
 			continue;
 		_Atomic unsigned char *st = &v->verified[v->piece_base[f->source] + p];
 		unsigned char state = atomic_load(st);
-		if (state == 0) {
-			state = ckpt_reader_verify_piece(v->r, f->source, p, err) ? 2 : 1;
-			atomic_store(st, state);
-			if (state == 2)
-				return err ? err->code : CKPT_ECHECKSUM;
+		if (state == PIECE_UNCHECKED && check) {
+			int r = ckpt_reader_verify_piece(v->r, f->source, p, err);
+			if (r == 0 || r == CKPT_ECHECKSUM)
+				atomic_store(st, state = r ? PIECE_BAD : PIECE_GOOD);
+			if (r) {
+				*rc = r;
+				return r == CKPT_ECHECKSUM ? PIECE_BAD : PIECE_UNCHECKED;
+			}
 		}
-		if (state == 2)
-			return ckpt__error(err, CKPT_ECHECKSUM, "%s: tensor %s failed its checksum",
-					   f->file, f->source_name);
+		if (state == PIECE_BAD) {
+			if (check)
+				*rc = ckpt__error(err, CKPT_ECHECKSUM,
+						  "%s: tensor %s failed its checksum", f->file,
+						  f->source_name);
+			return PIECE_BAD;
+		}
+		if (state == PIECE_UNCHECKED)
+			worst = PIECE_UNCHECKED;
 	}
-	return 0;
+	return worst;
+}
+
+int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err)
+{
+	int rc = 0;
+	(void)pieces_state(v, id, 1, &rc, err);
+	return rc;
+}
+
+int ckpt_view_verified(const ckpt_view *v, uint32_t id)
+{
+	int s = pieces_state(v, id, 0, NULL, NULL);
+	return s == PIECE_GOOD ? 1 : s == PIECE_BAD ? -1 : 0;
 }

@@ -479,16 +479,23 @@ static const char mixed_targets[] =
     "{\"name\": \"new/vocab\", \"dtype\": \"string\", \"shape\": [3]}"
     "]}";
 
-START_TEST(test_partitioned_targets)
+/* The mixed checkpoint, mapped into new/ onto mixed_targets; its prefix. */
+static const char *open_mixed(env *e)
 {
-	if (gen_path == NULL)
-		return;
 	const char *js = tu_path(tu_dir, "mixed.json");
 	tu_write(js, mixed_json, strlen(mixed_json));
 	const char *ck = tu_path(tu_dir, "mixed");
 	run_gen(js, ck);
+	env_open(e, ck, "/", "new/", mixed_targets, NULL, 0);
+	return ck;
+}
+
+START_TEST(test_partitioned_targets)
+{
+	if (gen_path == NULL)
+		return;
 	env e;
-	env_open(&e, ck, "/", "new/", mixed_targets, NULL, 0);
+	open_mixed(&e);
 	static const char *const want[] = {
 	    "new/blocks float64 [4,6]",
 	    "new/cols2 int64 [4,5]",
@@ -512,6 +519,115 @@ START_TEST(test_partitioned_targets)
 	ck_assert_int_eq(ckpt_reader_find(r, "new/one", &i), 0);
 	ck_assert(!ckpt_reader_tensor(r, i)->partitioned);
 	ckpt_reader_close(r);
+	env_close(&e);
+}
+END_TEST
+
+/*
+ * A corrupt source is refused at build, whatever the mount's --verify
+ * says: one byte flipped in each stored piece in turn (parts re-sliced in
+ * order, a column split read out of order, 2x2 blocks, strings, a scalar,
+ * re-typed ones) fails the build with TF's checksum text naming the
+ * tensor; else the index would carry fresh CRCs over the corrupt bytes. A
+ * good build leaves every source checked, so reads never check again.
+ */
+START_TEST(test_corrupt_source)
+{
+	if (gen_path == NULL)
+		return;
+	env e;
+	const char *ck = open_mixed(&e);
+	ck_assert_int_eq(ckpt_view_verified(e.tf, ckpt_view_lookup(e.tf, 0, CKPT_VIEW_TF_DATA)), 1);
+	char shard[4200];
+	snprintf(shard, sizeof(shard), "%s.data-00000-of-00001", ck);
+	size_t flips = 0;
+	for (size_t i = 0; i < ckpt_reader_count(e.r); i++) {
+		const ckpt_tensor *t = ckpt_reader_tensor(e.r, i);
+		for (size_t p = 0; p < t->num_pieces; p++) {
+			ckpt_object *obj;
+			uint64_t at;
+			ck_assert(ckpt_reader_piece_object(e.r, i, p, &obj, &at));
+			long last = (long)(at + ckpt_reader_piece(e.r, i, p)->size - 1);
+			tu_flip(shard, last);
+			ckpt_view *tf = NULL;
+			ckpt_error err = CKPT_ERROR_INIT;
+			int rc = ckpt_view_build_format(&tf, e.r, e.plan, CKPT_VIEW_TF, &err);
+			tu_flip(shard, last);
+			ck_assert_msg(rc == CKPT_ECHECKSUM, "%s piece %zu: rc %d %s", t->name, p,
+				      rc, err.msg);
+			ck_assert_ptr_null(tf);
+			char want[300];
+			snprintf(want, sizeof(want), "tensor %s", t->name);
+			ck_assert_msg(strstr(err.msg, want) &&
+					  strstr(err.msg, "Checksum does not match"),
+				      "%s", err.msg);
+			flips++;
+		}
+	}
+	ck_assert_uint_eq(flips, 3 + 2 + 4 + 6);
+	env_close(&e);
+}
+END_TEST
+
+/*
+ * ckpt_view_verify / ckpt_view_verified on the raw view: rows3 is stored
+ * as row pieces [0,4) [4,7) [7,10) and read as target parts [0,3) [3,6)
+ * [6,8) [8,10). A failed checksum is remembered (also for another file
+ * drawing from the piece, and after the bytes are put back); a data file
+ * cut short fails the check only while it is short.
+ */
+START_TEST(test_verify_states)
+{
+	if (gen_path == NULL)
+		return;
+	env e;
+	const char *ck = open_mixed(&e);
+	char shard[4200];
+	snprintf(shard, sizeof(shard), "%s.data-00000-of-00001", ck);
+	size_t t, size;
+	ckpt_object *obj;
+	uint64_t at;
+	ck_assert_int_eq(ckpt_reader_find(e.r, "rows3", &t), 0);
+	ck_assert_int_eq(ckpt_reader_piece(e.r, t, 2)->start[0], 7);
+	ck_assert(ckpt_reader_piece_object(e.r, t, 2, &obj, &at));
+	long last = (long)(at + ckpt_reader_piece(e.r, t, 2)->size - 1);
+	uint8_t *orig = tu_read(shard, &size);
+	uint32_t part[4];
+	for (int k = 0; k < 4; k++) {
+		char path[64];
+		snprintf(path, sizeof(path), "new/rows3/part_%d", k);
+		part[k] = ckpt_view_resolve_path(e.raw, path);
+		ck_assert_uint_ne(part[k], CKPT_VIEW_NONE);
+		ck_assert_int_eq(ckpt_view_verified(e.raw, part[k]), 0);
+	}
+	ck_assert_int_eq(ckpt_view_verified(e.raw, CKPT_VIEW_ROOT), 1);
+
+	tu_flip(shard, last);
+	ckpt_error err = CKPT_ERROR_INIT;
+	ck_assert_int_eq(ckpt_view_verify(e.raw, part[0], &err), 0);
+	ck_assert_int_eq(ckpt_view_verified(e.raw, part[0]), 1);
+	ck_assert_int_eq(ckpt_view_verify(e.raw, part[3], &err), CKPT_ECHECKSUM);
+	ck_assert_ptr_nonnull(strstr(err.msg, "rows3"));
+	ck_assert_int_eq(ckpt_view_verified(e.raw, part[3]), -1);
+	ck_assert_int_eq(ckpt_view_verified(e.raw, part[2]), -1); /* [6,8): pieces 1, 2 */
+	ck_assert_int_eq(ckpt_view_verified(e.raw, part[1]), 0);  /* [3,6): piece 1 unchecked */
+	tu_flip(shard, last);
+	ck_assert_int_eq(ckpt_view_verify(e.raw, part[3], &err), CKPT_ECHECKSUM);
+	ck_assert_int_eq(ckpt_view_verify(e.raw, part[2], &err), CKPT_ECHECKSUM);
+	ck_assert_int_eq(ckpt_view_verify(e.raw, part[1], &err), 0);
+
+	/* a fresh view: the shard cut short, then whole again */
+	ckpt_view *v;
+	ck_assert_int_eq(ckpt_view_build(&v, e.r, e.plan, &err), 0);
+	tu_truncate(shard, last);
+	int rc = ckpt_view_verify(v, part[3], &err);
+	ck_assert_msg(rc != 0 && rc != CKPT_ECHECKSUM, "rc %d %s", rc, err.msg);
+	ck_assert_int_eq(ckpt_view_verified(v, part[3]), 0);
+	tu_write(shard, orig, size);
+	ck_assert_msg(ckpt_view_verify(v, part[3], &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(ckpt_view_verified(v, part[3]), 1);
+	ckpt_view_free(v);
+	free(orig);
 	env_close(&e);
 }
 END_TEST
@@ -548,6 +664,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_shards);
 	tcase_add_test(tc, test_partitioned_targets);
 	tcase_add_test(tc, test_empty);
+	tcase_add_test(tc, test_corrupt_source);
+	tcase_add_test(tc, test_verify_states);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -133,6 +133,16 @@ int ckpt_reader_piece_object(const ckpt_reader *r, size_t i, size_t p, ckpt_obje
 int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_error *err);
 
 /*
+ * Check a CRC32C the caller computed over all of piece p of tensor i,
+ * feeding it the bytes ckpt_reader_pread returned, front to back: 0 when it
+ * is the stored checksum, CKPT_ECHECKSUM with TF's message when not, and
+ * CKPT_EUNSUPPORTED when the stored checksum is not over those bytes
+ * (strings, variants, byte-swapped bundles, V1): then use
+ * ckpt_reader_verify_piece.
+ */
+int ckpt_reader_check_crc(const ckpt_reader *r, size_t i, size_t p, uint32_t crc, ckpt_error *err);
+
+/*
  * Read the slice (start, length) of numeric tensor i (start/length have
  * rank entries; NULL start means the whole tensor) into out, row-major in
  * the slice's shape, assembled from whatever pieces are stored, verifying

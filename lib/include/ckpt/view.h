@@ -84,7 +84,10 @@ enum ckpt_view_format {
 	 * variable with explicit extents. The data file is the plan files'
 	 * bytes served from the source (strings in TF's stored encoding). The
 	 * index is built at view build and needs every tensor's CRC32C, so
-	 * building this view reads all mapped data once. */
+	 * building this view reads all mapped data once, and checks every
+	 * source piece it reads against its stored CRC32C while doing so
+	 * (pieces it cannot check from those bytes are read again): a corrupt
+	 * source fails the build with CKPT_ECHECKSUM naming the tensor. */
 	CKPT_VIEW_TF = 2,
 };
 
@@ -128,9 +131,20 @@ int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int
 
 /*
  * Verify the CRC32C of every stored piece file node id draws from. Each
- * piece is checked once per view (results cached, thread-safe).
+ * piece is checked once per view (results cached, thread-safe): a piece
+ * that failed its checksum fails every later call (a file of another node
+ * drawing from it too); a piece that could not be read (a data file cut
+ * short or unreadable right now, no memory) fails this call only and is
+ * checked again by the next.
  */
 int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err);
+
+/*
+ * What earlier checks found for node id, reading nothing: 1 when every
+ * stored piece it draws from passed its checksum (or it draws from none:
+ * directories, @mapping.json, ckpt.index), -1 when one failed it, else 0.
+ */
+int ckpt_view_verified(const ckpt_view *v, uint32_t id);
 
 #ifdef __cplusplus
 }
