@@ -148,11 +148,12 @@ static int list_json(const ckpt_reader *r)
 	return CKPTFS_EXIT_OK;
 }
 
-static int cmd_list(const char *path, int json)
+static int cmd_list(const char *path, int json, const struct ckptfs_opts *m)
 {
 	ckpt_reader *r;
+	ckpt_store *store;
 	ckpt_error err = CKPT_ERROR_INIT;
-	int rc = ckpt_reader_open(&r, path, &err);
+	int rc = ckptfs_open_reader(path, m, &r, &store, &err);
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);
 		return ckptfs_exit_code(rc);
@@ -170,6 +171,7 @@ static int cmd_list(const char *path, int json)
 		}
 	}
 	ckpt_reader_close(r);
+	ckpt_store_free(store);
 	return flush_stdout(code);
 }
 
@@ -252,6 +254,8 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 				val);
 			return CKPTFS_EXIT_USAGE;
 		}
+	} else if (ckptfs_remote_is_option(key)) {
+		return ckptfs_remote_option(&m->remote, key, val);
 	} else {
 		fprintf(stderr, "ckptfs: unknown option %s\n", key);
 		return CKPTFS_EXIT_USAGE;
@@ -271,7 +275,7 @@ static int is_own_option(const char *key)
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (strcmp(key, own[i]) == 0)
 			return 1;
-	return 0;
+	return ckptfs_remote_is_option(key);
 }
 
 /* Remember a FUSE -o option to pass on at mount. */
@@ -411,7 +415,7 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 {
 	ckpt_error err = CKPT_ERROR_INIT;
 	memset(l, 0, sizeof(*l));
-	int rc = ckpt_reader_open(&l->r, path, &err);
+	int rc = ckptfs_open_reader(path, m, &l->r, &l->store, &err);
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);
 		return ckptfs_exit_code(rc);
@@ -449,6 +453,7 @@ void ckptfs_unload(struct ckptfs_loaded *l)
 	ckpt_plan_free(l->plan);
 	free(l->tensors);
 	ckpt_reader_close(l->r);
+	ckpt_store_free(l->store);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -482,6 +487,7 @@ static void map_opts_free(struct ckptfs_opts *m)
 	free(m->fuse_opts);
 	free(m->targets_path);
 	free(m->tag);
+	ckptfs_remote_free(&m->remote);
 }
 
 /* Checkpoints may have more shards than the default soft limit of open
@@ -501,6 +507,7 @@ int main(int argc, char **argv)
 	int list = 0, json = 0, dry = 0, list_targets = 0, code = 0;
 	struct ckptfs_opts m = {0};
 	m.verify = CKPTFS_VERIFY_READ;
+	m.remote.o = (ckpt_remote_opts)CKPT_REMOTE_OPTS_INIT;
 	const char *pos[2];
 	int npos = 0;
 
@@ -567,7 +574,7 @@ int main(int argc, char **argv)
 	} else if (list_targets && npos == 1 && !list && !dry)
 		code = cmd_list_targets(pos[0], json, &m);
 	else if (list && npos == 1)
-		code = cmd_list(pos[0], json);
+		code = cmd_list(pos[0], json, &m);
 	else if (dry && npos == 1 && (code = load_targets(&m)) == 0)
 		code = cmd_dry_run(pos[0], json, &m);
 	else if (!list && !dry && !list_targets && npos == 2 && (code = load_targets(&m)) == 0)
