@@ -10,6 +10,8 @@
   file, index), of a prefix 1; a mount adds one HEAD per data shard;
 - a state file's relative, absolute and URL paths resolve in the same
   bucket;
+- gs:// through STORAGE_EMULATOR_HOST with a bearer token (variable or
+  token file), refused without;
 - faults in front of nginx (503s, resets and truncation mid-body, stalls,
   the object replaced mid-read): every byte read equals the local bytes or
   the read fails with EIO, within the configured timeouts;
@@ -311,8 +313,37 @@ def test_s3(root, prefixes, oracle, work):
         no_secret("s3 errors", {"stderr": err}, [SECRET])
 
 
-def read_all(m):
-    return m.files()
+def test_gcs(root, prefixes, oracle, work):
+    """gs:// against nginx standing in for the XML API (STORAGE_EMULATOR_HOST),
+    which refuses requests without the bearer token."""
+    www = os.path.join(work, "gcs")
+    os.makedirs(www)
+    os.symlink(root, os.path.join(www, "fx"))
+    with NginxServer(www, bearer_token=TOKEN) as gcs:
+        env = base_env(work)
+        env["STORAGE_EMULATOR_HOST"] = gcs.url
+        env["GOOGLE_OAUTH_ACCESS_TOKEN"] = TOKEN
+        equivalence("gs", lambda r: "gs://fx/" + r, prefixes, oracle, [], env)
+        fixture = "gs://fx/tfjsnode_A_2shards/A"
+        with Mount(fixture, env=env) as m:
+            files = m.files(skip_at=False) if m.ok else {}
+            texts = {"stdout": m.out, "stderr": m.err, "xattrs": xattrs_of(m.dir),
+                     "/proc/mounts": open("/proc/mounts").read(),
+                     "@mapping.json": repr(files.get("@mapping.json", b""))}
+            check(m.ok, "gs mount: %s" % m.err.strip())
+            no_secret("gs mount", texts, [TOKEN])
+        tok = os.path.join(work, "gcs-token")
+        with open(tok, "w") as f:
+            f.write(TOKEN + "\n")
+        e2 = {k: v for k, v in env.items() if k != "GOOGLE_OAUTH_ACCESS_TOKEN"}
+        e2["CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"] = tok
+        rc, out, err = run(["--list", "--json", fixture], env=e2)
+        check(rc == 0 and out == oracle["tfjsnode_A_2shards/A"][0],
+              "gs with a token file: rc %d %s" % (rc, err.strip()))
+        e3 = {k: v for k, v in e2.items() if k != "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"}
+        rc, out, err = run(["--list", fixture], env=e3)
+        check(rc == 74 and len(err.strip().splitlines()) == 1 and "403" in err,
+              "gs without a token: rc %d %r" % (rc, err))
 
 
 def test_faults(root, work, env):
@@ -395,13 +426,15 @@ def main():
     try:
         env = base_env(work)
         only = os.environ.get("REMOTE_ONLY", "")
-        oracle = local_oracle(root, prefixes, env) if only in ("", "nginx", "s3") else {}
+        oracle = local_oracle(root, prefixes, env) if only in ("", "nginx", "s3", "gcs") else {}
         if only in ("", "nginx"):
             test_nginx(root, prefixes, oracle, work)
         if only in ("", "counts"):
             test_counts_and_state(root, work, env)
         if only in ("", "s3"):
             test_s3(root, prefixes, oracle, work)
+        if only in ("", "gcs"):
+            test_gcs(root, prefixes, oracle, work)
         if only in ("", "faults"):
             test_faults(root, work, env)
     finally:
