@@ -26,7 +26,8 @@ static const char usage[] =
     "CHECKPOINT is a V2 prefix (dir/model.ckpt-1000), a directory with a\n"
     "`checkpoint` state file, or a V1 checkpoint file. GRAPH is a TF1\n"
     "MetaGraphDef (model.ckpt-N.meta), a SavedModel saved_model.pb or a\n"
-    "SavedModel directory.\n"
+    "SavedModel directory. CHECKPOINT may be a URL: s3://BUCKET/KEY,\n"
+    "gs://BUCKET/KEY, http(s)://HOST/PATH (a directory URL ends in /).\n"
     "\n"
     "  --list          print every tensor: NAME<TAB>DTYPE<TAB>SHAPE, sorted\n"
     "  --dry-run       resolve the map and print every target file; mount nothing\n"
@@ -56,6 +57,15 @@ static const char usage[] =
     "  -f                  stay in the foreground    -d  debug (implies -f)\n"
     "  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
     "                      own options (allow_other, max_threads=N, ...)\n"
+    "\n"
+    "REMOTE OPTIONS (a URL CHECKPOINT; credentials: see ckptfs(1)):\n"
+    "  --header 'NAME: VALUE'  extra request header, repeatable\n"
+    "  --ca_file FILE      CA bundle for https\n"
+    "  --chunk_size N      bytes per range GET of a large read (8M)\n"
+    "  --parallel N        range GETs of one read at once (4)\n"
+    "  --retries N  --retry_time S  --timeout S  --connect_timeout S\n"
+    "  --low_speed_time S  retries (5, within 120 s), seconds per attempt (300),\n"
+    "                      to connect (10), under 1 KiB/s before a cut (15)\n"
     "\n"
     "GRAPH OPTIONS (for --targets GRAPH and --list-targets):\n"
     "  --tag TAG           the SavedModel MetaGraphDef tagged TAG (default:\n"
@@ -150,11 +160,12 @@ static int list_json(const ckpt_reader *r)
 	return CKPTFS_EXIT_OK;
 }
 
-static int cmd_list(const char *path, int json)
+static int cmd_list(const char *path, int json, const struct ckptfs_opts *m)
 {
 	ckpt_reader *r;
+	ckpt_store *store;
 	ckpt_error err = CKPT_ERROR_INIT;
-	int rc = ckpt_reader_open(&r, path, &err);
+	int rc = ckptfs_open_reader(path, m, &r, &store, &err);
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);
 		return ckptfs_exit_code(rc);
@@ -172,6 +183,7 @@ static int cmd_list(const char *path, int json)
 		}
 	}
 	ckpt_reader_close(r);
+	ckpt_store_free(store);
 	return flush_stdout(code);
 }
 
@@ -254,6 +266,8 @@ static int map_option(struct ckptfs_opts *m, const char *key, const char *val)
 				val);
 			return CKPTFS_EXIT_USAGE;
 		}
+	} else if (ckptfs_remote_is_option(key)) {
+		return ckptfs_remote_option(&m->remote, key, val);
 	} else {
 		fprintf(stderr, "ckptfs: unknown option %s\n", key);
 		return CKPTFS_EXIT_USAGE;
@@ -273,7 +287,7 @@ static int is_own_option(const char *key)
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (strcmp(key, own[i]) == 0)
 			return 1;
-	return 0;
+	return ckptfs_remote_is_option(key);
 }
 
 /* Remember a FUSE -o option to pass on at mount. */
@@ -413,7 +427,7 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 {
 	ckpt_error err = CKPT_ERROR_INIT;
 	memset(l, 0, sizeof(*l));
-	int rc = ckpt_reader_open(&l->r, path, &err);
+	int rc = ckptfs_open_reader(path, m, &l->r, &l->store, &err);
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);
 		return ckptfs_exit_code(rc);
@@ -454,6 +468,7 @@ void ckptfs_unload(struct ckptfs_loaded *l)
 	ckpt_plan_free(l->plan);
 	free(l->tensors);
 	ckpt_reader_close(l->r);
+	ckpt_store_free(l->store);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -487,6 +502,7 @@ static void map_opts_free(struct ckptfs_opts *m)
 	free(m->fuse_opts);
 	free(m->targets_path);
 	free(m->tag);
+	ckptfs_remote_free(&m->remote);
 }
 
 /* Checkpoints may have more shards than the default soft limit of open
@@ -506,6 +522,7 @@ int main(int argc, char **argv)
 	int list = 0, json = 0, dry = 0, list_targets = 0, code = 0;
 	struct ckptfs_opts m = {0};
 	m.verify = CKPTFS_VERIFY_READ;
+	m.remote.o = (ckpt_remote_opts)CKPT_REMOTE_OPTS_INIT;
 	const char *pos[2];
 	int npos = 0;
 
@@ -572,7 +589,7 @@ int main(int argc, char **argv)
 	} else if (list_targets && npos == 1 && !list && !dry)
 		code = cmd_list_targets(pos[0], json, &m);
 	else if (list && npos == 1)
-		code = cmd_list(pos[0], json);
+		code = cmd_list(pos[0], json, &m);
 	else if (dry && npos == 1 && (code = load_targets(&m)) == 0)
 		code = cmd_dry_run(pos[0], json, &m);
 	else if (!list && !dry && !list_targets && npos == 2 && (code = load_targets(&m)) == 0)

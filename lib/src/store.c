@@ -1,6 +1,6 @@
 /*
  * The store seam (ckpt/store.h): what every store shares, dispatched
- * through its ops table. Implementations: store_posix.c.
+ * through its ops table. Implementations: store_posix.c, store_http.c.
  */
 #include "ckpt/store.h"
 
@@ -63,6 +63,11 @@ int ckpt_store_read_whole(ckpt_store *s, const char *name, size_t max_len, uint8
 			  size_t *len, ckpt_stat *st, ckpt_error *err)
 {
 	ckpt_object *o;
+	if (s->ops->read_whole) {
+		if (st)
+			memset(st, 0, sizeof(*st));
+		return s->ops->read_whole(s, name, max_len, out, len, st, err);
+	}
 	int rc = ckpt_store_open(s, name, &o, err);
 	if (rc)
 		return rc;

@@ -79,6 +79,10 @@ struct ckpt_store_ops {
 	 * pinned object) until splice_release, or 0. */
 	int (*splice_fd)(ckpt_object *o, int *fd);
 	void (*splice_release)(ckpt_object *o);
+	/* Optional (NULL: open + pread + close): a small object whole, as
+	 * ckpt_store_read_whole, for a store where that is one request. */
+	int (*read_whole)(ckpt_store *s, const char *name, size_t max_len, uint8_t **out,
+			  size_t *len, ckpt_stat *st, ckpt_error *err);
 	/* Frees the store; every object is closed before. */
 	void (*destroy)(ckpt_store *s);
 };
