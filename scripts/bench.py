@@ -50,8 +50,8 @@ rows = []        # the table: one dict per result
 ceil_rows = []   # the FUSE ceiling table (cases 1, 4, 7)
 mounted = []     # mountpoints to clean up
 
-# The FUSE ceiling's configurations (tests/bench/ceiling --help for the
-# options; bdi-ra=KiB is ours: the mount's read_ahead_kb, set after
+# The FUSE ceiling's configurations (the header of tests/bench/ceiling.c for
+# the options; bdi-ra=KiB is ours: the mount's read_ahead_kb, set after
 # mounting). The first is what ckptfs does: spliced replies, keep_cache,
 # st_blksize 64 KiB, 16 threads, max_pages of 1 MiB. libfuse splices a
 # reply only through a pipe of reply + 3 pages + header, and a pipe holds
@@ -659,7 +659,7 @@ def run(work):
            ratios(t["sq_find"], t["find"]), 1.0, "s")
     shutil.rmtree(plain)
     for p in os.listdir(work):
-        if p.startswith("tree1g") or p.startswith("peer"):
+        if p.startswith(("tree1g", "peer", "big.raw")):
             os.unlink(os.path.join(work, p))
 
     if want(5) and os.environ.get("BENCH_SKIP_8G") != "1":
