@@ -7,12 +7,24 @@ round; each reported ratio is the median over rounds of the per-round
 ratio (baseline time / ckptfs time, so higher is better and 1.0 = parity).
 Prints a table and writes bench-results.json.
 
+Cases 1, 4 and 7 are also run on a FUSE ceiling (issue 14): tests/bench/ceiling,
+a minimal lowlevel server of our own that serves the same shard ranges and
+does nothing else, in each configuration of CEILING_CONFIGS, in the same
+rounds; the best configuration per case is reported next to native,
+squashfuse_ll and ckptfs, with the ratio ckptfs/ceiling, and every
+configuration's figures in a second table.
+
 Environment: BENCH_DIR (work folder, default a new one in /var/tmp, removed
 at the end), BENCH_ROUNDS (default 5), BENCH_TREE_ROUNDS (default 3),
 BENCH_SKIP_8G=1 (skip the 8 GiB RSS comparison), BENCH_OUT (JSON path),
-BENCH_CASES (comma-separated groups to run, default all: `io` = cases 1-7,
-`strings` = case S, the linearity of string reads).
+BENCH_CASES (the cases to run, e.g. 1,4,7 or S; default all: 1-7, and S =
+the linearity of string reads), BENCH_CEILING
+("off", or ceiling configurations replacing CEILING_CONFIGS: option strings
+of tests/bench/ceiling separated by ";", plus bdi-ra=KiB to set the mount's
+read_ahead_kb after mounting), BENCH_CEILING_ROUNDS (the first N rounds
+also run the ceiling; default 3).
 """
+import collections
 import json
 import os
 import random
@@ -27,13 +39,39 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 CKPTFS = os.path.join(BUILD, "fs", "ckptfs")
 GEN = os.path.join(BUILD, "tests", "ckpt-gen")
+CEILING = os.path.join(BUILD, "tests", "bench", "ceiling")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 TREE_ROUNDS = int(os.environ.get("BENCH_TREE_ROUNDS", "3"))
+CEIL_ROUNDS = int(os.environ.get("BENCH_CEILING_ROUNDS", "3"))
+CASES = {c.strip().upper() for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,S").split(",") if c.strip()}
+IO_CASES = {"1", "2", "3", "4", "5", "6", "7"}
 MiB = 1 << 20
 GiB = 1 << 30
 
 rows = []        # the table: one dict per result
+ceil_rows = []   # the FUSE ceiling table (cases 1, 4, 7)
 mounted = []     # mountpoints to clean up
+
+# The FUSE ceiling's configurations (the header of tests/bench/ceiling.c for
+# the options; bdi-ra=KiB is ours: the mount's read_ahead_kb, set after
+# mounting). The first is what ckptfs does: spliced replies, keep_cache,
+# st_blksize 64 KiB, 16 threads, max_pages of 1 MiB. libfuse splices a
+# reply only through a pipe of reply + 3 pages + header, and a pipe holds
+# at most fs.pipe-max-size (1 MiB) without CAP_SYS_RESOURCE (which even
+# root lacks on this VM): a 1 MiB reply falls back to a pread into a fresh
+# malloc per reply, hence --max-read=1004K next to the 1 MiB configurations.
+CEILING_CONFIGS = [
+    "--keep-cache",
+    "--keep-cache --mode=copy",
+    "--keep-cache --mode=mmap",
+    "--keep-cache --blksize=1M",
+    "--keep-cache --threads=0",
+    "--keep-cache --max-read=1004K bdi-ra=1024",
+    "--direct-io",
+    "--direct-io --max-read=1004K",
+    "--direct-io --max-read=1004K --blksize=1M",
+    "--direct-io --mode=mmap --blksize=1M",
+]
 
 
 def log(msg):
@@ -49,8 +87,14 @@ def pct(xs, p):
     return s[min(len(s) - 1, int(round(p / 100.0 * (len(s) - 1))))]
 
 
+def want(*cases):
+    return any(str(c) in CASES for c in cases)
+
+
 def result(case, what, base, ours, ratio, target, unit, note=""):
     """ratio: higher is better; target: minimum ratio (None = report only)."""
+    if not want(case):
+        return
     met = None if target is None else ratio >= target
     rows.append({"case": case, "what": what, "baseline": base, "ckptfs": ours,
                  "unit": unit, "ratio": round(ratio, 3), "target": target,
@@ -122,6 +166,36 @@ def squashfuse(image, mnt):
     return Mount(["squashfuse_ll", "-f", image], mnt)
 
 
+def ceiling_configs():
+    """The ceiling configurations to run: BENCH_CEILING or CEILING_CONFIGS."""
+    env = os.environ.get("BENCH_CEILING")
+    if env is not None and env.strip() == "off":
+        return []
+    configs = [" ".join(x.split()) for x in env.split(";")] if env else list(CEILING_CONFIGS)
+    if any("bdi-ra=" in x for x in configs) and not os.access("/sys/class/bdi", os.W_OK):
+        log("bench: /sys/class/bdi is not writable: skipping the bdi-ra= configurations")
+        configs = [x for x in configs if "bdi-ra=" not in x]
+    return configs
+
+
+def ceiling_label(cfg):
+    return cfg.replace("--", "") or "(defaults)"
+
+
+def ceiling_mount(cfg, files, mnt):
+    """The FUSE ceiling in configuration cfg, serving files: (name, path, offset, length)."""
+    opts = cfg.split()
+    m = Mount([CEILING] + [o for o in opts if not o.startswith("bdi-ra=")] +
+              ["%s=%s:%d:%d" % f for f in files], mnt)
+    for o in opts:
+        if o.startswith("bdi-ra="):
+            dev = os.stat(mnt).st_dev
+            with open("/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(dev), os.minor(dev)),
+                      "w") as f:
+                f.write(o[len("bdi-ra="):])
+    return m
+
+
 def dd_argv(path, off=0, length=None):
     argv = ["dd", "if=" + path, "of=/dev/null", "bs=1M", "status=none",
             "iflag=skip_bytes,count_bytes", "skip=%d" % off]
@@ -134,6 +208,13 @@ def read_time(path, off=0, length=None):
     """Seconds to read a byte range with dd bs=1M (a cat of the range)."""
     t0 = time.perf_counter()
     subprocess.run(dd_argv(path, off, length), check=True)
+    return time.perf_counter() - t0
+
+
+def cat_time(path):
+    """Seconds to cat a file (coreutils sizes its reads from st_blksize)."""
+    t0 = time.perf_counter()
+    subprocess.run(["cat", path], check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
@@ -195,15 +276,120 @@ def tree_desc(elems):
                          "pattern": "const:0"} for i in range(TREE_N)]}
 
 
-CASE_GROUPS = ("io", "strings")
+# ---------------------------------------------------------------- the FUSE ceiling
+
+def ratios(a, b):  # per-round baseline/ours
+    return med([x / y for x, y in zip(a, b)])
+
+
+def ceiling_round(cfg, z, r, files, mnt, offs4k, offs128k):
+    """One round of cases 1, 4, 7 on the ceiling in configuration cfg; the
+    per-round figures go to z (key -> list over rounds)."""
+    big = os.path.join(mnt, "big")
+    if r == 0:  # it serves the shard's bytes (on a mount of its own: cold stays cold)
+        m = ceiling_mount(cfg, files, mnt)
+        for name, path, o, n in files:
+            for at in (0, n - MiB):
+                if not same_bytes(os.path.join(mnt, name), at, path, o + at, MiB):
+                    raise RuntimeError("bench: the ceiling (%s) serves wrong bytes" % cfg)
+        m.close()
+    if want(1, 7):
+        m = ceiling_mount(cfg, files, mnt)
+        if want(1):
+            z["cold"].append(read_time(big))
+            z["warm"].append(read_time(big))
+        if want(7):  # v0..v3 are still cold
+            z["par"].append(parallel_read_time([(os.path.join(mnt, f[0]), 0, None)
+                                                for f in files[1:]]))
+        m.close()
+    if want(1):
+        m = ceiling_mount(cfg, files, mnt)
+        z["cold_cat"].append(cat_time(big))
+        z["warm_cat"].append(cat_time(big))
+        m.close()
+    for size, offs in ((4096, offs4k), (131072, offs128k)) if want(4) else ():
+        m = ceiling_mount(cfg, files, mnt)
+        z[size].append(pread_lat(big, offs, size))
+        m.close()
+
+
+def ceiling_results(c, cz, lat, big_n, small_n):
+    """The ceiling table: per line, the configuration with the best median
+    per-round ratio to native is the FUSE ceiling; ckptfs/ceiling is the
+    median of per-round ratios to that configuration (the rounds that ran
+    the ceiling: zip pairs round i with round i)."""
+    lines = []  # case, what, short name, native, squashfuse, ckptfs, {cfg: ceiling}, unit of
+    for what, short, nk, sk, k in (("cold, dd bs=1M", "cold dd", "nat", "sq_cold", "cold"),
+                                   ("warm, dd bs=1M", "warm dd", "nat", "sq_warm", "warm"),
+                                   ("cold, cat", "cold cat", "nat_cat", "sq_cold_cat", "cold_cat"),
+                                   ("warm, cat", "warm cat", "nat_cat", "sq_warm_cat", "warm_cat")
+                                   ) if want(1) else ():
+        lines.append(("1", "1 GiB " + what + " (GB/s)", short, c[nk], c[sk], c[k],
+                      {cfg: z[k] for cfg, z in cz.items()}, ("GB/s", big_n)))
+    for size in (4096, 131072) if want(4) else ():
+        for stat, p in (("median", 50), ("p99", 99)):
+            def per_round(rounds, p=p):
+                return [pct(x, p) for x in rounds]
+            lines.append(("4", "random %d KiB pread, %s (us)" % (size // 1024, stat),
+                          "%dK %s" % (size // 1024, "med" if p == 50 else "p99"),
+                          per_round(lat[("nat", size)]), per_round(lat[("sq", size)]),
+                          per_round(lat[("ck", size)]),
+                          {cfg: per_round(z[size]) for cfg, z in cz.items()}, ("us", 0)))
+    if want(7):
+        lines.append(("7", "4 readers x 256 MiB, dd bs=1M (GB/s)", "4 readers", c["par_nat"],
+                      c["sq_par"], c["par"], {cfg: z["par"] for cfg, z in cz.items()},
+                      ("GB/s", 4 * small_n)))
+    for case, what, short, nat, sq, ck, ceil, (unit, nbytes) in lines:
+        def show(ts):
+            return gbps(nbytes, med(ts)) if unit == "GB/s" else round(med(ts), 1)
+        score = {cfg: ratios(nat, ts) for cfg, ts in ceil.items()}
+        best = max(ceil, key=lambda cfg: score[cfg])
+        ceil_rows.append({"case": case, "what": what, "short": short, "unit": unit,
+                          "native": show(nat), "ceiling": show(ceil[best]),
+                          "squashfuse": show(sq), "ckptfs": show(ck),
+                          "config": ceiling_label(best),
+                          "ceiling_per_native": round(score[best], 3),
+                          "ckptfs_per_ceiling": round(ratios(ceil[best], ck), 3),
+                          "ckptfs_per_native": round(ratios(nat, ck), 3),
+                          "configs": {ceiling_label(k): round(v, 3) for k, v in score.items()}})
+        log("  %-4s %-44s ckptfs/ceiling %.2f (%s)" % (case, what,
+                                                       ceil_rows[-1]["ckptfs_per_ceiling"],
+                                                       ceiling_label(best)))
+
+
+def report_ceiling():
+    if not ceil_rows:
+        return
+    print()
+    hdr = "%-4s %-38s %8s %8s %13s %8s %6s %6s  %s" % (
+        "case", "what", "native", "ceiling", "squashfuse_ll", "ckptfs", "ck/cl", "ck/nat",
+        "ceiling = the best configuration")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in ceil_rows:
+        print("%-4s %-38s %8s %8s %13s %8s %6.2f %6.2f  %s" % (
+            r["case"], r["what"], r["native"], r["ceiling"], r["squashfuse"], r["ckptfs"],
+            r["ckptfs_per_ceiling"], r["ckptfs_per_native"], r["config"]))
+    print("ck/cl = ckptfs/FUSE ceiling, ck/nat = ckptfs/native: time ratios (higher is better),"
+          " medians of per-round ratios")
+    print()
+    print("every ceiling configuration: native time / its time, median of per-round ratios"
+          " (* = the best):")
+    labels = list(ceil_rows[0]["configs"])
+    w = max(len(x) for x in labels)
+    print("%-*s %s" % (w, "configuration", " ".join("%9s" % r["short"] for r in ceil_rows)))
+    for lab in labels:
+        print("%-*s %s" % (w, lab, " ".join(
+            "%8.2f%s" % (r["configs"][lab], "*" if r["config"] == lab else " ")
+            for r in ceil_rows)))
 
 
 def main():
-    cases = [c for c in os.environ.get("BENCH_CASES", ",".join(CASE_GROUPS)).split(",") if c]
-    for c in cases:
-        if c not in CASE_GROUPS:
-            sys.exit("bench: BENCH_CASES: unknown group %r (groups: %s)" % (c, ", ".join(CASE_GROUPS)))
-    tools = ("squashfuse_ll", "mksquashfs", "fusermount3", "dd") if "io" in cases else ("fusermount3",)
+    unknown = CASES - IO_CASES - {"S"}
+    if unknown:
+        sys.exit("bench: BENCH_CASES: unknown case(s) %s (cases: 1-7, S)" % ", ".join(sorted(unknown)))
+    io = bool(CASES & IO_CASES)
+    tools = ("squashfuse_ll", "mksquashfs", "fusermount3", "dd") if io else ("fusermount3",)
     for tool in tools:
         if shutil.which(tool) is None:
             sys.exit("bench: %s is missing: run scripts/install-deps.sh" % tool)
@@ -212,9 +398,9 @@ def main():
     os.makedirs(work, exist_ok=True)
     t_start = time.perf_counter()
     try:
-        if "io" in cases:
+        if io:
             run(work)
-        if "strings" in cases:
+        if "S" in CASES:
             run_strings(work)
     finally:
         for m in list(mounted):
@@ -251,26 +437,38 @@ def run(work):
     sq_mnt = os.path.join(work, "sqmnt")
 
     # ---- the small-tensor tree (case 5): checkpoint, plain files, squashfs
-    log("generating the 100,000-tensor checkpoint and its plain tree ...")
+    tree = want(5, 6)
     tree_ck = os.path.join(work, "tree1g")
-    gen(tree_desc(2688), tree_ck)               # 100,000 x 10.5 KiB = 1.0 GiB
     plain = os.path.join(work, "plain")
     sqsrc = os.path.join(work, "sqsrc")
-    for base in (plain, os.path.join(sqsrc, "tree")):
-        for i in range(TREE_N):
-            p = os.path.join(base, tree_name(i))
-            if i % 10 == 0:
-                os.makedirs(os.path.dirname(p), exist_ok=True)
-            with open(p, "wb") as f:
-                f.truncate(2688 * 4)            # const:0 tensors: the same bytes
+    os.makedirs(sqsrc)
+    if tree:
+        log("generating the 100,000-tensor checkpoint and its plain tree ...")
+        gen(tree_desc(2688), tree_ck)               # 100,000 x 10.5 KiB = 1.0 GiB
+        for base in (plain, os.path.join(sqsrc, "tree")):
+            for i in range(TREE_N):
+                p = os.path.join(base, tree_name(i))
+                if i % 10 == 0:
+                    os.makedirs(os.path.dirname(p), exist_ok=True)
+                with open(p, "wb") as f:
+                    f.truncate(2688 * 4)            # const:0 tensors: the same bytes
     log("building the squashfs image (peer) ...")
-    subprocess.run(["dd", "if=" + shard, "of=" + os.path.join(sqsrc, "big"), "bs=1M",
+    # big.raw: big's bytes as a plain file, for the native cat of case 1
+    raw = os.path.join(work, "big.raw")
+    subprocess.run(["dd", "if=" + shard, "of=" + raw, "bs=1M",
                     "count=%d" % (big_n // MiB), "status=none"], check=True)
+    os.link(raw, os.path.join(sqsrc, "big"))
+    if want(7):
+        for k in range(4):
+            argv = dd_argv(shard, off["v%d" % k], small_n)
+            argv[2] = "of=" + os.path.join(sqsrc, "v%d" % k)
+            subprocess.run(argv, check=True)
     image = os.path.join(work, "peer.squashfs")
     subprocess.run(["mksquashfs", sqsrc, image, "-noI", "-noD", "-noF", "-quiet",
                     "-no-progress"], check=True, stdout=subprocess.DEVNULL)
     shutil.rmtree(sqsrc)
     subprocess.run(dd_argv(image), check=True)  # the image in page cache
+    subprocess.run(dd_argv(raw), check=True)
 
     # sanity: the mount serves the shard's bytes where we think they are
     m = ckptfs(main_ck, mnt)
@@ -281,93 +479,139 @@ def run(work):
                 raise RuntimeError("bench: %s is not at shard offset %d" % (name, off[name]))
     m.close()
 
-    log("cases 1-4, 6 (reads), 7: %d rounds ..." % ROUNDS)
-    c = {k: [] for k in ("nat", "cold", "warm", "rows", "rows_nat", "bf16", "f16", "cols",
-                         "sq_cold", "sq_warm", "par_nat", "par", "noverify")}
-    lat = {}
+    # the FUSE ceiling serves big and v0..v3 from the same shard
+    configs = ceiling_configs() if want(1, 4, 7) else []
+    ceil_files = [("big", shard, 0, big_n)] + [("v%d" % k, shard, off["v%d" % k], small_n)
+                                              for k in range(4)]
+    cz = {cfg: collections.defaultdict(list) for cfg in configs}
+
+    log("cases %s: %d rounds, %d ceiling configurations in %d of them ..."
+        % (",".join(sorted(CASES - {"5"})), ROUNDS, len(configs), min(ROUNDS, CEIL_ROUNDS)))
+    c = collections.defaultdict(list)
+    lat = collections.defaultdict(list)  # (who, size) -> one list of latencies per round
     offs4k = [rnd.randrange(big_n // 4096) * 4096 for _ in range(2000)]
     offs128k = [rnd.randrange(big_n // 4096 - 32) * 4096 for _ in range(500)]
+    big = os.path.join(mnt, "big")
+    sq_big = os.path.join(sq_mnt, "big")
     for r in range(ROUNDS):
-        c["nat"].append(read_time(shard, 0, big_n))
-        m = ckptfs(main_ck, mnt)
-        c["cold"].append(read_time(os.path.join(mnt, "big")))
-        c["warm"].append(read_time(os.path.join(mnt, "big")))
-        c["rows_nat"].append(read_time(shard, off["rows"], rows_n))
-        c["rows"].append(read_time(os.path.join(mnt, "rows")))
-        m.close()
-        m = ckptfs(main_ck, mnt, "--verify", "none")
-        c["noverify"].append(read_time(os.path.join(mnt, "big")))
-        m.close()
-        for dt, key in (("bfloat16", "bf16"), ("float16", "f16")):
-            m = ckptfs(main_ck, mnt, "--cast", "float32=" + dt)
-            c[key].append(read_time(os.path.join(mnt, "big")))
-            m.close()
-        m = ckptfs(main_ck, mnt, "--targets", targets)
-        t0 = time.perf_counter()
-        for k in range(4):
-            subprocess.run(dd_argv(os.path.join(mnt, "big", "part_%d" % k)), check=True)
-        c["cols"].append(time.perf_counter() - t0)
-        m.close()
-        # case 4: random preads of a cold file, then the same on the shard and squashfs
-        for size, offs in ((4096, offs4k), (131072, offs128k)):
+        if want(1, 2, 3, 6):
+            c["nat"].append(read_time(shard, 0, big_n))
             m = ckptfs(main_ck, mnt)
-            lat.setdefault(("ck", size), []).extend(pread_lat(os.path.join(mnt, "big"), offs, size))
+            c["cold"].append(read_time(big))
+            c["warm"].append(read_time(big))
+            if want(3):
+                c["rows_nat"].append(read_time(shard, off["rows"], rows_n))
+                c["rows"].append(read_time(os.path.join(mnt, "rows")))
             m.close()
-            lat.setdefault(("nat", size), []).extend(pread_lat(shard, offs, size))
+        if want(1):
+            m = ckptfs(main_ck, mnt, "--verify", "none")
+            c["noverify"].append(read_time(big))
+            m.close()
+            # the same with cat (its reads sized from st_blksize)
+            c["nat_cat"].append(cat_time(raw))
+            m = ckptfs(main_ck, mnt)
+            c["cold_cat"].append(cat_time(big))
+            c["warm_cat"].append(cat_time(big))
+            m.close()
+        if want(2):
+            for dt, key in (("bfloat16", "bf16"), ("float16", "f16")):
+                m = ckptfs(main_ck, mnt, "--cast", "float32=" + dt)
+                c[key].append(read_time(big))
+                m.close()
+        if want(3):
+            m = ckptfs(main_ck, mnt, "--targets", targets)
+            t0 = time.perf_counter()
+            for k in range(4):
+                subprocess.run(dd_argv(os.path.join(big, "part_%d" % k)), check=True)
+            c["cols"].append(time.perf_counter() - t0)
+            m.close()
+        # case 4: random preads of a cold file, then the same on the shard and squashfs
+        for size, offs in ((4096, offs4k), (131072, offs128k)) if want(4, 6) else ():
+            m = ckptfs(main_ck, mnt)
+            lat[("ck", size)].append(pread_lat(big, offs, size))
+            m.close()
+            lat[("nat", size)].append(pread_lat(shard, offs, size))
             s = squashfuse(image, sq_mnt)
-            lat.setdefault(("sq", size), []).extend(pread_lat(os.path.join(sq_mnt, "big"), offs, size))
+            lat[("sq", size)].append(pread_lat(sq_big, offs, size))
             s.close()
         # case 6: squashfuse sequential
-        s = squashfuse(image, sq_mnt)
-        c["sq_cold"].append(read_time(os.path.join(sq_mnt, "big")))
-        c["sq_warm"].append(read_time(os.path.join(sq_mnt, "big")))
-        s.close()
+        if want(1, 6):
+            s = squashfuse(image, sq_mnt)
+            c["sq_cold"].append(read_time(sq_big))
+            c["sq_warm"].append(read_time(sq_big))
+            s.close()
+        if want(1):
+            s = squashfuse(image, sq_mnt)
+            c["sq_cold_cat"].append(cat_time(sq_big))
+            c["sq_warm_cat"].append(cat_time(sq_big))
+            s.close()
         # case 7: 4 concurrent readers
-        c["par_nat"].append(parallel_read_time([(shard, off["v%d" % k], small_n) for k in range(4)]))
-        m = ckptfs(main_ck, mnt)
-        c["par"].append(parallel_read_time([(os.path.join(mnt, "v%d" % k), 0, None)
-                                            for k in range(4)]))
-        m.close()
+        if want(7):
+            c["par_nat"].append(parallel_read_time([(shard, off["v%d" % k], small_n)
+                                                    for k in range(4)]))
+            m = ckptfs(main_ck, mnt)
+            c["par"].append(parallel_read_time([(os.path.join(mnt, "v%d" % k), 0, None)
+                                                for k in range(4)]))
+            m.close()
+            s = squashfuse(image, sq_mnt)
+            c["sq_par"].append(parallel_read_time([(os.path.join(sq_mnt, "v%d" % k), 0, None)
+                                                   for k in range(4)]))
+            s.close()
+        for cfg in configs if r < CEIL_ROUNDS else ():
+            ceiling_round(cfg, cz[cfg], r, ceil_files, mnt, offs4k, offs128k)
 
-    def ratios(a, b):  # per-round baseline/ours
-        return med([x / y for x, y in zip(a, b)])
+    def pooled(key):
+        return [x for per_round in lat[key] for x in per_round]
 
-    result("1", "1 GiB float32, cold (GB/s)", gbps(big_n, med(c["nat"])),
-           gbps(big_n, med(c["cold"])), ratios(c["nat"], c["cold"]), 0.7, "GB/s")
-    result("1", "  same, cold, --verify none (GB/s)", gbps(big_n, med(c["nat"])),
-           gbps(big_n, med(c["noverify"])), ratios(c["nat"], c["noverify"]), 0.7, "GB/s",
-           "default --verify read also checks the CRC of the whole tensor")
-    result("1", "1 GiB float32, warm re-read (GB/s)", gbps(big_n, med(c["nat"])),
-           gbps(big_n, med(c["warm"])), ratios(c["nat"], c["warm"]), 0.9, "GB/s")
-    for key, dt in (("bf16", "bfloat16"), ("f16", "float16")):
-        result("2", "re-typed to %s, cold (source GB/s)" % dt, gbps(big_n, med(c["cold"])),
-               gbps(big_n, med(c[key])), ratios(c["cold"], c[key]), 0.6, "GB/s",
+    if want(1):
+        result("1", "1 GiB float32, cold (GB/s)", gbps(big_n, med(c["nat"])),
+               gbps(big_n, med(c["cold"])), ratios(c["nat"], c["cold"]), 0.7, "GB/s")
+        result("1", "  same, cold, --verify none (GB/s)", gbps(big_n, med(c["nat"])),
+               gbps(big_n, med(c["noverify"])), ratios(c["nat"], c["noverify"]), 0.7, "GB/s",
+               "default --verify read also checks the CRC of the whole tensor")
+        result("1", "1 GiB float32, warm re-read (GB/s)", gbps(big_n, med(c["nat"])),
+               gbps(big_n, med(c["warm"])), ratios(c["nat"], c["warm"]), 0.9, "GB/s")
+    if want(2):
+        for key, dt in (("bf16", "bfloat16"), ("f16", "float16")):
+            result("2", "re-typed to %s, cold (source GB/s)" % dt, gbps(big_n, med(c["cold"])),
+                   gbps(big_n, med(c[key])), ratios(c["cold"], c[key]), 0.6, "GB/s",
+                   "baseline: case 1 cold")
+    if want(3):
+        result("3", "4 column parts of [8192,32768] (GB/s)", gbps(big_n, med(c["cold"])),
+               gbps(big_n, med(c["cols"])), ratios(c["cold"], c["cols"]), 0.5, "GB/s",
                "baseline: case 1 cold")
-    result("3", "4 column parts of [8192,32768] (GB/s)", gbps(big_n, med(c["cold"])),
-           gbps(big_n, med(c["cols"])), ratios(c["cold"], c["cols"]), 0.5, "GB/s",
-           "baseline: case 1 cold")
-    result("3", "8 row slices read whole, cold (GB/s)", gbps(big_n, med(c["cold"])),
-           gbps(rows_n, med(c["rows"])),
-           med([(rows_n / y) / (big_n / x) for x, y in zip(c["cold"], c["rows"])]), 0.5, "GB/s",
-           "baseline: case 1 cold; native range %.2f GB/s" % gbps(rows_n, med(c["rows_nat"])))
-    for size in (4096, 131072):
+        result("3", "8 row slices read whole, cold (GB/s)", gbps(big_n, med(c["cold"])),
+               gbps(rows_n, med(c["rows"])),
+               med([(rows_n / y) / (big_n / x) for x, y in zip(c["cold"], c["rows"])]), 0.5,
+               "GB/s", "baseline: case 1 cold; native range %.2f GB/s"
+               % gbps(rows_n, med(c["rows_nat"])))
+    for size in (4096, 131072) if want(4) else ():
         for stat, f in (("median", med), ("p99", lambda x: pct(x, 99))):
-            nat, ck = f(lat[("nat", size)]), f(lat[("ck", size)])
+            nat, ck = f(pooled(("nat", size))), f(pooled(("ck", size)))
             result("4", "random %d KiB pread, %s (us)" % (size // 1024, stat), round(nat, 1),
                    round(ck, 1), nat / ck, None, "us", "cold file; baseline: the shard")
-    result("7", "4 readers x 256 MiB, aggregate (GB/s)", gbps(4 * small_n, med(c["par_nat"])),
-           gbps(4 * small_n, med(c["par"])), ratios(c["par_nat"], c["par"]), None, "GB/s")
+    if want(7):
+        result("7", "4 readers x 256 MiB, aggregate (GB/s)", gbps(4 * small_n, med(c["par_nat"])),
+               gbps(4 * small_n, med(c["par"])), ratios(c["par_nat"], c["par"]), None, "GB/s")
 
     # ---- case 6, reads: squashfuse_ll vs ckptfs
-    result("6", "vs squashfuse: seq cold (GB/s)", gbps(big_n, med(c["sq_cold"])),
-           gbps(big_n, med(c["cold"])), ratios(c["sq_cold"], c["cold"]), 1.0, "GB/s")
-    result("6", "vs squashfuse: seq warm (GB/s)", gbps(big_n, med(c["sq_warm"])),
-           gbps(big_n, med(c["warm"])), ratios(c["sq_warm"], c["warm"]), 1.0, "GB/s")
-    for size in (4096, 131072):
-        for stat, f in (("median", med), ("p99", lambda x: pct(x, 99))):
-            sq, ck = f(lat[("sq", size)]), f(lat[("ck", size)])
-            result("6", "vs squashfuse: %d KiB pread %s (us)" % (size // 1024, stat),
-                   round(sq, 1), round(ck, 1), sq / ck, 1.0, "us")
+    if want(6):
+        result("6", "vs squashfuse: seq cold (GB/s)", gbps(big_n, med(c["sq_cold"])),
+               gbps(big_n, med(c["cold"])), ratios(c["sq_cold"], c["cold"]), 1.0, "GB/s")
+        result("6", "vs squashfuse: seq warm (GB/s)", gbps(big_n, med(c["sq_warm"])),
+               gbps(big_n, med(c["warm"])), ratios(c["sq_warm"], c["warm"]), 1.0, "GB/s")
+        for size in (4096, 131072):
+            for stat, f in (("median", med), ("p99", lambda x: pct(x, 99))):
+                sq, ck = f(pooled(("sq", size))), f(pooled(("ck", size)))
+                result("6", "vs squashfuse: %d KiB pread %s (us)" % (size // 1024, stat),
+                       round(sq, 1), round(ck, 1), sq / ck, 1.0, "us")
+
+    # ---- cases 1, 4, 7 against the FUSE ceiling
+    if configs:
+        ceiling_results(c, cz, lat, big_n, small_n)
+
+    if not tree:
+        return
 
     # ---- case 5: the tree
     log("case 5 (100,000 tensors): %d rounds ..." % TREE_ROUNDS)
@@ -425,10 +669,10 @@ def run(work):
            ratios(t["sq_find"], t["find"]), 1.0, "s")
     shutil.rmtree(plain)
     for p in os.listdir(work):
-        if p.startswith("tree1g") or p.startswith("peer"):
+        if p.startswith(("tree1g", "peer", "big.raw")):
             os.unlink(os.path.join(work, p))
 
-    if os.environ.get("BENCH_SKIP_8G") != "1":
+    if want(5) and os.environ.get("BENCH_SKIP_8G") != "1":
         log("case 5: the same tree with 8 GiB of data ...")
         tree8 = os.path.join(work, "tree8g")
         gen(tree_desc(21504), tree8)            # 100,000 x 84 KiB = 8.0 GiB
@@ -497,12 +741,17 @@ def report(elapsed):
             "" if r["target"] is None else "%.2f" % r["target"],
             "" if r["met"] is None else ("ok" if r["met"] else "MISSED")))
     print("ratio = baseline time / ckptfs time (higher is better); median of per-round ratios")
-    print("%s, %d rounds, %.0f s" % (time.strftime("%Y-%m-%d"), ROUNDS, elapsed))
+    report_ceiling()
+    print("%s, %d rounds%s, %.0f s" % (time.strftime("%Y-%m-%d"), ROUNDS,
+                                       " (the ceiling in %d)" % min(ROUNDS, CEIL_ROUNDS)
+                                       if ceil_rows else "", elapsed))
     out = os.environ.get("BENCH_OUT", os.path.join(ROOT, "bench-results.json"))
     with open(out, "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rounds": ROUNDS,
+                   "ceiling_rounds": min(ROUNDS, CEIL_ROUNDS),
                    "tree_rounds": TREE_ROUNDS, "seconds": round(elapsed, 1),
-                   "kernel": os.uname().release, "cpus": os.cpu_count(), "results": rows},
+                   "kernel": os.uname().release, "cpus": os.cpu_count(), "results": rows,
+                   "cases": sorted(CASES), "ceiling": ceil_rows},
                   f, indent=1)
         f.write("\n")
     log("wrote %s" % out)

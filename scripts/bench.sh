@@ -11,5 +11,5 @@ if [ -f build/build.ninja ]; then
 else
 	meson setup build -Dwerror=true >/dev/null
 fi
-ninja -C build fs/ckptfs tests/ckpt-gen >/dev/null
+ninja -C build fs/ckptfs tests/ckpt-gen tests/bench/ceiling >/dev/null
 exec python3 scripts/bench.py "$@"
