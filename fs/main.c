@@ -16,6 +16,7 @@
 #include "ckpt/resolve.h"
 #include "cli.h"
 #include "exitcodes.h"
+#include "hints.h"
 
 static const char usage[] =
     "usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT  mount; fusermount3 -u to unmount\n"
@@ -167,9 +168,10 @@ static int cmd_list(const char *path, int json, const struct ckptfs_opts *m)
 	ckpt_error err = CKPT_ERROR_INIT;
 	int rc = ckptfs_open_reader(path, m, &r, &store, &err);
 	if (rc) {
-		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		ckptfs_print_error(err.msg);
 		return ckptfs_exit_code(rc);
 	}
+	ckptfs_print_reader_notes(r);
 	int code = CKPTFS_EXIT_OK;
 	if (json) {
 		code = list_json(r);
@@ -429,9 +431,10 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 	memset(l, 0, sizeof(*l));
 	int rc = ckptfs_open_reader(path, m, &l->r, &l->store, &err);
 	if (rc) {
-		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		ckptfs_print_error(err.msg);
 		return ckptfs_exit_code(rc);
 	}
+	ckptfs_print_reader_notes(l->r);
 	size_t n = ckpt_reader_count(l->r);
 	l->tensors = malloc((n ? n : 1) * sizeof(*l->tensors));
 	if (l->tensors == NULL) {
@@ -456,9 +459,13 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 	o.piece_ctx = l->r;
 	rc = ckpt_resolve(&o, l->tensors, n, &l->plan, &err);
 	if (rc) {
-		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		ckptfs_print_error(err.msg);
 		ckptfs_unload(l);
 		return rc == CKPT_ENOMEM ? CKPTFS_EXIT_SOFTWARE : CKPTFS_EXIT_MAP;
+	}
+	if ((rc = ckptfs_plan_warnings(l->plan, m->strict)) != 0) {
+		ckptfs_unload(l);
+		return rc;
 	}
 	return 0;
 }

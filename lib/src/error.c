@@ -59,6 +59,27 @@ int ckpt__error(ckpt_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+void ckpt__error_hint(ckpt_error *err, const char *fmt, ...)
+{
+	char hint[CKPT_ERROR_MSG_MAX / 2];
+
+	if (err == NULL)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(hint, sizeof(hint), fmt, ap);
+	va_end(ap);
+	one_line(hint);
+	size_t h = strlen(hint), room = sizeof(err->msg) - h - 2, m = strlen(err->msg);
+	if (m > room) {
+		m = room > 3 ? room - 3 : 0;
+		memcpy(err->msg + m, "...", 3);
+		m += 3;
+	}
+	err->msg[m] = '\n';
+	memcpy(err->msg + m + 1, hint, h + 1);
+}
+
 void ckpt__error_prefix(ckpt_error *err, const char *fmt, ...)
 {
 	char old[CKPT_ERROR_MSG_MAX];

@@ -12,6 +12,10 @@
 int ckpt__error(ckpt_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Append a second line (after '\n') to err's message, cutting the first
+ * line short if both do not fit; the hint is one line too. NULL is fine. */
+void ckpt__error_hint(ckpt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Prefix an already-filled message with "<prefix>: " (bounded). */
 void ckpt__error_prefix(ckpt_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

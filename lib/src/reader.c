@@ -7,6 +7,7 @@
  */
 #include "reader_int.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,12 +209,98 @@ static int is_v2(ckpt_store *s, const char *path, int *v2, ckpt_error *err)
 	return rc;
 }
 
+/* Record one ckpt_reader_notes sentence (printf-style). */
+static int add_note(ckpt_reader *r, ckpt_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int add_note(ckpt_reader *r, ckpt_error *err, const char *fmt, ...)
+{
+	char buf[CKPT_ERROR_MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	char **n = realloc(r->notes, (r->n_notes + 1) * sizeof(*n));
+	if (n == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+	r->notes = n;
+	if ((n[r->n_notes] = strdup(buf)) == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+	r->n_notes++;
+	return 0;
+}
+
+/* Length of path without a V2 file suffix (".index" or
+ * ".data-DDDDD-of-DDDDD"), or 0 when it has none. */
+static size_t v2_file_prefix_len(const char *path)
+{
+	size_t n = strlen(path);
+	if (n > 6 && strcmp(path + n - 6, ".index") == 0)
+		return n - 6;
+	const char *d = strrchr(path, '.');
+	if (d == NULL || d == path || strncmp(d, ".data-", 6) != 0)
+		return 0;
+	const char *p = d + 6;
+	for (int k = 0; k < 2; k++) {
+		size_t digits = strspn(p, "0123456789");
+		if (digits == 0)
+			return 0;
+		p += digits;
+		if (k == 0 && strncmp(p, "-of-", 4) != 0)
+			return 0;
+		if (k == 0)
+			p += 4;
+	}
+	return *p == '\0' ? (size_t)(d - path) : 0;
+}
+
+/* Does store object `name` exist as a regular file? */
+static int is_file(ckpt_store *s, const char *name, int *yes, ckpt_error *err)
+{
+	ckpt_stat st;
+	int rc = ckpt_store_stat(s, name, &st, err);
+	*yes = rc == 0 && st.kind == CKPT_STORE_FILE;
+	return rc;
+}
+
+/*
+ * A V1 pattern that matched nothing: name the V2 prefixes that do exist in
+ * its directory on a second line of err (a typo in a prefix). Best effort:
+ * a store that cannot list adds nothing.
+ */
+static void hint_prefixes(ckpt_store *s, const char *path, ckpt_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
+	char *pat = malloc(dl + 8);
+	char **names = NULL;
+	size_t n = 0;
+	if (pat == NULL)
+		return;
+	memcpy(pat, path, dl);
+	memcpy(pat + dl, "*.index", 8);
+	ckpt_error e = CKPT_ERROR_INIT;
+	if (ckpt_store_list(s, pat, &names, &n, &e) == 0 && n > 0) {
+		char list[CKPT_ERROR_MSG_MAX / 2] = "";
+		size_t used = 0;
+		for (size_t i = 0; i < n && used < sizeof(list); i++) {
+			int w = snprintf(list + used, sizeof(list) - used, "%s%.*s", i ? ", " : "",
+					 (int)(strlen(names[i]) - 6), names[i]);
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
+		ckpt__error_hint(err, "checkpoint prefixes that exist there: %s", list);
+	}
+	ckpt_store_names_free(names, n);
+	free(pat);
+}
+
 /*
  * A directory: its `checkpoint` file names the checkpoint, as
  * latest_checkpoint resolves it. The named path may be anything TF
  * accepts (absolute, with `..`, a glob); only regular files are ever read.
  */
-static int resolve_dir(ckpt_store *s, const char *dir, char **out, ckpt_error *err)
+static int resolve_dir(ckpt_reader *r, ckpt_store *s, const char *dir, char **out, ckpt_error *err)
 {
 	char *state = NULL, *model = NULL, *p = NULL;
 	uint8_t *text = NULL;
@@ -223,24 +310,61 @@ static int resolve_dir(ckpt_store *s, const char *dir, char **out, ckpt_error *e
 
 	if (rc == 0)
 		rc = ckpt_store_stat(s, state, &st, err);
-	if (rc == 0 && st.kind == CKPT_STORE_ABSENT)
-		rc = ckpt__error(
-		    err, CKPT_ENOTFOUND,
-		    "Couldn't find 'checkpoint' file or checkpoints in given directory %s", dir);
+	if (rc == 0 && st.kind == CKPT_STORE_ABSENT) {
+		/* a SavedModel directory: its variables are the checkpoint */
+		int sm = 0;
+		free(state);
+		state = NULL;
+		rc = ckpt_store_join(dir, "variables/variables", &p, err);
+		if (rc == 0 && (rc = with_suffix(p, ".index", &state, err)) == 0)
+			rc = is_file(s, state, &sm, err);
+		free(state);
+		if (rc == 0 && sm) {
+			*out = p;
+			return 0;
+		}
+		free(p);
+		return rc ? rc
+			  : ckpt__error(err, CKPT_ENOTFOUND,
+					"Couldn't find 'checkpoint' file or checkpoints in given "
+					"directory %s",
+					dir);
+	}
 	if (rc == 0)
 		rc = ckpt_store_read_whole(s, state, MAX_STATE_FILE, &text, &len, NULL, err);
 	if (rc == 0)
 		rc = ckpt__state_parse((const char *)text, len, state, dir, &model, err);
 	free(text);
-	free(state);
 	if (rc == 0)
 		rc = ckpt_store_join(dir, model, &p, err);
-	free(model);
 	int v2 = 0, v1 = 0;
 	if (rc == 0)
 		rc = is_v2(s, p, &v2, err);
 	if (rc == 0 && !v2)
 		rc = any_match(s, p, &v1, err);
+	if (rc == 0 && !v2 && !v1) {
+		/* copied from another machine: the state file names its paths;
+		 * take the file of the same base name beside the state file */
+		const char *base = strrchr(model, '/');
+		char *alt = NULL;
+		rc = ckpt_store_join(dir, base ? base + 1 : model, &alt, err);
+		if (rc == 0 && strcmp(alt, p) != 0)
+			rc = is_v2(s, alt, &v2, err);
+		if (rc == 0 && strcmp(alt, p) != 0 && !v2)
+			rc = any_match(s, alt, &v1, err);
+		if (rc == 0 && (v2 || v1))
+			rc = add_note(r, err,
+				      "%s names %s, which does not exist; using %s beside it",
+				      state, p, alt);
+		if (rc == 0 && (v2 || v1)) {
+			free(p);
+			p = alt;
+			alt = NULL;
+		}
+		free(alt);
+	}
+	free(model);
+	free(state);
 	if (rc == 0 && !v2 && !v1)
 		rc =
 		    ckpt__error(err, CKPT_ENOTFOUND,
@@ -272,15 +396,32 @@ static int open_in(ckpt_reader **out, ckpt_store *store, int own, const char *pa
 	r->own_store = own;
 	rc = ckpt_store_stat(store, path, &st, err);
 	if (rc == 0 && st.kind == CKPT_STORE_DIR)
-		rc = resolve_dir(store, path, &r->path, err);
+		rc = resolve_dir(r, store, path, &r->path, err);
 	else if (rc == 0 && (r->path = strdup(path)) == NULL)
 		rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", path);
 	int v2 = 0;
 	if (rc == 0)
 		rc = is_v2(store, r->path, &v2, err);
+	size_t plen = rc == 0 && !v2 ? v2_file_prefix_len(r->path) : 0;
+	if (plen > 0) {
+		/* PREFIX.index or a data file: TF would read it as a V1 file
+		 * ("not an sstable"); the user meant its prefix */
+		char *file = r->path, cut = file[plen];
+		file[plen] = '\0';
+		rc = is_v2(store, file, &v2, err);
+		if (rc == 0 && v2)
+			rc = add_note(r, err,
+				      "%s is a file of checkpoint %s: reading that prefix "
+				      "(pass the prefix, not its files)",
+				      path, file);
+		if (!v2)
+			file[plen] = cut;
+	}
 	if (rc == 0) {
 		r->format = v2 ? CKPT_FORMAT_V2 : CKPT_FORMAT_V1;
 		rc = v2 ? ckpt__reader_load_v2(r, err) : ckpt__reader_load_v1(r, err);
+		if (rc == CKPT_ENOTFOUND && !v2)
+			hint_prefixes(store, r->path, err);
 	}
 	if (rc == 0)
 		rc = ckpt__reader_sort(r, err);
@@ -318,6 +459,9 @@ void ckpt_reader_close(ckpt_reader *r)
 	free(r->shards);
 	free(r->t);
 	free(r->path);
+	for (size_t i = 0; i < r->n_notes; i++)
+		free(r->notes[i]);
+	free(r->notes);
 	pthread_mutex_destroy(&r->shard_lock);
 	if (r->own_store)
 		ckpt_store_free(r->store);
@@ -403,6 +547,12 @@ int ckpt_reader_check_data(const ckpt_reader *r, const size_t *which, size_t n, 
 const ckpt_stat *ckpt_reader_stat(const ckpt_reader *r)
 {
 	return &r->stat;
+}
+
+const char *const *ckpt_reader_notes(const ckpt_reader *r, size_t *n)
+{
+	*n = r->n_notes;
+	return (const char *const *)r->notes;
 }
 
 const char *ckpt_reader_path(const ckpt_reader *r)

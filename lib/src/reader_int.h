@@ -45,9 +45,11 @@ struct ckpt_reader {
 	int nshards;	/* data shards (V2) */
 	struct ckpt__shard *shards;
 	pthread_mutex_t shard_lock; /* opening a shard */
-	uint64_t table_bytes; /* bytes of the .index (V2) or the table files
-			       * (V1) read at open: the view's memory budget
-			       * is a multiple of it */
+	uint64_t table_bytes;	    /* bytes of the .index (V2) or the table files
+				     * (V1) read at open: the view's memory budget
+				     * is a multiple of it */
+	char **notes;		    /* ckpt_reader_notes: what open worked around */
+	size_t n_notes;
 };
 
 /* Append an empty tensor; returns it or NULL on ENOMEM. */

@@ -69,6 +69,7 @@ typedef struct rctx {
 	size_t nkeys;
 	asg *asg;     /* per key */
 	size_t *list; /* scratch for collect_parts */
+	size_t *hits; /* per map entry: variables it assigned */
 	ckpt_error *err;
 } rctx;
 
@@ -570,6 +571,53 @@ static int store_inferred(rctx *c, const ord *order, size_t n)
 
 /* ---- phase 1: graph construction ---- */
 
+static const char *tensor_name_at(const void *ctx, size_t i)
+{
+	return ((const rctx *)ctx)->sorted[i]->name;
+}
+
+static const char *var_name_at(const void *ctx, size_t i)
+{
+	return ((const rctx *)ctx)->vars[i].name;
+}
+
+/* "'a', 'b' or 'c'": the names closest to key (tensors, or the target
+ * variables when vars); "" when there are none. */
+static void closest_text(const rctx *c, const char *key, int vars, ckpt_sbuf *b)
+{
+	ckpt__suggestion s[CKPT__SUGGEST_MAX];
+	size_t n =
+	    ckpt__suggest(key, vars ? var_name_at : tensor_name_at, c, vars ? c->nvars : c->nt, s);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = vars ? c->vars[s[i].index].name : c->sorted[s[i].index]->name;
+		ckpt__sb_puts(b, i == 0 ? "" : i + 1 < n ? ", " : " or ");
+		ckpt__sb_printf(b, "'%.*s'", (int)s[i].len, name);
+	}
+}
+
+/* After TF's text: the few checkpoint tensors closest to key, as TF's
+ * dict shows them, on a second line of c->err. Returns CKPT_EINVAL. */
+static int hint_closest(rctx *c, const char *key)
+{
+	ckpt__suggestion s[CKPT__SUGGEST_MAX];
+	size_t n = ckpt__suggest(key, tensor_name_at, c, c->nt, s);
+	ckpt_sbuf b = CKPT_SBUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		const ckpt_tensor *t = c->sorted[s[i].index];
+		ckpt__sb_puts(&b, i ? ", " : "{");
+		ckpt__sb_repr_py(&b, t->name);
+		ckpt__sb_puts(&b, ": ");
+		ckpt__sb_list_py(&b, t->rank, t->dims);
+	}
+	if (n > 0 && !b.oom) {
+		ckpt__sb_puts(&b, "}");
+		ckpt__error_hint(c->err, "closest in the checkpoint (of %zu tensors): %s", c->nt,
+				 ckpt__sb_str(&b));
+	}
+	free(b.p);
+	return CKPT_EINVAL;
+}
+
 static int err_not_found(rctx *c, const char *key)
 {
 	/* §5.1; the dict repr lists the tensors in name order. */
@@ -584,7 +632,8 @@ static int err_not_found(rctx *c, const char *key)
 		ckpt__sb_list_py(&b, t->rank, t->dims);
 	}
 	ckpt__sb_puts(&b, "}");
-	return fail_sb(c->err, CKPT_EINVAL, &b);
+	int rc = fail_sb(c->err, CKPT_EINVAL, &b);
+	return rc == CKPT_EINVAL ? hint_closest(c, key) : rc;
 }
 
 /* §5.4 / TF's _set_variable_or_list_initializer for a list. */
@@ -694,8 +743,10 @@ static int scope_var(rctx *c, const char *key, const char *value, span n, size_t
 				"Tensor %s (%.*s in %s) is not found in %s "
 				"checkpoint",
 				b.p, (int)mid.len, mid.p, key, c->o->ckpt_path);
+		int rc = fail_sb(c->err, CKPT_EINVAL, &m);
+		rc = rc == CKPT_EINVAL ? hint_closest(c, b.p) : rc;
 		free(b.p);
-		return fail_sb(c->err, CKPT_EINVAL, &m);
+		return rc;
 	}
 	free(b.p);
 
@@ -727,7 +778,7 @@ static int scope_var(rctx *c, const char *key, const char *value, span n, size_t
 }
 
 /* §6, the scope branch. */
-static int scope_entry(rctx *c, const char *key, const char *value)
+static int scope_entry(rctx *c, const char *key, const char *value, size_t *hits)
 {
 	const char *slash = strrchr(value, '/');
 	size_t slen = slash ? (size_t)(slash - value) : 0;
@@ -768,6 +819,7 @@ static int scope_entry(rctx *c, const char *key, const char *value)
 		if (j > 0 && cmp_span(&names[j - 1], &names[j]) == 0)
 			continue;
 		rc = scope_var(c, key, value, names[j], slen);
+		++*hits;
 	}
 	free(names);
 	return rc;
@@ -798,12 +850,14 @@ static int one_entry(rctx *c, const ckpt_map_entry *m)
 			if (rc != 0)
 				return rc;
 			if (nk == 0)
-				return scope_entry(c, m->ckpt, m->target);
+				return scope_entry(c, m->ckpt, m->target,
+						   &c->hits[m - c->o->entries]);
 		}
 	}
 	long long ti = tensor_find(c, m->ckpt);
 	if (ti < 0)
 		return err_not_found(c, m->ckpt);
+	c->hits[m - c->o->entries]++;
 	if (single)
 		return assign_single(c, (size_t)k, m->ckpt, (size_t)ti);
 	return assign_list(c, c->list, nk, (size_t)ti);
@@ -1158,7 +1212,76 @@ static void ctx_free(rctx *c)
 	free(c->vars);
 	free(c->asg);
 	free(c->list);
+	free(c->hits);
 	free(c->sorted);
+}
+
+static int add_warning(ckpt_plan *p, ckpt_sbuf *b)
+{
+	char **w = b->oom ? NULL : realloc(p->warnings, (p->n_warnings + 1) * sizeof(*w));
+	if (w == NULL) {
+		free(b->p);
+		return CKPT_ENOMEM;
+	}
+	p->warnings = w;
+	w[p->n_warnings++] = b->p;
+	return 0;
+}
+
+/* Does any checkpoint tensor start with scope key ("/": any)? */
+static int scope_has_tensors(const rctx *c, const char *key)
+{
+	if (strcmp(key, "/") == 0)
+		return c->nt > 0;
+	size_t i = tensor_lower(c, key);
+	return i < c->nt && strncmp(c->sorted[i]->name, key, strlen(key)) == 0;
+}
+
+/* plan->warnings: entries that matched nothing, targets without source. */
+static int plan_warnings(rctx *c, ckpt_plan *p)
+{
+	const ckpt_map_entry *e = c->o->entries;
+	int rc = 0;
+	for (size_t i = 0; i < c->o->n_entries && rc == 0; i++) {
+		if (c->hits[i] > 0 || e[i].target == NULL)
+			continue;
+		ckpt_sbuf b = CKPT_SBUF_INIT;
+		int in_ckpt = scope_has_tensors(c, e[i].ckpt);
+		ckpt__sb_printf(&b, "map entry '%s': '%s' matched no %s", e[i].ckpt, e[i].target,
+				in_ckpt ? "target variable" : "checkpoint tensor");
+		size_t mark = b.len;
+		ckpt__sb_puts(&b, " (did you mean ");
+		size_t before = b.len;
+		closest_text(c, in_ckpt ? e[i].target : e[i].ckpt, in_ckpt, &b);
+		if (b.len == before && !b.oom)
+			b.p[b.len = mark] = '\0';
+		else
+			ckpt__sb_puts(&b, "?)");
+		rc = add_warning(p, &b);
+	}
+	unsigned char *got = c->o->targets ? calloc(c->nvars ? c->nvars : 1, 1) : NULL;
+	if (c->o->targets != NULL && got == NULL)
+		rc = CKPT_ENOMEM;
+	for (size_t k = 0; got && k < c->nkeys; k++)
+		got[c->keys[k].var] |= c->asg[k].set != 0;
+	for (size_t v = 0; got && v < c->nvars && rc == 0; v++) {
+		if (got[v])
+			continue;
+		ckpt_sbuf b = CKPT_SBUF_INIT;
+		ckpt__sb_printf(&b, "target variable %s got no source from the map",
+				c->vars[v].name);
+		size_t mark = b.len;
+		ckpt__sb_puts(&b, " (closest in the checkpoint: ");
+		size_t before = b.len;
+		closest_text(c, c->vars[v].name, 0, &b);
+		if (b.len == before && !b.oom)
+			b.p[b.len = mark] = '\0';
+		else
+			ckpt__sb_puts(&b, ")");
+		rc = add_warning(p, &b);
+	}
+	free(got);
+	return rc ? oom(c->err) : 0;
 }
 
 int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t n, ckpt_plan **out,
@@ -1215,10 +1338,16 @@ int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t 
 		else
 			c.list = l;
 	}
+	if (rc == 0 && (c.hits = calloc(ne ? ne : 1, sizeof(*c.hits))) == NULL)
+		rc = oom(err);
 	for (size_t i = 0; i < ne && rc == 0; i++)
 		rc = one_entry(&c, &e[order[i].idx]);
 	if (rc == 0)
 		rc = build_plan(&c, out);
+	if (rc == 0 && (rc = plan_warnings(&c, *out)) != 0) {
+		ckpt_plan_free(*out);
+		*out = NULL;
+	}
 	free(order);
 	ctx_free(&c);
 	return rc;
@@ -1238,5 +1367,8 @@ void ckpt_plan_free(ckpt_plan *p)
 		free(f->spec);
 	}
 	free(p->files);
+	for (size_t i = 0; i < p->n_warnings; i++)
+		free(p->warnings[i]);
+	free(p->warnings);
 	free(p);
 }

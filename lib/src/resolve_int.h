@@ -52,4 +52,22 @@ const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p);
 int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
 			  ckpt_sbuf *b, ckpt_error *err);
 
+#define CKPT__SUGGEST_MAX 3
+
+/* One "did you mean" candidate: the first `len` bytes of name `index`. */
+typedef struct ckpt__suggestion {
+	size_t index;
+	size_t len;
+} ckpt__suggestion;
+
+/*
+ * The up to CKPT__SUGGEST_MAX names (name_at(ctx, 0..n)) closest to key
+ * by edit distance, closest first, ties in input order; equal candidates
+ * once. A key ending in '/' is a scope: each name is cut after as many
+ * '/'-ended components as key has (names with fewer are skipped). Returns
+ * how many are in out (suggest.c).
+ */
+size_t ckpt__suggest(const char *key, const char *(*name_at)(const void *ctx, size_t i),
+		     const void *ctx, size_t n, ckpt__suggestion out[CKPT__SUGGEST_MAX]);
+
 #endif

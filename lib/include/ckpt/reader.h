@@ -57,7 +57,13 @@ typedef struct ckpt_tensor {
 /*
  * Open CHECKPOINT as TensorFlow resolves it: a V2 prefix (PATH.index
  * exists), a directory whose `checkpoint` file names the latest checkpoint,
- * or a V1 file (pattern). On failure *out is NULL and err says what is wrong
+ * or a V1 file (pattern). Beyond TF (each noted, ckpt_reader_notes): a
+ * SavedModel directory (no `checkpoint` file, a variables/variables.index)
+ * opens its variables/variables; PREFIX.index or PREFIX.data-N-of-M opens
+ * PREFIX when PREFIX is a V2 checkpoint; a state file's path that does not
+ * exist falls back to the file of the same base name beside the state
+ * file. A V1 pattern matching nothing gets a second line (after "\n")
+ * naming the V2 prefixes in its directory. On failure *out is NULL and err says what is wrong
  * (TF's text where TF has one). A name that is not a regular file where
  * one is read (a directory, FIFO or device as the index, the state file,
  * or what the state file names) is CKPT_ENOTFOUND "not a regular file".
@@ -89,6 +95,15 @@ int ckpt_reader_check_data(const ckpt_reader *r, const size_t *which, size_t n, 
 /* The index (V2) or first file (V1) as it was at open: its mtime and
  * identity. Borrowed. */
 const ckpt_stat *ckpt_reader_stat(const ckpt_reader *r);
+
+/*
+ * What opening worked around, one sentence each, for the caller to show as
+ * warnings (the library never prints): a `checkpoint` state file naming a
+ * path that does not exist when a file of the same base name sits beside
+ * it, an index or data file given for its prefix. *n gets the count.
+ * Borrowed, valid until close.
+ */
+const char *const *ckpt_reader_notes(const ckpt_reader *r, size_t *n);
 
 /* The resolved prefix (V2) or file pattern (V1). Borrowed. */
 const char *ckpt_reader_path(const ckpt_reader *r);

@@ -134,6 +134,12 @@ typedef struct ckpt_plan_file {
 typedef struct ckpt_plan {
 	ckpt_plan_file *files; /* sorted by var, then part */
 	size_t n_files;
+	/* What TF passes silently, one sentence each, for the caller to
+	 * show (or refuse): every map entry that matched nothing, then
+	 * (explicit targets only) every target variable no entry gave a
+	 * source, each with a "did you mean" of the closest names. */
+	char **warnings;
+	size_t n_warnings;
 } ckpt_plan;
 
 /*
@@ -143,6 +149,8 @@ typedef struct ckpt_plan {
  * the checkpoint's dtype and shape, and TF's rules then run over those
  * variables. Returns 0, CKPT_EINVAL with TF's text (or ours where TF has
  * none) in err->msg, CKPT_ERANGE for sizes that overflow, CKPT_ENOMEM.
+ * A TF error naming a missing tensor gets a second line (after '\n'): the
+ * checkpoint's closest names.
  * Ownership: on success the caller frees *out with ckpt_plan_free(); on
  * failure *out is NULL.
  */
