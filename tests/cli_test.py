@@ -35,6 +35,157 @@ def run(*args):
     return p.returncode, p.stdout, p.stderr
 
 
+
+# ---- issue 13, "a newcomer's first hour" ----
+
+SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
+
+
+def first_hour_ckpt(tmp, extra=0):
+    """dense/kernel [2,3], dense/bias [3], global_step [] and `extra`
+    filler tensors, as model.ckpt-100 in a fresh directory."""
+    d = tempfile.mkdtemp(dir=tmp)
+    tensors = [{"name": "dense/kernel", "dtype": "float32", "shape": [2, 3]},
+               {"name": "dense/bias", "dtype": "float32", "shape": [3]},
+               {"name": "global_step", "dtype": "int64", "shape": []}]
+    tensors += [{"name": "filler/layer_%03d/weights" % i, "dtype": "float32",
+                 "shape": [4]} for i in range(extra)]
+    desc = os.path.join(d, "desc.json")
+    with open(desc, "w") as f:
+        json.dump({"tensors": tensors}, f)
+    ck = os.path.join(d, "model.ckpt-100")
+    subprocess.run([GEN, desc, ck], check=True)
+    return ck
+
+
+def first_hour_map_warnings(tmp):
+    """Point 1: a map entry that matches nothing, a target that gets no
+    source: warned on stderr (with "did you mean"), errors under --strict."""
+    ck = first_hour_ckpt(tmp)
+    w = "ckptfs: warning: map entry 'dnese/': 'new/' matched no checkpoint tensor" \
+        " (did you mean 'dense/'?)"
+    rc, out, err = run("--dry-run", "--map", "dnese/=new/", ck)
+    check(rc == EX_OK and out == "" and err.splitlines() == [w],
+          "unmatched map entry warned: %d %r %r" % (rc, out, err))
+    rc, out, err = run("--dry-run", "--strict", "--map", "dnese/=new/", ck)
+    check(rc == EX_MAP and out == "" and
+          err.splitlines()[0] == w.replace("warning:", "error:"),
+          "--strict: unmatched entry is exit 67: %d %r" % (rc, err))
+    # a mount refuses it the same way before mounting anything
+    mnt = tempfile.mkdtemp(dir=tmp)
+    rc, out, err = run("--strict", "--map", "dnese/=new/", ck, mnt)
+    if rc == EX_OK:
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+    check(rc == EX_MAP and w.replace("warning:", "error:") in err,
+          "--strict mount refused: %d %r" % (rc, err))
+    # every problem at once, the good entry still mapped
+    rc, out, err = run("--dry-run", "--map", "dnese/=new/", "--map", "dense/=d/",
+                       "--map", "glbal/=g/", ck)
+    check(rc == EX_OK and [l.split("\t")[0] for l in out.splitlines()] ==
+          ["d/bias", "d/kernel"] and err.splitlines() ==
+          [w, "ckptfs: warning: map entry 'glbal/': 'g/' matched no checkpoint tensor"
+              " (did you mean 'dense/'?)"],
+          "all warnings at once: %d %r %r" % (rc, out, err))
+    rc, out, err = run("--dry-run", "--map", "dense/=d/", ck)
+    check(rc == EX_OK and err == "", "a map that matches: no warning: %r" % err)
+    # with --targets: the entry's target scope and every target without source
+    tj = os.path.join(os.path.dirname(ck), "targets.json")
+    with open(tj, "w") as f:
+        json.dump({"variables": [
+            {"name": "dnn/dense/kernel", "dtype": "float32", "shape": [2, 3]},
+            {"name": "dnn/dense/bias", "dtype": "float32", "shape": [3]}]}, f)
+    rc, out, err = run("--dry-run", "--targets", tj, "--map", "dense/=dnn/nope/", ck)
+    check(rc == EX_OK and out == "" and err.splitlines() == [
+        "ckptfs: warning: map entry 'dense/': 'dnn/nope/' matched no target variable"
+        " (did you mean 'dnn/dense/'?)",
+        "ckptfs: warning: target variable dnn/dense/kernel got no source from the map"
+        " (closest in the checkpoint: 'dense/kernel', 'dense/bias' or 'global_step')",
+        "ckptfs: warning: target variable dnn/dense/bias got no source from the map"
+        " (closest in the checkpoint: 'dense/bias', 'dense/kernel' or 'global_step')"],
+          "--targets: unmatched scope and sourceless targets: %d %r" % (rc, err))
+    rc, out, err = run("--dry-run", "--strict", "--targets", tj, "--map",
+                       "dense/=dnn/nope/", ck)
+    check(rc == EX_MAP and err.count("ckptfs: error: ") == 3,
+          "--strict --targets: exit 67: %d %r" % (rc, err))
+    rc, out, err = run("--dry-run", "--targets", tj, "--map", "dense/=dnn/dense/", ck)
+    check(rc == EX_OK and err == "", "--targets all sourced: no warning %r" % err)
+    # TF's error keeps its text (the whole dict); one line after it names
+    # the few closest tensors
+    big = first_hour_ckpt(tmp, extra=60)
+    rc, out, err = run("--dry-run", "--map", "dense/kernal=x", big)
+    lines_ = err.splitlines()
+    check(rc == EX_MAP and len(lines_) == 2 and lines_[0].startswith(
+        "ckptfs: Tensor dense/kernal is not found in %s checkpoint {'dense/bias': [3], "
+        "'dense/kernel': [2, 3], 'filler/layer_000/weights': [4]," % big) and
+          lines_[1] == "ckptfs: closest in the checkpoint (of 63 tensors): "
+          "{'dense/kernel': [2, 3], 'dense/bias': [3], 'global_step': []}",
+          "TF's error + closest names: %d %r" % (rc, err))
+
+
+def first_hour_checkpoint_paths(tmp):
+    """Points 2, 3, 5: a SavedModel directory, an .index or .data file
+    for its prefix, a typo in a prefix, a model_dir copied elsewhere."""
+    ck = first_hour_ckpt(tmp)
+    d = os.path.dirname(ck)
+    rc, want, err = run("--list", ck)
+    check(rc == EX_OK and want.count("\n") == 3, "prefix lists: %d %r" % (rc, err))
+    # 2: a SavedModel directory's variables/variables, generated and real
+    sm = os.path.join(tmp, "saved_model")
+    os.makedirs(os.path.join(sm, "variables"))
+    for f in os.listdir(d):
+        if f.startswith("model.ckpt-100."):
+            shutil.copy(os.path.join(d, f), os.path.join(
+                sm, "variables", f.replace("model.ckpt-100", "variables")))
+    rc, out, err = run("--list", sm)
+    check(rc == EX_OK and out == want and err == "",
+          "SavedModel dir as CHECKPOINT: %d %r" % (rc, err))
+    real = os.path.join(SHARED, "graphs", "tfx_estimator_taxi_export")
+    rc, out, err = run("--list", real)
+    rc2, out2, _ = run("--list", os.path.join(real, "variables", "variables"))
+    check(rc == EX_OK and rc2 == EX_OK and out == out2 and
+          "dnn/hiddenlayer_0/kernel\tfloat32\t[3,100]\n" in out,
+          "real SavedModel dir: %d %r" % (rc, err))
+    empty = tempfile.mkdtemp(dir=tmp)
+    rc, out, err = run("--list", empty)
+    check(rc == EX_NOINPUT and err == "ckptfs: Couldn't find 'checkpoint' file or "
+          "checkpoints in given directory %s\n" % empty, "empty dir: TF's text %r" % err)
+    # 3: the index or a data file: read as their prefix, with a warning
+    for suffix in (".index", ".data-00000-of-00001"):
+        rc, out, err = run("--list", ck + suffix)
+        check(rc == EX_OK and out == want and err ==
+              "ckptfs: warning: %s%s is a file of checkpoint %s: reading that prefix "
+              "(pass the prefix, not its files)\n" % (ck, suffix, ck),
+              "%s for its prefix: %d %r" % (suffix, rc, err))
+    rc, out, err = run("--dry-run", "--map", "dense/=d/", ck + ".index")
+    check(rc == EX_OK and out.count("\n") == 2, "--dry-run on .index: %d %r" % (rc, err))
+    # a typo in the prefix: TF's text, then the prefixes that exist
+    rc, out, err = run("--list", ck[:-1])
+    check(rc == EX_NOINPUT and err.splitlines() == [
+        "ckptfs: Unsuccessful TensorSliceReader constructor: Failed to find any "
+        "matching files for %s" % ck[:-1],
+        "ckptfs: checkpoint prefixes that exist there: %s" % ck],
+          "typo prefix lists the real ones: %d %r" % (rc, err))
+    # 5: a model_dir copied from another machine
+    cp = os.path.join(tmp, "copied")
+    os.mkdir(cp)
+    for f in os.listdir(d):
+        if f.startswith("model.ckpt-100."):
+            shutil.copy(os.path.join(d, f), cp)
+    with open(os.path.join(cp, "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "/home/alice/run1/model.ckpt-100"\n'
+                'all_model_checkpoint_paths: "/home/alice/run1/model.ckpt-100"\n')
+    rc, out, err = run("--list", cp)
+    check(rc == EX_OK and out == want and err ==
+          "ckptfs: warning: %s/checkpoint names /home/alice/run1/model.ckpt-100, which "
+          "does not exist; using %s/model.ckpt-100 beside it\n" % (cp, cp),
+          "copied model_dir: %d %r" % (rc, err))
+    os.remove(os.path.join(cp, "model.ckpt-100.index"))
+    rc, out, err = run("--list", cp)
+    check(rc == EX_NOINPUT and err == "ckptfs: Couldn't find 'checkpoint' file or "
+          "checkpoints in given directory %s (its checkpoint file names "
+          "/home/alice/run1/model.ckpt-100, which does not exist)\n" % cp,
+          "copied model_dir, file missing too: TF's text %d %r" % (rc, err))
+
 tmp = tempfile.mkdtemp(prefix="ckptfs-cli-")
 try:
     def write(name, text):
@@ -235,6 +386,8 @@ try:
         subprocess.run(["fusermount3", "-u", mnt], check=False)
     check(rc == 65 and "too many or too deep names" in err and DP in err,
           "deep names refused at mount: %d %s" % (rc, err))
+    first_hour_map_warnings(tmp)
+    first_hour_checkpoint_paths(tmp)
 finally:
     shutil.rmtree(tmp)
 
