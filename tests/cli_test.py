@@ -156,6 +156,15 @@ def first_hour_checkpoint_paths(tmp):
               "ckptfs: warning: %s%s is a file of checkpoint %s: reading that prefix "
               "(pass the prefix, not its files)\n" % (ck, suffix, ck),
               "%s for its prefix: %d %r" % (suffix, rc, err))
+    lone = os.path.join(tmp, "lone")
+    os.mkdir(lone)
+    shutil.copy(ck + ".data-00000-of-00001", lone)
+    data = os.path.join(lone, "model.ckpt-100.data-00000-of-00001")
+    rc, out, err = run("--list", data)
+    check(rc == EX_NOINPUT and err.splitlines()[1:] == [
+        "ckptfs: %s is a file of a V2 checkpoint: pass the prefix %s (its %s.index "
+        "does not exist)" % (data, data[:-20], data[:-20])],
+          "a data file without its index: 66 and the prefix: %d %r" % (rc, err))
     rc, out, err = run("--dry-run", "--map", "dense/=d/", ck + ".index")
     check(rc == EX_OK and out.count("\n") == 2, "--dry-run on .index: %d %r" % (rc, err))
     # a typo in the prefix: TF's text, then the prefixes that exist

@@ -406,6 +406,34 @@ def test_faults(root, work, env):
                   "every range GET carries If-Match")
 
 
+def test_first_hour(root, work, env):
+    """Issue 13 over http: a SavedModel directory URL, PREFIX.index for its
+    prefix, a state file naming another machine's paths."""
+    www = os.path.join(work, "www_first_hour")
+    fixture = "tfjsnode_A_2shards/A"
+    make_dir_ckpt(root, fixture, os.path.join(www, "copied"), "/home/alice/run/model.ckpt-1")
+    sm = os.path.join(www, "sm", "variables")
+    os.makedirs(sm)
+    for f in os.listdir(os.path.join(www, "copied")):
+        if f.startswith("model.ckpt-1."):
+            shutil.copy(os.path.join(www, "copied", f),
+                        os.path.join(sm, "variables" + f[len("model.ckpt-1"):]))
+    rc, want, _ = run(["--list", os.path.join(root, fixture)], env=env)
+    with NginxServer(www) as web:
+        rc, out, err = run(["--list", web.url + "/sm/"], env=env)
+        check(rc == 0 and out == want and err == "",
+              "SavedModel directory URL: rc %d %r" % (rc, err))
+        pre = web.url + "/copied/model.ckpt-1"
+        rc, out, err = run(["--list", pre + ".index"], env=env)
+        check(rc == 0 and out == want and err.startswith("ckptfs: warning: %s.index is a file "
+                                                         "of checkpoint %s:" % (pre, pre)),
+              "PREFIX.index URL: rc %d %r" % (rc, err))
+        rc, out, err = run(["--list", web.url + "/copied/"], env=env)
+        check(rc == 0 and out == want and err == "ckptfs: warning: %s/copied/checkpoint names "
+              "/home/alice/run/model.ckpt-1, which does not exist; using %s beside it\n" % (
+                  web.url, pre), "copied model_dir URL: rc %d %r" % (rc, err))
+
+
 def main():
     global CKPTFS
     CKPTFS = sys.argv[1]
@@ -437,6 +465,8 @@ def main():
             test_gcs(root, prefixes, oracle, work)
         if only in ("", "faults"):
             test_faults(root, work, env)
+        if only in ("", "first_hour"):
+            test_first_hour(root, work, env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     bad = sum(1 for ok, _ in results if not ok)

@@ -296,11 +296,59 @@ static void hint_prefixes(ckpt_store *s, const char *path, ckpt_error *err)
 }
 
 /*
+ * What to open when the first choice is not found. A store that cannot
+ * tell whether an object exists without a request (a URL) only finds out
+ * when the index is read; then open_in tries `path` (a V2 prefix) and, if
+ * that works, records `note` (none when NULL).
+ */
+struct fallback {
+	char *path;
+	char *note;
+};
+
+static int fallback_set(struct fallback *f, const char *path, size_t len, ckpt_error *err,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int fallback_set(struct fallback *f, const char *path, size_t len, ckpt_error *err,
+			const char *fmt, ...)
+{
+	char note[CKPT_ERROR_MSG_MAX];
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(note, sizeof(note), fmt, ap);
+		va_end(ap);
+	}
+	if ((f->path = strndup(path, len)) == NULL || (fmt && (f->note = strdup(note)) == NULL))
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", path);
+	return 0;
+}
+
+/* The SavedModel layout of dir: `variables/variables` is the checkpoint.
+ * *found when its .index is there as far as the store can tell without a
+ * request; *vars (owned) is the prefix either way. */
+static int saved_model_vars(ckpt_store *s, const char *dir, char **vars, int *found,
+			    ckpt_error *err)
+{
+	char *idx = NULL;
+	*found = 0;
+	int rc = ckpt_store_join(dir, "variables/variables", vars, err);
+	if (rc == 0 && (rc = with_suffix(*vars, ".index", &idx, err)) == 0)
+		rc = is_file(s, idx, found, err);
+	free(idx);
+	return rc;
+}
+
+/*
  * A directory: its `checkpoint` file names the checkpoint, as
  * latest_checkpoint resolves it. The named path may be anything TF
  * accepts (absolute, with `..`, a glob); only regular files are ever read.
+ * Beyond TF: no `checkpoint` file but a SavedModel's variables; a named
+ * path that does not exist but the same base name beside the state file
+ * (a directory copied from another machine); *fb gets what to try when
+ * the store only finds out at read.
  */
-static int resolve_dir(ckpt_reader *r, ckpt_store *s, const char *dir, char **out, ckpt_error *err)
+static int resolve_dir(ckpt_reader *r, ckpt_store *s, const char *dir, char **out,
+		       struct fallback *fb, ckpt_error *err)
 {
 	char *state = NULL, *model = NULL, *p = NULL;
 	uint8_t *text = NULL;
@@ -311,14 +359,9 @@ static int resolve_dir(ckpt_reader *r, ckpt_store *s, const char *dir, char **ou
 	if (rc == 0)
 		rc = ckpt_store_stat(s, state, &st, err);
 	if (rc == 0 && st.kind == CKPT_STORE_ABSENT) {
-		/* a SavedModel directory: its variables are the checkpoint */
 		int sm = 0;
 		free(state);
-		state = NULL;
-		rc = ckpt_store_join(dir, "variables/variables", &p, err);
-		if (rc == 0 && (rc = with_suffix(p, ".index", &state, err)) == 0)
-			rc = is_file(s, state, &sm, err);
-		free(state);
+		rc = saved_model_vars(s, dir, &p, &sm, err);
 		if (rc == 0 && sm) {
 			*out = p;
 			return 0;
@@ -332,6 +375,16 @@ static int resolve_dir(ckpt_reader *r, ckpt_store *s, const char *dir, char **ou
 	}
 	if (rc == 0)
 		rc = ckpt_store_read_whole(s, state, MAX_STATE_FILE, &text, &len, NULL, err);
+	if (rc == CKPT_ENOTFOUND) {
+		/* a store that finds out at read (a URL): maybe a SavedModel */
+		int sm = 0;
+		ckpt_error e = CKPT_ERROR_INIT;
+		if (saved_model_vars(s, dir, &p, &sm, &e) == 0 && sm &&
+		    fallback_set(fb, p, strlen(p), &e, NULL) != 0)
+			rc = ckpt__error(err, CKPT_ENOMEM, "%s", e.msg);
+		free(p);
+		p = NULL;
+	}
 	if (rc == 0)
 		rc = ckpt__state_parse((const char *)text, len, state, dir, &model, err);
 	free(text);
@@ -342,15 +395,16 @@ static int resolve_dir(ckpt_reader *r, ckpt_store *s, const char *dir, char **ou
 		rc = is_v2(s, p, &v2, err);
 	if (rc == 0 && !v2)
 		rc = any_match(s, p, &v1, err);
-	if (rc == 0 && !v2 && !v1) {
-		/* copied from another machine: the state file names its paths;
-		 * take the file of the same base name beside the state file */
-		const char *base = strrchr(model, '/');
-		char *alt = NULL;
+	/* copied from another machine: the state file names its paths; take
+	 * the file of the same base name beside the state file */
+	const char *base = model ? strrchr(model, '/') : NULL;
+	char *alt = NULL;
+	if (rc == 0)
 		rc = ckpt_store_join(dir, base ? base + 1 : model, &alt, err);
-		if (rc == 0 && strcmp(alt, p) != 0)
-			rc = is_v2(s, alt, &v2, err);
-		if (rc == 0 && strcmp(alt, p) != 0 && !v2)
+	int other = rc == 0 && strcmp(alt, p) != 0;
+	if (other && !v2 && !v1) {
+		rc = is_v2(s, alt, &v2, err);
+		if (rc == 0 && !v2)
 			rc = any_match(s, alt, &v1, err);
 		if (rc == 0 && (v2 || v1))
 			rc = add_note(r, err,
@@ -361,8 +415,12 @@ static int resolve_dir(ckpt_reader *r, ckpt_store *s, const char *dir, char **ou
 			p = alt;
 			alt = NULL;
 		}
-		free(alt);
+	} else if (other) {
+		rc = fallback_set(fb, alt, strlen(alt), err,
+				  "%s names %s, which does not exist; using %s beside it", state, p,
+				  alt);
 	}
+	free(alt);
 	free(model);
 	free(state);
 	if (rc == 0 && !v2 && !v1)
@@ -379,9 +437,35 @@ static int resolve_dir(ckpt_reader *r, ckpt_store *s, const char *dir, char **ou
 	return 0;
 }
 
+/* The fallback, when the first choice was not found and nothing of it was
+ * loaded: on success its note is recorded, on failure the first error
+ * stands. */
+static int try_fallback(ckpt_reader *r, struct fallback *fb, int rc, ckpt_error *err)
+{
+	if (rc != CKPT_ENOTFOUND || fb->path == NULL || r->n > 0 || r->nshards > 0)
+		return rc;
+	ckpt_error first = CKPT_ERROR_INIT;
+	if (err)
+		first = *err;
+	free(r->path);
+	r->path = fb->path;
+	fb->path = NULL;
+	r->format = CKPT_FORMAT_V2;
+	int rc2 = ckpt__reader_load_v2(r, err);
+	if (rc2 == 0 && fb->note)
+		rc2 = add_note(r, err, "%s", fb->note);
+	if (rc2 == CKPT_ENOTFOUND && r->n == 0 && r->nshards == 0) {
+		if (err)
+			*err = first;
+		return rc;
+	}
+	return rc2;
+}
+
 static int open_in(ckpt_reader **out, ckpt_store *store, int own, const char *path, ckpt_error *err)
 {
 	ckpt_reader *r = calloc(1, sizeof(*r));
+	struct fallback fb = {NULL, NULL};
 	ckpt_stat st;
 	int rc;
 
@@ -396,16 +480,16 @@ static int open_in(ckpt_reader **out, ckpt_store *store, int own, const char *pa
 	r->own_store = own;
 	rc = ckpt_store_stat(store, path, &st, err);
 	if (rc == 0 && st.kind == CKPT_STORE_DIR)
-		rc = resolve_dir(r, store, path, &r->path, err);
+		rc = resolve_dir(r, store, path, &r->path, &fb, err);
 	else if (rc == 0 && (r->path = strdup(path)) == NULL)
 		rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", path);
 	int v2 = 0;
 	if (rc == 0)
 		rc = is_v2(store, r->path, &v2, err);
-	size_t plen = rc == 0 && !v2 ? v2_file_prefix_len(r->path) : 0;
-	if (plen > 0) {
-		/* PREFIX.index or a data file: TF would read it as a V1 file
-		 * ("not an sstable"); the user meant its prefix */
+	/* PREFIX.index or a data file: TF reads it as a V1 file ("not an
+	 * sstable"); the user meant its prefix */
+	size_t plen = rc == 0 ? v2_file_prefix_len(r->path) : 0;
+	if (plen > 0 && !v2) {
 		char *file = r->path, cut = file[plen];
 		file[plen] = '\0';
 		rc = is_v2(store, file, &v2, err);
@@ -416,13 +500,29 @@ static int open_in(ckpt_reader **out, ckpt_store *store, int own, const char *pa
 				      path, file);
 		if (!v2)
 			file[plen] = cut;
+	} else if (plen > 0 && fb.path == NULL) {
+		rc = fallback_set(&fb, r->path, plen, err,
+				  "%s is a file of checkpoint %.*s: reading that prefix "
+				  "(pass the prefix, not its files)",
+				  r->path, (int)plen, r->path);
 	}
 	if (rc == 0) {
 		r->format = v2 ? CKPT_FORMAT_V2 : CKPT_FORMAT_V1;
 		rc = v2 ? ckpt__reader_load_v2(r, err) : ckpt__reader_load_v1(r, err);
 		if (rc == CKPT_ENOTFOUND && !v2)
 			hint_prefixes(store, r->path, err);
+		if (rc == CKPT_ECORRUPT && !v2 && plen > 0) {
+			/* a data file whose index is missing: not corrupt */
+			ckpt__error_hint(err,
+					 "%s is a file of a V2 checkpoint: pass the prefix %.*s "
+					 "(its %.*s.index does not exist)",
+					 r->path, (int)plen, r->path, (int)plen, r->path);
+			rc = err ? (err->code = CKPT_ENOTFOUND) : CKPT_ENOTFOUND;
+		}
 	}
+	rc = try_fallback(r, &fb, rc, err);
+	free(fb.path);
+	free(fb.note);
 	if (rc == 0)
 		rc = ckpt__reader_sort(r, err);
 	if (rc) {
