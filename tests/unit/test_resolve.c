@@ -788,6 +788,59 @@ START_TEST(test_processing_order)
 }
 END_TEST
 
+/* Issue 13: what TF passes silently comes back in plan->warnings, with the
+ * closest names; TF's "not found" error gets them on a second line. */
+START_TEST(test_unmatched_warnings)
+{
+	run r;
+	run_init(&r, NULL, 0);
+	add(&r, "old_scope_l/", "new/"); /* 'l' for '1': no tensor */
+	add(&r, "old_scope_2/", "x/");
+	expect_ok(&r, sec10, N(sec10), 1);
+	ck_assert_uint_eq(r.plan->n_warnings, 1);
+	ck_assert_str_eq(r.plan->warnings[0],
+			 "map entry 'old_scope_l/': 'new/' matched no checkpoint tensor (did you "
+			 "mean 'old_scope_1/' or 'old_scope_2/'?)");
+	done(&r);
+
+	/* explicit targets: the entry's target scope, then each target
+	 * variable without a source, closest first */
+	run_init(&r, sec10_store, N(sec10_store));
+	add(&r, "old_scope_1/", "new_scope_9/");
+	expect_ok(&r, sec10, N(sec10), 0);
+	ck_assert_uint_eq(r.plan->n_warnings, 4);
+	ck_assert_str_eq(r.plan->warnings[0],
+			 "map entry 'old_scope_1/': 'new_scope_9/' matched no target variable "
+			 "(did you mean 'new_scope_1/' or 'new_scope_2/'?)");
+	ck_assert_str_eq(r.plan->warnings[1],
+			 "target variable new_scope_1/var1 got no source from the map (closest "
+			 "in the checkpoint: 'old_scope_1/var1', 'old_scope_1/var2' or "
+			 "'old_scope_2/var3')");
+	done(&r);
+
+	/* all matched: none */
+	run_init(&r, sec10_store, N(sec10_store));
+	add(&r, "old_scope_1/var1", "new_scope_1/var1");
+	add(&r, "old_scope_1/var2", "new_scope_2/var2");
+	add(&r, "old_scope_2/var3", "new_scope_2/var3");
+	expect_ok(&r, sec10, N(sec10), 7);
+	ck_assert_uint_eq(r.plan->n_warnings, 0);
+	done(&r);
+
+	/* TF's error text stays the first line; the hint is the second */
+	run_init(&r, NULL, 0);
+	add(&r, "old_scope_1/var3", "w");
+	go(&r, sec10, N(sec10));
+	ck_assert_int_eq(r.rc, CKPT_EINVAL);
+	ck_assert_str_eq(r.err.msg,
+			 "Tensor old_scope_1/var3 is not found in " CK " checkpoint "
+			 "{'old_scope_1/var1': [20, 2], 'old_scope_1/var2': [50, 4], "
+			 "'old_scope_2/var3': [100, 100]}\n"
+			 "closest in the checkpoint (of 3 tensors): {'old_scope_1/var1': [20, 2], "
+			 "'old_scope_1/var2': [50, 4], 'old_scope_2/var3': [100, 100]}");
+}
+END_TEST
+
 START_TEST(test_inferred_targets)
 {
 	run r;
@@ -1136,6 +1189,7 @@ int main(void)
 	tcase_add_test(tc, test_tf2_object_names);
 	tcase_add_test(tc, test_processing_order);
 	tcase_add_test(tc, test_inferred_targets);
+	tcase_add_test(tc, test_unmatched_warnings);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("partitions");
 	tcase_add_test(tc, test_partition_offsets);
