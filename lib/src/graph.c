@@ -210,20 +210,11 @@ static int warn(gctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 static int warn(gctx *c, const char *fmt, ...)
 {
-	ckpt_graph *g = c->g;
-	char buf[CKPT_ERROR_MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	int rc = ckpt__strlist_vadd(&c->g->warnings, &c->g->n_warnings, fmt, ap);
 	va_end(ap);
-	char **w = realloc(g->warnings, (g->n_warnings + 1) * sizeof(*w));
-	if (w == NULL)
-		return oom(c->err);
-	g->warnings = w;
-	if ((w[g->n_warnings] = strdup(buf)) == NULL)
-		return oom(c->err);
-	g->n_warnings++;
-	return 0;
+	return rc ? oom(c->err) : 0;
 }
 
 /* Scan a MetaGraphDef's top level. */

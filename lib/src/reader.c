@@ -18,6 +18,7 @@
 #include "error_int.h"
 #include "slice_int.h"
 #include "state_int.h"
+#include "strbuf_int.h"
 #include "strings_int.h"
 
 #define MAX_STATE_FILE (1u << 20)
@@ -214,19 +215,11 @@ static int add_note(ckpt_reader *r, ckpt_error *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int add_note(ckpt_reader *r, ckpt_error *err, const char *fmt, ...)
 {
-	char buf[CKPT_ERROR_MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
+	int rc = ckpt__strlist_vadd(&r->notes, &r->n_notes, fmt, ap);
 	va_end(ap);
-	char **n = realloc(r->notes, (r->n_notes + 1) * sizeof(*n));
-	if (n == NULL)
-		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
-	r->notes = n;
-	if ((n[r->n_notes] = strdup(buf)) == NULL)
-		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
-	r->n_notes++;
-	return 0;
+	return rc ? ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path) : 0;
 }
 
 /* Length of path without a V2 file suffix (".index" or

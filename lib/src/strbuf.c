@@ -1,5 +1,7 @@
 #include "strbuf_int.h"
 
+#include "ckpt/error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,4 +121,18 @@ void ckpt__sb_repr_py(ckpt_sbuf *b, const char *s)
 	ckpt__sb_putn(b, &q, 1);
 	ckpt__sb_escaped(b, s, q);
 	ckpt__sb_putn(b, &q, 1);
+}
+
+int ckpt__strlist_vadd(char ***list, size_t *n, const char *fmt, va_list ap)
+{
+	char buf[CKPT_ERROR_MSG_MAX];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	char **l = realloc(*list, (*n + 1) * sizeof(*l));
+	if (l == NULL)
+		return -1;
+	*list = l;
+	if ((l[*n] = strdup(buf)) == NULL)
+		return -1;
+	++*n;
+	return 0;
 }

@@ -3,6 +3,7 @@
 #define CKPT_STRBUF_INT_H
 
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 /*
@@ -39,5 +40,14 @@ void ckpt__sb_list_py(ckpt_sbuf *b, int rank, const int64_t *dims);
 void ckpt__sb_escaped(ckpt_sbuf *b, const char *s, char quote);
 /* repr() of a Python 3 str holding these bytes. */
 void ckpt__sb_repr_py(ckpt_sbuf *b, const char *s);
+
+/*
+ * Append one printf-formatted line (at most CKPT_ERROR_MSG_MAX - 1 bytes)
+ * to a list of strings: (*list)[(*n)++]. Returns 0 or -1 when out of
+ * memory (the list unchanged). Ownership: the list's owner frees each
+ * string and the array with free().
+ */
+int ckpt__strlist_vadd(char ***list, size_t *n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #endif
