@@ -88,6 +88,9 @@ def first_hour_map_warnings(tmp):
           "all warnings at once: %d %r %r" % (rc, out, err))
     rc, out, err = run("--dry-run", "--map", "dense/=d/", ck)
     check(rc == EX_OK and err == "", "a map that matches: no warning: %r" % err)
+    rc, out, err = run("--dry-run", "--map", "dn\nese/=new/", ck)
+    check(rc == EX_OK and err.splitlines() == [w.replace("dnese", "dn?ese")],
+          "a warning is one line whatever the name holds: %r" % err)
     # with --targets: the entry's target scope and every target without source
     tj = os.path.join(os.path.dirname(ck), "targets.json")
     with open(tj, "w") as f:

@@ -502,7 +502,8 @@ static int open_in(ckpt_reader **out, ckpt_store *store, int own, const char *pa
 	if (rc == 0) {
 		r->format = v2 ? CKPT_FORMAT_V2 : CKPT_FORMAT_V1;
 		rc = v2 ? ckpt__reader_load_v2(r, err) : ckpt__reader_load_v1(r, err);
-		if (rc == CKPT_ENOTFOUND && !v2)
+		if (rc == CKPT_ENOTFOUND && !v2 && err &&
+		    strstr(err->msg, "Failed to find any matching files") != NULL)
 			hint_prefixes(store, r->path, err);
 		if (rc == CKPT_ECORRUPT && !v2 && plen > 0) {
 			/* a data file whose index is missing: not corrupt */

@@ -1218,14 +1218,9 @@ static void ctx_free(rctx *c)
 
 static int add_warning(ckpt_plan *p, ckpt_sbuf *b)
 {
-	char **w = b->oom ? NULL : realloc(p->warnings, (p->n_warnings + 1) * sizeof(*w));
-	if (w == NULL) {
-		free(b->p);
-		return CKPT_ENOMEM;
-	}
-	p->warnings = w;
-	w[p->n_warnings++] = b->p;
-	return 0;
+	int rc = b->oom ? -1 : ckpt__strlist_add(&p->warnings, &p->n_warnings, "%s", b->p);
+	free(b->p);
+	return rc ? CKPT_ENOMEM : 0;
 }
 
 /* Does any checkpoint tensor start with scope key ("/": any)? */

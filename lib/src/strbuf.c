@@ -127,6 +127,10 @@ int ckpt__strlist_vadd(char ***list, size_t *n, const char *fmt, va_list ap)
 {
 	char buf[CKPT_ERROR_MSG_MAX];
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* one line: a hostile name's control bytes are shown as '?' */
+	for (char *c = buf; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	char **l = realloc(*list, (*n + 1) * sizeof(*l));
 	if (l == NULL)
 		return -1;
@@ -135,4 +139,13 @@ int ckpt__strlist_vadd(char ***list, size_t *n, const char *fmt, va_list ap)
 		return -1;
 	++*n;
 	return 0;
+}
+
+int ckpt__strlist_add(char ***list, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = ckpt__strlist_vadd(list, n, fmt, ap);
+	va_end(ap);
+	return rc;
 }

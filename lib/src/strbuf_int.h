@@ -42,12 +42,14 @@ void ckpt__sb_escaped(ckpt_sbuf *b, const char *s, char quote);
 void ckpt__sb_repr_py(ckpt_sbuf *b, const char *s);
 
 /*
- * Append one printf-formatted line (at most CKPT_ERROR_MSG_MAX - 1 bytes)
- * to a list of strings: (*list)[(*n)++]. Returns 0 or -1 when out of
+ * Append one printf-formatted line (at most CKPT_ERROR_MSG_MAX - 1 bytes,
+ * control bytes shown as '?') to a list of strings: (*list)[(*n)++]. Returns 0 or -1 when out of
  * memory (the list unchanged). Ownership: the list's owner frees each
  * string and the array with free().
  */
 int ckpt__strlist_vadd(char ***list, size_t *n, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
+int ckpt__strlist_add(char ***list, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif
