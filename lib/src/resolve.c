@@ -1232,6 +1232,10 @@ static int scope_has_tensors(const rctx *c, const char *key)
 	return i < c->nt && strncmp(c->sorted[i]->name, key, strlen(key)) == 0;
 }
 
+/* Targets without a source that get a "closest" list; the rest are
+ * warned without one. */
+#define SUGGEST_TARGETS_MAX 16
+
 /* plan->warnings: entries that matched nothing, targets without source. */
 static int plan_warnings(rctx *c, ckpt_plan *p)
 {
@@ -1259,6 +1263,7 @@ static int plan_warnings(rctx *c, ckpt_plan *p)
 		rc = CKPT_ENOMEM;
 	for (size_t k = 0; got && k < c->nkeys; k++)
 		got[c->keys[k].var] |= c->asg[k].set != 0;
+	size_t suggested = 0;
 	for (size_t v = 0; got && v < c->nvars && rc == 0; v++) {
 		if (got[v])
 			continue;
@@ -1268,7 +1273,9 @@ static int plan_warnings(rctx *c, ckpt_plan *p)
 		size_t mark = b.len;
 		ckpt__sb_puts(&b, " (closest in the checkpoint: ");
 		size_t before = b.len;
-		closest_text(c, c->vars[v].name, 0, &b);
+		/* a graph mapped in part leaves many: bound the work */
+		if (suggested++ < SUGGEST_TARGETS_MAX)
+			closest_text(c, c->vars[v].name, 0, &b);
 		if (b.len == before && !b.oom)
 			b.p[b.len = mark] = '\0';
 		else

@@ -2,6 +2,7 @@
  * "Did you mean": the names closest to a misspelt key by edit distance
  * (Levenshtein, bytes), for the resolver's warnings and error hints.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,9 @@
  * which bounds the work per name. */
 #define SUGGEST_MAX_LEN 256
 
-static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+/* Levenshtein distance of a and b, or `limit` as soon as it is known to
+ * be at least that (every entry of a row is a lower bound). */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb, size_t limit)
 {
 	size_t row[SUGGEST_MAX_LEN + 1];
 
@@ -19,10 +22,12 @@ static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
 		la = SUGGEST_MAX_LEN;
 	if (lb > SUGGEST_MAX_LEN)
 		lb = SUGGEST_MAX_LEN;
+	if ((la > lb ? la - lb : lb - la) >= limit)
+		return limit;
 	for (size_t j = 0; j <= lb; j++)
 		row[j] = j;
 	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
+		size_t diag = row[0], least = i;
 		row[0] = i;
 		for (size_t j = 1; j <= lb; j++) {
 			size_t up = row[j];
@@ -33,7 +38,11 @@ static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
 				best = row[j - 1] + 1;
 			row[j] = best;
 			diag = up;
+			if (best < least)
+				least = best;
 		}
+		if (least >= limit)
+			return limit;
 	}
 	return row[lb];
 }
@@ -71,7 +80,11 @@ size_t ckpt__suggest(const char *key, const char *(*name_at)(const void *ctx, si
 			    out[f].len == len && memcmp(name_at(ctx, out[f].index), name, len) == 0;
 		if (dup)
 			continue;
-		size_t d = edit_distance(key, klen, name, len);
+		/* a candidate must beat the worst kept one (ties: first wins) */
+		size_t limit = found == CKPT__SUGGEST_MAX ? dist[found - 1] : SIZE_MAX;
+		size_t d = edit_distance(key, klen, name, len, limit);
+		if (d >= limit)
+			continue;
 		size_t at = found;
 		while (at > 0 && dist[at - 1] > d)
 			at--;
