@@ -19,10 +19,10 @@
 #include "ckpt/resolve.h"
 #include "ckpt/view.h"
 #include "ckpt/writer.h"
-#include "hash_int.h"
+#include "util/hash_int.h"
 #include "testutil.h"
-#include "view_int.h"
-#include "writer_int.h"
+#include "view/view_int.h"
+#include "format/writer_int.h"
 
 /* ---- the attacker's side: FNV-1a 64 as the old tables used it ---- */
 

@@ -10,10 +10,10 @@
 #include "ckpt/reader.h"
 #include "ckpt/resolve.h"
 #include "ckpt/view.h"
-#include "codec_int.h"
-#include "crc32c_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
 #include "testutil.h"
-#include "writer_int.h"
+#include "format/writer_int.h"
 
 #define BUNDLE "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint"
 

@@ -11,17 +11,17 @@
  * overlap, its own entry). The data files are checked when first needed
  * (ckpt_reader_check_data, or a read).
  */
-#include "reader_int.h"
+#include "format/reader_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_int.h"
-#include "crc32c_int.h"
-#include "error_int.h"
-#include "slicekey_int.h"
-#include "sstable_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
+#include "util/error_int.h"
+#include "format/slicekey_int.h"
+#include "format/sstable_int.h"
 #include "tensor_bundle.pb-c.h"
 
 #define MAX_INDEX_FILE ((size_t)1 << 31)

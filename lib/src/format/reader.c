@@ -5,19 +5,19 @@
  * checks and slice assembly. The V2 and V1 loaders fill the tables
  * (bundle.c, v1.c); string tensors are parsed in strings.c.
  */
-#include "reader_int.h"
+#include "format/reader_int.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_int.h"
-#include "crc32c_int.h"
-#include "error_int.h"
-#include "slice_int.h"
-#include "state_int.h"
-#include "strings_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
+#include "util/error_int.h"
+#include "util/slice_int.h"
+#include "format/state_int.h"
+#include "format/strings_int.h"
 
 #define MAX_STATE_FILE (1u << 20)
 

@@ -2,12 +2,12 @@
  * OrderedCode (tensorflow/core/lib/strings/ordered_code.cc) and slice keys;
  * see slicekey_int.h and spec/slices_and_partitions.md §2.
  */
-#include "slicekey_int.h"
+#include "format/slicekey_int.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "error_int.h"
+#include "util/error_int.h"
 
 /* (H0, H1) header bits XORed into the first two bytes of an n-byte
  * signed encoding, n = 0..10. */

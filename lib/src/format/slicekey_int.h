@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "ckpt/error.h"
-#include "codec_int.h"
+#include "util/codec_int.h"
 
 /* TF's kFullExtent: the length of a dimension taken whole. */
 #define CKPT__SLICE_FULL (-1)

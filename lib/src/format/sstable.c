@@ -17,15 +17,15 @@
  * handle. We walk the index in order and every data block in full, so the
  * metaindex (always empty in TF files) is never read.
  */
-#include "sstable_int.h"
+#include "format/sstable_int.h"
 
 #include <snappy-c.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_int.h"
-#include "crc32c_int.h"
-#include "error_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
+#include "util/error_int.h"
 
 #define FOOTER_SIZE 48
 #define TRAILER_SIZE 5

@@ -9,14 +9,14 @@
  * Block:  entries (varint32 shared, non_shared, value_length, key delta,
  *         value), the restart offsets (fixed32 LE) and their count.
  */
-#include "sstable_writer_int.h"
+#include "format/sstable_writer_int.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "crc32c_int.h"
-#include "error_int.h"
+#include "util/crc32c_int.h"
+#include "util/error_int.h"
 
 int ckpt__write_all(int fd, const void *p, size_t n)
 {

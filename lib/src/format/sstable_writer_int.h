@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "ckpt/error.h"
-#include "codec_int.h"
+#include "util/codec_int.h"
 
 /* TF's table_options.h defaults. */
 #define CKPT__SST_BLOCK_SIZE 262144

@@ -3,14 +3,14 @@
  * it: `field: value` pairs, values either quoted strings (with C escapes)
  * or numbers, `#` comments, any whitespace.
  */
-#include "state_int.h"
+#include "format/state_int.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_int.h"
-#include "error_int.h"
+#include "util/codec_int.h"
+#include "util/error_int.h"
 
 struct lex {
 	const char *p, *end, *start;

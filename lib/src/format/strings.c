@@ -8,16 +8,16 @@
  * so a range read costs the bytes it returns plus a short varint walk, and
  * a sequential read of a whole file is linear in its size.
  */
-#include "strings_int.h"
+#include "format/strings_int.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_int.h"
-#include "crc32c_int.h"
-#include "error_int.h"
-#include "reader_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
+#include "util/error_int.h"
+#include "format/reader_int.h"
 
 /* Bytes of varints read per pread while parsing all lengths. */
 #define PARSE_CHUNK ((size_t)64 << 10)

@@ -11,16 +11,16 @@
  * legacy; decoding at open keeps the read path uniform. Each piece gets a
  * CRC-32C of its decoded bytes so verification works as for V2.
  */
-#include "reader_int.h"
+#include "format/reader_int.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_int.h"
-#include "crc32c_int.h"
-#include "error_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
+#include "util/error_int.h"
 #include "saved_tensor_slice.pb-c.h"
-#include "sstable_int.h"
+#include "format/sstable_int.h"
 
 #define MAX_V1_FILE ((size_t)1 << 31)
 

@@ -26,13 +26,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "codec_int.h"
-#include "crc32c_int.h"
-#include "error_int.h"
-#include "hash_int.h"
-#include "slicekey_int.h"
-#include "sstable_writer_int.h"
-#include "writer_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
+#include "util/error_int.h"
+#include "util/hash_int.h"
+#include "format/slicekey_int.h"
+#include "format/sstable_writer_int.h"
+#include "format/writer_int.h"
 
 /* ---- encodings (writer_int.h) ---- */
 

@@ -10,7 +10,7 @@
 
 #include "ckpt/error.h"
 #include "ckpt/writer.h"
-#include "codec_int.h"
+#include "util/codec_int.h"
 
 /* The fields of a BundleEntryProto, as the writer fills them. */
 typedef struct ckpt__entry_fields {

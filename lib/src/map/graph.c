@@ -23,14 +23,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error_int.h"
-#include "hash_int.h"
-#include "io_int.h"
+#include "util/error_int.h"
+#include "util/hash_int.h"
+#include "store/io_int.h"
 #include "meta_graph.pb-c.h"
 #include "node_def.pb-c.h"
-#include "resolve_int.h"
+#include "map/resolve_int.h"
 #include "saved_object_graph.pb-c.h"
-#include "strbuf_int.h"
+#include "util/strbuf_int.h"
 #include "variable.pb-c.h"
 
 /* protobuf's own limit for one message. */

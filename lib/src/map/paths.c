@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_int.h"
-#include "error_int.h"
-#include "resolve_int.h"
+#include "util/codec_int.h"
+#include "util/error_int.h"
+#include "map/resolve_int.h"
 
 /* Longest shown name: what every Linux filesystem and tool takes. */
 #define NAME_MAX_SHOWN 255

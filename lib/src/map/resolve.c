@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error_int.h"
-#include "resolve_int.h"
-#include "strbuf_int.h"
+#include "util/error_int.h"
+#include "map/resolve_int.h"
+#include "util/strbuf_int.h"
 
 typedef struct svar {
 	const char *name;

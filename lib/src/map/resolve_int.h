@@ -5,8 +5,8 @@
 #include <stdint.h>
 
 #include "ckpt/resolve.h"
-#include "codec_int.h"
-#include "strbuf_int.h"
+#include "util/codec_int.h"
+#include "util/strbuf_int.h"
 
 /*
  * Check a target variable as tf.compat.v1.get_variable does when it creates

@@ -1,4 +1,4 @@
-#include "io_int.h"
+#include "store/io_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "error_int.h"
+#include "util/error_int.h"
 
 int ckpt__pread_full(int fd, void *buf, size_t n, uint64_t off, const char *name, ckpt_error *err)
 {

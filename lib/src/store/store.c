@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error_int.h"
-#include "io_int.h"
+#include "util/error_int.h"
+#include "store/io_int.h"
 
 void ckpt_store_free(ckpt_store *s)
 {

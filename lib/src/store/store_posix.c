@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "ckpt/store.h"
-#include "error_int.h"
-#include "io_int.h"
+#include "util/error_int.h"
+#include "store/io_int.h"
 
 /* Descriptors the pool keeps by default: at most this many, and at most
  * half the soft RLIMIT_NOFILE (FUSE and the caller need the rest). */

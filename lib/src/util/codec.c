@@ -1,4 +1,4 @@
-#include "codec_int.h"
+#include "util/codec_int.h"
 
 #include "ckpt/error.h"
 

@@ -3,7 +3,7 @@
  * (shared/spec/index_sstable.md). Slicing-by-8 tables for the portable path;
  * the SSE4.2 crc32 instruction when cpuid says the CPU has it.
  */
-#include "crc32c_int.h"
+#include "util/crc32c_int.h"
 
 #include <pthread.h>
 #include <string.h>

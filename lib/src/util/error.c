@@ -1,4 +1,4 @@
-#include "error_int.h"
+#include "util/error_int.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -7,7 +7,7 @@
  * bytes and the length mod 256 in its top byte, then 0xff into v2 and four
  * rounds. The tests check the paper's vectors.
  */
-#include "hash_int.h"
+#include "util/hash_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "ckpt/error.h"
-#include "codec_int.h"
+#include "util/codec_int.h"
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 

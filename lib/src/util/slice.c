@@ -1,4 +1,4 @@
-#include "slice_int.h"
+#include "util/slice_int.h"
 
 #include <stdio.h>
 #include <string.h>

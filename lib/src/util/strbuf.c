@@ -1,4 +1,4 @@
-#include "strbuf_int.h"
+#include "util/strbuf_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

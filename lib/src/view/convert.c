@@ -44,7 +44,7 @@
  * hardware keeps NaN payloads where the rules above do not, so both paths
  * give identical bytes for every input (tests/unit/test_convert.c checks).
  */
-#include "convert_int.h"
+#include "view/convert_int.h"
 
 #include "ckpt/error.h"
 

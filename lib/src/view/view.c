@@ -29,17 +29,17 @@
 #include <string.h>
 
 #include "ckpt/convert.h"
-#include "codec_int.h"
-#include "crc32c_int.h"
-#include "error_int.h"
-#include "reader_int.h"
-#include "resolve_int.h"
-#include "slice_int.h"
-#include "strbuf_int.h"
-#include "slicekey_int.h"
-#include "strings_int.h"
-#include "view_int.h"
-#include "writer_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
+#include "util/error_int.h"
+#include "format/reader_int.h"
+#include "map/resolve_int.h"
+#include "util/slice_int.h"
+#include "util/strbuf_int.h"
+#include "format/slicekey_int.h"
+#include "format/strings_int.h"
+#include "view/view_int.h"
+#include "format/writer_int.h"
 
 /* Longest directory name in a path (Linux NAME_MAX). */
 #define NAME_MAX_VIEW 255
