@@ -13,7 +13,7 @@
 #include "ckpt/reader.h"
 #include "ckpt/writer.h"
 #include "util/codec_int.h"
-#include "format/reader_int.h"
+#include "format/table_int.h"
 #include "format/sstable_int.h"
 #include "util/crc32c_int.h"
 #include "format/slicekey_int.h"

@@ -11,7 +11,7 @@
  * overlap, its own entry). The data files are checked when first needed
  * (ckpt_reader_check_data, or a read).
  */
-#include "format/reader_int.h"
+#include "format/bundle_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@
 #include "util/codec_int.h"
 #include "util/crc32c_int.h"
 #include "util/error_int.h"
-#include "format/reader_int.h"
+#include "format/table_int.h"
 
 /* Bytes of varints read per pread while parsing all lengths. */
 #define PARSE_CHUNK ((size_t)64 << 10)

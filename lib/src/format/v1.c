@@ -11,7 +11,7 @@
  * legacy; decoding at open keeps the read path uniform. Each piece gets a
  * CRC-32C of its decoded bytes so verification works as for V2.
  */
-#include "format/reader_int.h"
+#include "format/v1_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -32,7 +32,7 @@
 #include "util/codec_int.h"
 #include "util/crc32c_int.h"
 #include "util/error_int.h"
-#include "format/reader_int.h"
+#include "format/table_int.h"
 #include "map/resolve_int.h"
 #include "util/slice_int.h"
 #include "util/strbuf_int.h"

@@ -1,6 +1,9 @@
-/* Internal: the reader's data structures, shared by the V2 and V1 loaders. */
-#ifndef CKPT_READER_INT_H
-#define CKPT_READER_INT_H
+/*
+ * Internal: the tensor table (the reader's data structures) and its helpers
+ * (table.c), shared by the V2 and V1 loaders, the reader and the view.
+ */
+#ifndef CKPT_TABLE_INT_H
+#define CKPT_TABLE_INT_H
 
 #include <pthread.h>
 
@@ -45,9 +48,9 @@ struct ckpt_reader {
 	int nshards;	/* data shards (V2) */
 	struct ckpt__shard *shards;
 	pthread_mutex_t shard_lock; /* opening a shard */
-	uint64_t table_bytes; /* bytes of the .index (V2) or the table files
-			       * (V1) read at open: the view's memory budget
-			       * is a multiple of it */
+	uint64_t table_bytes;	    /* bytes of the .index (V2) or the table files
+				     * (V1) read at open: the view's memory budget
+				     * is a multiple of it */
 };
 
 /* Append an empty tensor; returns it or NULL on ENOMEM. */
@@ -70,8 +73,5 @@ int ckpt__tensor_check_piece(const struct ckpt__tensor *t, size_t p, const char 
 
 /* Sort tensors by name and reject duplicates. */
 int ckpt__reader_sort(ckpt_reader *r, ckpt_error *err);
-
-int ckpt__reader_load_v2(ckpt_reader *r, ckpt_error *err);
-int ckpt__reader_load_v1(ckpt_reader *r, ckpt_error *err);
 
 #endif
