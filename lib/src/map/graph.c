@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/codec_int.h"
 #include "util/error_int.h"
 #include "util/hash_int.h"
 #include "store/io_int.h"
@@ -63,41 +64,25 @@ static wcur cur_of(span s)
 	return c;
 }
 
-static int rd_varint(wcur *c, uint64_t *v)
-{
-	uint64_t r = 0;
-	for (unsigned i = 0; i < 10; i++) {
-		if (c->p >= c->end)
-			return -1;
-		uint8_t b = *c->p++;
-		r |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80)) {
-			*v = r;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* 1: a field in *f; 0: the end; -1: malformed. */
 static int wnext(wcur *c, wfield *f)
 {
 	uint64_t tag, len;
 	if (c->p >= c->end)
 		return 0;
-	if (rd_varint(c, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
+	if (ckpt__get_varint64(&c->p, c->end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
 		return -1;
 	f->field = (uint32_t)(tag >> 3);
 	f->wt = (int)(tag & 7);
 	switch (f->wt) {
-	case 0: return rd_varint(c, &f->v) ? -1 : 1;
+	case 0: return ckpt__get_varint64(&c->p, c->end, &f->v) ? -1 : 1;
 	case 1:
 		if (c->end - c->p < 8)
 			return -1;
 		c->p += 8;
 		return 1;
 	case 2:
-		if (rd_varint(c, &len) || len > (uint64_t)(c->end - c->p))
+		if (ckpt__get_varint64(&c->p, c->end, &len) || len > (uint64_t)(c->end - c->p))
 			return -1;
 		f->s.p = c->p;
 		f->s.n = (size_t)len;
@@ -1790,14 +1775,6 @@ int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o, ckpt_tar
 	return 0;
 }
 
-int ckpt_targets_load(const char *path, const ckpt_graph_opts *o, ckpt_target_var **out, size_t *n,
-		      ckpt_error *err)
-{
-	if (ckpt_graph_sniff(path))
-		return ckpt_graph_load_targets(path, o, out, n, err);
-	return ckpt_targets_load_file(path, out, n, err);
-}
-
 int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out, ckpt_error *err)
 {
 	*out = NULL;
@@ -1830,15 +1807,4 @@ int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out, ckpt_er
 		return oom(err);
 	*out = s;
 	return 0;
-}
-
-const char *ckpt_graph_role_name(unsigned role)
-{
-	switch (role) {
-	case CKPT_GRAPH_MODEL: return "model";
-	case CKPT_GRAPH_SLOT: return "slot";
-	case CKPT_GRAPH_OPTIMIZER: return "optimizer";
-	case CKPT_GRAPH_LOCAL: return "local";
-	default: return "?";
-	}
 }

@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-int ckpt__buf_append(ckpt__buf *b, const void *p, size_t n)
+int ckpt__buf_reserve(ckpt__buf *b, size_t n)
 {
 	if (n > SIZE_MAX - b->len)
 		return CKPT_ENOMEM;
@@ -21,6 +21,13 @@ int ckpt__buf_append(ckpt__buf *b, const void *p, size_t n)
 		b->data = d;
 		b->cap = cap;
 	}
+	return 0;
+}
+
+int ckpt__buf_append(ckpt__buf *b, const void *p, size_t n)
+{
+	if (ckpt__buf_reserve(b, n))
+		return CKPT_ENOMEM;
 	if (n)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;

@@ -104,6 +104,8 @@ typedef struct ckpt__buf {
 	size_t cap;
 } ckpt__buf;
 
+/* Room for n more bytes past len (len unchanged); 0 or CKPT_ENOMEM. */
+int ckpt__buf_reserve(ckpt__buf *b, size_t n);
 /* Append n bytes; returns 0 or CKPT_ENOMEM. */
 int ckpt__buf_append(ckpt__buf *b, const void *p, size_t n);
 int ckpt__buf_append_varint(ckpt__buf *b, uint64_t v);

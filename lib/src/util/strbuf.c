@@ -1,31 +1,24 @@
 #include "util/strbuf_int.h"
 
+#include "util/codec_int.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Room for extra bytes and a NUL: the growth of ckpt__buf (codec.c). */
 static int grow(ckpt_sbuf *b, size_t extra)
 {
 	if (b->oom)
 		return -1;
-	if (extra > SIZE_MAX - b->len - 1) {
+	ckpt__buf u = {(uint8_t *)b->p, b->len, b->cap};
+	if (extra == SIZE_MAX || ckpt__buf_reserve(&u, extra + 1)) {
 		b->oom = 1;
 		return -1;
 	}
-	size_t need = b->len + extra + 1;
-	if (need <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 64;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	char *p = realloc(b->p, cap);
-	if (p == NULL) {
-		b->oom = 1;
-		return -1;
-	}
-	b->p = p;
-	b->cap = cap;
+	b->p = (char *)u.data;
+	b->cap = u.cap;
 	return 0;
 }
 
