@@ -8,7 +8,7 @@
  *
  * Tree rules (DESIGN.md "The tree inside the mount"):
  * - a file's path is its plan file's `path` (escaped, shortened, with
- *   `@value` applied: lib/src/paths.c) split at '/'; in npy format a file
+ *   `@value` applied: lib/src/map/paths.c) split at '/'; in npy format a file
  *   is `NAME.npy` beside the directory `NAME` instead of `NAME/@value`;
  * - a name that is both a file and a directory (TF1's `dense/kernel` beside
  *   `dense/kernel/Adam`) becomes a directory holding the file as `@value`;

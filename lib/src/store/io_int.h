@@ -1,4 +1,4 @@
-/* Internal: POSIX file primitives (the POSIX store, lib/src/store_posix.c,
+/* Internal: POSIX file primitives (the POSIX store, lib/src/store/store_posix.c,
  * and the graph reader use them): opening only regular files, without
  * ever blocking; exact preads; whole-file reads. */
 #ifndef CKPT_IO_INT_H

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ckpt/reader.h"
+#include "ckpt/dtype.h"
 
 uint64_t ckpt__box_intersect(int rank, const int64_t *a_start, const int64_t *a_len,
 			     const int64_t *b_start, const int64_t *b_len, int64_t *out_start,
