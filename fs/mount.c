@@ -283,9 +283,9 @@ int ckptfs_mount(const char *path, const char *mount_arg, const struct ckptfs_op
 	}
 	if ((code = check_data(&l)) != 0)
 		goto out;
-	enum ckpt_view_format vf = o->format == CKPTFS_FORMAT_NPY  ? CKPT_VIEW_NPY
-				   : o->format == CKPTFS_FORMAT_TF ? CKPT_VIEW_TF
-								   : CKPT_VIEW_RAW;
+	const char *vf = o->format == CKPTFS_FORMAT_NPY	 ? "npy"
+			 : o->format == CKPTFS_FORMAT_TF ? "tf"
+							 : "raw";
 	int rc = ckpt_view_build_format(&view, l.r, l.plan, vf, &err);
 	if (rc) {
 		fprintf(stderr, "ckptfs: %s\n", err.msg);

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error_int.h"
+#include "util/error_int.h"
 #include "store_cred_int.h"
 
 /* Longest line of a credentials file or token file we read. */

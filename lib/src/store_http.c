@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "ckpt/store_remote.h"
-#include "error_int.h"
+#include "util/error_int.h"
 #include "store_cred_int.h"
 
 #define POOL_MAX 32

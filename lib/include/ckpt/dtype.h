@@ -1,5 +1,6 @@
 /*
- * ckpt/dtype.h - TensorFlow's DataType numbering, element sizes and names.
+ * ckpt/dtype.h - TensorFlow's DataType numbering, element sizes and names,
+ * and the largest tensor rank.
  */
 #ifndef CKPT_DTYPE_H
 #define CKPT_DTYPE_H
@@ -9,6 +10,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Largest tensor rank accepted (TF allows 254; no real checkpoint is near). */
+#define CKPT_MAX_RANK 64
 
 /* Values are TensorFlow's DataType enum (types.proto). */
 typedef enum ckpt_dtype {

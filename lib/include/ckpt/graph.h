@@ -107,22 +107,12 @@ int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o, ckpt_tar
 			    size_t *n, ckpt_error *err);
 
 /*
- * --targets FILE: JSON (ckpt_targets_load_file) or, by content, a graph
- * (ckpt_graph_load_targets with o).
- */
-int ckpt_targets_load(const char *path, const ckpt_graph_opts *o, ckpt_target_var **out, size_t *n,
-		      ckpt_error *err);
-
-/*
  * The target list as the JSON --targets reads:
  * {"variables": [{"name", "dtype", "shape", "partitions"}, ...]}; an
  * unknown rank is "shape": null, an unknown dimension -1; "partitions" only
  * for partitioned variables. Ownership: free *out with free().
  */
 int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out, ckpt_error *err);
-
-/* "model", "slot", "optimizer", "local". */
-const char *ckpt_graph_role_name(unsigned role);
 
 #ifdef __cplusplus
 }
