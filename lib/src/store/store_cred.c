@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "util/error_int.h"
-#include "store_cred_int.h"
+#include "store/store_cred_int.h"
 
 /* Longest line of a credentials file or token file we read. */
 #define LINE_MAX_LEN 8192

@@ -19,7 +19,7 @@
 
 #include "ckpt/store_remote.h"
 #include "util/error_int.h"
-#include "store_cred_int.h"
+#include "store/store_cred_int.h"
 
 #define POOL_MAX 32
 #define LIST_MAX_NAMES 100000
