@@ -4,7 +4,6 @@
  */
 #include "view/view_int.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,8 +162,7 @@ static int tf_seg_prepare(const ckpt_view *v, struct tf_seg *sg, ckpt_error *err
 		ckpt_reader_free_strings(s, l);
 		sg->crc = ckpt__crc32c_mask(crc);
 		if (rc == 0) /* ckpt_reader_read_strings checked the source CRC */
-			atomic_store(&v->tf->raw->verified[v->tf->raw->piece_base[f->source]],
-				     PIECE_GOOD);
+			ckpt__view_piece_passed(v->tf->raw, f->source, 0);
 		return rc;
 	}
 	enum { CHUNK = 1 << 20 };
@@ -203,7 +201,7 @@ static int tf_check_sources(struct tf_state *tf, ckpt_error *err)
 				continue;
 			rc = ckpt_reader_check_crc(raw->r, t, p, raw->runs[k].crc, err);
 			if (rc == 0)
-				atomic_store(&raw->verified[k], PIECE_GOOD);
+				ckpt__view_piece_passed(raw, t, p);
 			else if (rc == CKPT_EUNSUPPORTED)
 				rc = 0;
 		}

@@ -169,6 +169,9 @@ int ckpt__view_map_file(const ckpt_view *v, uint32_t id, size_t hdr_len, uint64_
 
 /* verify.c: one state byte per stored piece of the reader. */
 int ckpt__view_verify_init(ckpt_view *v, ckpt_error *err);
+/* Piece p of tensor t passed its checksum, checked by the caller from
+ * bytes it read anyway (--format tf's build). */
+void ckpt__view_piece_passed(const ckpt_view *v, size_t t, size_t p);
 /* The state of the stored pieces node id draws from (see verify.c). */
 int ckpt__view_pieces_state(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err);
 
