@@ -214,6 +214,21 @@ static const char *mode_text(enum ckptfs_mode m)
 	}
 }
 
+/* The index of val among the NULL-ended choices of option key, or -1
+ * after printing them. */
+static int pick(const char *key, const char *val, const char *const *choices)
+{
+	char list[64] = "";
+	for (int i = 0; choices[i]; i++) {
+		if (strcmp(val, choices[i]) == 0)
+			return i;
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", choices[i]);
+	}
+	usage_error("--%s takes %s, not %s", key, list, val);
+	return -1;
+}
+
 static int set_string(char **dst, const char *val)
 {
 	free(*dst);
@@ -268,25 +283,23 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		if (rc == 0)
 			m->n_casts++;
 	} else if (strcmp(k, "format") == 0) {
-		static const char *const f[] = {"raw", "npy", "tf"};
-		size_t i = 0;
-		while (i < 3 && strcmp(val, f[i]) != 0)
-			i++;
-		if (i == 3)
-			return usage_error("--format takes raw, npy or tf, not %s", val);
+		static const char *const f[] = {"raw", "npy", "tf", NULL};
+		int i = pick(k, val, f);
+		if (i < 0)
+			return CKPTFS_EXIT_USAGE;
 		m->format = (enum ckptfs_format)i;
 	} else if (strcmp(k, "verify") == 0) {
-		static const char *const v[] = {"none", "read", "mount"};
-		size_t i = 0;
-		while (i < 3 && strcmp(val, v[i]) != 0)
-			i++;
-		if (i == 3)
-			return usage_error("--verify takes none, read or mount, not %s", val);
+		static const char *const v[] = {"none", "read", "mount", NULL};
+		int i = pick(k, val, v);
+		if (i < 0)
+			return CKPTFS_EXIT_USAGE;
 		m->verify = (enum ckptfs_verify)i;
 	} else if (strcmp(k, "xattr") == 0) {
-		if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
-			return usage_error("--xattr takes on or off, not %s", val);
-		m->no_xattr = strcmp(val, "off") == 0;
+		static const char *const x[] = {"on", "off", NULL};
+		int i = pick(k, val, x);
+		if (i < 0)
+			return CKPTFS_EXIT_USAGE;
+		m->no_xattr = i == 1;
 	} else if (d->cls == C_REMOTE) {
 		return ckptfs_remote_option(&m->remote, k, val);
 	}
