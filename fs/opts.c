@@ -180,12 +180,12 @@ static size_t distance(const char *a, size_t la, const char *b)
 
 /* The option nearest to name[0..len) (at most 2 edits, fewer than its
  * length, or name is a prefix of it), or NULL. */
-static const char *nearest(const char *name, size_t len, int o_only)
+static const char *nearest(const char *name, size_t len)
 {
 	const char *best = NULL;
 	size_t bd = 3;
 	for (size_t i = 0; i < N_DEFS; i++) {
-		if ((o_only && !defs[i].o_ok) || strcmp(defs[i].name, "map_file") == 0)
+		if (strcmp(defs[i].name, "map_file") == 0)
 			continue;
 		size_t d = distance(name, len, defs[i].name);
 		if (len >= 2 && strncmp(defs[i].name, name, len) == 0)
@@ -356,7 +356,7 @@ static int bad_option(const char *typed, int optopt_, const struct option *longo
 		return usage_error("unknown option -%c", optopt_);
 	const char *name = typed + strspn(typed, "-");
 	size_t len = strcspn(name, "=");
-	const char *near = nearest(name, len, 0);
+	const char *near = nearest(name, len);
 	if (near)
 		return usage_error("unknown option %.*s (did you mean --%s?)",
 				   (int)(name + len - typed), typed, near);
