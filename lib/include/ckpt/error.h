@@ -42,6 +42,9 @@ typedef struct ckpt_error {
 		}                                                                                  \
 	}
 
+/* A short constant name for a code ("corrupt file", ...). Never NULL. */
+const char *ckpt_strerror(int code);
+
 /* The errno a filesystem should answer for a code (EIO, ENOENT, ...). */
 int ckpt_status_errno(int code);
 

@@ -107,6 +107,13 @@ int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o, ckpt_tar
 			    size_t *n, ckpt_error *err);
 
 /*
+ * Move the selected variables of g out as targets (for a caller that also
+ * reads g's warnings); g keeps its other fields and is still freed with
+ * ckpt_graph_free(). Ownership: free *out with ckpt_targets_free(*out, *n).
+ */
+int ckpt_graph_take_targets(ckpt_graph *g, ckpt_target_var **out, size_t *n, ckpt_error *err);
+
+/*
  * The target list as the JSON --targets reads:
  * {"variables": [{"name", "dtype", "shape", "partitions"}, ...]}; an
  * unknown rank is "shape": null, an unknown dimension -1; "partitions" only

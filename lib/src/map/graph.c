@@ -1760,18 +1760,24 @@ int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o, ckpt_tar
 	int rc = ckpt_graph_open(path, o, &g, err);
 	if (rc != 0)
 		return rc;
+	rc = ckpt_graph_take_targets(g, out, n, err);
+	ckpt_graph_free(g);
+	return rc;
+}
+
+int ckpt_graph_take_targets(ckpt_graph *g, ckpt_target_var **out, size_t *n, ckpt_error *err)
+{
+	*out = NULL;
+	*n = 0;
 	ckpt_target_var *t = calloc(g->n_vars ? g->n_vars : 1, sizeof(*t));
-	if (t == NULL) {
-		ckpt_graph_free(g);
+	if (t == NULL)
 		return oom(err);
-	}
 	for (size_t i = 0; i < g->n_vars; i++) {
 		t[i] = g->vars[i].v;
 		memset(&g->vars[i].v, 0, sizeof(g->vars[i].v));
 	}
 	*out = t;
 	*n = g->n_vars;
-	ckpt_graph_free(g);
 	return 0;
 }
 

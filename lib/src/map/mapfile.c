@@ -334,10 +334,13 @@ int ckpt_cast_parse_arg(const char *arg, ckpt_cast *out, ckpt_error *err)
 				   arg);
 	memcpy(from, arg, fl);
 	from[fl] = '\0';
-	if (ckpt_dtype_parse(from, &out->from) != 0)
-		return ckpt__error(err, CKPT_EINVAL, "--cast %s: unknown dtype %s", arg, from);
-	if (ckpt_dtype_parse(eq + 1, &out->to) != 0)
-		return ckpt__error(err, CKPT_EINVAL, "--cast %s: unknown dtype %s", arg, eq + 1);
+	int bad_from = ckpt_dtype_parse(from, &out->from) != 0;
+	if (bad_from || ckpt_dtype_parse(eq + 1, &out->to) != 0) {
+		char names[320];
+		ckpt_dtype_names(names, sizeof(names));
+		return ckpt__error(err, CKPT_EINVAL, "--cast %s: unknown dtype %s (accepted: %s)",
+				   arg, bad_from ? from : eq + 1, names);
+	}
 	if (!ckpt__cast_ok(out->from, out->to))
 		return ckpt__error(err, CKPT_EINVAL,
 				   "--cast %s: numbers convert only to numbers, "

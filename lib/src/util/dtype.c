@@ -1,6 +1,7 @@
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -59,16 +60,36 @@ int ckpt_dtype_is_numeric(int dtype)
 	return ckpt_dtype_size(dtype) != 0;
 }
 
+/* The C++ names that differ from the Python ones, and common short names
+ * (each means one dtype only). */
+static const struct {
+	const char *alias;
+	ckpt_dtype dt;
+} aliases[] = {
+    {"half", CKPT_DT_HALF},	{"float", CKPT_DT_FLOAT}, {"double", CKPT_DT_DOUBLE},
+    {"bf16", CKPT_DT_BFLOAT16}, {"fp16", CKPT_DT_HALF},	  {"f16", CKPT_DT_HALF},
+    {"fp32", CKPT_DT_FLOAT},	{"f32", CKPT_DT_FLOAT},	  {"fp64", CKPT_DT_DOUBLE},
+    {"f64", CKPT_DT_DOUBLE},
+};
+
+void ckpt_dtype_names(char *buf, size_t size)
+{
+	size_t len = 0;
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	for (int i = 1; i < CKPT_DT_COUNT_; i++)
+		if (len < size && (dtypes[i].size || i == CKPT_DT_STRING))
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "",
+						dtypes[i].py);
+	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+		if (len < size)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "; also ",
+						aliases[i].alias);
+}
+
 int ckpt_dtype_parse(const char *name, ckpt_dtype *out)
 {
-	static const struct {
-		const char *alias;
-		ckpt_dtype dt;
-	} aliases[] = {
-	    {"half", CKPT_DT_HALF},
-	    {"float", CKPT_DT_FLOAT},
-	    {"double", CKPT_DT_DOUBLE},
-	};
 
 	if (strncmp(name, "DT_", 3) == 0) {
 		static const char *upper[CKPT_DT_COUNT_] = {

@@ -5,6 +5,22 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *ckpt_strerror(int code)
+{
+	switch (code) {
+	case CKPT_OK: return "success";
+	case CKPT_ENOMEM: return "out of memory";
+	case CKPT_EIO: return "I/O error";
+	case CKPT_ENOTFOUND: return "not found";
+	case CKPT_ECORRUPT: return "corrupt file";
+	case CKPT_ECHECKSUM: return "checksum mismatch";
+	case CKPT_EUNSUPPORTED: return "unsupported";
+	case CKPT_EINVAL: return "invalid argument";
+	case CKPT_ERANGE: return "out of range";
+	default: return "unknown error";
+	}
+}
+
 int ckpt_status_errno(int code)
 {
 	switch (code) {

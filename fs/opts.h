@@ -1,16 +1,24 @@
-/* ckptfs command line: the options every mode shares, and loading. */
-#ifndef CKPTFS_CLI_H
-#define CKPTFS_CLI_H
+/* ckptfs command line: the options of every mode, parsed and checked. */
+#ifndef CKPTFS_OPTS_H
+#define CKPTFS_OPTS_H
 
 #include <stddef.h>
 
 #include "ckpt/graph.h"
-#include "ckpt/reader.h"
 #include "ckpt/resolve.h"
 #include "ckpt/store_remote.h"
-#include "ops.h"
+
+enum ckptfs_mode {
+	CKPTFS_MODE_MOUNT,
+	CKPTFS_MODE_LIST,	  /* --list */
+	CKPTFS_MODE_DRY_RUN,	  /* --dry-run */
+	CKPTFS_MODE_LIST_TARGETS, /* --list-targets */
+	CKPTFS_MODE_HELP,	  /* -h: the usage is printed */
+	CKPTFS_MODE_VERSION,	  /* -V: the version is printed */
+};
 
 enum ckptfs_format { CKPTFS_FORMAT_RAW, CKPTFS_FORMAT_NPY, CKPTFS_FORMAT_TF };
+enum ckptfs_verify { CKPTFS_VERIFY_NONE, CKPTFS_VERIFY_READ, CKPTFS_VERIFY_MOUNT };
 
 /* Options of a CHECKPOINT that is a URL (remote.c). */
 struct ckptfs_remote {
@@ -21,6 +29,10 @@ struct ckptfs_remote {
 };
 
 struct ckptfs_opts {
+	enum ckptfs_mode mode;
+	int json;
+	const char *checkpoint; /* CHECKPOINT or GRAPH (argv) */
+	const char *mountpoint; /* argv; mount mode only */
 	/* map options */
 	ckpt_map_entry *entries;
 	size_t n_entries;
@@ -38,33 +50,22 @@ struct ckptfs_opts {
 	enum ckptfs_verify verify;
 	int foreground, debug, single_thread;
 	int no_xattr;	 /* --xattr off: no user.ckpt.* (ls -l asks per file) */
-	char *fuse_opts; /* -o options passed on to FUSE, comma-joined */
+	char *fuse_opts; /* -o options passed on to FUSE, comma-joined (escaped) */
 	struct ckptfs_remote remote;
 };
 
-/* A checkpoint opened and resolved through the map options. */
-struct ckptfs_loaded {
-	ckpt_reader *r;
-	ckpt_store *store; /* a URL's remote store (NULL: the reader's own) */
-	ckpt_tensor *tensors;
-	ckpt_plan *plan;
-};
+/*
+ * Parse argv into *o (zeroed first) and check that the options fit the
+ * mode. Returns 0, or an exit code after printing one line (a usage error
+ * ends in "try 'ckptfs --help'"); -h and -V print and set the mode.
+ * Ownership: free with ckptfs_opts_free(), also after a failure.
+ */
+int ckptfs_opts_parse(int argc, char **argv, struct ckptfs_opts *o);
+void ckptfs_opts_free(struct ckptfs_opts *o);
 
 /* remote.c: is key a remote option; apply one (0 or an exit code). */
 int ckptfs_remote_is_option(const char *key);
 int ckptfs_remote_option(struct ckptfs_remote *r, const char *key, const char *val);
 void ckptfs_remote_free(struct ckptfs_remote *r);
-
-/* Open CHECKPOINT path: a URL through a remote store (*store, freed by the
- * caller after the reader), else a local path (*store NULL). */
-int ckptfs_open_reader(const char *path, const struct ckptfs_opts *m, ckpt_reader **r,
-		       ckpt_store **store, ckpt_error *err);
-
-/* Open and resolve; 0 or an exit code (the message is printed). */
-int ckptfs_load(const char *path, const struct ckptfs_opts *o, struct ckptfs_loaded *l);
-void ckptfs_unload(struct ckptfs_loaded *l);
-
-/* Mount mode (mount.c); returns the exit code. */
-int ckptfs_mount(const char *path, const char *mountpoint, const struct ckptfs_opts *o);
 
 #endif
