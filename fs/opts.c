@@ -155,29 +155,10 @@ static const struct opt_def *find_def(const char *name, size_t len)
 	return NULL;
 }
 
-/* Levenshtein distance of a[0..la) and b, both short (option names). */
+/* Levenshtein distance of a[0..la) and b (option names). */
 static size_t distance(const char *a, size_t la, const char *b)
 {
-	size_t lb = strlen(b), row[64];
-	if (la >= 63 || lb >= 63)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
+	return ckpt_edit_distance(a, la, b, strlen(b), 99);
 }
 
 /* The option nearest to name[0..len) (at most 2 edits, fewer than its

@@ -157,6 +157,13 @@ typedef struct ckpt_plan {
 int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t n, ckpt_plan **out,
 		 ckpt_error *err);
 
+/*
+ * Levenshtein distance (bytes) of a[0..la) and b[0..lb), each compared by
+ * its first 256 bytes, or `limit` as soon as it is known to be at least
+ * that (for "did you mean" searches; SIZE_MAX for no limit).
+ */
+size_t ckpt_edit_distance(const char *a, size_t la, const char *b, size_t lb, size_t limit);
+
 /* Frees a plan. NULL is fine. */
 void ckpt_plan_free(ckpt_plan *p);
 

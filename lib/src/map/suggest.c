@@ -6,15 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckpt/resolve.h"
 #include "map/resolve_int.h"
 
 /* Longer names are compared by their first SUGGEST_MAX_LEN bytes only,
  * which bounds the work per name. */
 #define SUGGEST_MAX_LEN 256
 
-/* Levenshtein distance of a and b, or `limit` as soon as it is known to
- * be at least that (every entry of a row is a lower bound). */
-static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb, size_t limit)
+size_t ckpt_edit_distance(const char *a, size_t la, const char *b, size_t lb, size_t limit)
 {
 	size_t row[SUGGEST_MAX_LEN + 1];
 
@@ -82,7 +81,7 @@ size_t ckpt__suggest(const char *key, const char *(*name_at)(const void *ctx, si
 			continue;
 		/* a candidate must beat the worst kept one (ties: first wins) */
 		size_t limit = found == CKPT__SUGGEST_MAX ? dist[found - 1] : SIZE_MAX;
-		size_t d = edit_distance(key, klen, name, len, limit);
+		size_t d = ckpt_edit_distance(key, klen, name, len, limit);
 		if (d >= limit)
 			continue;
 		size_t at = found;
