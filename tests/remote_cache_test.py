@@ -13,6 +13,10 @@ in front of nginx (tests/remote/servers.py) on 127.0.0.1:
 - -o cache_dir=: a second mount reads the file with no data GET (HEADs
   only); a replaced object (new ETag) is fetched again, never served from
   the stale blocks; truncated bodies are never cached;
+- with a cap smaller than the readahead (16M), a whole-file read and 4
+  readers of the column parts of the tensor still fetch each byte once
+  (--verify none: the default CRC pass reads a tensor larger than the cache
+  a second time);
 - every byte read equals the same checkpoint mounted from local disk.
 No timed assertions.
 
@@ -117,7 +121,7 @@ def run(ckptfs, gen, work):
     os.makedirs(os.path.join(www, "b"))
     prefix = os.path.join(www, "b", "m")
     with open(prefix + ".json", "w") as f:
-        json.dump({"tensors": [{"name": "w", "dtype": "float32", "shape": [SIZE // 4],
+        json.dump({"tensors": [{"name": "w", "dtype": "float32", "shape": [2048, SIZE // 4 // 2048],
                                 "pattern": "random:7"}]}, f)
     subprocess.run([gen, prefix + ".json", prefix], check=True)
     os.unlink(prefix + ".json")
@@ -185,6 +189,43 @@ def run(ckptfs, gen, work):
             check(hwm is not None and hwm < cap + 64 * MiB,
                   "cache_size=16M: daemon VmHWM %s after reading 64 MiB, want < %d" % (
                       hwm, cap + 64 * MiB))
+
+        # a cap smaller than the readahead would be: prefetched blocks are
+        # not dropped before they are read (--verify none: no CRC pass)
+        with Mount(ckptfs, url, ["-o", "cache_size=16M", "--verify", "none"]) as m:
+            fp.reset_stats()
+            got = m.read()
+            n, nbytes = data_gets(fp, data)
+            check(got == oracle, "cache_size=16M, --verify none: the local bytes")
+            check(nbytes <= 1.1 * SIZE, "cache_size=16M, whole-file read: %d bytes in %d GETs, "
+                  "want <= %d" % (nbytes, n, 1.1 * SIZE))
+
+        # 4 readers of column parts (strided 32 KiB runs of every row): the
+        # file fetched once, not once per reader
+        targets = os.path.join(work, "cols.json")
+        with open(targets, "w") as f:
+            json.dump({"variables": [{"name": "w", "dtype": "float32",
+                                      "shape": [2048, SIZE // 4 // 2048],
+                                      "partitions": [1, 4]}]}, f)
+        with Mount(ckptfs, prefix, ["--targets", targets]) as m:
+            parts_oracle = [m.read("w/part_%d" % k) for k in range(4)]
+        for cap in ("256M", "16M"):
+            with Mount(ckptfs, url, ["--targets", targets, "-o", "cache_size=" + cap,
+                                     "--verify", "none"]) as m:
+                fp.reset_stats()
+                outs = [None] * 4
+
+                def part(k):
+                    outs[k] = m.read("w/part_%d" % k)
+                ts = [threading.Thread(target=part, args=(k,)) for k in range(4)]
+                for t in ts:
+                    t.start()
+                for t in ts:
+                    t.join()
+                n, nbytes = data_gets(fp, data)
+                check(outs == parts_oracle, "4 part readers, cache %s: the local bytes" % cap)
+                check(nbytes <= 1.1 * SIZE, "4 part readers, cache %s: %d bytes in %d GETs, "
+                      "want <= %d" % (cap, nbytes, n, 1.1 * SIZE))
 
         # cache_dir: a second mount reads from it, no data GET
         cdir = os.path.join(work, "cache")

@@ -51,6 +51,7 @@ struct blk {
 	int refs;     /* the fetcher's and each waiting or copying reader's */
 	int in_table; /* findable (LOADING or READY) */
 	int fetched;  /* fetcher only: bytes in data, to publish */
+	int used;     /* a reader copied from it (a prefetched block may not be yet) */
 	int rc;	      /* BLK_FAILED: the fetch's error */
 	ckpt_error *err;
 	struct blk *hnext, *lprev, *lnext;
@@ -64,6 +65,7 @@ struct bcache {
 	struct blk *lru_head, *lru_tail; /* READY blocks, most recent first */
 	uint64_t bytes, cap;		 /* bytes of all live blocks; the cap */
 	uint64_t bs;			 /* block size */
+	uint64_t win;			 /* blocks per readahead window */
 	unsigned bg;			 /* prefetch threads running */
 	char *dir;			 /* on-disk cache, NULL: none */
 };
@@ -904,15 +906,18 @@ static void blk_unref(struct bcache *c, struct blk *b)
 }
 
 /* Drop least recently used unreferenced blocks until need more bytes fit
- * under the cap; 1 if they do. */
-static int make_room(struct bcache *c, uint64_t need)
+ * under the cap: blocks already read first, then (unless only_used: a
+ * prefetch never drops another's unread blocks) any. 1 if they fit. */
+static int make_room(struct bcache *c, uint64_t need, int only_used)
 {
-	struct blk *b = c->lru_tail;
-	while (c->bytes + need > c->cap && b) {
-		struct blk *prev = b->lprev;
-		if (b->refs == 0)
-			tab_remove(c, b);
-		b = prev;
+	for (int pass = 0; pass < (only_used ? 1 : 2); pass++) {
+		struct blk *b = c->lru_tail;
+		while (c->bytes + need > c->cap && b) {
+			struct blk *prev = b->lprev;
+			if (b->refs == 0 && (b->used || pass == 1))
+				tab_remove(c, b);
+			b = prev;
+		}
 	}
 	return c->bytes + need <= c->cap;
 }
@@ -1054,7 +1059,7 @@ static void fill(struct rstore *s, struct robj *o, struct blk **v, size_t n)
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < n; i++)
 		blk_unref(c, v[i]);
-	make_room(c, 0);
+	make_room(c, 0, 0);
 	pthread_mutex_unlock(&c->lock);
 	free(jobs);
 	free(segs);
@@ -1091,7 +1096,7 @@ static void claim_optional(struct bcache *c, struct robj *o, uint64_t first, uin
 	for (uint64_t i = first; i <= last; i++) {
 		if (tab_find(c, o, i))
 			continue;
-		if (!make_room(c, c->bs))
+		if (!make_room(c, c->bs, 1))
 			return;
 		struct blk *b = blk_new(c, o, i);
 		if (b == NULL)
@@ -1129,7 +1134,7 @@ static int cached_pread(struct rstore *s, struct robj *o, uint8_t *buf, uint64_t
 {
 	struct bcache *c = &s->c;
 	uint64_t bs = c->bs, size = o->base.st.size;
-	uint64_t per = s->o.chunk_size / bs ? s->o.chunk_size / bs : 1;
+	uint64_t per = c->win;
 	uint64_t nblk = (size + bs - 1) / bs, b0 = off / bs, b1 = (off + len - 1) / bs;
 	size_t np = (size_t)(b1 - b0 + 1), cap = np + (size_t)per * (1 + READAHEAD_WINDOWS);
 	struct blk **pin = calloc(np, sizeof(*pin)), **mine = calloc(cap, sizeof(*mine));
@@ -1215,10 +1220,11 @@ static int cached_pread(struct rstore *s, struct robj *o, uint8_t *buf, uint64_t
 			uint64_t from = off > at ? off - at : 0;
 			uint64_t to = off + len < at + b->len ? off + len - at : b->len;
 			memcpy(buf + (at + from - off), b->data + from, (size_t)(to - from));
+			b->used = 1;
 		}
 		blk_unref(c, b);
 	}
-	make_room(c, 0);
+	make_room(c, 0, 0);
 	pthread_mutex_unlock(&c->lock);
 	free(pin);
 	free(mine);
@@ -1482,6 +1488,10 @@ static int cache_init(struct rstore *s, const char *dir, ckpt_error *err)
 	c->bs = s->o.chunk_size < CACHE_BLOCK ? s->o.chunk_size : CACHE_BLOCK;
 	if (c->cap == 0)
 		return 0;
+	/* a window of chunk_size, but the windows of a sequential reader
+	 * (the current one and READAHEAD_WINDOWS ahead) within 3/8 of the cap */
+	uint64_t w = s->o.chunk_size < c->cap / 8 ? s->o.chunk_size : c->cap / 8;
+	c->win = w / c->bs ? w / c->bs : 1;
 	c->nb = 1024;
 	while (c->nb < (1u << 20) && c->nb < c->cap / c->bs * 2)
 		c->nb *= 2;
