@@ -1505,7 +1505,13 @@ static int cache_init(struct rstore *s, const char *dir, ckpt_error *err)
 				   strerror(errno));
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, R_OK | W_OK | X_OK) != 0)
 		return ckpt__error(err, CKPT_EIO, "%s: not a writable directory (cache_dir)", dir);
-	return (c->dir = strdup(dir)) ? 0 : CKPT_ENOMEM;
+	/* absolute (a daemon changes directory), and short enough that no
+	 * block's name is ever cut (two blocks sharing a file) */
+	if ((c->dir = realpath(dir, NULL)) == NULL)
+		return ckpt__error(err, CKPT_EIO, "%s: %s (cache_dir)", dir, strerror(errno));
+	if (strlen(c->dir) > 3000)
+		return ckpt__error(err, CKPT_EINVAL, "%.100s...: path too long (cache_dir)", dir);
+	return 0;
 }
 
 static void r_destroy(ckpt_store *store)
