@@ -36,6 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "remote"))
 import servers  # noqa: E402
 from servers import Fault, FaultProxy, NginxServer  # noqa: E402
+sys.path.insert(0, HERE)
+import remote_store_test  # noqa: E402
 
 CI = os.environ.get("CI") == "true"
 MiB = 1 << 20
@@ -48,21 +50,8 @@ def check(cond, what):
     print("ok  " if cond else "FAIL", what)
 
 
-class Mount:
-    def __init__(self, ckptfs, ckpt, opts=()):
-        self.dir = tempfile.mkdtemp(prefix="ckptfs-cmnt-")
-        p = subprocess.run([ckptfs, ckpt, self.dir, *opts], capture_output=True, text=True,
-                           timeout=120)
-        self.err = p.stderr
-        self.ok = p.returncode == 0 and os.path.ismount(self.dir)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        if os.path.ismount(self.dir):
-            subprocess.run(["fusermount3", "-u", self.dir], check=False)
-        os.rmdir(self.dir)
+class Mount(remote_store_test.Mount):
+    """remote_store_test's mount, plus one file's bytes and the daemon."""
 
     def read(self, name="w"):
         try:
@@ -97,8 +86,23 @@ def data_gets(fp, path):
     return len(gets), sum(r["bytes"] for r in gets)
 
 
+def concurrently(fns):
+    """Run every fn in its own thread at once; their results."""
+    outs = [None] * len(fns)
+
+    def one(i):
+        outs[i] = fns[i]()
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(len(fns))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return outs
+
+
 def main():
     ckptfs, gen = sys.argv[1], sys.argv[2]
+    remote_store_test.CKPTFS = ckptfs
     try:
         servers.require("nginx")
         if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
@@ -108,7 +112,7 @@ def main():
         return 1 if CI else 77
     work = tempfile.mkdtemp(prefix="ckptfs-cache-")
     try:
-        run(ckptfs, gen, work)
+        run(gen, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     bad = sum(1 for ok, _ in results if not ok)
@@ -116,7 +120,7 @@ def main():
     return 1 if bad else 0
 
 
-def run(ckptfs, gen, work):
+def run(gen, work):
     www = os.path.join(work, "www")
     os.makedirs(os.path.join(www, "b"))
     prefix = os.path.join(www, "b", "m")
@@ -126,7 +130,7 @@ def run(ckptfs, gen, work):
     subprocess.run([gen, prefix + ".json", prefix], check=True)
     os.unlink(prefix + ".json")
     data = "/b/m.data-00000-of-00001"
-    with Mount(ckptfs, prefix) as m:
+    with Mount(prefix) as m:
         oracle = m.read()
     check(isinstance(oracle, bytes) and len(oracle) == SIZE, "local oracle: 64 MiB")
 
@@ -134,7 +138,7 @@ def run(ckptfs, gen, work):
         url = fp.url + "/b/m"
 
         # a whole-file read: each byte once
-        with Mount(ckptfs, url) as m:
+        with Mount(url) as m:
             check(m.ok, "mount: %s" % m.err.strip())
             fp.reset_stats()
             got = m.read()
@@ -145,17 +149,9 @@ def run(ckptfs, gen, work):
                       nbytes, n, SIZE, 1.1 * SIZE))
 
         # two concurrent readers of one file
-        with Mount(ckptfs, url) as m:
+        with Mount(url) as m:
             fp.reset_stats()
-            outs = [None, None]
-
-            def reader(i):
-                outs[i] = m.read()
-            ts = [threading.Thread(target=reader, args=(i,)) for i in range(2)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
+            outs = concurrently([m.read, m.read])
             n, nbytes = data_gets(fp, data)
             check(outs[0] == oracle and outs[1] == oracle, "two readers: the local bytes")
             check(nbytes <= 1.2 * SIZE, "two readers: %d bytes in %d GETs, want <= %d" % (
@@ -164,7 +160,7 @@ def run(ckptfs, gen, work):
         # random 4 KiB reads: a small block each, not a chunk
         rnd = random.Random(15)
         offs = [rnd.randrange(0, SIZE // 4096) * 4096 for _ in range(100)]
-        with Mount(ckptfs, url) as m:
+        with Mount(url) as m:
             fp.reset_stats()
             fd = os.open(os.path.join(m.dir, "w"), os.O_RDONLY)
             try:
@@ -180,7 +176,7 @@ def run(ckptfs, gen, work):
 
         # the cap: 4x the cap read, peak RSS under cap + 64 MiB
         cap = 16 * MiB
-        with Mount(ckptfs, url, ["-o", "cache_size=16M"]) as m:
+        with Mount(url, ["-o", "cache_size=16M"]) as m:
             check(m.ok, "mount with cache_size=16M: %s" % m.err.strip())
             pid = m.pid()
             got = m.read()
@@ -192,7 +188,7 @@ def run(ckptfs, gen, work):
 
         # a cap smaller than the readahead would be: prefetched blocks are
         # not dropped before they are read (--verify none: no CRC pass)
-        with Mount(ckptfs, url, ["-o", "cache_size=16M", "--verify", "none"]) as m:
+        with Mount(url, ["-o", "cache_size=16M", "--verify", "none"]) as m:
             fp.reset_stats()
             got = m.read()
             n, nbytes = data_gets(fp, data)
@@ -207,21 +203,13 @@ def run(ckptfs, gen, work):
             json.dump({"variables": [{"name": "w", "dtype": "float32",
                                       "shape": [2048, SIZE // 4 // 2048],
                                       "partitions": [1, 4]}]}, f)
-        with Mount(ckptfs, prefix, ["--targets", targets]) as m:
+        with Mount(prefix, ["--targets", targets]) as m:
             parts_oracle = [m.read("w/part_%d" % k) for k in range(4)]
         for cap in ("256M", "16M"):
-            with Mount(ckptfs, url, ["--targets", targets, "-o", "cache_size=" + cap,
+            with Mount(url, ["--targets", targets, "-o", "cache_size=" + cap,
                                      "--verify", "none"]) as m:
                 fp.reset_stats()
-                outs = [None] * 4
-
-                def part(k):
-                    outs[k] = m.read("w/part_%d" % k)
-                ts = [threading.Thread(target=part, args=(k,)) for k in range(4)]
-                for t in ts:
-                    t.start()
-                for t in ts:
-                    t.join()
+                outs = concurrently([lambda k=k: m.read("w/part_%d" % k) for k in range(4)])
                 n, nbytes = data_gets(fp, data)
                 check(outs == parts_oracle, "4 part readers, cache %s: the local bytes" % cap)
                 check(nbytes <= 1.1 * SIZE, "4 part readers, cache %s: %d bytes in %d GETs, "
@@ -229,11 +217,11 @@ def run(ckptfs, gen, work):
 
         # cache_dir: a second mount reads from it, no data GET
         cdir = os.path.join(work, "cache")
-        with Mount(ckptfs, url, ["-o", "cache_dir=" + cdir]) as m:
+        with Mount(url, ["-o", "cache_dir=" + cdir]) as m:
             check(m.ok, "mount with cache_dir: %s" % m.err.strip())
             check(m.read() == oracle, "cache_dir, first mount: the local bytes")
         fp.reset_stats()
-        with Mount(ckptfs, url, ["-o", "cache_dir=" + cdir]) as m:
+        with Mount(url, ["-o", "cache_dir=" + cdir]) as m:
             got = m.read()
             n, nbytes = data_gets(fp, data)
             heads = [r for r in fp.log if r["method"] == "HEAD"]
@@ -251,12 +239,12 @@ def run(ckptfs, gen, work):
         shutil.copy(prefix + ".index", local2)
         with open(os.path.join(local2, "m.data-00000-of-00001"), "wb") as f:
             f.write(new)
-        with Mount(ckptfs, os.path.join(local2, "m"), ["--verify", "none"]) as m:
+        with Mount(os.path.join(local2, "m"), ["--verify", "none"]) as m:
             oracle2 = m.read()
         check(isinstance(oracle2, bytes) and oracle2 != oracle, "replaced object: new bytes")
         web.replace("b/m.data-00000-of-00001", bytes(new))
         fp.reset_stats()
-        with Mount(ckptfs, url, ["-o", "cache_dir=" + cdir, "--verify", "none"]) as m:
+        with Mount(url, ["-o", "cache_dir=" + cdir, "--verify", "none"]) as m:
             got = m.read()
             n, nbytes = data_gets(fp, data)
             check(got == oracle2, "replaced object with cache_dir: the new bytes")
@@ -265,13 +253,13 @@ def run(ckptfs, gen, work):
         # truncated bodies: failed reads are never cached
         cdir2 = os.path.join(work, "cache2")
         fp.set_plan([Fault("truncate", path=data, method="GET", at=777, times=1000)])
-        with Mount(ckptfs, url, ["-o", "cache_dir=%s,retries=1,retry_time=5" % cdir2,
+        with Mount(url, ["-o", "cache_dir=%s,retries=1,retry_time=5" % cdir2,
                                  "--verify", "none"]) as m:
             got = m.read()
             check(got == 5, "truncated bodies: EIO (%r)" % (
                 got if isinstance(got, int) else len(got),))
         fp.set_plan([])
-        with Mount(ckptfs, url, ["-o", "cache_dir=" + cdir2, "--verify", "none"]) as m:
+        with Mount(url, ["-o", "cache_dir=" + cdir2, "--verify", "none"]) as m:
             check(m.read() == oracle2, "after truncated bodies: the new bytes")
 
 
