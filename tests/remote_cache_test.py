@@ -13,10 +13,10 @@ in front of nginx (tests/remote/servers.py) on 127.0.0.1:
 - -o cache_dir=: a second mount reads the file with no data GET (HEADs
   only); a replaced object (new ETag) is fetched again, never served from
   the stale blocks; truncated bodies are never cached;
-- with a cap smaller than the readahead (16M), a whole-file read and 4
-  readers of the column parts of the tensor still fetch each byte once
-  (--verify none: the default CRC pass reads a tensor larger than the cache
-  a second time);
+- with a cap smaller than the readahead (16M), a whole-file read still
+  fetches each byte once (--verify none: the default CRC pass reads a
+  tensor larger than the cache a second time); 4 readers of the column
+  parts of the tensor fetch it once (cap 256M) or at most once each (16M);
 - every byte read equals the same checkpoint mounted from local disk.
 No timed assertions.
 
@@ -215,8 +215,13 @@ def run(gen, work):
                 outs = concurrently([lambda k=k: m.read("w/part_%d" % k) for k in range(4)])
                 n, nbytes = data_gets(fp, data)
                 check(outs == parts_oracle, "4 part readers, cache %s: the local bytes" % cap)
-                check(nbytes <= 1.1 * SIZE, "4 part readers, cache %s: %d bytes in %d GETs, "
-                      "want <= %d" % (cap, nbytes, n, 1.1 * SIZE))
+                # a cap above the file: fetched once whatever the timing; a
+                # cap of 16M holds the readers together only while none
+                # runs ahead by more than the cap: at most once per reader
+                # (before prefetch stopped dropping unread blocks: 140x)
+                most = 1.1 * SIZE * (1 if cap == "256M" else 4)
+                check(nbytes <= most, "4 part readers, cache %s: %d bytes in %d GETs, "
+                      "want <= %d" % (cap, nbytes, n, most))
 
         # cache_dir: a second mount reads from it, no data GET
         cdir = os.path.join(work, "cache")
