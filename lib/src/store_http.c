@@ -45,8 +45,9 @@ enum { BLK_LOADING, BLK_READY, BLK_FAILED };
 
 struct blk {
 	uint64_t h1, h2, idx;
-	uint8_t *data; /* mmap'd: freed memory goes back to the system */
+	uint8_t *data;
 	size_t len;
+	int mapped; /* data is mmap'd, else malloc'd */
 	int state;
 	int refs;     /* the fetcher's and each waiting or copying reader's */
 	int in_table; /* findable (LOADING or READY) */
@@ -877,8 +878,10 @@ static void lru_push(struct bcache *c, struct blk *b)
 
 static void blk_free(struct bcache *c, struct blk *b)
 {
-	if (b->data)
+	if (b->mapped)
 		munmap(b->data, b->len);
+	else
+		free(b->data);
 	c->bytes -= b->len;
 	free(b->err);
 	free(b);
@@ -930,12 +933,16 @@ static struct blk *blk_new(struct bcache *c, struct robj *o, uint64_t idx)
 	struct blk *b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return NULL;
-	b->data = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b->data == MAP_FAILED) {
+	/* mmap'd (freed memory goes back at once), or from malloc when the
+	 * process is out of mappings (vm.max_map_count) */
+	uint8_t *d = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int mapped = d != MAP_FAILED;
+	if (!mapped && (d = malloc(len)) == NULL) {
 		free(b);
 		return NULL;
 	}
-	*b = (struct blk){.h1 = o->h1, .h2 = o->h2, .idx = idx, .data = b->data, .len = len};
+	*b = (struct blk){.h1 = o->h1, .h2 = o->h2, .idx = idx, .data = d, .len = len};
+	b->mapped = mapped;
 	b->state = BLK_LOADING;
 	b->refs = 1;
 	b->in_table = 1;
