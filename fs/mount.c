@@ -19,8 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "exitcodes.h"
+#include "load.h"
+#include "mount.h"
 #include "ops.h"
 
 /* The mountpoint must be an existing, empty directory. */
@@ -247,17 +248,16 @@ static int check_data(const struct ckptfs_loaded *l)
 	}
 	ckpt_error err = CKPT_ERROR_INIT;
 	int rc = code ? 0 : ckpt_reader_check_data(l->r, which, k, &err);
-	if (rc) {
-		fprintf(stderr, "ckptfs: %s\n", err.msg);
-		code = ckptfs_exit_code(rc);
-	}
+	if (rc)
+		code = ckptfs_fail(rc, &err);
 	free(which);
 	free(seen);
 	return code;
 }
 
-int ckptfs_mount(const char *path, const char *mount_arg, const struct ckptfs_opts *o)
+int ckptfs_mount(struct ckptfs_opts *o)
 {
+	const char *path = o->checkpoint, *mount_arg = o->mountpoint;
 	struct ckptfs_loaded l;
 	ckpt_view *view = NULL;
 	ckpt_error err = CKPT_ERROR_INIT;
@@ -276,20 +276,21 @@ int ckptfs_mount(const char *path, const char *mount_arg, const struct ckptfs_op
 		free(mnt);
 		return code;
 	}
-	code = ckptfs_load(path, o, &l);
+	code = ckptfs_load_targets(o);
+	if (code == 0)
+		code = ckptfs_load(path, o, &l);
 	if (code) {
 		free(mnt);
 		return code;
 	}
 	if ((code = check_data(&l)) != 0)
 		goto out;
-	enum ckpt_view_format vf = o->format == CKPTFS_FORMAT_NPY  ? CKPT_VIEW_NPY
-				   : o->format == CKPTFS_FORMAT_TF ? CKPT_VIEW_TF
-								   : CKPT_VIEW_RAW;
+	const char *vf = o->format == CKPTFS_FORMAT_NPY	 ? "npy"
+			 : o->format == CKPTFS_FORMAT_TF ? "tf"
+							 : "raw";
 	int rc = ckpt_view_build_format(&view, l.r, l.plan, vf, &err);
 	if (rc) {
-		fprintf(stderr, "ckptfs: %s\n", err.msg);
-		code = rc == CKPT_ENOMEM ? CKPTFS_EXIT_SOFTWARE : ckptfs_exit_code(rc);
+		code = ckptfs_fail(rc, &err);
 		goto out;
 	}
 	if (o->verify == CKPTFS_VERIFY_MOUNT && (code = verify_all(view)) != 0)

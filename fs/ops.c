@@ -29,6 +29,7 @@
 #include <sys/statvfs.h>
 
 #include "ckpt/error.h"
+#include "exitcodes.h"
 #include "splice.h"
 
 /* What the daemon knows of a file's sources (--verify=read). */
@@ -53,11 +54,6 @@ struct ckptfs_checks {
 	int started, pending, stop;
 	pthread_t thread;
 };
-
-int ckptfs_errno(int status)
-{
-	return ckpt_status_errno(status);
-}
 
 static struct ckptfs *fs_of(fuse_req_t req)
 {
@@ -487,7 +483,7 @@ static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
 {
 	fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n", n->name, (long long)off,
 		 err->msg);
-	fuse_reply_err(req, ckptfs_errno(rc) == ENOENT ? EIO : ckptfs_errno(rc));
+	fuse_reply_err(req, ckptfs_read_errno(rc));
 }
 
 /*

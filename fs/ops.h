@@ -8,8 +8,7 @@
 #include <time.h>
 
 #include "ckpt/view.h"
-
-enum ckptfs_verify { CKPTFS_VERIFY_NONE, CKPTFS_VERIFY_READ, CKPTFS_VERIFY_MOUNT };
+#include "opts.h"
 
 struct ckptfs_checks;
 
@@ -35,8 +34,5 @@ struct ckptfs {
 
 /* The lowlevel operation table; userdata is a struct ckptfs. */
 extern const struct fuse_lowlevel_ops ckptfs_ops;
-
-/* The ckpt_status -> errno mapping used for every reply. */
-int ckptfs_errno(int status);
 
 #endif

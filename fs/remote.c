@@ -10,8 +10,9 @@
 #include <string.h>
 
 #include "ckpt/store_remote.h"
-#include "cli.h"
 #include "exitcodes.h"
+#include "load.h"
+#include "opts.h"
 
 static const char *const remote_keys[] = {
     "header",  "ca_file",	  "chunk_size",	    "parallel",	  "retries",   "retry_time",

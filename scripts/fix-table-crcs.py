@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Recompute the block CRCs of a table file in place.
 
-Fuzzing builds skip block CRCs (lib/src/sstable.c), so an input a fuzzer
+Fuzzing builds skip block CRCs (lib/src/format/sstable.c), so an input a fuzzer
 finds may carry wrong ones; fix them before adding the input to
 tests/fuzz/corpus/ so the normal-build replay reaches the same code.
 Walks the footer's index handle and every handle in the index block.

@@ -235,6 +235,61 @@ try:
         subprocess.run(["fusermount3", "-u", mnt], check=False)
     check(rc == 65 and "too many or too deep names" in err and DP in err,
           "deep names refused at mount: %d %s" % (rc, err))
+    # command line (issue 13 point 8): a usage error is one line ending in
+    # "try 'ckptfs --help'" and exit 64, nothing printed to stdout
+    def one_line_usage(args, *want):
+        rc, out, err = run(*args)
+        lines_ = err.splitlines()
+        check(rc == EX_USAGE and out == "" and len(lines_) == 1 and
+              lines_[0].endswith("try 'ckptfs --help'") and all(w in err for w in want),
+              "%r: one usage line with %r: %d %r" % (args, want, rc, err))
+
+    one_line_usage([CK], "missing MOUNTPOINT")
+    one_line_usage([], "missing CHECKPOINT and MOUNTPOINT")
+    # conflicting modes and options that do not apply to the mode
+    mnt2 = os.path.join(tmp, "mnt2")
+    os.mkdir(mnt2)
+    for args, want in (
+            (["--list", "--dry-run", CK], ("--list", "--dry-run", "together")),
+            (["--dry-run", "--list-targets", CK], ("--dry-run", "--list-targets")),
+            (["--list", "--format", "npy", CK], ("--format", "--list")),
+            (["--list", "--map", "a=b", CK], ("--map", "--list")),
+            (["--dry-run", "--verify", "mount", CK], ("--verify", "--dry-run")),
+            (["--dry-run", "-o", "format=npy", CK], ("-o format", "--dry-run")),
+            (["--dry-run", "-f", CK], ("-f", "--dry-run")),
+            (["--list-targets", "--targets", targets, CK], ("--targets", "--list-targets")),
+            (["--dry-run", "--tag", "serve", CK], ("--tag", "--targets")),
+            (["--json", CK, mnt2], ("--json", "a mount")),
+            (["--dry-run", CK, "extra"], ("too many arguments", "extra"))):
+        one_line_usage(args, *want)
+    if os.path.ismount(mnt2):
+        check(False, "--json on a mount mounted")
+        subprocess.run(["fusermount3", "-u", mnt2], check=False)
+    # an unknown option as typed, with the nearest known one
+    one_line_usage(["--lst", CK], "unknown option --lst", "did you mean --list?")
+    one_line_usage(["--dry-run", "--mpa=a=b", CK], "unknown option --mpa", "--map?")
+    one_line_usage(["--dry-run", "--strict=1", CK], "--strict takes no value")
+    one_line_usage(["--dry-run", CK, "--map"], "--map needs a value")
+    # dtype names: the common aliases, and the accepted list for a wrong one
+    for alias, name in (("bf16", "bfloat16"), ("fp16", "float16"), ("half", "float16"),
+                        ("f64", "float64"), ("double", "float64")):
+        rc, out, err = run("--dry-run", "--map", "old_scope_1/=new/", "--cast",
+                           "f32=" + alias, CK)
+        check(rc == EX_OK and [l[1] for l in lines(out)] == [name, name],
+              "--cast f32=%s: %d %r %s" % (alias, rc, out, err))
+    rc, out, err = run("--dry-run", "--cast", "float32=bf17", CK)
+    check(rc == EX_MAP and "unknown dtype bf17" in err and
+          all(n in err for n in ("bfloat16", "float16", "int64", "bf16", "fp16", "f32")),
+          "unknown dtype lists the accepted names: %d %s" % (rc, err))
+    # every option --help shows is in the man page
+    rc, helptext, err = run("--help")
+    man = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fs",
+                            "ckptfs.1")).read().replace("\\-", "-")
+    man = re.sub(r"\\f[BIRP]", " ", man)  # font changes are not part of a word
+    opts = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", helptext))
+    check(rc == EX_OK and len(opts) > 30, "options in --help: %d %r" % (rc, sorted(opts)))
+    missing = sorted(o for o in opts if not re.search(r"(?<![\w-])" + re.escape(o) + r"(?![\w-])", man))
+    check(missing == [], "options of --help missing from ckptfs.1: %r" % missing)
 finally:
     shutil.rmtree(tmp)
 

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "codec_int.h"
-#include "crc32c_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
 
 #define DATA_SIZE 4096
 

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the graph reader (lib/src/graph.c) on any bytes, as a
+ * Fuzz target: the graph reader (lib/src/map/graph.c) on any bytes, as a
  * .meta/saved_model.pb would give them, with every role selected and the
  * result printed as --targets JSON. Built as a libFuzzer binary with
  * -Dfuzz=true; tests/unit/test_graph.c also calls it on truncated and

@@ -2,7 +2,7 @@
 #include "fuzz.h"
 
 #include "ckpt/reader.h"
-#include "slicekey_int.h"
+#include "format/slicekey_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,7 @@
 /* Fuzz target: walk every entry of a table held in memory. */
 #include "fuzz.h"
 
-#include "sstable_int.h"
+#include "format/sstable_int.h"
 
 static int touch(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen,
 		 ckpt_error *err)

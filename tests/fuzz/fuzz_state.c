@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "state_int.h"
+#include "format/state_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -16,7 +16,7 @@
 #include "ckpt/convert.h"
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
-#include "convert_int.h"
+#include "view/convert_int.h"
 #include "testutil.h"
 
 static uint32_t fb(float f)

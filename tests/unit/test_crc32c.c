@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc32c_int.h"
+#include "util/crc32c_int.h"
 #include "testutil.h"
 
 static uint32_t (*const impls[])(uint32_t, const void *, size_t) = {ckpt__crc32c_extend,

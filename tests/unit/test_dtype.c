@@ -1,6 +1,7 @@
 /* dtype table: sizes and names as TensorFlow defines them. */
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
@@ -43,12 +44,47 @@ START_TEST(test_dtype_names)
 }
 END_TEST
 
+/* Common short names, each meaning one dtype; every name the message
+ * lists parses, and a short buffer is cut, not overrun. */
+START_TEST(test_dtype_aliases)
+{
+	static const struct {
+		const char *name;
+		ckpt_dtype dt;
+	} want[] = {
+	    {"bf16", CKPT_DT_BFLOAT16}, {"fp16", CKPT_DT_HALF},	 {"f16", CKPT_DT_HALF},
+	    {"fp32", CKPT_DT_FLOAT},	{"f32", CKPT_DT_FLOAT},	 {"float", CKPT_DT_FLOAT},
+	    {"fp64", CKPT_DT_DOUBLE},	{"f64", CKPT_DT_DOUBLE}, {"double", CKPT_DT_DOUBLE}};
+	ckpt_dtype dt;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		ck_assert_int_eq(ckpt_dtype_parse(want[i].name, &dt), 0);
+		ck_assert_int_eq(dt, want[i].dt);
+	}
+	ck_assert_int_eq(ckpt_dtype_parse("f8", &dt), CKPT_EINVAL);
+	char names[512];
+	ckpt_dtype_names(names, sizeof(names));
+	ck_assert_ptr_nonnull(strstr(names, "bfloat16"));
+	ck_assert_ptr_nonnull(strstr(names, "bf16"));
+	ck_assert_ptr_null(strstr(names, "invalid"));
+	char *save = NULL;
+	for (char *t = strtok_r(names, ",; ", &save); t; t = strtok_r(NULL, ",; ", &save))
+		if (strcmp(t, "also") != 0)
+			ck_assert_msg(ckpt_dtype_parse(t, &dt) == 0, "listed %s does not parse", t);
+	char tiny[8];
+	memset(tiny, 'x', sizeof(tiny));
+	ckpt_dtype_names(tiny, 5);
+	ck_assert_str_eq(tiny, "floa");
+	ck_assert_int_eq(tiny[5], 'x');
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dtype");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_dtype_sizes);
 	tcase_add_test(tc, test_dtype_names);
+	tcase_add_test(tc, test_dtype_aliases);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -12,8 +12,8 @@
 #include "ckpt/error.h"
 #include "ckpt/reader.h"
 #include "ckpt/writer.h"
-#include "sstable_int.h"
-#include "sstable_writer_int.h"
+#include "format/sstable_int.h"
+#include "format/sstable_writer_int.h"
 #include "testutil.h"
 
 /* tests/fuzz/corpus/bundle/seed-header_only: a V2 index with only its header */

@@ -12,8 +12,8 @@
 
 #include "ckpt/reader.h"
 #include "ckpt/writer.h"
-#include "crc32c_int.h"
-#include "sstable_writer_int.h"
+#include "util/crc32c_int.h"
+#include "format/sstable_writer_int.h"
 #include "tensor_bundle.pb-c.h"
 #include "testutil.h"
 

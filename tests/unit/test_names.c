@@ -19,10 +19,10 @@
 #include "ckpt/resolve.h"
 #include "ckpt/view.h"
 #include "ckpt/writer.h"
-#include "hash_int.h"
+#include "util/hash_int.h"
 #include "testutil.h"
-#include "view_int.h"
-#include "writer_int.h"
+#include "view/view_int.h"
+#include "format/writer_int.h"
 
 /* ---- the attacker's side: FNV-1a 64 as the old tables used it ---- */
 
@@ -205,8 +205,7 @@ struct mounted {
 	ckpt_view *v;
 };
 
-static int mount_format(struct mounted *m, const char *prefix, enum ckpt_view_format format,
-			ckpt_error *err)
+static int mount_format(struct mounted *m, const char *prefix, const char *format, ckpt_error *err)
 {
 	memset(m, 0, sizeof(*m));
 	ck_assert_msg(ckpt_reader_open(&m->r, prefix, err) == 0, "%s", err->msg);
@@ -224,7 +223,7 @@ static int mount_format(struct mounted *m, const char *prefix, enum ckpt_view_fo
 
 static int mount_ckpt(struct mounted *m, const char *prefix, ckpt_error *err)
 {
-	return mount_format(m, prefix, CKPT_VIEW_RAW, err);
+	return mount_format(m, prefix, "raw", err);
 }
 
 static void unmount_ckpt(struct mounted *m)
@@ -316,7 +315,7 @@ START_TEST(test_tree_from_sorted_paths)
 	write_scalars(prefix, names, 5);
 	ckpt_error err = CKPT_ERROR_INIT;
 	struct mounted m;
-	ck_assert_msg(mount_format(&m, prefix, CKPT_VIEW_RAW, &err) == 0, "%s", err.msg);
+	ck_assert_msg(mount_format(&m, prefix, "raw", &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(ckpt_view_count(m.v), 11);
 	ck_assert_str_eq(children_of(m.v, ""), "@mapping.json a a.b");
 	ck_assert_str_eq(children_of(m.v, "a"), "b bz");
@@ -327,7 +326,7 @@ START_TEST(test_tree_from_sorted_paths)
 		    ckpt_view_node(m.v, ckpt_view_resolve_path(m.v, m.plan->files[i].path))->file,
 		    &m.plan->files[i]);
 	unmount_ckpt(&m);
-	ck_assert_msg(mount_format(&m, prefix, CKPT_VIEW_NPY, &err) == 0, "%s", err.msg);
+	ck_assert_msg(mount_format(&m, prefix, "npy", &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(ckpt_view_count(m.v), 11);
 	ck_assert_str_eq(children_of(m.v, ""), "@mapping.json a a.b");
 	ck_assert_str_eq(children_of(m.v, "a"), "b b.npy bz.npy");
@@ -346,10 +345,10 @@ START_TEST(test_tree_clash)
 	write_scalars(prefix, names, 2);
 	ckpt_error err = CKPT_ERROR_INIT;
 	struct mounted m;
-	ck_assert_int_eq(mount_format(&m, prefix, CKPT_VIEW_NPY, &err), CKPT_EINVAL);
+	ck_assert_int_eq(mount_format(&m, prefix, "npy", &err), CKPT_EINVAL);
 	ck_assert_str_eq(err.msg, "x.npy is both a file and a directory");
 	unmount_ckpt(&m);
-	ck_assert_msg(mount_format(&m, prefix, CKPT_VIEW_RAW, &err) == 0, "%s", err.msg);
+	ck_assert_msg(mount_format(&m, prefix, "raw", &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(children_of(m.v, ""), "@mapping.json x x.npy");
 	unmount_ckpt(&m);
 }

@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 
 #include "ckpt/reader.h"
-#include "codec_int.h"
-#include "crc32c_int.h"
-#include "sstable_writer_int.h"
-#include "state_int.h"
-#include "writer_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
+#include "format/sstable_writer_int.h"
+#include "format/state_int.h"
+#include "format/writer_int.h"
 #include "testutil.h"
 
 #define BUNDLE "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint"

@@ -844,7 +844,20 @@ START_TEST(test_map_parse_arg)
 	ck_assert_int_eq(ckpt_cast_parse_arg("string=float32", &c, NULL), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_cast_parse_arg("float32", &c, NULL), CKPT_EINVAL);
 	ck_assert_int_eq(ckpt_cast_parse_arg("float32=nope", &c, &err), CKPT_EINVAL);
-	ck_assert_str_eq(err.msg, "--cast float32=nope: unknown dtype nope");
+	/* the message lists the accepted names, aliases too */
+	ck_assert_msg(strncmp(err.msg,
+			      "--cast float32=nope: unknown dtype nope (accepted: float32, ",
+			      60) == 0 &&
+			  strstr(err.msg, "bfloat16") && strstr(err.msg, "; also half, ") &&
+			  strstr(err.msg, "bf16"),
+		      "%s", err.msg);
+	ck_assert_int_eq(ckpt_cast_parse_arg("nope=float32", &c, &err), CKPT_EINVAL);
+	ck_assert_msg(strncmp(err.msg, "--cast nope=float32: unknown dtype nope (accepted: ", 51) ==
+			  0,
+		      "%s", err.msg);
+	ck_assert_int_eq(ckpt_cast_parse_arg("f32=bf16", &c, &err), 0);
+	ck_assert_int_eq(c.from, CKPT_DT_FLOAT);
+	ck_assert_int_eq(c.to, CKPT_DT_BFLOAT16);
 }
 END_TEST
 

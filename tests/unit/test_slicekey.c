@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "slicekey_int.h"
+#include "format/slicekey_int.h"
 #include "hexutil.h"
 #include "testutil.h"
 

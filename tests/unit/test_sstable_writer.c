@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codec_int.h"
-#include "sstable_writer_int.h"
+#include "util/codec_int.h"
+#include "format/sstable_writer_int.h"
 #include "spec_examples.h"
 #include "hexutil.h"
 #include "testutil.h"

@@ -10,10 +10,10 @@
 #include "ckpt/reader.h"
 #include "ckpt/resolve.h"
 #include "ckpt/view.h"
-#include "codec_int.h"
-#include "crc32c_int.h"
+#include "util/codec_int.h"
+#include "util/crc32c_int.h"
 #include "testutil.h"
-#include "writer_int.h"
+#include "format/writer_int.h"
 
 #define BUNDLE "tf_contrib_framework_bundle_checkpoint/bundle_checkpoint"
 
@@ -125,6 +125,41 @@ START_TEST(test_view_tree_and_ranges)
 }
 END_TEST
 
+/* Formats are chosen by name; an unknown name is refused, naming the known
+ * ones, and leaves *out NULL. */
+START_TEST(test_view_format_names)
+{
+	struct fx f;
+	if (!open_fx(&f, "some_scope/=new/", NULL))
+		return;
+	const char *want[] = {"raw", "npy", "tf"};
+	for (size_t k = 0; k < 3; k++)
+		ck_assert_str_eq(ckpt_view_format_name(k), want[k]);
+	ck_assert_ptr_null(ckpt_view_format_name(3));
+
+	ckpt_view *v = (ckpt_view *)&f; /* not NULL: the call must clear it */
+	ckpt_error err = CKPT_ERROR_INIT;
+	ck_assert_int_eq(ckpt_view_build_format(&v, f.r, f.plan, "csv", &err), CKPT_EINVAL);
+	ck_assert_ptr_null(v);
+	ck_assert_str_eq(err.msg, "unknown view format 'csv' (known: raw, npy, tf)");
+	ck_assert_int_eq(ckpt_view_build_format(&v, f.r, f.plan, NULL, &err), CKPT_EINVAL);
+
+	/* "npy" names every file NAME.npy; "raw" (f.v) does not */
+	ck_assert_msg(ckpt_view_build_format(&v, f.r, f.plan, "npy", &err) == 0, "%s", err.msg);
+	uint32_t n = ckpt_view_resolve_path(v, "new/embeddings.npy");
+	ck_assert_uint_ne(n, CKPT_VIEW_NONE);
+	uint8_t h[10];
+	size_t got;
+	ck_assert_int_eq(ckpt_view_read(v, n, 0, h, sizeof(h), &got, &err), 0);
+	ck_assert(got == 10 && memcmp(h, "\x93NUMPY\x01\x00", 8) == 0);
+	ck_assert_uint_eq(ckpt_view_node(v, n)->size, 10 + h[8] + 256u * h[9] + 320);
+	ck_assert_uint_eq(ckpt_view_resolve_path(f.v, "new/embeddings.npy"), CKPT_VIEW_NONE);
+	ck_assert_uint_ne(ckpt_view_resolve_path(f.v, "new/embeddings"), CKPT_VIEW_NONE);
+	ckpt_view_free(v);
+	close_fx(&f);
+}
+END_TEST
+
 START_TEST(test_view_bfloat16)
 {
 	struct fx f;
@@ -202,10 +237,9 @@ START_TEST(test_view_variant)
 			f.t[i] = *ckpt_reader_tensor(f.r, i);
 		ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
 		ck_assert_msg(ckpt_resolve(&o, f.t, n, &f.plan, &err) == 0, "%s", err.msg);
-		ck_assert_msg(ckpt_view_build_format(&f.v, f.r, f.plan,
-						     npy ? CKPT_VIEW_NPY : CKPT_VIEW_RAW,
-						     &err) == 0,
-			      "%s", err.msg);
+		ck_assert_msg(
+		    ckpt_view_build_format(&f.v, f.r, f.plan, npy ? "npy" : "raw", &err) == 0, "%s",
+		    err.msg);
 		uint32_t id = ckpt_view_resolve_path(f.v, npy ? "iter.npy" : "iter");
 		ck_assert_uint_ne(id, CKPT_VIEW_NONE);
 		const ckpt_node *nd = ckpt_view_node(f.v, id);
@@ -249,6 +283,7 @@ int main(void)
 	Suite *s = suite_create("view");
 	TCase *tc = tcase_create("fixture");
 	tcase_add_test(tc, test_view_tree_and_ranges);
+	tcase_add_test(tc, test_view_format_names);
 	tcase_add_test(tc, test_view_bfloat16);
 	tcase_add_test(tc, test_view_variant);
 	suite_add_tcase(s, tc);

@@ -1,5 +1,5 @@
 /*
- * --format tf (CKPT_VIEW_TF): the mount's ckpt.index and
+ * --format tf (the "tf" view format): the mount's ckpt.index and
  * ckpt.data-00000-of-00001 over checkpoints written by ckpt-gen.
  *
  * Oracle: ckpt_writer (byte-exact TF BundleWriter) given the same target
@@ -80,7 +80,7 @@ static void env_open(env *e, const char *prefix, const char *map_ckpt, const cha
 	o.piece_ctx = e->r;
 	ck_assert_msg(ckpt_resolve(&o, e->t, n, &e->plan, &err) == 0, "%s", err.msg);
 	ck_assert_msg(ckpt_view_build(&e->raw, e->r, e->plan, &err) == 0, "%s", err.msg);
-	ck_assert_msg(ckpt_view_build_format(&e->tf, e->r, e->plan, CKPT_VIEW_TF, &err) == 0, "%s",
+	ck_assert_msg(ckpt_view_build_format(&e->tf, e->r, e->plan, "tf", &err) == 0, "%s",
 		      err.msg);
 }
 
@@ -551,7 +551,7 @@ START_TEST(test_corrupt_source)
 			tu_flip(shard, last);
 			ckpt_view *tf = NULL;
 			ckpt_error err = CKPT_ERROR_INIT;
-			int rc = ckpt_view_build_format(&tf, e.r, e.plan, CKPT_VIEW_TF, &err);
+			int rc = ckpt_view_build_format(&tf, e.r, e.plan, "tf", &err);
 			tu_flip(shard, last);
 			ck_assert_msg(rc == CKPT_ECHECKSUM, "%s piece %zu: rc %d %s", t->name, p,
 				      rc, err.msg);

@@ -1,5 +1,6 @@
 /*
- * ckpt/dtype.h - TensorFlow's DataType numbering, element sizes and names.
+ * ckpt/dtype.h - TensorFlow's DataType numbering, element sizes and names,
+ * and the largest tensor rank.
  */
 #ifndef CKPT_DTYPE_H
 #define CKPT_DTYPE_H
@@ -9,6 +10,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Largest tensor rank accepted (TF allows 254; no real checkpoint is near). */
+#define CKPT_MAX_RANK 64
 
 /* Values are TensorFlow's DataType enum (types.proto). */
 typedef enum ckpt_dtype {
@@ -53,9 +57,13 @@ const char *ckpt_dtype_name(int dtype);
  * error messages print. Never NULL; a static string. */
 const char *ckpt_dtype_tf_name(int dtype);
 
-/* Parse a Python name or a C++ name ("float32", "float", "half", "DT_HALF")
+/* Parse a Python name or a C++ name ("float32", "float", "half", "bf16", "DT_HALF")
  * into *out. Returns 0, or CKPT_EINVAL for an unknown name. */
 int ckpt_dtype_parse(const char *name, ckpt_dtype *out);
+
+/* The names ckpt_dtype_parse accepts, for a message: "float32, ...; also
+ * half, ..." (DT_* names aside), cut to fit buf. */
+void ckpt_dtype_names(char *buf, size_t size);
 
 /* Non-zero for the dtypes whose bytes are numbers (incl. bool, quantized). */
 int ckpt_dtype_is_numeric(int dtype);

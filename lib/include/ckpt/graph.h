@@ -107,11 +107,11 @@ int ckpt_graph_load_targets(const char *path, const ckpt_graph_opts *o, ckpt_tar
 			    size_t *n, ckpt_error *err);
 
 /*
- * --targets FILE: JSON (ckpt_targets_load_file) or, by content, a graph
- * (ckpt_graph_load_targets with o).
+ * Move the selected variables of g out as targets (for a caller that also
+ * reads g's warnings); g keeps its other fields and is still freed with
+ * ckpt_graph_free(). Ownership: free *out with ckpt_targets_free(*out, *n).
  */
-int ckpt_targets_load(const char *path, const ckpt_graph_opts *o, ckpt_target_var **out, size_t *n,
-		      ckpt_error *err);
+int ckpt_graph_take_targets(ckpt_graph *g, ckpt_target_var **out, size_t *n, ckpt_error *err);
 
 /*
  * The target list as the JSON --targets reads:
@@ -120,9 +120,6 @@ int ckpt_targets_load(const char *path, const ckpt_graph_opts *o, ckpt_target_va
  * for partitioned variables. Ownership: free *out with free().
  */
 int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out, ckpt_error *err);
-
-/* "model", "slot", "optimizer", "local". */
-const char *ckpt_graph_role_name(unsigned role);
 
 #ifdef __cplusplus
 }

@@ -26,8 +26,7 @@ extern "C" {
 
 typedef struct ckpt_reader ckpt_reader;
 
-/* Largest tensor rank accepted (TF allows 254; no real checkpoint is near). */
-#define CKPT_MAX_RANK 64
+/* CKPT_MAX_RANK, the largest rank accepted, is in ckpt/dtype.h. */
 
 /* Most stored slices one tensor may have (TF's partitioned variables have
  * one per part; thousands is already unusual). */

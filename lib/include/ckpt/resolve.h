@@ -14,7 +14,7 @@
  * are found here too, with TF's text, after all entries were processed.
  *
  * Parsing of the command-line forms (--map, --map-file, --targets, --cast)
- * is declared here too (lib/src/mapfile.c).
+ * is declared here too (lib/src/map/mapfile.c).
  */
 #ifndef CKPT_RESOLVE_H
 #define CKPT_RESOLVE_H
@@ -177,7 +177,7 @@ int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err);
 
 void ckpt_plan_string_free(char *s);
 
-/* ---- command-line forms (lib/src/mapfile.c) ---- */
+/* ---- command-line forms (lib/src/map/mapfile.c) ---- */
 
 /*
  * Append one `--map CKPT=TARGET` to *entries, *n. The split is at the LAST

@@ -8,7 +8,7 @@
  *
  * Tree rules (DESIGN.md "The tree inside the mount"):
  * - a file's path is its plan file's `path` (escaped, shortened, with
- *   `@value` applied: lib/src/paths.c) split at '/'; in npy format a file
+ *   `@value` applied: lib/src/map/paths.c) split at '/'; in npy format a file
  *   is `NAME.npy` beside the directory `NAME` instead of `NAME/@value`;
  * - a name that is both a file and a directory (TF1's `dense/kernel` beside
  *   `dense/kernel/Adam`) becomes a directory holding the file as `@value`;
@@ -59,7 +59,7 @@ typedef struct ckpt_node {
 } ckpt_node;
 
 /*
- * Build the tree for plan over r (raw format). Both must outlive the view.
+ * Build the tree for plan over r (the "raw" format). Both must outlive the view.
  * The tree (nodes, names, children lists) may take at most 8 bytes per
  * byte of r's index (V1: table files) plus 1 MiB; a plan that needs more
  * fails with CKPT_EUNSUPPORTED before passing that.
@@ -67,37 +67,39 @@ typedef struct ckpt_node {
  */
 int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan, ckpt_error *err);
 
-enum ckpt_view_format {
-	CKPT_VIEW_RAW = 0,
-	/* Each file is NAME.npy: an NPY 1.0 header, then the data, so that
-	 * numpy.load gives dtype and shape. bfloat16 (which NumPy lacks) is
-	 * '<u2' holding the 16-bit patterns; a string tensor is fixed-width
-	 * bytes '|S<longest>' (shorter elements padded with NUL bytes, so
-	 * trailing NULs of an element are lost; an all-empty tensor is '|S1'). */
-	CKPT_VIEW_NPY = 1,
-	/* The root holds one TensorFlow V2 checkpoint, `ckpt.index` and
-	 * `ckpt.data-00000-of-00001` (plus @mapping.json), with the plan's
-	 * target variables under their target names, in the target dtype:
-	 * byte for byte what ckpt_writer (= TF's BundleWriter) writes when the
-	 * plan files are added in plan order (variables by name, parts in
-	 * order) the way TF1's Saver adds them; a part becomes a slice of its
-	 * variable with explicit extents. The data file is the plan files'
-	 * bytes served from the source (strings in TF's stored encoding). The
-	 * index is built at view build and needs every tensor's CRC32C, so
-	 * building this view reads all mapped data once, and checks every
-	 * source piece it reads against its stored CRC32C while doing so
-	 * (pieces it cannot check from those bytes are read again): a corrupt
-	 * source fails the build with CKPT_ECHECKSUM naming the tensor. */
-	CKPT_VIEW_TF = 2,
-};
+/*
+ * Output formats, by name:
+ * - "raw": each file is its tensor's bytes (above).
+ * - "npy": each file is NAME.npy: an NPY 1.0 header, then the data, so
+ *   that numpy.load gives dtype and shape. bfloat16 (which NumPy lacks) is
+ *   '<u2' holding the 16-bit patterns; a string tensor is fixed-width
+ *   bytes '|S<longest>' (shorter elements padded with NUL bytes, so
+ *   trailing NULs of an element are lost; an all-empty tensor is '|S1').
+ * - "tf": the root holds one TensorFlow V2 checkpoint, `ckpt.index` and
+ *   `ckpt.data-00000-of-00001` (plus @mapping.json), with the plan's
+ *   target variables under their target names, in the target dtype: byte
+ *   for byte what ckpt_writer (= TF's BundleWriter) writes when the plan
+ *   files are added in plan order (variables by name, parts in order) the
+ *   way TF1's Saver adds them; a part becomes a slice of its variable with
+ *   explicit extents. The data file is the plan files' bytes served from
+ *   the source (strings in TF's stored encoding). The index is built at
+ *   view build and needs every tensor's CRC32C, so building this view
+ *   reads all mapped data once, and checks every source piece it reads
+ *   against its stored CRC32C while doing so (pieces it cannot check from
+ *   those bytes are read again): a corrupt source fails the build with
+ *   CKPT_ECHECKSUM naming the tensor.
+ */
 
-/* The two file names of a CKPT_VIEW_TF view. */
+/* The two file names of a "tf" view. */
 #define CKPT_VIEW_TF_INDEX "ckpt.index"
 #define CKPT_VIEW_TF_DATA "ckpt.data-00000-of-00001"
 
-/* As ckpt_view_build, in the given format. */
+/* As ckpt_view_build, in the format called `format` ("raw", "npy", "tf");
+ * another name fails with CKPT_EINVAL listing the known ones. */
 int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
-			   enum ckpt_view_format format, ckpt_error *err);
+			   const char *format, ckpt_error *err);
+/* Name of format k (0 is "raw", the default), NULL past the last. */
+const char *ckpt_view_format_name(size_t k);
 void ckpt_view_free(ckpt_view *v);
 
 size_t ckpt_view_count(const ckpt_view *v);

@@ -1,0 +1,72 @@
+/* ckptfs command line: the options of every mode, parsed and checked. */
+#ifndef CKPTFS_OPTS_H
+#define CKPTFS_OPTS_H
+
+#include <stddef.h>
+
+#include "ckpt/graph.h"
+#include "ckpt/resolve.h"
+#include "ckpt/store_remote.h"
+
+enum ckptfs_mode {
+	CKPTFS_MODE_MOUNT,
+	CKPTFS_MODE_LIST,	  /* --list */
+	CKPTFS_MODE_DRY_RUN,	  /* --dry-run */
+	CKPTFS_MODE_LIST_TARGETS, /* --list-targets */
+	CKPTFS_MODE_HELP,	  /* -h: the usage is printed */
+	CKPTFS_MODE_VERSION,	  /* -V: the version is printed */
+};
+
+enum ckptfs_format { CKPTFS_FORMAT_RAW, CKPTFS_FORMAT_NPY, CKPTFS_FORMAT_TF };
+enum ckptfs_verify { CKPTFS_VERIFY_NONE, CKPTFS_VERIFY_READ, CKPTFS_VERIFY_MOUNT };
+
+/* Options of a CHECKPOINT that is a URL (remote.c). */
+struct ckptfs_remote {
+	ckpt_remote_opts o; /* headers and ca_file set from the fields below */
+	char *headers[32];  /* owned; may hold tokens: never printed */
+	size_t n_headers;
+	char *ca_file;	 /* owned */
+	char *cache_dir; /* owned */
+};
+
+struct ckptfs_opts {
+	enum ckptfs_mode mode;
+	int json;
+	const char *checkpoint; /* CHECKPOINT or GRAPH (argv) */
+	const char *mountpoint; /* argv; mount mode only */
+	/* map options */
+	ckpt_map_entry *entries;
+	size_t n_entries;
+	ckpt_target_var *targets;
+	size_t n_targets;
+	int have_targets;
+	char *targets_path; /* owned; loaded after the command line (--tag etc.) */
+	char *tag;	    /* owned; graph.tag points at it */
+	ckpt_graph_opts graph;
+	ckpt_cast casts[64];
+	size_t n_casts;
+	int strict;
+	/* mount options */
+	enum ckptfs_format format;
+	enum ckptfs_verify verify;
+	int foreground, debug, single_thread;
+	int no_xattr;	 /* --xattr off: no user.ckpt.* (ls -l asks per file) */
+	char *fuse_opts; /* -o options passed on to FUSE, comma-joined (escaped) */
+	struct ckptfs_remote remote;
+};
+
+/*
+ * Parse argv into *o (zeroed first) and check that the options fit the
+ * mode. Returns 0, or an exit code after printing one line (a usage error
+ * ends in "try 'ckptfs --help'"); -h and -V print and set the mode.
+ * Ownership: free with ckptfs_opts_free(), also after a failure.
+ */
+int ckptfs_opts_parse(int argc, char **argv, struct ckptfs_opts *o);
+void ckptfs_opts_free(struct ckptfs_opts *o);
+
+/* remote.c: is key a remote option; apply one (0 or an exit code). */
+int ckptfs_remote_is_option(const char *key);
+int ckptfs_remote_option(struct ckptfs_remote *r, const char *key, const char *val);
+void ckptfs_remote_free(struct ckptfs_remote *r);
+
+#endif

@@ -1,0 +1,55 @@
+/* Internal: pieces of the resolver shared with the map/targets loaders. */
+#ifndef CKPT_RESOLVE_INT_H
+#define CKPT_RESOLVE_INT_H
+
+#include <stdint.h>
+
+#include "ckpt/resolve.h"
+#include "util/codec_int.h"
+#include "util/strbuf_int.h"
+
+/*
+ * Check a target variable as tf.compat.v1.get_variable does when it creates
+ * it (rank, dims >= 0, element count fits int64, partitions validated with
+ * the partitioner texts of spec slices_and_partitions.md §3, count bounded
+ * by CKPT_RESOLVE_MAX_PARTS). On success *slice_dim and *nparts give the
+ * partitioning (-1/0 when not partitioned). err->msg carries no prefix.
+ */
+int ckpt__target_check(const ckpt_target_var *v, int *slice_dim, int64_t *nparts, ckpt_error *err);
+
+/* Part i of n along a dimension of `size` (TF's _iter_slices: the first
+ * size % n parts get one more row). */
+void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off, int64_t *len);
+
+/* Whether the view can convert `from` to `to`: the same dtype, or two
+ * numeric ones (bool and quantized count as numeric). */
+int ckpt__cast_ok(ckpt_dtype from, ckpt_dtype to);
+
+/*
+ * Fill every file's `path` (ckpt/resolve.h): escaped components, and
+ * "/@value" for a file that is also a directory of other files.
+ * Returns 0 or CKPT_ENOMEM (paths.c).
+ */
+int ckpt__plan_assign_paths(ckpt_plan *p, ckpt_error *err);
+
+/*
+ * Append the shown form of one real path component c[0..n) to out (no
+ * NUL): "@=" escapes, and the "@#<hash>~<prefix>" form when the result and
+ * `reserve` more bytes (".npy") would pass 255. Returns 0 or CKPT_ENOMEM.
+ */
+int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve);
+
+/* The plan's files sorted by path, as --dry-run prints them (plan_print.c).
+ * Ownership: the caller frees the array (not the files) with free(). */
+const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p);
+
+/*
+ * Append chunk k of ckpt_plan_to_json's text to b, for v = the files by
+ * path: chunk k < n_files is file k's element with the separator before it
+ * (chunk 0 also starts with "["); chunk n_files is the closing "]". The
+ * chunks in order make exactly ckpt_plan_to_json's output.
+ */
+int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
+			  ckpt_sbuf *b, ckpt_error *err);
+
+#endif

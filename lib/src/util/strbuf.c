@@ -1,0 +1,115 @@
+#include "util/strbuf_int.h"
+
+#include "util/codec_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Room for extra bytes and a NUL: the growth of ckpt__buf (codec.c). */
+static int grow(ckpt_sbuf *b, size_t extra)
+{
+	if (b->oom)
+		return -1;
+	ckpt__buf u = {(uint8_t *)b->p, b->len, b->cap};
+	if (extra == SIZE_MAX || ckpt__buf_reserve(&u, extra + 1)) {
+		b->oom = 1;
+		return -1;
+	}
+	b->p = (char *)u.data;
+	b->cap = u.cap;
+	return 0;
+}
+
+void ckpt__sb_putn(ckpt_sbuf *b, const char *s, size_t n)
+{
+	if (grow(b, n) != 0)
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void ckpt__sb_puts(ckpt_sbuf *b, const char *s)
+{
+	ckpt__sb_putn(b, s, strlen(s));
+}
+
+void ckpt__sb_printf(ckpt_sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = 1;
+		return;
+	}
+	if (grow(b, (size_t)n) != 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+const char *ckpt__sb_str(const ckpt_sbuf *b)
+{
+	return b->p ? b->p : "";
+}
+
+static void dims_joined(ckpt_sbuf *b, int rank, const int64_t *dims, const char *sep)
+{
+	for (int i = 0; i < rank; i++)
+		ckpt__sb_printf(b, "%s%lld", i ? sep : "", (long long)dims[i]);
+}
+
+void ckpt__sb_shape_debug(ckpt_sbuf *b, int rank, const int64_t *dims)
+{
+	ckpt__sb_puts(b, "[");
+	dims_joined(b, rank, dims, ",");
+	ckpt__sb_puts(b, "]");
+}
+
+void ckpt__sb_shape_py(ckpt_sbuf *b, int rank, const int64_t *dims)
+{
+	ckpt__sb_puts(b, "(");
+	dims_joined(b, rank, dims, ", ");
+	ckpt__sb_puts(b, rank == 1 ? ",)" : ")");
+}
+
+void ckpt__sb_list_py(ckpt_sbuf *b, int rank, const int64_t *dims)
+{
+	ckpt__sb_puts(b, "[");
+	dims_joined(b, rank, dims, ", ");
+	ckpt__sb_puts(b, "]");
+}
+
+void ckpt__sb_escaped(ckpt_sbuf *b, const char *s, char quote)
+{
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '\\' || (quote != '\0' && *c == (unsigned char)quote))
+			ckpt__sb_printf(b, "\\%c", *c);
+		else if (*c == '\n')
+			ckpt__sb_puts(b, "\\n");
+		else if (*c == '\r')
+			ckpt__sb_puts(b, "\\r");
+		else if (*c == '\t')
+			ckpt__sb_puts(b, "\\t");
+		else if (*c < 0x20 || *c == 0x7f)
+			ckpt__sb_printf(b, "\\x%02x", *c);
+		else
+			ckpt__sb_putn(b, (const char *)c, 1);
+	}
+}
+
+void ckpt__sb_repr_py(ckpt_sbuf *b, const char *s)
+{
+	/* Python picks '...' unless the text has ' and no ". */
+	char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
+
+	ckpt__sb_putn(b, &q, 1);
+	ckpt__sb_escaped(b, s, q);
+	ckpt__sb_putn(b, &q, 1);
+}

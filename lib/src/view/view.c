@@ -1,0 +1,178 @@
+/*
+ * The view: building one from a reader and a plan in a named output
+ * format, and serving its nodes. The parts (view_int.h): the tree
+ * (tree.c), the extent reader (extent.c), the checksum state (verify.c),
+ * @mapping.json (fmt_mapping.c) and one file per output format (fmt_*.c)
+ * behind struct ckpt__view_format.
+ */
+#include "view/view_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/table_int.h"
+#include "util/error_int.h"
+
+/* The output formats, by name; the first is the default. */
+static const struct ckpt__view_format *const formats[] = {
+    &ckpt__view_fmt_raw,
+    &ckpt__view_fmt_npy,
+    &ckpt__view_fmt_tf,
+};
+#define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
+
+const char *ckpt_view_format_name(size_t k)
+{
+	return k < N_FORMATS ? formats[k]->name : NULL;
+}
+
+static int find_format(const char *name, const struct ckpt__view_format **out, ckpt_error *err)
+{
+	char known[128] = "";
+	size_t used = 0;
+	for (size_t k = 0; k < N_FORMATS; k++) {
+		if (name && strcmp(name, formats[k]->name) == 0) {
+			*out = formats[k];
+			return 0;
+		}
+		int n = snprintf(known + used, sizeof(known) - used, "%s%s", k ? ", " : "",
+				 formats[k]->name);
+		if (n > 0 && (size_t)n < sizeof(known) - used)
+			used += (size_t)n;
+	}
+	return ckpt__error(err, CKPT_EINVAL, "unknown view format '%s' (known: %s)",
+			   name ? name : "(null)", known);
+}
+
+int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan, ckpt_error *err)
+{
+	return ckpt_view_build_format(out, r, plan, formats[0]->name, err);
+}
+
+int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+			   const char *format, ckpt_error *err)
+{
+	const struct ckpt__view_format *fmt = NULL;
+	int rc = find_format(format, &fmt, err);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	ckpt_view *v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	v->fmt = fmt;
+	v->r = r;
+	v->mapping_id = CKPT_VIEW_NONE;
+	pthread_mutex_init(&v->mapping_lock, NULL);
+	v->plan = plan;
+	v->tree_budget =
+	    r->table_bytes <= (UINT64_MAX - CKPT__VIEW_TREE_SLACK) / CKPT__VIEW_TREE_PER_INDEX_BYTE
+		? r->table_bytes * CKPT__VIEW_TREE_PER_INDEX_BYTE + CKPT__VIEW_TREE_SLACK
+		: UINT64_MAX;
+	uint32_t root;
+	if ((v->strings = ckpt__strings_cache_new()) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	else
+		rc = ckpt__view_new_node(v, CKPT_VIEW_NONE, "", 1, &root, err);
+	if (rc == 0 && fmt->build)
+		rc = fmt->build(v, err); /* tf: two files instead of one per plan file */
+	/* @mapping.json is made on first use, so refuse now what it cannot hold */
+	if (rc == 0)
+		rc = ckpt__view_mapping_check(v, err);
+	if (rc == 0 && !fmt->own_files)
+		rc = ckpt__view_build_tree(v, err);
+	if (rc == 0)
+		rc =
+		    ckpt__view_new_node(v, CKPT_VIEW_ROOT, "@mapping.json", 0, &v->mapping_id, err);
+	if (rc == 0)
+		rc = ckpt__view_link_children(v, err);
+	/* sizes, and what the format adds to them (npy headers) */
+	for (size_t id = 1; rc == 0 && id < v->count; id++) {
+		ckpt_node *nd = &v->n[id].pub;
+		const ckpt_plan_file *f = nd->file;
+		if (f == NULL)
+			continue;
+		uint64_t width = 0;
+		if (f->size_known)
+			nd->size = f->size;
+		else
+			rc = ckpt__view_measure(v, f, &nd->size, &width, err);
+		if (rc == 0 && fmt->size)
+			rc = fmt->size(v, nd, width, err);
+	}
+	if (rc == 0)
+		rc = ckpt__view_verify_init(v, err);
+	if (rc) {
+		ckpt_view_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void ckpt_view_free(ckpt_view *v)
+{
+	if (v == NULL)
+		return;
+	if (v->fmt->free)
+		v->fmt->free(v);
+	while (v->names) {
+		struct name_block *b = v->names;
+		v->names = b->next;
+		free(b);
+	}
+	free(v->n);
+	free(v->children);
+	free(v->mapping_order);
+	free(v->mapping_at);
+	pthread_mutex_destroy(&v->mapping_lock);
+	free((void *)v->verified);
+	free(v->piece_base);
+	ckpt__strings_cache_free(v->strings);
+	free(v);
+}
+
+size_t ckpt_view_count(const ckpt_view *v)
+{
+	return v->count;
+}
+
+const ckpt_node *ckpt_view_node(const ckpt_view *v, uint32_t id)
+{
+	if (id >= v->count)
+		return NULL;
+	if (id == v->mapping_id)
+		ckpt__view_mapping_measure(v);
+	return &v->n[id].pub;
+}
+
+int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, size_t len,
+		   size_t *got, ckpt_error *err)
+{
+	const ckpt_node *nd = ckpt_view_node(v, id);
+	*got = 0;
+	if (nd == NULL || nd->is_dir)
+		return ckpt__error(err, CKPT_EINVAL, "node %u is not a file", id);
+	if (off >= nd->size || len == 0)
+		return 0;
+	if (len > nd->size - off)
+		len = (size_t)(nd->size - off);
+	if (id == v->mapping_id) {
+		int rc = ckpt__view_mapping_read(v, off, buf, len, err);
+		if (rc == 0)
+			*got = len;
+		return rc;
+	}
+	return v->fmt->read(v, id, off, buf, len, got, err);
+}
+
+int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int *fd,
+		  uint64_t *fd_off, ckpt_object **pin)
+{
+	const ckpt_node *nd = ckpt_view_node(v, id);
+	if (v->fmt->splice_map == NULL || nd == NULL || nd->file == NULL || nd->is_dir)
+		return 0;
+	return v->fmt->splice_map(v, id, off, len, fd, fd_off, pin);
+}
