@@ -925,7 +925,9 @@ static int make_room(struct bcache *c, uint64_t need, int only_used)
 	return c->bytes + need <= c->cap;
 }
 
-/* A new LOADING block (the fetcher's reference), or NULL (no memory). */
+/* A new LOADING block (the fetcher's reference), or NULL (no memory).
+ * Ownership: in the table; freed by blk_free when out of the table and
+ * unreferenced (tab_remove, blk_unref). */
 static struct blk *blk_new(struct bcache *c, struct robj *o, uint64_t idx)
 {
 	uint64_t size = o->base.st.size, at = idx * c->bs;
@@ -1073,6 +1075,8 @@ static void fill(struct rstore *s, struct robj *o, struct blk **v, size_t n)
 	free(first);
 }
 
+/* Ownership: a prefetch thread frees its struct prefetch and v, and drops
+ * its reference on o. */
 struct prefetch {
 	struct rstore *s;
 	struct robj *o;
@@ -1488,6 +1492,7 @@ static void cache_free(struct bcache *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
+/* Ownership: c->tab and c->dir are freed by cache_free (r_destroy). */
 static int cache_init(struct rstore *s, const char *dir, ckpt_error *err)
 {
 	struct bcache *c = &s->c;
