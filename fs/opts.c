@@ -64,6 +64,8 @@ static const char usage[] =
     "  --ca_file FILE      CA bundle for https\n"
     "  --chunk_size N      bytes per range GET of a large read (8M)\n"
     "  --parallel N        range GETs of one read at once (4)\n"
+    "  --cache_size N      block cache in memory, 0 = none (256M)\n"
+    "  --cache_dir DIR     also keep fetched blocks in DIR (off)\n"
     "  --retries N  --retry_time S  --timeout S  --connect_timeout S\n"
     "  --low_speed_time S  retries (5, within 120 s), seconds per attempt (300),\n"
     "                      to connect (10), under 1 KiB/s before a cut (15)\n"
@@ -125,6 +127,8 @@ static const struct opt_def {
     {"timeout", required_argument, C_REMOTE, 1},
     {"connect_timeout", required_argument, C_REMOTE, 1},
     {"low_speed_time", required_argument, C_REMOTE, 1},
+    {"cache_size", required_argument, C_REMOTE, 1},
+    {"cache_dir", required_argument, C_REMOTE, 1},
 };
 #define N_DEFS (sizeof(defs) / sizeof(defs[0]))
 

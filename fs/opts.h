@@ -25,7 +25,8 @@ struct ckptfs_remote {
 	ckpt_remote_opts o; /* headers and ca_file set from the fields below */
 	char *headers[32];  /* owned; may hold tokens: never printed */
 	size_t n_headers;
-	char *ca_file; /* owned */
+	char *ca_file;	 /* owned */
+	char *cache_dir; /* owned */
 };
 
 struct ckptfs_opts {

@@ -15,8 +15,8 @@
 #include "opts.h"
 
 static const char *const remote_keys[] = {
-    "header",	  "ca_file", "chunk_size",	"parallel",	  "retries",
-    "retry_time", "timeout", "connect_timeout", "low_speed_time",
+    "header",  "ca_file",	  "chunk_size",	    "parallel",	  "retries",   "retry_time",
+    "timeout", "connect_timeout", "low_speed_time", "cache_size", "cache_dir",
 };
 
 int ckptfs_remote_is_option(const char *key)
@@ -86,7 +86,14 @@ int ckptfs_remote_option(struct ckptfs_remote *r, const char *key, const char *v
 		free(r->ca_file);
 		return (r->ca_file = strdup(val)) ? 0 : CKPTFS_EXIT_SOFTWARE;
 	}
-	if (strcmp(key, "chunk_size") == 0)
+	if (strcmp(key, "cache_dir") == 0) {
+		free(r->cache_dir);
+		return (r->cache_dir = strdup(val)) ? 0 : CKPTFS_EXIT_SOFTWARE;
+	}
+	if (strcmp(key, "cache_size") == 0)
+		bad = parse_size(val, &n) || n > ((uint64_t)1 << 40) ||
+		      (r->o.cache_size = (int64_t)n, 0);
+	else if (strcmp(key, "chunk_size") == 0)
 		bad = parse_size(val, &n) || n < 4096 || n > (1u << 30) || (r->o.chunk_size = n, 0);
 	else if (strcmp(key, "parallel") == 0)
 		bad = parse_size(val, &n) || n < 1 || n > 16 || (r->o.parallel = (unsigned)n, 0);
@@ -114,6 +121,7 @@ void ckptfs_remote_free(struct ckptfs_remote *r)
 		free(r->headers[i]);
 	}
 	free(r->ca_file);
+	free(r->cache_dir);
 }
 
 int ckptfs_open_reader(const char *path, const struct ckptfs_opts *m, ckpt_reader **r,
@@ -126,6 +134,7 @@ int ckptfs_open_reader(const char *path, const struct ckptfs_opts *m, ckpt_reade
 	o.headers = (const char *const *)m->remote.headers;
 	o.n_headers = m->remote.n_headers;
 	o.ca_file = m->remote.ca_file;
+	o.cache_dir = m->remote.cache_dir;
 	int rc = ckpt_store_remote_new(store, path, &o, err);
 	if (rc == 0)
 		rc = ckpt_reader_open_store(r, *store, path, err);

@@ -17,8 +17,9 @@ configuration's figures in a second table.
 Environment: BENCH_DIR (work folder, default a new one in /var/tmp, removed
 at the end), BENCH_ROUNDS (default 5), BENCH_TREE_ROUNDS (default 3),
 BENCH_SKIP_8G=1 (skip the 8 GiB RSS comparison), BENCH_OUT (JSON path),
-BENCH_CASES (the cases to run, e.g. 1,4,7 or S; default all: 1-7, and S =
-the linearity of string reads), BENCH_CEILING
+BENCH_CASES (the cases to run, e.g. 1,4,7 or S; default all: 1-7, S =
+the linearity of string reads, R = the remote cases R1-R5 of issue 15
+against nginx and the S3 server on loopback), BENCH_CEILING
 ("off", or ceiling configurations replacing CEILING_CONFIGS: option strings
 of tests/bench/ceiling separated by ";", plus bdi-ra=KiB to set the mount's
 read_ahead_kb after mounting), BENCH_CEILING_ROUNDS (the first N rounds
@@ -43,8 +44,11 @@ CEILING = os.path.join(BUILD, "tests", "bench", "ceiling")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 TREE_ROUNDS = int(os.environ.get("BENCH_TREE_ROUNDS", "3"))
 CEIL_ROUNDS = int(os.environ.get("BENCH_CEILING_ROUNDS", "3"))
-CASES = {c.strip().upper() for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,S").split(",") if c.strip()}
+CASES = {c.strip().upper() for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,S,R").split(",") if c.strip()}
 IO_CASES = {"1", "2", "3", "4", "5", "6", "7"}
+REMOTE_CASES = {"R1", "R2", "R3", "R4", "R5"}
+if "R" in CASES:
+    CASES |= REMOTE_CASES
 MiB = 1 << 20
 GiB = 1 << 30
 
@@ -131,11 +135,11 @@ def wait_mount(mnt, proc, timeout=60.0):
 class Mount:
     """A FUSE mount run in the foreground, so its pid and RSS are known."""
 
-    def __init__(self, argv, mnt):
+    def __init__(self, argv, mnt, env=None):
         os.makedirs(mnt, exist_ok=True)
         self.mnt = mnt
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(argv + [mnt])
+        self.proc = subprocess.Popen(argv + [mnt], env=env)
         wait_mount(mnt, self.proc)
         self.mount_time = time.perf_counter() - t0
         mounted.append(mnt)
@@ -385,9 +389,9 @@ def report_ceiling():
 
 
 def main():
-    unknown = CASES - IO_CASES - {"S"}
+    unknown = CASES - IO_CASES - {"S", "R"} - REMOTE_CASES
     if unknown:
-        sys.exit("bench: BENCH_CASES: unknown case(s) %s (cases: 1-7, S)" % ", ".join(sorted(unknown)))
+        sys.exit("bench: BENCH_CASES: unknown case(s) %s (cases: 1-7, S, R)" % ", ".join(sorted(unknown)))
     io = bool(CASES & IO_CASES)
     tools = ("squashfuse_ll", "mksquashfs", "fusermount3", "dd") if io else ("fusermount3",)
     for tool in tools:
@@ -402,6 +406,8 @@ def main():
             run(work)
         if "S" in CASES:
             run_strings(work)
+        if CASES & REMOTE_CASES:
+            run_remote(work)
     finally:
         for m in list(mounted):
             subprocess.run(["fusermount3", "-uz", m], check=False)
@@ -728,6 +734,176 @@ def run_strings(work):
     for p in os.listdir(work):
         if p.startswith("strings"):
             os.unlink(os.path.join(work, p))
+
+
+# ---------------------------------------------------------------- remote (R)
+
+R_LATENCY = 0.010   # seconds the proxy adds to every request (no netem here)
+R_TREE_N = 10000
+R_CONNS = 3         # the mount's GETs at once in a sequential read: 1 + 2 readahead
+
+
+def curl_time(argv):
+    """curl's own time_total (no process start-up) of one transfer."""
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{time_total} %{http_code}"]
+                       + argv, check=True, capture_output=True, text=True)
+    t, code = p.stdout.split()
+    if not code.startswith("2"):
+        raise RuntimeError("bench: curl %s: HTTP %s" % (argv[-1], code))
+    return float(t)
+
+
+def curl_ranges_time(auth, url, off, length, n):
+    """Seconds for n curl processes, each a 1/n range of [off, off+length)."""
+    step = (length + n - 1) // n
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(["curl", "-sS", "-f", "-o", "/dev/null", "-r",
+                               "%d-%d" % (a, min(a + step, off + length) - 1)] + auth + [url])
+             for a in range(off, off + length, step)]
+    for p in procs:
+        if p.wait() != 0:
+            raise RuntimeError("bench: curl of %s failed" % url)
+    return time.perf_counter() - t0
+
+
+def run_remote(work):
+    """Cases R1-R5 (issue 15): one generated checkpoint served by nginx and
+    by the S3 server (s3rver behind the SigV4 verifier) on 127.0.0.1, each
+    behind tests/remote's FaultProxy adding R_LATENCY to every request (tc
+    netem is not available on this kernel); requests and bytes counted at
+    the proxy."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "remote"))
+    import servers
+    for w in ("nginx", "node", "curl"):
+        if shutil.which(w) is None:
+            sys.exit("bench: %s is missing: run scripts/install-deps.sh" % w)
+    rnd = random.Random(15)
+    www = os.path.join(work, "rwww")
+    os.makedirs(os.path.join(www, "c"))
+    log("remote: generating the 1 GiB and the 10,000-tensor checkpoints ...")
+    big_ck = os.path.join(www, "c", "big")
+    shard = gen({"tensors": [{"name": "big", "dtype": "float32", "shape": BIG_SHAPE,
+                              "pattern": "random:1"}]}, big_ck)
+    big_n = BIG_SHAPE[0] * BIG_SHAPE[1] * 4
+    tree_dir = os.path.join(www, "c", "tree")
+    os.makedirs(tree_dir)
+    gen({"tensors": [{"name": tree_name(i), "dtype": "float32", "shape": [16],
+                      "pattern": "const:0"} for i in range(R_TREE_N)]},
+        os.path.join(tree_dir, "model.ckpt-1"))
+    with open(os.path.join(tree_dir, "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "model.ckpt-1"\n')
+    targets = os.path.join(work, "rcols.json")
+    with open(targets, "w") as f:
+        json.dump({"variables": [{"name": "big", "dtype": "float32", "shape": BIG_SHAPE,
+                                  "partitions": [1, 4]}]}, f)
+    mnt = os.path.join(work, "rmnt")
+    secret = "bench/secret+key"
+    offs = [rnd.randrange(big_n // 4096) * 4096 for _ in range(300)]
+    with servers.NginxServer(www) as web, servers.S3Server(secret=secret) as s3:
+        log("remote: uploading to the S3 server ...")
+        for d, _, fs in os.walk(os.path.join(www, "c")):
+            for f in fs:
+                p = os.path.join(d, f)
+                with open(p, "rb") as fh:
+                    s3.put(os.path.relpath(p, www), fh.read())
+        for label, upstream in (("nginx", web.url), ("s3", s3.endpoint)):
+            with servers.FaultProxy(upstream, latency=R_LATENCY, timeout=300) as fp:
+                env = dict(os.environ)
+                if label == "s3":
+                    env.update(AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=secret,
+                               AWS_REGION=s3.region, AWS_ENDPOINT_URL=fp.url)
+                    root = "s3://%s/c/" % s3.bucket
+                    http_root = "%s/%s/c/" % (fp.url, s3.bucket)
+                    auth = ["--aws-sigv4", "aws:amz:%s:s3" % s3.region,
+                            "--user", "%s:%s" % (s3.access_key, secret),
+                            "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+                else:
+                    root = http_root = fp.url + "/c/"
+                    auth = []
+                remote_cases(label, root, http_root, auth, env, fp, mnt, targets, big_n,
+                             offs)
+    shutil.rmtree(www, ignore_errors=True)
+
+
+def remote_cases(label, root, http_root, auth, env, fp, mnt, targets, big_n, offs):
+    data = "/c/big.data-00000-of-00001"
+    if label == "s3":
+        data = "/ckpt" + data
+    rounds = max(2, min(ROUNDS, 3))
+    log("remote %s: R1 --list of 10,000 tensors ..." % label)
+    t_list, t_curl, nreq = [], [], []
+    for _ in range(rounds):
+        fp.reset_stats()
+        t0 = time.perf_counter()
+        subprocess.run([CKPTFS, "--list", root + "tree/"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        t_list.append(time.perf_counter() - t0)
+        nreq.append(fp.stats()["requests"])
+        t_curl.append(curl_time(auth + [http_root + "tree/model.ckpt-1.index"]))
+    result("R1", "%s: --list 10,000 tensors, requests" % label, 2, max(nreq),
+           2.0 / max(nreq), 1.0, "requests", "state file + .index")
+    result("R1", "%s: --list 10,000 tensors (s)" % label, round(med(t_curl), 3),
+           round(med(t_list), 3), ratios(t_curl, t_list), None, "s",
+           "baseline: one curl GET of the .index (time_total)")
+
+    log("remote %s: R2 sequential cat of 1 GiB, R5 peak RSS ..." % label)
+    # --verify none: the store's own fetching; the default CRC pass reads a
+    # tensor larger than the cache a second time (reported separately)
+    t_cat, t_curl, fetched, rss = [], [], [], []
+    for _ in range(rounds):
+        m = Mount([CKPTFS, "-f", "--verify", "none", root + "big"], mnt, env=env)
+        fp.reset_stats()
+        t_cat.append(cat_time(os.path.join(mnt, "big")))
+        fetched.append(fp.stats()["paths"].get(data, {}).get("bytes", 0))
+        rss.append(m.peak_rss())
+        m.close()
+        t_curl.append(curl_ranges_time(auth, http_root + "big.data-00000-of-00001", 0,
+                                       big_n, R_CONNS))
+    result("R2", "%s: cat of a 1 GiB tensor (s)" % label, round(med(t_curl), 3),
+           round(med(t_cat), 3), ratios(t_curl, t_cat), 0.8, "s",
+           "--verify none; baseline: curl, %d range GETs at once; fetched %.3fx the tensor"
+           % (R_CONNS, max(fetched) / big_n))
+    m = Mount([CKPTFS, "-f", root + "big"], mnt, env=env)
+    fp.reset_stats()
+    t_def = cat_time(os.path.join(mnt, "big"))
+    f_def = fp.stats()["paths"].get(data, {}).get("bytes", 0)
+    rss.append(m.peak_rss())
+    m.close()
+    result("R2", "%s: the same, default --verify (MiB fetched)" % label, big_n // MiB,
+           round(f_def / MiB, 1), big_n / f_def, None, "MiB",
+           "%.2f s; the CRC pass re-reads a tensor larger than the cache" % t_def)
+    bound = 256 * MiB + 64 * MiB
+    result("R5", "%s: daemon peak RSS reading 1 GiB (MiB)" % label, bound // MiB,
+           round(max(rss) / MiB, 1), bound / max(rss), 1.0, "MiB",
+           "baseline: the default cache cap (256 MiB) + 64 MiB")
+
+    log("remote %s: R3 4 readers of the column parts ..." % label)
+    m = Mount([CKPTFS, "-f", "--verify", "none", "--targets", targets, root + "big"], mnt,
+              env=env)
+    fp.reset_stats()
+    parallel_read_time([(os.path.join(mnt, "big", "part_%d" % k), 0, None) for k in range(4)])
+    fetched = fp.stats()["paths"].get(data, {}).get("bytes", 0)
+    m.close()
+    result("R3", "%s: 4 readers of part_i (MiB fetched)" % label, big_n // MiB,
+           round(fetched / MiB, 1), big_n / fetched, 1 / 1.1, "MiB",
+           "--verify none; baseline: the bytes the 4 column parts need (strided 32 KiB runs)")
+
+    log("remote %s: R4 random 4 KiB preads ..." % label)
+    m = Mount([CKPTFS, "-f", root + "big"], mnt, env=env)
+    fd = os.open(os.path.join(mnt, "big"), os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    os.close(fd)
+    lat = pread_lat(os.path.join(mnt, "big"), offs, 4096)
+    m.close()
+    clat = [curl_time(auth + ["-r", "%d-%d" % (o, o + 4095),
+                              http_root + "big.data-00000-of-00001"]) * 1e6
+            for o in offs[:60]]
+    result("R4", "%s: random 4 KiB pread, median (us)" % label, round(med(clat)),
+           round(med(lat)), med(clat) / med(lat), None, "us",
+           "baseline: one curl range GET (time_total)")
+    result("R4", "%s: random 4 KiB pread, p99 (us)" % label, round(pct(clat, 99)),
+           round(pct(lat, 99)), pct(clat, 99) / pct(lat, 99), None, "us",
+           "baseline: one curl range GET (time_total)")
 
 
 def report(elapsed):

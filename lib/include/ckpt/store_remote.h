@@ -11,7 +11,8 @@
  * pinned at open, checked against Content-Range and the byte count, and
  * retried with exponential backoff and jitter on connection errors,
  * timeouts and HTTP 408, 429, 500, 502, 503 and 504. A whole small object
- * (an index, a state file) is one GET.
+ * (an index, a state file) is one GET. Reads go through a block cache
+ * (bounded memory, optional directory) with sequential readahead.
  *
  * Credentials (see README "Remote checkpoints"): s3:// reads
  * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
@@ -46,11 +47,13 @@ typedef struct ckpt_remote_opts {
 	double timeout;		/* seconds one attempt may take; 0: 300 */
 	double connect_timeout; /* seconds; 0: 10 */
 	long low_speed_time;	/* seconds under 1 KiB/s cut an attempt; 0: 15 */
+	int64_t cache_size;	/* block cache bytes; < 0: 256 MiB; 0: no cache */
+	const char *cache_dir;	/* on-disk block cache (created if absent); NULL: none */
 } ckpt_remote_opts;
 
 #define CKPT_REMOTE_OPTS_INIT                                                                      \
 	{                                                                                          \
-		NULL, 0, NULL, 0, 0, -1, 0, 0, 0, 0                                                \
+		NULL, 0, NULL, 0, 0, -1, 0, 0, 0, 0, -1, NULL                                      \
 	}
 
 /* 1 when s is a URL a remote store reads (s3://, gs://, http://, https://). */

@@ -8,14 +8,19 @@
  * and ETag all match what was asked, else the attempt failed.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ckpt/store_remote.h"
 #include "util/error_int.h"
@@ -25,8 +30,46 @@
 #define LIST_MAX_NAMES 100000
 #define LIST_MAX_PAGES 1000
 #define ERRBODY_MAX 512
+#define CACHE_BLOCK (256u << 10) /* cache block: the unit of a random read */
 
 enum scheme { SCH_HTTP, SCH_S3, SCH_GS };
+
+/*
+ * The block cache (README "Remote checkpoints"): an object's bytes in
+ * blocks of `bs` bytes at multiples of bs, keyed by the object's identity
+ * (URL, pinned ETag and size, hashed to 128 bits) and the block index.
+ * One lock guards everything; a block being fetched is in the table
+ * (LOADING) so a second reader waits for it instead of sending a GET.
+ */
+enum { BLK_LOADING, BLK_READY, BLK_FAILED };
+
+struct blk {
+	uint64_t h1, h2, idx;
+	uint8_t *data;
+	size_t len;
+	int mapped; /* data is mmap'd, else malloc'd */
+	int state;
+	int refs;     /* the fetcher's and each waiting or copying reader's */
+	int in_table; /* findable (LOADING or READY) */
+	int fetched;  /* fetcher only: bytes in data, to publish */
+	int used;     /* a reader copied from it (a prefetched block may not be yet) */
+	int rc;	      /* BLK_FAILED: the fetch's error */
+	ckpt_error *err;
+	struct blk *hnext, *lprev, *lnext;
+};
+
+struct bcache {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		 /* a block left LOADING, or a prefetch ended */
+	struct blk **tab;		 /* NULL: no cache */
+	size_t nb;			 /* buckets, a power of 2 */
+	struct blk *lru_head, *lru_tail; /* READY blocks, most recent first */
+	uint64_t bytes, cap;		 /* bytes of all live blocks; the cap */
+	uint64_t bs;			 /* block size */
+	uint64_t win;			 /* blocks per readahead window */
+	unsigned bg;			 /* prefetch threads running */
+	char *dir;			 /* on-disk cache, NULL: none */
+};
 
 struct rstore {
 	struct ckpt_store base;
@@ -42,6 +85,7 @@ struct rstore {
 	pthread_mutex_t pool_lock;
 	CURL *idle[POOL_MAX];
 	size_t n_idle;
+	struct bcache c;
 };
 
 struct robj {
@@ -49,6 +93,11 @@ struct robj {
 	char *name;
 	char *url;
 	int strong_etag; /* st.id is an ETag If-Match can carry */
+	atomic_int refs; /* the opener's and each prefetch's */
+	uint64_t h1, h2; /* identity hash: the cache key */
+	/* access streams (under the cache lock): where the last reads ended */
+	uint64_t s_end[4];
+	unsigned s_hits[4], s_valid, s_next;
 };
 
 enum req_kind { REQ_HEAD, REQ_RANGE, REQ_WHOLE, REQ_LIST };
@@ -60,6 +109,8 @@ struct xfer {
 	uint64_t off, len, size; /* REQ_RANGE: the range and the pinned size */
 	const char *if_match;
 	uint8_t *buf;
+	uint8_t *const *segs; /* REQ_RANGE into blocks: segs[i] holds seg_len bytes */
+	size_t seg_len;
 	size_t cap, max; /* REQ_WHOLE/REQ_LIST: grows up to max */
 	int owns_buf;
 	/* answer of the last attempt */
@@ -213,6 +264,20 @@ static size_t on_body(char *data, size_t sz, size_t n, void *p)
 		memcpy(x->errbody + x->errlen, data, k);
 		x->errlen += k;
 		x->errbody[x->errlen] = '\0';
+		return n;
+	}
+	if (x->segs) {
+		if (x->got + n > x->cap) {
+			x->overflow = 1;
+			return 0;
+		}
+		for (size_t done = 0; done < n;) {
+			size_t at = x->got + done, i = at / x->seg_len, o = at % x->seg_len;
+			size_t k = n - done < x->seg_len - o ? n - done : x->seg_len - o;
+			memcpy(x->segs[i] + o, data + done, k);
+			done += k;
+		}
+		x->got += n;
 		return n;
 	}
 	if (x->got + n > x->cap) {
@@ -612,6 +677,8 @@ static int r_stat(ckpt_store *s, const char *name, ckpt_stat *st, ckpt_error *er
 	return 0;
 }
 
+static void ident_hash(struct robj *o);
+
 static int r_open(ckpt_store *store, const char *name, ckpt_object **out, ckpt_error *err)
 {
 	struct rstore *s = store_of(store);
@@ -634,47 +701,59 @@ static int r_open(ckpt_store *store, const char *name, ckpt_object **out, ckpt_e
 	o->base.name = o->name;
 	stat_from(&x, (uint64_t)x.clen, &o->base.st);
 	o->strong_etag = x.etag[0] && x.etag[0] == '"';
+	atomic_init(&o->refs, 1);
+	ident_hash(o);
 	*out = &o->base;
 	return 0;
 }
 
-struct chunked {
+/* ---- range GETs, in parallel ---- */
+
+/* One range GET: into buf, or into blocks (segs) of seg_len bytes. */
+struct job {
+	uint64_t off, len;
+	uint8_t *buf;
+	uint8_t *const *segs;
+	int rc;
+};
+
+struct jobs {
 	struct rstore *s;
 	struct robj *o;
-	uint8_t *buf;
-	uint64_t off, len, chunk;
+	struct job *v;
 	size_t n, next;
+	uint64_t seg_len;
 	int code;
 	ckpt_error err;
 	pthread_mutex_t lock;
 };
 
-static int read_range(struct rstore *s, struct robj *o, uint8_t *buf, uint64_t len, uint64_t off,
+static int read_range(struct rstore *s, struct robj *o, struct job *j, uint64_t seg_len,
 		      ckpt_error *err)
 {
 	struct xfer x = {.kind = REQ_RANGE,
-			 .off = off,
-			 .len = len,
+			 .off = j->off,
+			 .len = j->len,
 			 .size = o->base.st.size,
 			 .if_match = o->strong_etag ? o->base.st.id : NULL,
-			 .buf = buf,
-			 .cap = (size_t)len};
+			 .buf = j->buf,
+			 .segs = j->segs,
+			 .seg_len = (size_t)seg_len,
+			 .cap = (size_t)j->len};
 	return request(s, o->name, o->url, &x, err);
 }
 
-static void *chunk_worker(void *p)
+static void *job_worker(void *p)
 {
-	struct chunked *c = p;
+	struct jobs *c = p;
 	for (;;) {
 		pthread_mutex_lock(&c->lock);
 		size_t i = c->code ? c->n : c->next++;
 		pthread_mutex_unlock(&c->lock);
 		if (i >= c->n)
 			return NULL;
-		uint64_t a = (uint64_t)i * c->chunk;
-		uint64_t l = c->len - a < c->chunk ? c->len - a : c->chunk;
 		ckpt_error e = CKPT_ERROR_INIT;
-		int rc = read_range(c->s, c->o, c->buf + a, l, c->off + a, &e);
+		int rc = c->v[i].rc = read_range(c->s, c->o, &c->v[i], c->seg_len, &e);
 		if (rc) {
 			pthread_mutex_lock(&c->lock);
 			if (c->code == 0) {
@@ -686,23 +765,25 @@ static void *chunk_worker(void *p)
 	}
 }
 
-static int r_pread(ckpt_object *obj, void *buf, size_t len, uint64_t off, ckpt_error *err)
+/* Run the n jobs, `parallel` at a time; the first error stops the rest
+ * (they keep rc CKPT_EIO). 0 or the first error. */
+static int run_jobs(struct rstore *s, struct robj *o, struct job *v, size_t n, uint64_t seg_len,
+		    ckpt_error *err)
 {
-	struct robj *o = (struct robj *)obj;
-	struct rstore *s = store_of(obj->store);
-	uint64_t chunk = s->o.chunk_size;
-	if (len <= chunk)
-		return read_range(s, o, buf, len, off, err);
-	/* a large read: chunks in parallel range GETs */
-	struct chunked c = {.s = s, .o = o, .buf = buf, .off = off, .len = len, .chunk = chunk};
-	c.n = (size_t)((len + chunk - 1) / chunk);
+	for (size_t i = 0; i < n; i++)
+		v[i].rc = CKPT_EIO;
+	if (n == 1) {
+		v[0].rc = read_range(s, o, &v[0], seg_len, err);
+		return v[0].rc;
+	}
+	struct jobs c = {.s = s, .o = o, .v = v, .n = n, .seg_len = seg_len};
 	if (pthread_mutex_init(&c.lock, NULL) != 0)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: cannot create a lock", o->name);
 	pthread_t th[16];
-	size_t nth = 0, want = s->o.parallel < c.n ? s->o.parallel : c.n;
-	while (nth + 1 < want && nth < 16 && pthread_create(&th[nth], NULL, chunk_worker, &c) == 0)
+	size_t nth = 0, want = s->o.parallel < n ? s->o.parallel : n;
+	while (nth + 1 < want && nth < 16 && pthread_create(&th[nth], NULL, job_worker, &c) == 0)
 		nth++;
-	chunk_worker(&c);
+	job_worker(&c);
 	for (size_t i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	pthread_mutex_destroy(&c.lock);
@@ -711,12 +792,477 @@ static int r_pread(ckpt_object *obj, void *buf, size_t len, uint64_t off, ckpt_e
 	return c.code;
 }
 
-static void r_close(ckpt_object *obj)
+/* A read straight into buf: chunk_size range GETs in parallel. */
+static int direct_pread(struct rstore *s, struct robj *o, uint8_t *buf, uint64_t len, uint64_t off,
+			ckpt_error *err)
 {
-	struct robj *o = (struct robj *)obj;
+	uint64_t chunk = s->o.chunk_size;
+	size_t n = (size_t)((len + chunk - 1) / chunk);
+	struct job one, *v = n == 1 ? &one : calloc(n, sizeof(*v));
+	if (v == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", o->name);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t a = (uint64_t)i * chunk;
+		v[i] = (struct job){
+		    .off = off + a, .len = len - a < chunk ? len - a : chunk, .buf = buf + a};
+	}
+	int rc = run_jobs(s, o, v, n, 0, err);
+	if (v != &one)
+		free(v);
+	return rc;
+}
+
+/* ---- the block cache ---- */
+
+static void robj_unref(struct robj *o)
+{
+	if (atomic_fetch_sub(&o->refs, 1) != 1)
+		return;
 	free(o->url);
 	free(o->name);
 	free(o);
+}
+
+static uint64_t fnv(uint64_t h, const char *p)
+{
+	for (; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+	return (h ^ '\n') * 0x100000001b3u;
+}
+
+/* The object's cache key: its URL, pinned identity and size. */
+static void ident_hash(struct robj *o)
+{
+	char size[32];
+	snprintf(size, sizeof(size), "%llu", (unsigned long long)o->base.st.size);
+	o->h1 = fnv(fnv(fnv(0xcbf29ce484222325u, o->url), o->base.st.id), size);
+	o->h2 = fnv(fnv(fnv(0x84222325cbf29ce4u, size), o->base.st.id), o->url);
+}
+
+static struct blk **slot(struct bcache *c, uint64_t h1, uint64_t idx)
+{
+	uint64_t k = (h1 ^ (idx * 0x9e3779b97f4a7c15u)) * 0xff51afd7ed558ccdu;
+	return &c->tab[(k >> 32) & (c->nb - 1)];
+}
+
+static struct blk *tab_find(struct bcache *c, const struct robj *o, uint64_t idx)
+{
+	for (struct blk *b = *slot(c, o->h1, idx); b; b = b->hnext)
+		if (b->h1 == o->h1 && b->h2 == o->h2 && b->idx == idx)
+			return b;
+	return NULL;
+}
+
+static void lru_unlink(struct bcache *c, struct blk *b)
+{
+	if (b->lprev)
+		b->lprev->lnext = b->lnext;
+	else if (c->lru_head == b)
+		c->lru_head = b->lnext;
+	if (b->lnext)
+		b->lnext->lprev = b->lprev;
+	else if (c->lru_tail == b)
+		c->lru_tail = b->lprev;
+	b->lprev = b->lnext = NULL;
+}
+
+static void lru_push(struct bcache *c, struct blk *b)
+{
+	b->lnext = c->lru_head;
+	if (c->lru_head)
+		c->lru_head->lprev = b;
+	c->lru_head = b;
+	if (c->lru_tail == NULL)
+		c->lru_tail = b;
+}
+
+static void blk_free(struct bcache *c, struct blk *b)
+{
+	if (b->mapped)
+		munmap(b->data, b->len);
+	else
+		free(b->data);
+	c->bytes -= b->len;
+	free(b->err);
+	free(b);
+}
+
+/* Take b out of the table (and the LRU); freed when unreferenced. */
+static void tab_remove(struct bcache *c, struct blk *b)
+{
+	struct blk **p = slot(c, b->h1, b->idx);
+	while (*p && *p != b)
+		p = &(*p)->hnext;
+	if (*p)
+		*p = b->hnext;
+	if (b->state == BLK_READY)
+		lru_unlink(c, b);
+	b->in_table = 0;
+	if (b->refs == 0)
+		blk_free(c, b);
+}
+
+static void blk_unref(struct bcache *c, struct blk *b)
+{
+	if (--b->refs == 0 && !b->in_table)
+		blk_free(c, b);
+}
+
+/* Drop least recently used unreferenced blocks until need more bytes fit
+ * under the cap: blocks already read first, then (unless only_used: a
+ * prefetch never drops another's unread blocks) any. 1 if they fit. */
+static int make_room(struct bcache *c, uint64_t need, int only_used)
+{
+	for (int pass = 0; pass < (only_used ? 1 : 2); pass++) {
+		struct blk *b = c->lru_tail;
+		while (c->bytes + need > c->cap && b) {
+			struct blk *prev = b->lprev;
+			if (b->refs == 0 && (b->used || pass == 1))
+				tab_remove(c, b);
+			b = prev;
+		}
+	}
+	return c->bytes + need <= c->cap;
+}
+
+/* A new LOADING block (the fetcher's reference), or NULL (no memory).
+ * Ownership: in the table; freed by blk_free when out of the table and
+ * unreferenced (tab_remove, blk_unref). */
+static struct blk *blk_new(struct bcache *c, struct robj *o, uint64_t idx)
+{
+	uint64_t size = o->base.st.size, at = idx * c->bs;
+	size_t len = (size_t)(size - at < c->bs ? size - at : c->bs);
+	struct blk *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	/* mmap'd (freed memory goes back at once), or from malloc when the
+	 * process is out of mappings (vm.max_map_count) */
+	uint8_t *d = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int mapped = d != MAP_FAILED;
+	if (!mapped && (d = malloc(len)) == NULL) {
+		free(b);
+		return NULL;
+	}
+	*b = (struct blk){.h1 = o->h1, .h2 = o->h2, .idx = idx, .data = d, .len = len};
+	b->mapped = mapped;
+	b->state = BLK_LOADING;
+	b->refs = 1;
+	b->in_table = 1;
+	struct blk **p = slot(c, o->h1, idx);
+	b->hnext = *p;
+	*p = b;
+	c->bytes += len;
+	return b;
+}
+
+/* ---- the on-disk cache: one file per block, named by its key ---- */
+
+static void disk_name(const struct bcache *c, const struct blk *b, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%016llx%016llx-%llu", c->dir, (unsigned long long)b->h1,
+		 (unsigned long long)b->h2, (unsigned long long)b->idx);
+}
+
+/* 1 if the block's file holds exactly its bytes (by size), read in. */
+static int disk_load(const struct bcache *c, struct blk *b)
+{
+	char name[4200];
+	disk_name(c, b, name, sizeof(name));
+	int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	struct stat st;
+	int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == b->len;
+	for (size_t got = 0; ok && got < b->len;) {
+		ssize_t k = pread(fd, b->data + got, b->len - got, (off_t)got);
+		if (k <= 0)
+			ok = 0;
+		else
+			got += (size_t)k;
+	}
+	close(fd);
+	return ok;
+}
+
+/* Best effort: written whole to a temporary file, then renamed. */
+static void disk_store(const struct bcache *c, const struct blk *b)
+{
+	char name[4200], tmp[4200];
+	disk_name(c, b, name, sizeof(name));
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", c->dir);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return;
+	int ok = 1;
+	for (size_t put = 0; ok && put < b->len;) {
+		ssize_t k = write(fd, b->data + put, b->len - put);
+		if (k <= 0)
+			ok = 0;
+		else
+			put += (size_t)k;
+	}
+	if (close(fd) != 0 || !ok || rename(tmp, name) != 0)
+		unlink(tmp);
+}
+
+/* ---- filling claimed blocks ---- */
+
+/* Fetch the n LOADING blocks v (ours, ascending indexes): from the disk
+ * cache, else range GETs of runs of consecutive blocks, at most
+ * chunk_size each; then publish them (READY, or FAILED with the error). */
+static void fill(struct rstore *s, struct robj *o, struct blk **v, size_t n)
+{
+	struct bcache *c = &s->c;
+	size_t per = (size_t)(s->o.chunk_size / c->bs ? s->o.chunk_size / c->bs : 1);
+	struct job *jobs = calloc(n, sizeof(*jobs));
+	uint8_t **segs = calloc(n, sizeof(*segs));
+	size_t *first = calloc(n, sizeof(*first));
+	size_t nj = 0;
+	int rc = jobs && segs && first ? 0 : CKPT_ENOMEM;
+	ckpt_error e = CKPT_ERROR_INIT;
+	if (rc)
+		ckpt__error(&e, rc, "%s: out of memory", o->name);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		v[i]->fetched = c->dir && disk_load(c, v[i]);
+		if (v[i]->fetched)
+			continue;
+		segs[i] = v[i]->data;
+		struct job *j = nj ? &jobs[nj - 1] : NULL;
+		size_t k = j ? first[nj - 1] : 0;
+		if (j && v[i - 1]->idx + 1 == v[i]->idx && !v[i - 1]->fetched && i - k < per) {
+			j->len += v[i]->len;
+			continue;
+		}
+		first[nj] = i;
+		jobs[nj++] =
+		    (struct job){.off = v[i]->idx * c->bs, .len = v[i]->len, .segs = &segs[i]};
+	}
+	if (rc == 0 && nj)
+		run_jobs(s, o, jobs, nj, c->bs, &e);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0, ji = 0; i < n; i++) {
+		struct blk *b = v[i];
+		while (ji + 1 < nj && first[ji + 1] <= i)
+			ji++;
+		if (rc == 0 && !b->fetched && nj && first[ji] <= i && jobs[ji].rc == 0)
+			b->fetched = 2; /* from the server: for the disk cache */
+		if (b->fetched) {
+			b->state = BLK_READY;
+			lru_push(c, b);
+			continue;
+		}
+		b->state = BLK_FAILED;
+		b->rc = rc ? rc : nj && first[ji] <= i ? jobs[ji].rc : CKPT_EIO;
+		if ((b->err = malloc(sizeof(*b->err))) != NULL)
+			*b->err = e.code ? e : (ckpt_error)CKPT_ERROR_INIT;
+		if (b->err && b->err->code == 0)
+			ckpt__error(b->err, b->rc, "%s: a read it waited for failed", o->name);
+		tab_remove(c, b);
+	}
+	/* the fetcher keeps its references while writing the disk cache */
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; c->dir && i < n; i++)
+		if (v[i]->fetched == 2)
+			disk_store(c, v[i]);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++)
+		blk_unref(c, v[i]);
+	make_room(c, 0, 0);
+	pthread_mutex_unlock(&c->lock);
+	free(jobs);
+	free(segs);
+	free(first);
+}
+
+/* Ownership: a prefetch thread frees its struct prefetch and v, and drops
+ * its reference on o. */
+struct prefetch {
+	struct rstore *s;
+	struct robj *o;
+	struct blk **v;
+	size_t n;
+};
+
+static void *prefetch_run(void *p)
+{
+	struct prefetch *f = p;
+	struct rstore *s = f->s;
+	fill(s, f->o, f->v, f->n);
+	robj_unref(f->o);
+	free(f->v);
+	free(f);
+	pthread_mutex_lock(&s->c.lock);
+	s->c.bg--;
+	pthread_cond_broadcast(&s->c.cond);
+	pthread_mutex_unlock(&s->c.lock);
+	return NULL;
+}
+
+/* Claim the absent blocks first..last that fit under the cap (locked);
+ * the claimed go to v[*n]. */
+static void claim_optional(struct bcache *c, struct robj *o, uint64_t first, uint64_t last,
+			   struct blk **v, size_t *n)
+{
+	for (uint64_t i = first; i <= last; i++) {
+		if (tab_find(c, o, i))
+			continue;
+		if (!make_room(c, c->bs, 1))
+			return;
+		struct blk *b = blk_new(c, o, i);
+		if (b == NULL)
+			return;
+		v[(*n)++] = b;
+	}
+}
+
+/* Is a read at off part of a sequential stream (the third read in a row
+ * that starts near where one ended)? Records it (locked). */
+static int sequential(struct robj *o, uint64_t off, uint64_t len)
+{
+	const uint64_t behind = 1u << 20, ahead = 256u << 10;
+	for (unsigned i = 0; i < 4; i++) {
+		uint64_t e = o->s_end[i];
+		if (!(o->s_valid & (1u << i)) || off + behind < e || off > e + ahead)
+			continue;
+		if (off + len > e)
+			o->s_end[i] = off + len;
+		if (o->s_hits[i] < 2)
+			o->s_hits[i]++;
+		return o->s_hits[i] >= 2;
+	}
+	unsigned i = o->s_next++ % 4;
+	o->s_end[i] = off + len;
+	o->s_hits[i] = 0;
+	o->s_valid |= 1u << i;
+	return 0;
+}
+
+#define READAHEAD_WINDOWS 2
+
+static int cached_pread(struct rstore *s, struct robj *o, uint8_t *buf, uint64_t len, uint64_t off,
+			ckpt_error *err)
+{
+	struct bcache *c = &s->c;
+	uint64_t bs = c->bs, size = o->base.st.size;
+	uint64_t per = c->win;
+	uint64_t nblk = (size + bs - 1) / bs, b0 = off / bs, b1 = (off + len - 1) / bs;
+	size_t np = (size_t)(b1 - b0 + 1), cap = np + (size_t)per * (1 + READAHEAD_WINDOWS);
+	struct blk **pin = calloc(np, sizeof(*pin)), **mine = calloc(cap, sizeof(*mine));
+	struct blk **ra = calloc((size_t)per * READAHEAD_WINDOWS, sizeof(*ra));
+	if (pin == NULL || mine == NULL || ra == NULL) {
+		free(pin);
+		free(mine);
+		free(ra);
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", o->name);
+	}
+	size_t nm = 0, nra = 0;
+	int rc = 0;
+	pthread_mutex_lock(&c->lock);
+	int seq = sequential(o, off, len);
+	/* sequential: the rest of the chunk_size windows the read is in */
+	uint64_t lo = seq ? b0 / per * per : b0;
+	uint64_t hi = seq ? (b1 / per + 1) * per - 1 : b1;
+	hi = hi < nblk - 1 ? hi : nblk - 1;
+	if (lo < b0)
+		claim_optional(c, o, lo, b0 - 1, mine, &nm);
+	for (uint64_t i = b0; i <= b1; i++) {
+		struct blk *b = tab_find(c, o, i);
+		if (b == NULL && (b = blk_new(c, o, i)) != NULL)
+			mine[nm++] = b;
+		if (b == NULL) {
+			rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", o->name);
+			break;
+		}
+		b->refs++;
+		if (b->state == BLK_READY) {
+			lru_unlink(c, b);
+			lru_push(c, b);
+		}
+		pin[i - b0] = b;
+	}
+	if (rc == 0 && hi > b1)
+		claim_optional(c, o, b1 + 1, hi, mine, &nm);
+	/* readahead: the next windows, in the background, bounded */
+	uint64_t ra_lo = hi + 1, ra_hi = hi + per * READAHEAD_WINDOWS;
+	ra_hi = ra_hi < nblk - 1 ? ra_hi : nblk - 1;
+	if (rc == 0 && seq && ra_lo <= ra_hi && c->bg < s->o.parallel)
+		claim_optional(c, o, ra_lo, ra_hi, ra, &nra);
+	if (nra)
+		c->bg++;
+	pthread_mutex_unlock(&c->lock);
+	if (nra) {
+		struct prefetch *f = malloc(sizeof(*f));
+		pthread_attr_t at;
+		pthread_t t;
+		int started = 0;
+		if (f && pthread_attr_init(&at) == 0) {
+			*f = (struct prefetch){.s = s, .o = o, .v = ra, .n = nra};
+			atomic_fetch_add(&o->refs, 1);
+			pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+			started = pthread_create(&t, &at, prefetch_run, f) == 0;
+			pthread_attr_destroy(&at);
+			if (!started)
+				atomic_fetch_sub(&o->refs, 1);
+		}
+		if (!started) {
+			free(f);
+			fill(s, o, ra, nra); /* still published: no one waits forever */
+			free(ra);
+			pthread_mutex_lock(&c->lock);
+			c->bg--;
+			pthread_mutex_unlock(&c->lock);
+		}
+		ra = NULL;
+	}
+	if (nm)
+		fill(s, o, mine, nm);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < np && pin[i]; i++) {
+		struct blk *b = pin[i];
+		while (b->state == BLK_LOADING)
+			pthread_cond_wait(&c->cond, &c->lock);
+		if (b->state == BLK_FAILED && rc == 0) {
+			rc = b->rc;
+			if (err && b->err)
+				*err = *b->err;
+		} else if (rc == 0) {
+			uint64_t at = b->idx * bs;
+			uint64_t from = off > at ? off - at : 0;
+			uint64_t to = off + len < at + b->len ? off + len - at : b->len;
+			memcpy(buf + (at + from - off), b->data + from, (size_t)(to - from));
+			b->used = 1;
+		}
+		blk_unref(c, b);
+	}
+	make_room(c, 0, 0);
+	pthread_mutex_unlock(&c->lock);
+	free(pin);
+	free(mine);
+	free(ra);
+	return rc;
+}
+
+static int r_pread(ckpt_object *obj, void *buf, size_t len, uint64_t off, ckpt_error *err)
+{
+	struct robj *o = (struct robj *)obj;
+	struct rstore *s = store_of(obj->store);
+	if (len == 0)
+		return 0;
+	if (off > o->base.st.size || len > o->base.st.size - off)
+		return ckpt__error(
+		    err, CKPT_ECORRUPT,
+		    "%s@%llu: object ends early (truncated): %zu bytes asked of %llu", o->name,
+		    (unsigned long long)off, len, (unsigned long long)o->base.st.size);
+	/* no cache, or a read too large for it: straight into buf */
+	if (s->c.tab == NULL || len > s->c.cap / 4)
+		return direct_pread(s, o, buf, len, off, err);
+	return cached_pread(s, o, buf, len, off, err);
+}
+
+static void r_close(ckpt_object *obj)
+{
+	robj_unref((struct robj *)obj);
 }
 
 static int r_read_whole(ckpt_store *store, const char *name, size_t max_len, uint8_t **out,
@@ -931,9 +1477,59 @@ static int r_list(ckpt_store *store, const char *pattern, char ***names, size_t 
 	return 0;
 }
 
+static void cache_free(struct bcache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->bg)
+		pthread_cond_wait(&c->cond, &c->lock);
+	for (size_t i = 0; c->tab && i < c->nb; i++)
+		while (c->tab[i])
+			tab_remove(c, c->tab[i]);
+	pthread_mutex_unlock(&c->lock);
+	free(c->tab);
+	free(c->dir);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+}
+
+/* Ownership: c->tab and c->dir are freed by cache_free (r_destroy). */
+static int cache_init(struct rstore *s, const char *dir, ckpt_error *err)
+{
+	struct bcache *c = &s->c;
+	c->cap = s->o.cache_size < 0 ? 256u << 20 : (uint64_t)s->o.cache_size;
+	c->bs = s->o.chunk_size < CACHE_BLOCK ? s->o.chunk_size : CACHE_BLOCK;
+	if (c->cap == 0)
+		return 0;
+	/* a window of chunk_size, but the windows of a sequential reader
+	 * (the current one and READAHEAD_WINDOWS ahead) within 3/8 of the cap */
+	uint64_t w = s->o.chunk_size < c->cap / 8 ? s->o.chunk_size : c->cap / 8;
+	c->win = w / c->bs ? w / c->bs : 1;
+	c->nb = 1024;
+	while (c->nb < (1u << 20) && c->nb < c->cap / c->bs * 2)
+		c->nb *= 2;
+	if ((c->tab = calloc(c->nb, sizeof(*c->tab))) == NULL)
+		return CKPT_ENOMEM;
+	if (dir == NULL)
+		return 0;
+	struct stat st;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return ckpt__error(err, CKPT_EIO, "%s: cannot create the cache directory: %s", dir,
+				   strerror(errno));
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, R_OK | W_OK | X_OK) != 0)
+		return ckpt__error(err, CKPT_EIO, "%s: not a writable directory (cache_dir)", dir);
+	/* absolute (a daemon changes directory), and short enough that no
+	 * block's name is ever cut (two blocks sharing a file) */
+	if ((c->dir = realpath(dir, NULL)) == NULL)
+		return ckpt__error(err, CKPT_EIO, "%s: %s (cache_dir)", dir, strerror(errno));
+	if (strlen(c->dir) > 3000)
+		return ckpt__error(err, CKPT_EINVAL, "%.100s...: path too long (cache_dir)", dir);
+	return 0;
+}
+
 static void r_destroy(ckpt_store *store)
 {
 	struct rstore *s = store_of(store);
+	cache_free(&s->c);
 	for (size_t i = 0; i < s->n_idle; i++)
 		curl_easy_cleanup(s->idle[i]);
 	if (s->share)
@@ -1057,7 +1653,11 @@ int ckpt_store_remote_new(ckpt_store **out, const char *url, const ckpt_remote_o
 	if (ca == NULL)
 		ca = getenv("SSL_CERT_FILE");
 	s->o.ca_file = NULL;
+	const char *cache_dir = s->o.cache_dir;
+	s->o.cache_dir = NULL;
 	int rc = 0;
+	pthread_mutex_init(&s->c.lock, NULL);
+	pthread_cond_init(&s->c.cond, NULL);
 	pthread_mutex_init(&s->pool_lock, NULL);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&s->share_lock[i], NULL);
@@ -1069,6 +1669,8 @@ int ckpt_store_remote_new(ckpt_store **out, const char *url, const ckpt_remote_o
 					   : 0;
 	if (rc == 0)
 		rc = set_root(s, url, err);
+	if (rc == 0)
+		rc = cache_init(s, cache_dir, err);
 	for (size_t i = 0; rc == 0 && opts && i < opts->n_headers; i++) {
 		const char *h = opts->headers[i];
 		if (strchr(h, ':') == NULL || strpbrk(h, "\r\n"))
