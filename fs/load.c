@@ -72,6 +72,7 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 	o.ckpt_path = path;
 	o.piece = piece_of;
 	o.piece_ctx = l->r;
+	o.borrow = 1; /* the reader outlives the plan (ckptfs_unload) */
 	rc = ckpt_resolve(&o, l->tensors, n, &l->plan, &err);
 	if (rc) {
 		ckptfs_print_error(err.msg);

@@ -95,15 +95,21 @@ typedef struct ckpt_resolve_opts {
 	 * shape, so names holding "/part_" or ending in '/' (which TF's scope
 	 * walk cuts or strips) are kept. Needs no entries and no targets. */
 	int as_is;
+	/* 1: tensors[] (their names and dims) outlive the plan, which may
+	 * then point at them instead of keeping copies (ckptfs passes the
+	 * reader's tensors: 100,000 names it need not hold twice). */
+	int borrow;
 } ckpt_resolve_opts;
 
 #define CKPT_RESOLVE_OPTS_INIT                                                                     \
 	{                                                                                          \
-		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL, 0                                    \
+		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL, 0, 0                                 \
 	}
 
-/* One file of the mount. The five int64 arrays (shape, start, length,
- * var_shape, var_start) are one allocation owned through `shape`. */
+/* One file of the mount. Its names and int64 arrays (shape, start,
+ * length, var_shape, var_start) belong to the plan (or, with opts.borrow,
+ * to the tensors given to ckpt_resolve): read-only, freed with the plan,
+ * often one string or array shared by several fields and files. */
 typedef struct ckpt_plan_file {
 	char *var;	  /* target variable ("new/w") */
 	char *file;	  /* "new/w" or "new/w/part_3" */

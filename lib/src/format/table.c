@@ -35,7 +35,7 @@ int ckpt__reader_add_tensor(ckpt_reader *r, const char *name, size_t len, size_t
 		r->first = first;
 		r->cap = cap;
 	}
-	char *s = ckpt__arena_strndup(&r->arena, name, len);
+	char *s = ckpt__arena_strndup(&r->names, name, len);
 	if (s == NULL)
 		return CKPT_ENOMEM;
 	ckpt_tensor *t = &r->t[r->n];
@@ -66,7 +66,7 @@ struct ckpt__piece *ckpt__tensor_add_piece(ckpt_reader *r, size_t i, int whole)
 	if (!whole) {
 		size_t n = t->rank > 0 ? (size_t)t->rank : 0;
 		int64_t *s =
-		    ckpt__arena_alloc(&r->arena, 2 * n * sizeof(int64_t), _Alignof(int64_t));
+		    ckpt__arena_alloc(&r->ints, 2 * n * sizeof(int64_t), _Alignof(int64_t));
 		if (s == NULL)
 			return NULL;
 		memset(s, 0, 2 * n * sizeof(int64_t));
@@ -85,7 +85,8 @@ void ckpt__reader_free_table(ckpt_reader *r)
 	free(r->pieces);
 	free(r->first);
 	free(r->t);
-	ckpt__arena_free(&r->arena);
+	ckpt__arena_free(&r->names);
+	ckpt__arena_free(&r->ints);
 	r->pieces = NULL;
 	r->first = NULL;
 	r->t = NULL;
@@ -113,8 +114,14 @@ int ckpt__tensor_set_shape(ckpt_reader *r, size_t i, int rank, const int64_t *di
 			    err, CKPT_ECORRUPT,
 			    "%s: Invalid tensor shape: element count overflows int64", what);
 	}
-	const int64_t *copy =
-	    rank ? ckpt__arena_int64s(&r->arena, dims, (size_t)rank) : ckpt__zeros;
+	/* tensors next to each other often have one shape (a variable and
+	 * its slots): kept once */
+	const ckpt_tensor *prev = i > 0 ? &r->t[i - 1] : NULL;
+	const int64_t *copy = ckpt__zeros;
+	if (prev && prev->rank == rank && memcmp(prev->dims, dims, (size_t)rank * 8) == 0)
+		copy = prev->dims;
+	else if (rank)
+		copy = ckpt__arena_int64s(&r->ints, dims, (size_t)rank);
 	if (copy == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", what);
 	t->rank = rank;
@@ -235,6 +242,15 @@ int ckpt__reader_sort(ckpt_reader *r, ckpt_error *err)
 	}
 	if (ckpt__reader_order(r))
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+	/* one piece each, in tensor order (a V2 index of whole tensors): no
+	 * need for first[] */
+	size_t same = 0;
+	while (r->first && same < r->n && r->first[same] == same)
+		same++;
+	if (r->first && same == r->n && r->npieces == r->n) {
+		free(r->first);
+		r->first = NULL;
+	}
 	for (size_t i = 1; i < r->n; i++)
 		if (strcmp(r->t[i - 1].name, r->t[i].name) == 0)
 			return ckpt__error(err, CKPT_ECORRUPT, "%s: tensor %s appears twice",

@@ -37,12 +37,14 @@ struct ckpt_reader {
 	enum ckpt_format format;
 	/* The table: 100,000s of tensors cost a few arrays and an arena, no
 	 * heap block per tensor. */
-	ckpt_tensor *t; /* sorted by name; names and dims live in `arena` */
-	size_t *first;	/* t[i]'s pieces are pieces[first[i] .. + t[i].num_pieces) */
+	ckpt_tensor *t; /* sorted by name; names in `names`, dims in `ints` */
+	size_t *first;	/* t[i]'s pieces are pieces[first[i] .. + t[i].num_pieces);
+			 * NULL once sorted when first[i] == i (one piece each) */
 	size_t n, cap;
 	struct ckpt__piece *pieces; /* npieces of them, each tensor's together */
 	size_t npieces, cap_pieces;
-	ckpt__arena arena; /* names, dims, slice starts and lengths */
+	ckpt__arena names; /* tensor names */
+	ckpt__arena ints;  /* dims, slice starts and lengths */
 	int swap;	   /* V2 written big-endian: numbers are swapped
 			    * after reading (and after their CRC check) */
 	ckpt_store *store;
@@ -62,7 +64,14 @@ struct ckpt_reader {
  * ckpt__tensor_add_piece). */
 static inline struct ckpt__piece *ckpt__tensor_pieces(const ckpt_reader *r, size_t i)
 {
-	return r->pieces + r->first[i];
+	return r->pieces + (r->first ? r->first[i] : i);
+}
+
+/* Tensor i's piece p is number ckpt__piece_index(r, i) + p of the
+ * reader's r->npieces (per-piece state elsewhere is indexed so). */
+static inline size_t ckpt__piece_index(const ckpt_reader *r, size_t i)
+{
+	return r->first ? r->first[i] : i;
 }
 
 /* Where a piece that is not whole keeps its start and length (rank entries

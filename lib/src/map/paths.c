@@ -42,31 +42,26 @@ int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve
 	return 0;
 }
 
-static int escaped(const char *file, char **out)
+/* *out = file's path in the plan's arena (file itself when nothing is
+ * escaped); b is scratch. */
+static int escaped(ckpt_plan *plan, char *file, ckpt__buf *b, char **out)
 {
-	ckpt__buf b = {0};
 	const char *p = file;
 
 	for (;;) {
 		const char *slash = strchr(p, '/');
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		if ((p != file && ckpt__buf_append(&b, "/", 1)) ||
-		    ckpt__path_component(&b, p, n, 0)) {
-			ckpt__buf_free(&b);
+		if ((p != file && ckpt__buf_append(b, "/", 1)) || ckpt__path_component(b, p, n, 0))
 			return CKPT_ENOMEM;
-		}
 		if (slash == NULL)
 			break;
 		p = slash + 1;
 	}
-	if (ckpt__buf_append(&b, "", 1)) {
-		ckpt__buf_free(&b);
-		return CKPT_ENOMEM;
-	}
-	/* a buffer starts at 256 bytes; a big plan has 100,000s of paths */
-	char *exact = realloc(b.data, b.len);
-	*out = exact ? exact : (char *)b.data;
-	return 0;
+	if (b->len == strlen(file) && memcmp(b->data, file, b->len) == 0)
+		*out = file;
+	else
+		*out = ckpt__plan_strdup(plan, (const char *)b->data, b->len);
+	return *out ? 0 : CKPT_ENOMEM;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -78,16 +73,24 @@ int ckpt__plan_assign_paths(ckpt_plan *p, ckpt_error *err)
 {
 	size_t n = p->n_files;
 	char **sorted = malloc((n ? n : 1) * sizeof(*sorted));
+	ckpt__buf b = {0};
 	if (sorted == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		if (escaped(p->files[i].file, &p->files[i].path)) {
+		b.len = 0;
+		if (escaped(p, p->files[i].file, &b, &p->files[i].path)) {
+			ckpt__buf_free(&b);
 			free(sorted);
 			return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 		}
 		sorted[i] = p->files[i].path;
 	}
-	qsort(sorted, n, sizeof(*sorted), cmp_str);
+	ckpt__buf_free(&b);
+	size_t run = 1; /* most plans come in path order: no sort, no scratch */
+	while (run < n && cmp_str(&sorted[run - 1], &sorted[run]) <= 0)
+		run++;
+	if (run < n)
+		qsort(sorted, n, sizeof(*sorted), cmp_str);
 	/* "a/b" is a directory iff some path starts with "a/b/": in sorted
 	 * order such a path comes after "a/b" and before anything > "a/b/".
 	 * Decide for all files first: sorted points at the paths we extend. */
@@ -112,10 +115,11 @@ int ckpt__plan_assign_paths(ckpt_plan *p, ckpt_error *err)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		ckpt_plan_file *f = &p->files[i];
 		size_t len = strlen(f->path);
-		char *v = dir[i] ? realloc(f->path, len + 8) : f->path;
+		char *v = dir[i] ? ckpt__arena_alloc(ckpt__plan_arena(p), len + 8, 1) : f->path;
 		if (v == NULL) {
 			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 		} else if (dir[i]) {
+			memcpy(v, f->path, len);
 			memcpy(v + len, "/@value", 8);
 			f->path = v;
 		}

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "ckpt/resolve.h"
+#include "util/arena_int.h"
 #include "util/codec_int.h"
 #include "util/strbuf_int.h"
 
@@ -24,6 +25,26 @@ void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off, int64_t 
 /* Whether the view can convert `from` to `to`: the same dtype, or two
  * numeric ones (bool and quantized count as numeric). */
 int ckpt__cast_ok(ckpt_dtype from, ckpt_dtype to);
+
+/*
+ * A plan as ckpt_resolve makes it (the only maker of plans): the names and
+ * int64 arrays of its files live in `arena`, often shared between fields
+ * and files, and ckpt_plan_free frees them at once.
+ */
+struct ckpt__plan {
+	ckpt_plan pub;
+	ckpt__arena arena;
+	char *empty;	/* "", once */
+	int64_t *zeros; /* CKPT_RESOLVE_MAX_RANK zeros, once */
+};
+
+/* The plan's arena, for its files' names and arrays. */
+ckpt__arena *ckpt__plan_arena(ckpt_plan *p);
+/* A copy of s[0..n) in the plan's arena (one "" for every empty one). NULL
+ * when out of memory. */
+char *ckpt__plan_strdup(ckpt_plan *p, const char *s, size_t n);
+/* CKPT_RESOLVE_MAX_RANK zeros in the plan's arena; NULL when out of memory. */
+int64_t *ckpt__plan_zeros(ckpt_plan *p);
 
 /*
  * Fill every file's `path` (ckpt/resolve.h): escaped components, and

@@ -53,6 +53,11 @@ int ckpt__view_mapping_check(const ckpt_view *v, ckpt_error *err)
 	return rc;
 }
 
+/* Where a chunk's start is kept: every MAPPING_MARK chunks (a read formats
+ * at most MAPPING_MARK - 1 chunks before its first byte; a 128 KiB read
+ * covers hundreds anyway). */
+#define MAPPING_MARK 64
+
 /* Measure @mapping.json: exactly what `ckptfs --dry-run --json` prints
  * (the JSON and a newline), once, whichever thread asks first. */
 void ckpt__view_mapping_measure(const ckpt_view *cv)
@@ -65,20 +70,23 @@ void ckpt__view_mapping_measure(const ckpt_view *cv)
 		size_t n = v->plan->n_files;
 		int state = 2;
 		v->mapping_order = ckpt__plan_by_path(v->plan);
-		v->mapping_at = malloc((n + 2) * sizeof(uint64_t));
+		v->mapping_at = malloc((n / MAPPING_MARK + 1) * sizeof(uint64_t));
 		if (v->mapping_order && v->mapping_at) {
 			ckpt_sbuf b = CKPT_SBUF_INIT;
 			int rc = 0;
-			v->mapping_at[0] = 0;
+			uint64_t at = 0;
 			for (size_t k = 0; rc == 0 && k <= n; k++) {
+				if (k % MAPPING_MARK == 0)
+					v->mapping_at[k / MAPPING_MARK] = at;
 				b.len = 0;
 				rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b,
 							   NULL);
-				v->mapping_at[k + 1] = v->mapping_at[k] + b.len;
+				at += b.len;
 			}
 			free(b.p);
 			if (rc == 0) {
-				v->n[v->mapping_id].pub.size = v->mapping_at[n + 1] + 1;
+				v->mapping_len = at;
+				v->n[v->mapping_id].pub.size = at + 1;
 				state = 1;
 			}
 		}
@@ -92,32 +100,34 @@ int ckpt__view_mapping_read(const ckpt_view *v, uint64_t off, uint8_t *out, size
 			    ckpt_error *err)
 {
 	size_t n = v->plan->n_files;
-	const uint64_t *at = v->mapping_at;
+	const uint64_t *marks = v->mapping_at;
 	uint64_t end = off + len;
 	ckpt_sbuf b = CKPT_SBUF_INIT;
 	int rc = 0;
 
 	if (atomic_load(&v->mapping_state) != 1)
 		return ckpt__error(err, CKPT_ENOMEM, "@mapping.json: out of memory");
-	/* the chunk holding off: the last k with at[k] <= off */
-	size_t lo = 0, hi = n + 1;
+	/* the last mark at or before off */
+	size_t lo = 0, hi = n / MAPPING_MARK + 1;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (at[mid] <= off)
+		if (marks[mid] <= off)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	for (size_t k = lo; rc == 0 && k <= n && at[k] < end; k++) {
+	uint64_t at = marks[lo]; /* where chunk k starts */
+	for (size_t k = lo * MAPPING_MARK; rc == 0 && k <= n && at < end; k++) {
 		b.len = 0;
 		rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b, err);
-		uint64_t a = at[k] > off ? at[k] : off;
-		uint64_t z = at[k + 1] < end ? at[k + 1] : end;
+		uint64_t a = at > off ? at : off;
+		uint64_t z = at + b.len < end ? at + b.len : end;
 		if (rc == 0 && a < z)
-			memcpy(out + (a - off), b.p + (a - at[k]), (size_t)(z - a));
+			memcpy(out + (a - off), b.p + (a - at), (size_t)(z - a));
+		at += b.len;
 	}
 	free(b.p);
-	if (rc == 0 && end > at[n + 1])
-		out[at[n + 1] - off] = '\n';
+	if (rc == 0 && end > v->mapping_len)
+		out[v->mapping_len - off] = '\n';
 	return rc;
 }

@@ -129,7 +129,6 @@ void ckpt_view_free(ckpt_view *v)
 	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);
 	free((void *)v->verified);
-	free(v->piece_base);
 	ckpt__strings_cache_free(v->strings);
 	free(v);
 }
