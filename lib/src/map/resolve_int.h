@@ -63,12 +63,14 @@ int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve
 /* The plan's files sorted by path, as --dry-run prints them (plan_print.c).
  * Ownership: the caller frees the array (not the files) with free(). */
 const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p);
+/* 1 when the plan's own order is already by path (most plans). */
+int ckpt__plan_in_path_order(const ckpt_plan *p);
 
 /*
  * Append chunk k of ckpt_plan_to_json's text to b, for v = the files by
- * path: chunk k < n_files is file k's element with the separator before it
- * (chunk 0 also starts with "["); chunk n_files is the closing "]". The
- * chunks in order make exactly ckpt_plan_to_json's output.
+ * path (NULL: the plan's own order is by path): chunk k < n_files is file k's element with the
+ * separator before it (chunk 0 also starts with "["); chunk n_files is the closing "]". The chunks
+ * in order make exactly ckpt_plan_to_json's output.
  */
 int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
 			  ckpt_sbuf *b, ckpt_error *err);

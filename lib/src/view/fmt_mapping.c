@@ -69,9 +69,11 @@ void ckpt__view_mapping_measure(const ckpt_view *cv)
 	if (atomic_load(&v->mapping_state) == 0) {
 		size_t n = v->plan->n_files;
 		int state = 2;
-		v->mapping_order = ckpt__plan_by_path(v->plan);
+		/* no table of the order when the plan's is the path order */
+		int in_order = ckpt__plan_in_path_order(v->plan);
+		v->mapping_order = in_order ? NULL : ckpt__plan_by_path(v->plan);
 		v->mapping_at = malloc((n / MAPPING_MARK + 1) * sizeof(uint64_t));
-		if (v->mapping_order && v->mapping_at) {
+		if ((in_order || v->mapping_order) && v->mapping_at) {
 			ckpt_sbuf b = CKPT_SBUF_INIT;
 			int rc = 0;
 			uint64_t at = 0;

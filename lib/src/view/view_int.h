@@ -96,7 +96,8 @@ struct ckpt_view {
 	uint32_t mapping_id;
 	pthread_mutex_t mapping_lock;
 	_Atomic int mapping_state;
-	const ckpt_plan_file **mapping_order; /* by path; set before state 1 */
+	const ckpt_plan_file **mapping_order; /* by path (NULL: the plan's order
+					       * is); set before state 1 */
 	uint64_t *mapping_at;		      /* chunk k * MAPPING_MARK starts at mapping_at[k] */
 	uint64_t mapping_len;		      /* the JSON's length: where the newline sits */
 	/* per stored piece: PIECE_*, at ckpt__view_piece_base(v, t) + p */
