@@ -86,7 +86,8 @@ static inline int64_t *ckpt__piece_length(struct ckpt__piece *pc)
 }
 
 /* Append a tensor called name[0..len) (copied; no shape, no pieces yet) as
- * *index. 0 or CKPT_ENOMEM. */
+ * *index. 0 or CKPT_ENOMEM. Ownership: the name, and everything the
+ * functions below add, is the reader's (ckpt__reader_free_table). */
 int ckpt__reader_add_tensor(ckpt_reader *r, const char *name, size_t len, size_t *index);
 
 /* Append a piece to tensor i, which must be the last tensor that got one

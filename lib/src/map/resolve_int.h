@@ -41,9 +41,10 @@ struct ckpt__plan {
 /* The plan's arena, for its files' names and arrays. */
 ckpt__arena *ckpt__plan_arena(ckpt_plan *p);
 /* A copy of s[0..n) in the plan's arena (one "" for every empty one). NULL
- * when out of memory. */
+ * when out of memory. Ownership: the plan's (ckpt_plan_free). */
 char *ckpt__plan_strdup(ckpt_plan *p, const char *s, size_t n);
-/* CKPT_RESOLVE_MAX_RANK zeros in the plan's arena; NULL when out of memory. */
+/* CKPT_RESOLVE_MAX_RANK zeros in the plan's arena, made once; NULL when out
+ * of memory. Ownership: the plan's (ckpt_plan_free). */
 int64_t *ckpt__plan_zeros(ckpt_plan *p);
 
 /*
