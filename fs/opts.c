@@ -58,6 +58,11 @@ static const char usage[] =
     "                      state_dict names; default: names as they are)\n"
     "  --xattr on|off      user.ckpt.* attributes (default on); off makes ls -l\n"
     "                      of big trees fast (no getxattr round trip per file)\n"
+    "  --log FILE          append the daemon's log lines (why a read failed:\n"
+    "                      the tensor, the offset) to FILE; else syslog once in\n"
+    "                      the background (journalctl -t ckptfs), stderr with -f\n"
+    "  --term_wait S       on SIGTERM/SIGINT/SIGHUP keep serving open files up to\n"
+    "                      S seconds (5) before unmounting; 0: at once\n"
     "  -f                  stay in the foreground    -d, --debug  debug (implies -f)\n"
     "  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
     "                      own options (allow_other, max_threads=N, ...)\n"
@@ -123,6 +128,8 @@ static const struct opt_def {
     {"verify", required_argument, C_MOUNT, 1},
     {"xattr", required_argument, C_MOUNT, 1},
     {"debug", no_argument, C_MOUNT, 0},
+    {"log", required_argument, C_MOUNT, 1},
+    {"term_wait", required_argument, C_MOUNT, 1},
     {"header", required_argument, C_REMOTE, 1},
     {"ca_file", required_argument, C_REMOTE, 1},
     {"chunk_size", required_argument, C_REMOTE, 1},
@@ -297,6 +304,14 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		if (i < 0)
 			return CKPTFS_EXIT_USAGE;
 		m->no_xattr = i == 1;
+	} else if (strcmp(k, "log") == 0) {
+		return set_string(&m->log_file, val);
+	} else if (strcmp(k, "term_wait") == 0) {
+		char *end;
+		long s = strtol(val, &end, 10);
+		if (end == val || *end != '\0' || s < 0 || s > 86400)
+			return usage_error("--term_wait takes seconds (0..86400), not %s", val);
+		m->term_wait = (int)s;
 	} else if (d->cls == C_REMOTE) {
 		return ckptfs_remote_option(&m->remote, k, val);
 	}
@@ -403,6 +418,7 @@ int ckptfs_opts_parse(int argc, char **argv, struct ckptfs_opts *o)
 	struct parse p = {.o = o};
 	memset(o, 0, sizeof(*o));
 	o->verify = CKPTFS_VERIFY_READ;
+	o->term_wait = CKPTFS_TERM_WAIT;
 	o->remote.o = (ckpt_remote_opts)CKPT_REMOTE_OPTS_INIT;
 	for (size_t i = 0; i < N_DEFS; i++) {
 		/* --help and --version are -h and -V */
@@ -470,6 +486,7 @@ void ckptfs_opts_free(struct ckptfs_opts *m)
 	ckpt_map_entries_free(m->entries, m->n_entries);
 	ckpt_targets_free(m->targets, m->n_targets);
 	free(m->fuse_opts);
+	free(m->log_file);
 	free(m->targets_path);
 	free(m->tag);
 	ckptfs_remote_free(&m->remote);
