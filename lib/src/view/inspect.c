@@ -64,9 +64,8 @@ struct acc {
 	int overflow;	  /* the finite values' sum passed the float64 range */
 	uint64_t summed;  /* finite values in the sum */
 	int pinf, ninf;
-	double fmin, fmax; /* current extremes, as numbers of their kind */
-	int64_t imin, imax;
-	uint64_t umin, umax;
+	double fmin, fmax;   /* current extremes: floats */
+	uint64_t kmin, kmax; /* integers: their keys (signed ones offset by 2^63) */
 };
 
 static double dabs(double x)
@@ -142,26 +141,19 @@ static void fold(struct acc *a, const uint8_t *raw, const float *f, size_t n)
 			s->inf += isinf(re) || isinf(im);
 			break;
 		}
-		case CKPT__V_INT: {
-			int64_t v = ckpt__value_int(a->dt, raw);
-			int lt = s->has_minmax && v < a->imin, gt = s->has_minmax && v > a->imax;
-			extremes(a, raw, lt, gt);
-			a->imin = !s->has_minmax || lt ? v : a->imin;
-			a->imax = !s->has_minmax || gt ? v : a->imax;
-			s->has_minmax = 1;
-			add(a, (double)v);
-			break;
-		}
-		default: { /* unsigned, bool */
-			uint64_t v = ckpt__value_uint(a->dt, raw);
+		default: { /* integers and bool, compared as order-keeping unsigned keys */
+			int sign = a->kind == CKPT__V_INT;
+			int64_t iv = sign ? ckpt__value_int(a->dt, raw) : 0;
+			uint64_t v = sign ? (uint64_t)iv ^ ((uint64_t)1 << 63)
+					  : ckpt__value_uint(a->dt, raw);
 			if (a->kind == CKPT__V_BOOL)
 				v = v != 0;
-			int lt = s->has_minmax && v < a->umin, gt = s->has_minmax && v > a->umax;
+			int lt = s->has_minmax && v < a->kmin, gt = s->has_minmax && v > a->kmax;
 			extremes(a, raw, lt, gt);
-			a->umin = !s->has_minmax || lt ? v : a->umin;
-			a->umax = !s->has_minmax || gt ? v : a->umax;
+			a->kmin = !s->has_minmax || lt ? v : a->kmin;
+			a->kmax = !s->has_minmax || gt ? v : a->kmax;
 			s->has_minmax = 1;
-			add(a, (double)v);
+			add(a, sign ? (double)iv : (double)v);
 		}
 		}
 	}
@@ -262,7 +254,17 @@ int ckpt_inspect_find(const ckpt_reader *r, const char *name, size_t *i, ckpt_er
 		return 0;
 	ckpt__error(err, CKPT_ENOTFOUND, "Tensor %s not found in checkpoint", name);
 	ckpt__suggestion s[CKPT__SUGGEST_MAX];
-	size_t n = ckpt__suggest(name, name_at, r, ckpt_reader_count(r), s);
+	size_t n = ckpt__suggest(name, name_at, r, ckpt_reader_count(r), s), len = strlen(name);
+	/* the closest, and those nearly as close (not every name in a small
+	 * checkpoint) */
+	for (size_t k = 1, d0 = SIZE_MAX; k < n; k++) {
+		if (d0 == SIZE_MAX)
+			d0 = ckpt_edit_distance(name, len, name_at(r, s[0].index), s[0].len,
+						SIZE_MAX);
+		if (ckpt_edit_distance(name, len, name_at(r, s[k].index), s[k].len, d0 + 3) >
+		    d0 + 2)
+			n = k;
+	}
 	ckpt_sbuf b = CKPT_SBUF_INIT;
 	for (size_t k = 0; k < n; k++) {
 		ckpt__sb_puts(&b, k == 0 ? "" : k + 1 < n ? ", " : " or ");
