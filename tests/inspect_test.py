@@ -495,6 +495,41 @@ def test_corrupt_and_lazy(work, ck, want):
           "--list --stats without shard 1: rc %d %s" % (rc, lines))
 
 
+def test_v1(work):
+    """V1 files (tests/fuzz/corpus/v1, made by scripts/gen-fuzz-corpus.py):
+    a tensor saved in two row slices shows and counts whole; one whose
+    slices leave a gap is TensorFlow's "Does not have sufficient slices"."""
+    corpus = os.path.join(HERE, "fuzz", "corpus", "v1")
+    sliced, dtypes = os.path.join(corpus, "seed-sliced"), os.path.join(corpus, "seed-dtypes")
+
+    def h(fmt, *v):
+        return struct.pack("<" + fmt, *v).hex()
+    arrays = {  # the values gen-fuzz-corpus.py wrote
+        (sliced, "part"): ("float32", [4, 2], [h("f", x) for x in range(1, 9)]),
+        (dtypes, "d"): ("float64", [2], [h("d", 1.0), h("d", -2.5)]),
+        (dtypes, "i32"): ("int32", [2, 2], [h("i", x) for x in (1, 2, 3, 4)]),
+        (dtypes, "i64"): ("int64", [3], [h("q", x) for x in (1, 1 << 40, 3)]),
+        (dtypes, "i8"): ("int8", [2], [h("b", x) for x in (7, -1)]),
+        (dtypes, "b"): ("bool", [3], ["01", "00", "01"]),
+        (dtypes, "h"): ("float16", [2], [h("H", 0x3C00), h("H", 0x4000)]),
+        (dtypes, "c64"): ("complex64", [1], [h("ff", 1.0, 2.0)]),
+        (dtypes, "c128"): ("complex128", [1], [h("dd", 1.0, 2.0)]),
+        (dtypes, "s"): ("string", [2], [b"ab".hex(), b"cde".hex()]),
+        (dtypes, "u16"): ("uint16", [2], [h("H", 1), h("H", 2)]),
+    }
+    want = numpy_call({"op": "str", "arrays": list(arrays.values())})
+    for (path, name), w in zip(arrays, want):
+        rc, out, err = run("--show", name, path)
+        check(rc == 0 and out == w + "\n", "V1 --show %s: %d\n%s\n%s%s" % (name, rc, w, out, err))
+    rc, out, err = run("--list", "--stats", sliced)
+    check(rc == 65 and out == "gap\tint32\t[3]\t?\t?\t?\t?\t?\n"
+          "part\tfloat32\t[4,2]\t1.0\t8.0\t4.5\t0\t0\n" and
+          "Does not have sufficient slices for partitioned tensor gap" in err,
+          "V1 sliced --list --stats: %d %r %r" % (rc, out, err))
+    rc, out, err = run("--show", "gap", sliced)
+    check(rc == 65 and out == "" and "sufficient slices" in err, "V1 --show gap: %d %r" % (rc, err))
+
+
 def test_fixtures(root):
     """Statistics of every fixture tensor whose INVENTORY.md values are all
     listed; SOURCE.txt's known contents shown as numpy shows them."""
@@ -542,18 +577,14 @@ def test_fixtures(root):
         check(rc == 0 and out == want[key]["str"] + "\n", "bundle_checkpoint --show %s: %s%s" % (name, out, err))
     rc, out, err = run("--show", "a", os.path.join(root, "tf_cc_half_plus_two_00000123/variables"))
     check(rc == 0 and out == want["a"]["str"] + "\n", "half_plus_two --show a: %r %s" % (out, err))
-    # V1 files (one table file; the slices of a V1 save)
-    v1 = os.path.join(root, "serving_bad_half_plus_two_v1")
-    v1files = [f for f in os.listdir(v1) if f.startswith("model.ckpt") and "meta" not in f] \
-        if os.path.isdir(v1) else []
-    for f in v1files[:1]:
-        rc, out, err = run("--list", "--stats", os.path.join(v1, f))
-        check(rc == 0 and out.count("\n") >= 2 and "?" not in out, "V1 --list --stats: %d %s%s" % (rc, out, err))
-    # a real shard of two: both read, the CRCs checked
-    two = os.path.join(root, "tf_tftrt_2.0_saved_model_2shards/variables/variables")
-    if os.path.exists(two + ".index"):
-        rc, out, err = run("--list", "--stats", two)
-        check(rc == 0 and "?" not in out, "2-shard fixture --stats: %d %s" % (rc, err))
+    # a V1 file (SOURCE.txt: Variable = 0.5, Variable_1 = 2.0)
+    rc, out, err = run("--list", "--stats", os.path.join(root, "serving_bad_half_plus_two_v1/export"))
+    check(rc == 0 and out == "Variable\tfloat32\t[]\t0.5\t0.5\t0.5\t0\t0\n"
+          "Variable_1\tfloat32\t[]\t2.0\t2.0\t2.0\t0\t0\n", "V1 fixture --list --stats: %d %r %s" % (rc, out, err))
+    # real checkpoints of two shards: both read, every CRC checked
+    for two in ("tf_tftrt_2.0_saved_model_2shards/variables", "tfjsnode_A_2shards/A"):
+        rc, out, err = run("--list", "--stats", os.path.join(root, two))
+        check(rc == 0 and out and "?" not in out, "%s --list --stats: %d %s" % (two, rc, err))
 
 
 def test_remote(work, ck, want):
@@ -677,6 +708,7 @@ def main():
         test_arrays()
         ck, desc, want = test_generated(work)
         test_corrupt_and_lazy(work, ck, want)
+        test_v1(work)
         cli_conflicts(ck)
         too_many_values(work)
         readme_examples(work)
