@@ -495,6 +495,57 @@ def test_corrupt_and_lazy(work, ck, want):
           "--list --stats without shard 1: rc %d %s" % (rc, lines))
 
 
+SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+                       r"SUMMARY: (Address|Undefined|Leak)Sanitizer")
+
+
+def test_hostile(work, ck):
+    """Index bytes flipped (block CRCs recomputed, so the flips reach the
+    parsers) and data bytes flipped: --list --stats and --show end with 0,
+    65 or 66, never a signal, a hang or a sanitizer report."""
+    import importlib.util
+    import random
+    path = os.path.join(HERE, "..", "scripts", "fix-table-crcs.py")
+    spec = importlib.util.spec_from_file_location("fix_table_crcs", path)
+    fix = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fix)
+    d = os.path.join(work, "hostile")
+    shutil.copytree(os.path.dirname(ck), d)
+    hk = os.path.join(d, os.path.basename(ck))
+    with open(hk + ".index", "rb") as f:
+        index = f.read()
+    rng = random.Random(12)
+    flips = int(os.environ.get("CKPT_INSPECT_FLIPS", "60"))
+    problems, runs = [], 0
+    for k in range(flips):
+        b = bytearray(index)
+        at = rng.randrange(len(b))
+        b[at] ^= rng.randrange(1, 256)
+        fix.fix_table(b)
+        with open(hk + ".index", "wb") as f:
+            f.write(b)
+        for args in (["--list", "--stats", "--verify", "none"], ["--show", "f32/big2d"],
+                     ["--show", "str/grid"], ["--show", "part/cols"]):
+            runs += 1
+            try:
+                p = subprocess.run([CKPTFS, *args, hk], capture_output=True, timeout=60)
+            except subprocess.TimeoutExpired:
+                problems.append("flip %d: %s hung" % (at, args))
+                continue
+            err = p.stderr.decode("utf-8", "replace")
+            if p.returncode not in (0, 65, 66) or SANITIZER.search(err):
+                problems.append("flip %d: %s: exit %d %s" % (at, args, p.returncode, err[:300]))
+    with open(hk + ".index", "wb") as f:
+        f.write(index)
+    data = hk + ".data-00000-of-00002"
+    size = os.path.getsize(data)
+    for k in range(20):
+        flip_byte(data, rng.randrange(size))
+    rc, out, err = run("--list", "--stats", "--verify", "none", hk)
+    check(rc == 0 and not SANITIZER.search(err), "--stats of flipped data, unchecked: %d %s" % (rc, err))
+    check(not problems, "hostile index (%d runs): %s" % (runs, problems[:5]))
+
+
 def test_v1(work):
     """V1 files (tests/fuzz/corpus/v1, made by scripts/gen-fuzz-corpus.py):
     a tensor saved in two row slices shows and counts whole; one whose
@@ -709,6 +760,7 @@ def main():
         ck, desc, want = test_generated(work)
         test_corrupt_and_lazy(work, ck, want)
         test_v1(work)
+        test_hostile(work, ck)
         cli_conflicts(ck)
         too_many_values(work)
         readme_examples(work)
