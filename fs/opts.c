@@ -386,7 +386,8 @@ static int check_mode(const struct parse *p)
 		return usage_error("--stats applies to --list only, not to %s", mode_text(o->mode));
 	if (p->seen[C_VERIFY][0] && o->mode == CKPTFS_MODE_LIST && !o->stats)
 		return usage_error("%s applies to --list only with --stats", p->seen[C_VERIFY]);
-	if (o->mode != CKPTFS_MODE_MOUNT && o->verify == CKPTFS_VERIFY_MOUNT)
+	if ((o->mode == CKPTFS_MODE_SHOW || o->mode == CKPTFS_MODE_LIST) &&
+	    o->verify == CKPTFS_VERIFY_MOUNT)
 		return usage_error("--verify mount applies to a mount; %s takes none or read",
 				   mode_text(o->mode));
 	for (int c = C_JSON; c < C_OTHER; c++)
