@@ -17,7 +17,8 @@
 /* The help, by section (C11 guarantees string literals of 4095 bytes only). */
 static const char *const usage[] = {
     "usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT  mount; fusermount3 -u to unmount\n"
-    "       ckptfs --list [--json] CHECKPOINT\n"
+    "       ckptfs --list [--stats] [--json] CHECKPOINT\n"
+    "       ckptfs --show NAME CHECKPOINT\n"
     "       ckptfs --dry-run [--json] [MAP OPTIONS] CHECKPOINT\n"
     "       ckptfs --list-targets [--json] [GRAPH OPTIONS] GRAPH\n"
     "\n"
@@ -30,10 +31,16 @@ static const char *const usage[] = {
     "Options that do not apply to the mode are refused.\n"
     "\n"
     "  --list          print every tensor: NAME<TAB>DTYPE<TAB>SHAPE, sorted\n"
+    "  --stats         with --list: read every tensor, add <TAB>MIN<TAB>MAX<TAB>MEAN\n"
+    "                  <TAB>NANS<TAB>INFS (min/max/mean without NaNs; - if none)\n"
+    "  --show NAME     print tensor NAME's values as numpy prints them (summarized\n"
+    "                  past 1000 elements), like inspect_checkpoint --tensor_name\n"
     "  --dry-run       resolve the map and print every target file; mount nothing\n"
     "  --list-targets  print the variables of GRAPH: NAME<TAB>DTYPE<TAB>SHAPE\n"
     "                  [<TAB>PARTITIONS]; with --json the --targets format\n"
     "  --json          with --list/--dry-run/--list-targets: print JSON instead\n"
+    "  --verify none|read  with --show and --list --stats: check the CRC32C of\n"
+    "                  every piece read (read, the default) or not (none)\n"
     "\n",
     "MAP OPTIONS (a mount and --dry-run; each also as -o key=value):\n"
     "  --map CKPT=TARGET   one assignment-map entry (old/=new/, old/w=new/w,\n"
@@ -90,13 +97,15 @@ static const char *const usage[] = {
 
 /* What an option is for: the modes it applies to follow from it. */
 enum opt_class {
-	C_MODE,	  /* --list, --dry-run, --list-targets */
+	C_MODE,	  /* --list, --dry-run, --list-targets, --show */
 	C_JSON,	  /* --json: the three non-mount modes */
 	C_MAP,	  /* a mount, --dry-run */
 	C_GRAPH,  /* with --targets, or --list-targets */
 	C_MOUNT,  /* a mount */
 	C_FUSE,	  /* -o options that are not ours: a mount */
-	C_REMOTE, /* a URL CHECKPOINT: a mount, --list, --dry-run */
+	C_REMOTE, /* a URL CHECKPOINT: a mount, --list, --dry-run, --show */
+	C_STATS,  /* --stats: --list */
+	C_VERIFY, /* --verify: a mount, --show, --list --stats */
 	C_OTHER,  /* -h, -V */
 	C_COUNT_
 };
@@ -112,6 +121,8 @@ static const struct opt_def {
     {"list", no_argument, C_MODE, 0},
     {"dry-run", no_argument, C_MODE, 0},
     {"list-targets", no_argument, C_MODE, 0},
+    {"show", required_argument, C_MODE, 0},
+    {"stats", no_argument, C_STATS, 0},
     {"json", no_argument, C_JSON, 0},
     {"help", no_argument, C_OTHER, 0},
     {"version", no_argument, C_OTHER, 0},
@@ -127,7 +138,7 @@ static const struct opt_def {
     {"format", required_argument, C_MOUNT, 1},
     {"key-sep", required_argument, C_MOUNT, 1},
     {"key_sep", required_argument, C_MOUNT, 1},
-    {"verify", required_argument, C_MOUNT, 1},
+    {"verify", required_argument, C_VERIFY, 1},
     {"xattr", required_argument, C_MOUNT, 1},
     {"debug", no_argument, C_MOUNT, 0},
     {"log", required_argument, C_MOUNT, 1},
@@ -211,6 +222,7 @@ static const char *mode_text(enum ckptfs_mode m)
 	case CKPTFS_MODE_LIST: return "--list";
 	case CKPTFS_MODE_DRY_RUN: return "--dry-run";
 	case CKPTFS_MODE_LIST_TARGETS: return "--list-targets";
+	case CKPTFS_MODE_SHOW: return "--show";
 	default: return "a mount";
 	}
 }
@@ -248,16 +260,22 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 	if (d->cls == C_MODE) {
 		enum ckptfs_mode mode = strcmp(k, "list") == 0	    ? CKPTFS_MODE_LIST
 					: strcmp(k, "dry-run") == 0 ? CKPTFS_MODE_DRY_RUN
+					: strcmp(k, "show") == 0    ? CKPTFS_MODE_SHOW
 								    : CKPTFS_MODE_LIST_TARGETS;
+		if (p->have_mode && m->mode == mode && mode == CKPTFS_MODE_SHOW)
+			return usage_error("--show takes one NAME: show tensors one at a time");
 		if (p->have_mode && m->mode != mode)
 			return usage_error("%s and --%s cannot be used together",
 					   mode_text(m->mode), k);
 		m->mode = mode;
+		m->show_name = val; /* argv: --show is not an -o option */
 		p->have_mode = 1;
 		return 0;
 	}
 	if (strcmp(k, "json") == 0)
 		m->json = 1;
+	else if (strcmp(k, "stats") == 0)
+		m->stats = 1;
 	else if (strcmp(k, "strict") == 0)
 		m->strict = 1;
 	else if (strcmp(k, "all") == 0)
@@ -381,13 +399,22 @@ static int bad_option(const char *typed, int optopt_, const struct option *longo
 static int check_mode(const struct parse *p)
 {
 	static const unsigned allowed[] = {
-	    [CKPTFS_MODE_MOUNT] =
-		1u << C_MAP | 1u << C_GRAPH | 1u << C_MOUNT | 1u << C_FUSE | 1u << C_REMOTE,
-	    [CKPTFS_MODE_LIST] = 1u << C_JSON | 1u << C_REMOTE,
+	    [CKPTFS_MODE_MOUNT] = 1u << C_MAP | 1u << C_GRAPH | 1u << C_MOUNT | 1u << C_FUSE |
+				  1u << C_REMOTE | 1u << C_VERIFY,
+	    [CKPTFS_MODE_LIST] = 1u << C_JSON | 1u << C_REMOTE | 1u << C_STATS | 1u << C_VERIFY,
 	    [CKPTFS_MODE_DRY_RUN] = 1u << C_JSON | 1u << C_MAP | 1u << C_GRAPH | 1u << C_REMOTE,
 	    [CKPTFS_MODE_LIST_TARGETS] = 1u << C_JSON | 1u << C_GRAPH,
+	    [CKPTFS_MODE_SHOW] = 1u << C_REMOTE | 1u << C_VERIFY,
 	};
 	const struct ckptfs_opts *o = p->o;
+	if (p->seen[C_STATS][0] && o->mode != CKPTFS_MODE_LIST)
+		return usage_error("--stats applies to --list only, not to %s", mode_text(o->mode));
+	if (p->seen[C_VERIFY][0] && o->mode == CKPTFS_MODE_LIST && !o->stats)
+		return usage_error("%s applies to --list only with --stats", p->seen[C_VERIFY]);
+	if ((o->mode == CKPTFS_MODE_SHOW || o->mode == CKPTFS_MODE_LIST) &&
+	    o->verify == CKPTFS_VERIFY_MOUNT)
+		return usage_error("--verify mount applies to a mount; %s takes none or read",
+				   mode_text(o->mode));
 	for (int c = C_JSON; c < C_OTHER; c++)
 		if (p->seen[c][0] && !(allowed[o->mode] & 1u << c))
 			return usage_error("%s does not apply to %s", p->seen[c],
@@ -403,6 +430,9 @@ static int check_mode(const struct parse *p)
 static int check_operands(const struct ckptfs_opts *o, int n, char **pos)
 {
 	int want = o->mode == CKPTFS_MODE_MOUNT ? 2 : 1;
+	if (n > want && o->mode != CKPTFS_MODE_MOUNT)
+		return usage_error("too many arguments: %s (%s mounts nothing)", pos[want],
+				   mode_text(o->mode));
 	if (n > want)
 		return usage_error("too many arguments: %s", pos[want]);
 	if (n == want)

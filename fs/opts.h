@@ -13,6 +13,7 @@ enum ckptfs_mode {
 	CKPTFS_MODE_LIST,	  /* --list */
 	CKPTFS_MODE_DRY_RUN,	  /* --dry-run */
 	CKPTFS_MODE_LIST_TARGETS, /* --list-targets */
+	CKPTFS_MODE_SHOW,	  /* --show NAME */
 	CKPTFS_MODE_HELP,	  /* -h: the usage is printed */
 	CKPTFS_MODE_VERSION,	  /* -V: the version is printed */
 };
@@ -42,6 +43,8 @@ struct ckptfs_opts {
 	int json;
 	const char *checkpoint; /* CHECKPOINT or GRAPH (argv) */
 	const char *mountpoint; /* argv; mount mode only */
+	const char *show_name;	/* --show NAME (argv) */
+	int stats;		/* --list --stats */
 	/* map options */
 	ckpt_map_entry *entries;
 	size_t n_entries;

@@ -97,6 +97,15 @@ void ckptfs_progress_bytes(void *ctx, uint64_t n)
 	ckptfs_progress_add(ctx, n);
 }
 
+void ckptfs_progress_clear(struct ckptfs_progress *p)
+{
+	if (!p->on || p->width == 0)
+		return;
+	fprintf(stderr, "\r%*s\r", p->width, "");
+	p->width = 0;
+	p->drawn = (struct timespec){0, 0}; /* redraw at the next update */
+}
+
 void ckptfs_progress_finish(struct ckptfs_progress *p, int ok)
 {
 	struct timespec now;

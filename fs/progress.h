@@ -33,6 +33,10 @@ void ckptfs_progress_set(struct ckptfs_progress *p, uint64_t done);
  * stands; then a newline, so what follows starts on a line of its own. */
 void ckptfs_progress_finish(struct ckptfs_progress *p, int ok);
 
+/* Wipe the line drawn (when on), so that a line of output or an error can
+ * be printed; the next redraw draws it again. */
+void ckptfs_progress_clear(struct ckptfs_progress *p);
+
 /* A ckpt_reader_set_progress callback: ctx is a struct ckptfs_progress. */
 void ckptfs_progress_bytes(void *ctx, uint64_t n);
 

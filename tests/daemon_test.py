@@ -323,6 +323,26 @@ def progress(tmp):
             unmount(mnt)
 
 
+def stats_progress(tmp):
+    """--list --stats on a 64 MiB model: a progress line on a terminal,
+    wiped before each line of output; silent without a terminal."""
+    d = tempfile.mkdtemp(dir=tmp)
+    ck = model(d, big=True)
+    rc, out, _ = on_tty([CKPTFS, "--list", "--stats", ck])
+    check(rc == 0, "--list --stats on a terminal: rc %d %r" % (rc, out))
+    draws = [s for s in re.split(r"[\r\n]+", out) if s.strip()]
+    got = [PROGRESS.match(s) for s in draws]
+    check(draws and all(got) and all(m["what"] == "reading the tensors" for m in got),
+          "--list --stats: only progress lines: %r" % draws)
+    check(all(got) and got and got[-1]["end"] == ", done" and got[-1]["pct"] == "100" and
+          got[-1]["total"] == "64.0 MiB" and out.endswith("\n"),
+          "--list --stats: last draw %r" % draws[-1:])
+    r = subprocess.run([CKPTFS, "--list", "--stats", ck], capture_output=True, text=True,
+                       timeout=60)
+    check(r.returncode == 0 and r.stderr == "" and r.stdout.count("\n") >= 1,
+          "--list --stats without a terminal: rc %d %r" % (r.returncode, r.stderr))
+
+
 def mounted_twice(tmp):
     """README "Mounting twice": exit 71 with how to unmount, for a live and
     a dead mount."""
@@ -479,7 +499,7 @@ def main():
         return 1 if CI else 77
     tmp = tempfile.mkdtemp(prefix="ckptfs-daemon-")
     try:
-        for part in (log_file, syslog, progress, mounted_twice, source_shown, sigterm):
+        for part in (log_file, syslog, progress, stats_progress, mounted_twice, source_shown, sigterm):
             try:
                 part(tmp)
             except Exception as e:  # one part failing does not hide the others
