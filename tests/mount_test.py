@@ -523,7 +523,7 @@ def tf_format():
             if not m.ok:
                 return
             check(sorted(os.listdir(m.dir)) ==
-                  ["@mapping.json", "ckpt.data-00000-of-00001", "ckpt.index"],
+                  ["@mapping.json", "checkpoint", "ckpt.data-00000-of-00001", "ckpt.index"],
                   f"--format tf files: {sorted(os.listdir(m.dir))}")
             out = os.path.join(d, "copy")
             os.mkdir(out)

@@ -1,6 +1,7 @@
 /*
- * @mapping.json, at the root of every view: exactly what `ckptfs --dry-run
- * --json` prints, never held whole (view_int.h).
+ * @mapping.json, at the root of every view: what `ckptfs --dry-run --json`
+ * prints, with each file's path and size as the view shows them (the
+ * format places them), never held whole (view_int.h).
  */
 #include "view/view_int.h"
 
@@ -53,8 +54,96 @@ int ckpt__view_mapping_check(const ckpt_view *v, ckpt_error *err)
 	return rc;
 }
 
-/* Measure @mapping.json: exactly what `ckptfs --dry-run --json` prints
- * (the JSON and a newline), once, whichever thread asks first. */
+/* Where the mount shows plan file f: s->path (in *path, which is cleared
+ * first) and its size or run. */
+static void shown_of(const ckpt_view *v, const ckpt_plan_file *f, ckpt_sbuf *path,
+		     ckpt__plan_shown *s)
+{
+	uint32_t node;
+	*s = (ckpt__plan_shown){0};
+	if (v->fmt->place) {
+		v->fmt->place(v, f, &node, &s->offset, &s->size);
+		s->has_offset = 1;
+	} else {
+		node = v->file_node[f - v->plan->files];
+		s->size = v->n[node].pub.size;
+	}
+	path->len = 0;
+	ckpt__view_node_path(v, node, path);
+	s->path = ckpt__sb_str(path);
+}
+
+struct by_shown {
+	const char *paths; /* every file's shown path, back to back with NULs */
+	const size_t *at;  /* file i's path starts at paths + at[i] */
+	const uint64_t *off;
+};
+
+static int cmp_shown(const void *a, const void *b, void *ctx)
+{
+	const struct by_shown *x = ctx;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int r = strcmp(x->paths + x->at[i], x->paths + x->at[j]);
+	return r ? r : x->off[i] < x->off[j] ? -1 : x->off[i] > x->off[j];
+}
+
+/* The plan's files sorted by their shown path (then offset: --format tf
+ * shows them all in one file), as "sorted by path" promises: npy's
+ * "a.b.npy" comes before "a.npy", although "a" comes before "a.b".
+ * Ownership: the caller frees the array with free(). */
+static const ckpt_plan_file **by_shown_path(const ckpt_view *v)
+{
+	size_t n = v->plan->n_files;
+	ckpt_sbuf paths = CKPT_SBUF_INIT, one = CKPT_SBUF_INIT;
+	size_t *at = malloc((n ? n : 1) * sizeof(*at));
+	uint64_t *off = malloc((n ? n : 1) * sizeof(*off));
+	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+	const ckpt_plan_file **order = malloc((n ? n : 1) * sizeof(*order));
+	int ok = at && off && idx && order;
+	for (size_t i = 0; ok && i < n; i++) {
+		ckpt__plan_shown s;
+		shown_of(v, &v->plan->files[i], &one, &s);
+		at[i] = paths.len;
+		off[i] = s.offset;
+		idx[i] = i;
+		ckpt__sb_putn(&paths, s.path, strlen(s.path) + 1);
+		ok = !paths.oom && !one.oom;
+	}
+	if (ok) {
+		struct by_shown ctx = {paths.p, at, off};
+		qsort_r(idx, n, sizeof(*idx), cmp_shown, &ctx);
+		for (size_t k = 0; k < n; k++)
+			order[k] = &v->plan->files[idx[k]];
+	} else {
+		free(order);
+		order = NULL;
+	}
+	free(paths.p);
+	free(one.p);
+	free(at);
+	free(off);
+	free(idx);
+	return order;
+}
+
+/* Chunk k of @mapping.json into b (cleared first). */
+static int mapping_chunk(const ckpt_view *v, size_t k, ckpt_sbuf *b, ckpt_sbuf *path,
+			 ckpt_error *err)
+{
+	ckpt__plan_shown s, *sp = NULL;
+	if (k < v->plan->n_files) {
+		shown_of(v, v->mapping_order[k], path, &s);
+		if (path->oom)
+			return ckpt__error(err, CKPT_ENOMEM, "@mapping.json: out of memory");
+		sp = &s;
+	}
+	b->len = 0;
+	return ckpt__plan_json_chunk(v->plan, v->mapping_order, k, sp, 1, b, err);
+}
+
+/* Measure @mapping.json: what `ckptfs --dry-run --json` prints (the JSON
+ * and a newline) with each file's path and size as the mount shows them,
+ * once, whichever thread asks first. */
 void ckpt__view_mapping_measure(const ckpt_view *cv)
 {
 	ckpt_view *v = (ckpt_view *)cv; /* logically const: a cache */
@@ -64,19 +153,18 @@ void ckpt__view_mapping_measure(const ckpt_view *cv)
 	if (atomic_load(&v->mapping_state) == 0) {
 		size_t n = v->plan->n_files;
 		int state = 2;
-		v->mapping_order = ckpt__plan_by_path(v->plan);
+		v->mapping_order = by_shown_path(v);
 		v->mapping_at = malloc((n + 2) * sizeof(uint64_t));
 		if (v->mapping_order && v->mapping_at) {
-			ckpt_sbuf b = CKPT_SBUF_INIT;
+			ckpt_sbuf b = CKPT_SBUF_INIT, path = CKPT_SBUF_INIT;
 			int rc = 0;
 			v->mapping_at[0] = 0;
 			for (size_t k = 0; rc == 0 && k <= n; k++) {
-				b.len = 0;
-				rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b,
-							   NULL);
+				rc = mapping_chunk(v, k, &b, &path, NULL);
 				v->mapping_at[k + 1] = v->mapping_at[k] + b.len;
 			}
 			free(b.p);
+			free(path.p);
 			if (rc == 0) {
 				v->n[v->mapping_id].pub.size = v->mapping_at[n + 1] + 1;
 				state = 1;
@@ -94,7 +182,7 @@ int ckpt__view_mapping_read(const ckpt_view *v, uint64_t off, uint8_t *out, size
 	size_t n = v->plan->n_files;
 	const uint64_t *at = v->mapping_at;
 	uint64_t end = off + len;
-	ckpt_sbuf b = CKPT_SBUF_INIT;
+	ckpt_sbuf b = CKPT_SBUF_INIT, path = CKPT_SBUF_INIT;
 	int rc = 0;
 
 	if (atomic_load(&v->mapping_state) != 1)
@@ -109,14 +197,14 @@ int ckpt__view_mapping_read(const ckpt_view *v, uint64_t off, uint8_t *out, size
 			hi = mid;
 	}
 	for (size_t k = lo; rc == 0 && k <= n && at[k] < end; k++) {
-		b.len = 0;
-		rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b, err);
+		rc = mapping_chunk(v, k, &b, &path, err);
 		uint64_t a = at[k] > off ? at[k] : off;
 		uint64_t z = at[k + 1] < end ? at[k + 1] : end;
 		if (rc == 0 && a < z)
 			memcpy(out + (a - off), b.p + (a - at[k]), (size_t)(z - a));
 	}
 	free(b.p);
+	free(path.p);
 	if (rc == 0 && end > at[n + 1])
 		out[at[n + 1] - off] = '\n';
 	return rc;

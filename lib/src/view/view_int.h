@@ -19,6 +19,7 @@
 
 #include "ckpt/view.h"
 #include "format/strings_int.h"
+#include "util/strbuf_int.h"
 
 /*
  * The tree of a view (its nodes, the children ranges, the names and the
@@ -87,6 +88,7 @@ struct ckpt_view {
 	uint32_t *children;
 	struct name_block *names;
 	struct npy_file *npy; /* npy format: one per plan file */
+	uint32_t *file_node;  /* per plan file: its node (NULL in own_files formats) */
 	uint64_t tree_bytes;  /* charged so far ... */
 	uint64_t tree_budget; /* ... and the most the tree may take */
 	/* @mapping.json (26 MB of JSON for 100,000 files) is never held whole:
@@ -140,6 +142,11 @@ struct ckpt__view_format {
 	/* Piece state (PIECE_*) of a node that is not a plan file, as
 	 * ckpt__view_pieces_state; NULL: such nodes draw from no piece. */
 	int (*verify)(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err);
+	/* Where plan file f's bytes are shown (@mapping.json): *node holds
+	 * them as the run [*off, *off + *size). NULL: the plan file's own node,
+	 * all of it (header included); a format with own_files must have it. */
+	void (*place)(const ckpt_view *v, const ckpt_plan_file *f, uint32_t *node, uint64_t *off,
+		      uint64_t *size);
 	/* Frees what build made (NULL: nothing). */
 	void (*free)(ckpt_view *v);
 };
@@ -155,6 +162,8 @@ uint32_t ckpt__view_add_node(ckpt_view *v, uint32_t parent, const char *name, si
 int ckpt__view_build_tree(ckpt_view *v, ckpt_error *err);
 /* Each directory's children sorted by name; clashes are errors. */
 int ckpt__view_link_children(ckpt_view *v, ckpt_error *err);
+/* Append node id's path below the root ("a/b.npy") to b. */
+void ckpt__view_node_path(const ckpt_view *v, uint32_t id, ckpt_sbuf *b);
 
 /* extent.c */
 int ckpt__view_measure(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *size,
