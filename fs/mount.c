@@ -284,6 +284,72 @@ static int check_data(const struct ckptfs_loaded *l)
 	return code;
 }
 
+/*
+ * The view in the format asked for. model.safetensors' __metadata__ says
+ * where it came from: "format": "pt" (what Hugging Face's loaders ask of
+ * a file), the checkpoint as read, the map as --map-file reads it, the
+ * --targets file and the casts.
+ */
+static int build_view(const struct ckptfs_opts *o, const struct ckptfs_loaded *l, ckpt_view **view,
+		      ckpt_error *err)
+{
+	static const char *const names[] = {
+	    [CKPTFS_FORMAT_RAW] = "raw",
+	    [CKPTFS_FORMAT_NPY] = "npy",
+	    [CKPTFS_FORMAT_TF] = "tf",
+	    [CKPTFS_FORMAT_SAFETENSORS] = "safetensors",
+	};
+	ckpt_view_opts vo = CKPT_VIEW_OPTS_INIT;
+	const char *meta[16], *ckpt = ckpt_reader_path(l->r);
+	char casts[64 * 24] = "", *map = NULL, *abs = NULL, *cwd = NULL;
+	size_t k = 0;
+	int rc = 0;
+
+	vo.format = names[o->format];
+	vo.key_sep = o->key_sep;
+	if (o->format == CKPTFS_FORMAT_SAFETENSORS) {
+		meta[k++] = "format";
+		meta[k++] = "pt";
+		/* absolute, as the file may be read anywhere (a URL as it is) */
+		if (ckpt[0] != '/' && strstr(ckpt, "://") == NULL &&
+		    (cwd = getcwd(NULL, 0)) != NULL &&
+		    (abs = malloc(strlen(cwd) + strlen(ckpt) + 2)) != NULL)
+			sprintf(abs, "%s/%s", cwd, ckpt);
+		free(cwd);
+		meta[k++] = "ckptfs.checkpoint";
+		meta[k++] = abs ? abs : ckpt;
+		if (o->n_entries)
+			rc = ckpt_map_to_json(o->entries, o->n_entries, &map, err);
+		if (map) {
+			meta[k++] = "ckptfs.map";
+			meta[k++] = map;
+		}
+		if (o->targets_path) {
+			meta[k++] = "ckptfs.targets";
+			meta[k++] = o->targets_path;
+		}
+		for (size_t i = 0, used = 0; i < o->n_casts; i++) {
+			int n = snprintf(casts + used, sizeof(casts) - used, "%s%s=%s",
+					 i ? "," : "", ckpt_dtype_name(o->casts[i].from),
+					 ckpt_dtype_name(o->casts[i].to));
+			used += n > 0 && (size_t)n < sizeof(casts) - used ? (size_t)n : 0;
+		}
+		if (casts[0]) {
+			meta[k++] = "ckptfs.cast";
+			meta[k++] = casts;
+		}
+		meta[k++] = "ckptfs.version";
+		meta[k++] = CKPTFS_VERSION;
+		meta[k] = NULL;
+		vo.metadata = meta;
+	}
+	if (rc == 0)
+		rc = ckpt_view_build_opts(view, l->r, l->plan, &vo, err);
+	ckpt_plan_string_free(map);
+	free(abs);
+	return rc;
+}
+
 int ckptfs_mount(struct ckptfs_opts *o)
 {
 	const char *path = o->checkpoint, *mount_arg = o->mountpoint;
@@ -314,10 +380,7 @@ int ckptfs_mount(struct ckptfs_opts *o)
 	}
 	if ((code = check_data(&l)) != 0)
 		goto out;
-	const char *vf = o->format == CKPTFS_FORMAT_NPY	 ? "npy"
-			 : o->format == CKPTFS_FORMAT_TF ? "tf"
-							 : "raw";
-	int rc = ckpt_view_build_format(&view, l.r, l.plan, vf, &err);
+	int rc = build_view(o, &l, &view, &err);
 	if (rc) {
 		code = ckptfs_fail(rc, &err);
 		goto out;

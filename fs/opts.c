@@ -54,10 +54,14 @@ static const char usage_mount[] =
     "MOUNT OPTIONS (each also as -o key=value):\n"
     "  --verify none|read|mount  checksums: read (default) checks a file's tensors\n"
     "                      before it is served whole; mount checks all first\n"
-    "  --format raw|npy|tf raw tensor bytes, NAME.npy files for numpy.load, or\n"
-    "                      one TF checkpoint ckpt.index + ckpt.data-00000-of-00001\n"
-    "                      and its `checkpoint` file (reads all mapped data at\n"
-    "                      mount for its CRCs, checking the source's)\n"
+    "  --format raw|npy|tf|safetensors  raw tensor bytes, NAME.npy files for\n"
+    "                      numpy.load, one TF checkpoint ckpt.index +\n"
+    "                      ckpt.data-00000-of-00001 and its `checkpoint` file (reads\n"
+    "                      all mapped data at mount for its CRCs, checking the\n"
+    "                      source's), or one model.safetensors holding every\n"
+    "                      target (torch, JAX, HF)\n"
+    "  --key-sep C         safetensors: write C for '/' in keys (. for PyTorch\n"
+    "                      state_dict names; default: names as they are)\n"
     "  --xattr on|off      user.ckpt.* attributes (default on); off makes ls -l\n"
     "                      of big trees fast (no getxattr round trip per file)\n"
     "  --uid U  --gid G    owner shown for every file (a number or a name;\n"
@@ -127,6 +131,8 @@ static const struct opt_def {
     {"all", no_argument, C_GRAPH, 1},
     {"with-local", no_argument, C_GRAPH, 1},
     {"format", required_argument, C_MOUNT, 1},
+    {"key-sep", required_argument, C_MOUNT, 1},
+    {"key_sep", required_argument, C_MOUNT, 1},
     {"verify", required_argument, C_MOUNT, 1},
     {"xattr", required_argument, C_MOUNT, 1},
     {"debug", no_argument, C_MOUNT, 0},
@@ -189,7 +195,7 @@ static const char *nearest(const char *name, size_t len)
 	const char *best = NULL;
 	size_t bd = 3;
 	for (size_t i = 0; i < N_DEFS; i++) {
-		if (strcmp(defs[i].name, "map_file") == 0)
+		if (strcmp(defs[i].name, "map_file") == 0 || strcmp(defs[i].name, "key_sep") == 0)
 			continue;
 		size_t d = distance(name, len, defs[i].name);
 		if (len >= 2 && strncmp(defs[i].name, name, len) == 0)
@@ -336,11 +342,16 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		if (rc == 0)
 			m->n_casts++;
 	} else if (strcmp(k, "format") == 0) {
-		static const char *const f[] = {"raw", "npy", "tf", NULL};
+		static const char *const f[] = {"raw", "npy", "tf", "safetensors", NULL};
 		int i = pick(k, val, f);
 		if (i < 0)
 			return CKPTFS_EXIT_USAGE;
 		m->format = (enum ckptfs_format)i;
+	} else if (strcmp(k, "key-sep") == 0 || strcmp(k, "key_sep") == 0) {
+		if (strlen(val) != 1 || val[0] < 0x21 || val[0] > 0x7e)
+			return usage_error(
+			    "--key-sep takes one printable ASCII character, not '%s'", val);
+		m->key_sep = val[0];
 	} else if (strcmp(k, "verify") == 0) {
 		static const char *const v[] = {"none", "read", "mount", NULL};
 		int i = pick(k, val, v);
@@ -434,6 +445,8 @@ static int check_mode(const struct parse *p)
 		if (p->seen[c][0] && !(allowed[o->mode] & 1u << c))
 			return usage_error("%s does not apply to %s", p->seen[c],
 					   mode_text(o->mode));
+	if (o->key_sep && o->format != CKPTFS_FORMAT_SAFETENSORS)
+		return usage_error("--key-sep applies to --format safetensors");
 	if (p->seen[C_GRAPH][0] && o->mode != CKPTFS_MODE_LIST_TARGETS && o->targets_path == NULL)
 		return usage_error("%s applies to --targets GRAPH or --list-targets",
 				   p->seen[C_GRAPH]);

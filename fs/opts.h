@@ -18,7 +18,12 @@ enum ckptfs_mode {
 	CKPTFS_MODE_VERSION,	  /* -V: the version is printed */
 };
 
-enum ckptfs_format { CKPTFS_FORMAT_RAW, CKPTFS_FORMAT_NPY, CKPTFS_FORMAT_TF };
+enum ckptfs_format {
+	CKPTFS_FORMAT_RAW,
+	CKPTFS_FORMAT_NPY,
+	CKPTFS_FORMAT_TF,
+	CKPTFS_FORMAT_SAFETENSORS
+};
 enum ckptfs_verify { CKPTFS_VERIFY_NONE, CKPTFS_VERIFY_READ, CKPTFS_VERIFY_MOUNT };
 
 /* Options of a CHECKPOINT that is a URL (remote.c). */
@@ -49,6 +54,7 @@ struct ckptfs_opts {
 	int strict;
 	/* mount options */
 	enum ckptfs_format format;
+	char key_sep; /* --key-sep: safetensors keys' '/' (0: as is) */
 	enum ckptfs_verify verify;
 	int foreground, debug, single_thread;
 	/* -o uid=, gid=, umask=: the owner and modes stat shows (the kernel

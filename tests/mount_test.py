@@ -105,16 +105,33 @@ def files_of(root):
     return out
 
 
-def fixtures_unmapped(root):
-    inv = os.path.join(root, "INVENTORY.md")
+def fixture_prefixes(root):
+    """Every checkpoint INVENTORY.md lists (V1 and V2)."""
     prefixes = []
-    with open(inv, encoding="utf-8") as f:
+    with open(os.path.join(root, "INVENTORY.md"), encoding="utf-8") as f:
         for line in f:
             if line.startswith("# ") and "(V" in line:
                 rel = line.split()[1]
                 prefixes.append(os.path.join(root, rel[:-6] if rel.endswith(".index") else rel))
     check(len(prefixes) >= 40, f"only {len(prefixes)} fixtures")
-    for pfx in prefixes:
+    return prefixes
+
+
+def preflight():
+    """(fixtures folder, None), or (None, the exit code) without FUSE or
+    fixtures: skip (77), or fail under CI=true."""
+    if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
+        print("no FUSE here")
+        return None, 1 if CI else 77
+    root = os.environ.get("CKPT_FIXTURES", "")
+    if not os.path.isdir(root):
+        print("no fixtures folder")
+        return None, 1 if CI else 77
+    return root, None
+
+
+def fixtures_unmapped(root):
+    for pfx in fixture_prefixes(root):
         dump = json.loads(subprocess.run([DUMP, pfx], capture_output=True, text=True,
                                          check=True).stdout)
         with Mount(pfx) as m:
@@ -721,11 +738,11 @@ def shown_files(pfx, tj):
                       f"npy paths {paths}")
 
 
-def tf_runs(pfx, tj):
-    """tf: each entry is its run of the data file; numeric runs hold the
-    raw mount's bytes; the runs tile the data file in order."""
-    data = "ckpt.data-00000-of-00001"
-    with Mount(pfx, "--format", "tf", "--targets", tj) as t, \
+def one_file_runs(pfx, tj, fmt, data):
+    """tf, safetensors: each entry is its run of the one file holding every
+    target; numeric runs hold the raw mount's bytes; the runs tile the file
+    in order (safetensors: after its 8-byte length and header)."""
+    with Mount(pfx, "--format", fmt, "--targets", tj) as t, \
             Mount(pfx, "--targets", tj) as r:
         if not (t.ok and r.ok):
             return
@@ -733,26 +750,26 @@ def tf_runs(pfx, tj):
         raw = {(e["name"], e["slice"]): e for e in mapping_of(r.dir)}
         with open(os.path.join(t.dir, data), "rb") as f:
             blob = f.read()
-        check(len(blob) == os.stat(os.path.join(t.dir, data)).st_size, "tf: data size")
-        at = 0
+        check(len(blob) == os.stat(os.path.join(t.dir, data)).st_size, f"{fmt}: file size")
+        at = 8 + int.from_bytes(blob[:8], "little") if fmt == "safetensors" else 0
         for e in mp:
             check(e["path"] == data and os.path.isfile(os.path.join(t.dir, e["path"])),
-                  f"tf: path {e['path']}")
-            check(e.get("offset") == at, f"tf: {e['name']} {e['slice']} at {e.get('offset')}, "
-                  f"want {at}")
+                  f"{fmt}: path {e['path']}")
+            check(e.get("offset") == at, f"{fmt}: {e['name']} {e['slice']} at "
+                  f"{e.get('offset')}, want {at}")
             if "offset" not in e:
                 continue
             at = e["offset"] + e["size"]
             src = raw.get((e["name"], e["slice"]))
-            if check(src is not None, f"tf: {e['name']} not in the raw mapping") and \
+            if check(src is not None, f"{fmt}: {e['name']} not in the raw mapping") and \
                     e["dtype"] != "string":
                 with open(os.path.join(r.dir, src["path"]), "rb") as f:
                     want = f.read()
                 check(blob[e["offset"]:e["offset"] + e["size"]] == want,
-                      f"tf: the run of {e['name']} {e['slice']} is not its raw bytes")
+                      f"{fmt}: the run of {e['name']} {e['slice']} is not its raw bytes")
             counts["mapping"] = counts.get("mapping", 0) + 1
-        check(at == len(blob), f"tf: runs end at {at}, the data file at {len(blob)}")
-        check(len(mp) == len(raw), f"tf: {len(mp)} entries, raw {len(raw)}")
+        check(at == len(blob), f"{fmt}: runs end at {at}, the file at {len(blob)}")
+        check(len(mp) == len(raw), f"{fmt}: {len(mp)} entries, raw {len(raw)}")
 
 
 def tf_state_file(pfx, tj):
@@ -797,8 +814,9 @@ def mapping_and_tf_state():
     raw and npy: every `path` is a file whose st_size is its `size` (npy:
     NAME.npy with its header; strings too, which --dry-run cannot size),
     every file is listed once, sorted by the path as shown ("a.b.npy"
-    before "a.npy"); tf: `offset` and `size` are the variable's run of the
-    data file, the runs tile it, a numeric run holds the raw mount's bytes.
+    before "a.npy"); tf and safetensors: `offset` and `size` are the
+    target's run of the one file, the runs tile it, a numeric run holds
+    the raw mount's bytes.
     The tf view's `checkpoint` state file makes `cp -r` of the mount a
     directory `ckptfs --list DIR/` reads, and its text parses with
     protobuf's text_format (as TensorFlow's get_checkpoint_state does)
@@ -806,8 +824,14 @@ def mapping_and_tf_state():
     with tempfile.TemporaryDirectory() as d:
         pfx, tj = generate(d, MAP_SPEC, MAP_TARGETS)
         shown_files(pfx, tj)
-        tf_runs(pfx, tj)
+        one_file_runs(pfx, tj, "tf", "ckpt.data-00000-of-00001")
         tf_state_file(pfx, tj)
+        # safetensors holds no strings
+        numeric = os.path.join(d, "numeric.json")
+        with open(numeric, "w") as f:
+            json.dump({"variables": [v for v in MAP_TARGETS["variables"]
+                                     if v["dtype"] != "string"]}, f)
+        one_file_runs(pfx, numeric, "safetensors", "model.safetensors")
 
 
 NOBODY = 65534  # owner in the perms checks; OTHER is a uid and gid no file is for
@@ -997,13 +1021,9 @@ def perms():
 
 
 def main():
-    if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
-        print("no FUSE here")
-        return 1 if CI else 77
-    root = os.environ.get("CKPT_FIXTURES", "")
-    if not os.path.isdir(root):
-        print("no fixtures folder")
-        return 1 if CI else 77
+    root, code = preflight()
+    if root is None:
+        return code
     fixtures_unmapped(root)
     mapped_and_errors(root)
     concurrent_reads()

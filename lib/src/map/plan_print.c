@@ -37,32 +37,17 @@ const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p)
 	return v;
 }
 
-static json_t *file_json(const ckpt_plan_file *f, const ckpt__plan_shown *shown)
+static json_t *file_json(const ckpt_plan_file *f)
 {
 	json_t *shape = json_array();
 	for (int d = 0; shape != NULL && d < f->rank; d++)
 		if (json_array_append_new(shape, json_integer(f->shape[d])))
 			break;
-	json_t *size = shown	       ? json_integer((json_int_t)shown->size)
-		       : f->size_known ? json_integer((json_int_t)f->size)
-				       : json_null();
-	json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s}", "path",
-			      shown ? shown->path : f->path, "name", f->var, "dtype",
-			      ckpt_dtype_name(f->dtype), "shape", shape, "source", f->source_name,
-			      "source_dtype", ckpt_dtype_name(f->source_dtype), "slice", f->spec);
-	if (o && shown && shown->has_offset &&
-	    json_object_set_new(o, "offset", json_integer((json_int_t)shown->offset))) {
-		json_decref(o);
-		o = NULL;
-	}
-	if (o == NULL) {
-		json_decref(size);
-		return NULL;
-	}
-	if (json_object_set_new(o, "size", size)) { /* it took size either way */
-		json_decref(o);
-		return NULL;
-	}
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:o}", "path", f->path, "name", f->var,
+		      "dtype", ckpt_dtype_name(f->dtype), "shape", shape, "source", f->source_name,
+		      "source_dtype", ckpt_dtype_name(f->source_dtype), "slice", f->spec, "size",
+		      f->size_known ? json_integer((json_int_t)f->size) : json_null());
 	return o;
 }
 
@@ -73,8 +58,9 @@ static json_t *file_json(const ckpt_plan_file *f, const ckpt__plan_shown *shown)
  * one level deeper (JSON strings hold no raw newline, so every "\n" of an
  * element's own dump is a line break to indent).
  */
-int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k,
-			  const ckpt__plan_shown *shown, int pretty, ckpt_sbuf *b, ckpt_error *err)
+int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
+			  ckpt__plan_json_amend amend, const void *ctx, ckpt_sbuf *b,
+			  ckpt_error *err)
 {
 	if (k == 0)
 		ckpt__sb_puts(b, "[");
@@ -82,11 +68,15 @@ int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k
 		ckpt__sb_puts(b, pretty && p->n_files ? "\n]" : "]");
 		return b->oom ? oom(err) : 0;
 	}
-	json_t *o = file_json(v[k], shown);
+	json_t *o = file_json(v[k]);
 	if (o == NULL)
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: a name is not valid UTF-8, which JSON cannot carry",
 				   v[k]->file);
+	int rc = amend ? amend(ctx, v[k], o) : 0;
+	json_decref(rc ? o : NULL);
+	if (rc)
+		return ckpt__error(err, rc, "%s: its entry: %s", v[k]->file, ckpt_strerror(rc));
 	size_t jf = JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
 	jf |= pretty ? JSON_INDENT(2) : JSON_COMPACT;
 	char *e = json_dumps(o, jf);
@@ -117,7 +107,7 @@ int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out, ckpt_error
 	ckpt_sbuf b = CKPT_SBUF_INIT;
 	int rc = 0;
 	for (size_t k = 0; rc == 0 && k <= p->n_files; k++)
-		rc = ckpt__plan_json_chunk(p, v, k, NULL, pretty, &b, err);
+		rc = ckpt__plan_json_chunk(p, v, k, pretty, NULL, NULL, &b, err);
 	free(v);
 	if (rc) {
 		free(b.p);

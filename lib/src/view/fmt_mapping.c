@@ -1,10 +1,12 @@
 /*
  * @mapping.json, at the root of every view: what `ckptfs --dry-run --json`
- * prints, with each file's path and size as the view shows them (the
- * format places them), never held whole (view_int.h).
+ * prints, with each file's path and size as the view shows them (its own
+ * node, or where the format places it: tf, safetensors) and what the
+ * format adds to an entry, never held whole (view_int.h).
  */
 #include "view/view_int.h"
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,13 +56,21 @@ int ckpt__view_mapping_check(const ckpt_view *v, ckpt_error *err)
 	return rc;
 }
 
-/* Where the mount shows plan file f: s->path (in *path, which is cleared
- * first) and its size or run. */
-static void shown_of(const ckpt_view *v, const ckpt_plan_file *f, ckpt_sbuf *path,
-		     ckpt__plan_shown *s)
+/* Where the mount shows a plan file: `path` (in a scratch buffer), all of
+ * that file (`size`), or the run [offset, offset + size) of it. */
+struct shown {
+	const char *path;
+	uint64_t size;
+	uint64_t offset;
+	int has_offset;
+};
+
+/* Where the mount shows plan file f, its path built in *path (cleared
+ * first): the format places it, or it is its own node. */
+static void shown_of(const ckpt_view *v, const ckpt_plan_file *f, ckpt_sbuf *path, struct shown *s)
 {
 	uint32_t node;
-	*s = (ckpt__plan_shown){0};
+	*s = (struct shown){0};
 	if (v->fmt->place) {
 		v->fmt->place(v, f, &node, &s->offset, &s->size);
 		s->has_offset = 1;
@@ -71,6 +81,38 @@ static void shown_of(const ckpt_view *v, const ckpt_plan_file *f, ckpt_sbuf *pat
 	path->len = 0;
 	ckpt__view_node_path(v, node, path);
 	s->path = ckpt__sb_str(path);
+}
+
+struct amend_ctx {
+	const ckpt_view *v;
+	ckpt_sbuf *path; /* scratch for the shown path */
+};
+
+/* A plan file's entry as the mount shows it: its path and size (and
+ * offset) replaced, then what the format adds (safetensors: key,
+ * data_offsets). */
+static int amend(const void *ctx, const ckpt_plan_file *f, void *obj)
+{
+	const struct amend_ctx *c = ctx;
+	json_t *o = obj;
+	struct shown s;
+	shown_of(c->v, f, c->path, &s);
+	if (c->path->oom || json_object_set_new(o, "path", json_string(s.path)) ||
+	    (s.has_offset &&
+	     json_object_set_new(o, "offset", json_integer((json_int_t)s.offset))) ||
+	    json_object_del(o, "size") ||
+	    json_object_set_new(o, "size", json_integer((json_int_t)s.size)))
+		return CKPT_ENOMEM;
+	return c->v->fmt->mapping_amend ? c->v->fmt->mapping_amend(c->v, f, obj) : 0;
+}
+
+/* Chunk k of @mapping.json (ckpt__plan_json_chunk) into b, cleared first. */
+static int mapping_chunk(const ckpt_view *v, size_t k, ckpt_sbuf *b, ckpt_sbuf *path,
+			 ckpt_error *err)
+{
+	struct amend_ctx c = {v, path};
+	b->len = 0;
+	return ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, amend, &c, b, err);
 }
 
 struct by_shown {
@@ -87,9 +129,9 @@ static int cmp_shown(const void *a, const void *b, void *ctx)
 	return r ? r : x->off[i] < x->off[j] ? -1 : x->off[i] > x->off[j];
 }
 
-/* The plan's files sorted by their shown path (then offset: --format tf
- * shows them all in one file), as "sorted by path" promises: npy's
- * "a.b.npy" comes before "a.npy", although "a" comes before "a.b".
+/* The plan's files sorted by their shown path (then offset: tf and
+ * safetensors show them all in one file), as "sorted by path" promises:
+ * npy's "a.b.npy" comes before "a.npy", although "a" comes before "a.b".
  * Ownership: the caller frees the array with free(). */
 static const ckpt_plan_file **by_shown_path(const ckpt_view *v)
 {
@@ -101,7 +143,7 @@ static const ckpt_plan_file **by_shown_path(const ckpt_view *v)
 	const ckpt_plan_file **order = malloc((n ? n : 1) * sizeof(*order));
 	int ok = at && off && idx && order;
 	for (size_t i = 0; ok && i < n; i++) {
-		ckpt__plan_shown s;
+		struct shown s;
 		shown_of(v, &v->plan->files[i], &one, &s);
 		at[i] = paths.len;
 		off[i] = s.offset;
@@ -124,21 +166,6 @@ static const ckpt_plan_file **by_shown_path(const ckpt_view *v)
 	free(off);
 	free(idx);
 	return order;
-}
-
-/* Chunk k of @mapping.json into b (cleared first). */
-static int mapping_chunk(const ckpt_view *v, size_t k, ckpt_sbuf *b, ckpt_sbuf *path,
-			 ckpt_error *err)
-{
-	ckpt__plan_shown s, *sp = NULL;
-	if (k < v->plan->n_files) {
-		shown_of(v, v->mapping_order[k], path, &s);
-		if (path->oom)
-			return ckpt__error(err, CKPT_ENOMEM, "@mapping.json: out of memory");
-		sp = &s;
-	}
-	b->len = 0;
-	return ckpt__plan_json_chunk(v->plan, v->mapping_order, k, sp, 1, b, err);
 }
 
 /* Measure @mapping.json: what `ckptfs --dry-run --json` prints (the JSON
