@@ -199,8 +199,8 @@ static int serve(struct fuse_session *se, const struct ckptfs_opts *o)
 			return CKPTFS_EXIT_SOFTWARE;
 		}
 		fuse_loop_cfg_set_clone_fd(cfg, 1);
-		fuse_loop_cfg_set_max_threads(cfg, 16);
-		fuse_loop_cfg_set_idle_threads(cfg, 8);
+		fuse_loop_cfg_set_max_threads(cfg, o->max_threads ? o->max_threads : 16);
+		fuse_loop_cfg_set_idle_threads(cfg, o->max_idle_threads ? o->max_idle_threads : 8);
 		rc = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
@@ -284,6 +284,35 @@ static pid_t daemonize(int *rfd)
 	    dup2(devnull_fd, STDOUT_FILENO) < 0)
 		fprintf(stderr, "ckptfs: daemonizing: %s\n", strerror(errno));
 	return 0;
+}
+
+/* Is -o allow_other among the options passed to FUSE (comma-joined, a
+ * comma or backslash inside an option escaped by a backslash)? */
+static int has_allow_other(const char *fuse_opts)
+{
+	static const char want[] = "allow_other";
+	for (const char *p = fuse_opts; p && *p;) {
+		const char *q = p;
+		while (*q && *q != ',')
+			q += q[0] == '\\' && q[1] ? 2 : 1;
+		if ((size_t)(q - p) == sizeof(want) - 1 && memcmp(p, want, sizeof(want) - 1) == 0)
+			return 1;
+		p = *q ? q + 1 : q;
+	}
+	return 0;
+}
+
+/* uid= or gid= naming someone else without allow_other: the kernel lets
+ * only the mounting user in, so the owner given could not read a byte. */
+static void warn_owner(const struct ckptfs_opts *o)
+{
+	if (has_allow_other(o->fuse_opts) ||
+	    !((o->have_uid && o->uid != getuid()) || (o->have_gid && o->gid != getgid())))
+		return;
+	fprintf(stderr,
+		"ckptfs: warning: -o %s without -o allow_other: only the mounting user "
+		"(uid %u) can enter the mount\n",
+		o->have_uid && o->uid != getuid() ? "uid=" : "gid=", (unsigned)getuid());
 }
 
 /* --verify=mount: check every piece before mounting (total: the bytes
@@ -487,10 +516,12 @@ int ckptfs_mount(struct ckptfs_opts *o)
 
 	struct ckptfs fs = {.view = view,
 			    .verify = o->verify,
-			    .uid = getuid(),
-			    .gid = getgid(),
+			    .uid = o->have_uid ? o->uid : getuid(),
+			    .gid = o->have_gid ? o->gid : getgid(),
+			    .umask = o->umask,
 			    .timeout = 86400.0,
 			    .no_xattr = o->no_xattr};
+	warn_owner(o);
 	if (pthread_mutex_init(&fs.lock, NULL) != 0) {
 		code = CKPTFS_EXIT_SOFTWARE;
 		goto out;

@@ -116,11 +116,13 @@ static void fill_attr(struct ckptfs *fs, uint32_t id, const ckpt_node *n, struct
 	st->st_gid = fs->gid;
 	st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
 	st->st_blksize = 65536;
+	/* the modes of a copy the user can change and delete (cp -r keeps
+	 * them); writes still fail: the mount is read-only (EROFS) */
 	if (n->is_dir) {
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | (0755 & ~fs->umask);
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | (0644 & ~fs->umask);
 		st->st_nlink = 1;
 		st->st_size = (off_t)n->size;
 		st->st_blocks = (blkcnt_t)((n->size + 511) / 512);

@@ -5,8 +5,11 @@
  */
 #include "opts.h"
 
+#include <errno.h>
 #include <fuse_opt.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +62,10 @@ static const char *const usage[] = {
     "                      before it is served whole; mount checks all first\n"
     "  --format raw|npy|tf|safetensors  raw tensor bytes, NAME.npy files for\n"
     "                      numpy.load, one TF checkpoint ckpt.index +\n"
-    "                      ckpt.data-00000-of-00001 (reads all mapped data at mount\n"
-    "                      for its CRCs, checking the source's), or one\n"
-    "                      model.safetensors holding every target (torch, JAX, HF)\n"
+    "                      ckpt.data-00000-of-00001 and its `checkpoint` file (reads\n"
+    "                      all mapped data at mount for its CRCs, checking the\n"
+    "                      source's), or one model.safetensors holding every\n"
+    "                      target (torch, JAX, HF)\n"
     "  --key-sep C         safetensors: write C for '/' in keys (. for PyTorch\n"
     "                      state_dict names; default: names as they are)\n"
     "  --xattr on|off      user.ckpt.* attributes (default on); off makes ls -l\n"
@@ -71,9 +75,16 @@ static const char *const usage[] = {
     "                      the background (journalctl -t ckptfs), stderr with -f\n"
     "  --term_wait S       on SIGTERM/SIGINT/SIGHUP keep serving open files up to\n"
     "                      S seconds (5) before unmounting; 0: at once\n"
+    "  --uid U  --gid G    owner shown for every file (a number or a name;\n"
+    "                      default: the mounting user's); other users need\n"
+    "                      -o allow_other\n"
+    "  --umask M           octal bits cleared from the modes 0755 (directories)\n"
+    "                      and 0644 (files), e.g. 027; the kernel checks them\n"
+    "  --max_threads N  --max_idle_threads N  FUSE worker threads at most (16),\n"
+    "                      and kept idle (8); 1..1024\n"
     "  -f                  stay in the foreground    -d, --debug  debug (implies -f)\n"
     "  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
-    "                      own options (allow_other, max_threads=N, ...)\n"
+    "                      own mount options (allow_other, ...)\n"
     "\n",
     "REMOTE OPTIONS (a URL CHECKPOINT; credentials: see ckptfs(1)):\n"
     "  --header 'NAME: VALUE'  extra request header, repeatable\n"
@@ -141,6 +152,11 @@ static const struct opt_def {
     {"verify", required_argument, C_VERIFY, 1},
     {"xattr", required_argument, C_MOUNT, 1},
     {"debug", no_argument, C_MOUNT, 0},
+    {"uid", required_argument, C_MOUNT, 1},
+    {"gid", required_argument, C_MOUNT, 1},
+    {"umask", required_argument, C_MOUNT, 1},
+    {"max_threads", required_argument, C_MOUNT, 1},
+    {"max_idle_threads", required_argument, C_MOUNT, 1},
     {"log", required_argument, C_MOUNT, 1},
     {"term_wait", required_argument, C_MOUNT, 1},
     {"header", required_argument, C_REMOTE, 1},
@@ -248,6 +264,55 @@ static int set_string(char **dst, const char *val)
 	return (*dst = strdup(val)) ? 0 : CKPTFS_EXIT_SOFTWARE;
 }
 
+/* val as a whole number in base (no sign, nothing after it) up to max. */
+static int parse_num(const char *val, int base, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(val, &end, base);
+	if (errno || end == val || *end || val[0] == '-' || val[0] == '+' || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* uid=, gid= (a number or a name, as chown takes them), umask= (octal),
+ * max_threads=, max_idle_threads=: 0 or an exit code (printed). */
+static int owner_or_loop(struct ckptfs_opts *m, const char *k, const char *val)
+{
+	unsigned long n = 0;
+	if (strcmp(k, "uid") == 0 || strcmp(k, "gid") == 0) {
+		int user = k[0] == 'u';
+		if (parse_num(val, 10, UINT32_MAX - 1, &n) != 0) {
+			const struct passwd *pw = user ? getpwnam(val) : NULL;
+			const struct group *gr = user ? NULL : getgrnam(val);
+			if (pw == NULL && gr == NULL)
+				return usage_error("%s=%s: no such %s", k, val,
+						   user ? "user" : "group");
+			n = pw ? pw->pw_uid : gr->gr_gid;
+		}
+		if (user) {
+			m->uid = (uid_t)n;
+			m->have_uid = 1;
+		} else {
+			m->gid = (gid_t)n;
+			m->have_gid = 1;
+		}
+	} else if (strcmp(k, "umask") == 0) {
+		if (parse_num(val, 8, 0777, &n) != 0)
+			return usage_error("umask=%s: not an octal mode of at most 0777", val);
+		m->umask = (mode_t)n;
+	} else {
+		if (parse_num(val, 10, 1024, &n) != 0 || n == 0)
+			return usage_error("%s=%s: not a number from 1 to 1024", k, val);
+		if (strcmp(k, "max_threads") == 0)
+			m->max_threads = (unsigned)n;
+		else
+			m->max_idle_threads = (unsigned)n;
+	}
+	return 0;
+}
+
 /* Apply one of our options (by its definition) with its value, if any;
  * 0 or an exit code (printed). */
 static int apply(struct parse *p, const struct opt_def *d, const char *val)
@@ -334,6 +399,9 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		m->term_wait = (int)s;
 	} else if (d->cls == C_REMOTE) {
 		return ckptfs_remote_option(&m->remote, k, val);
+	} else if (strcmp(k, "uid") == 0 || strcmp(k, "gid") == 0 || strcmp(k, "umask") == 0 ||
+		   strcmp(k, "max_threads") == 0 || strcmp(k, "max_idle_threads") == 0) {
+		return owner_or_loop(m, k, val);
 	}
 	return rc ? ckptfs_fail(rc, &err) : 0;
 }

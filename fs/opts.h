@@ -3,6 +3,7 @@
 #define CKPTFS_OPTS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "ckpt/graph.h"
 #include "ckpt/resolve.h"
@@ -62,6 +63,14 @@ struct ckptfs_opts {
 	char key_sep; /* --key-sep: safetensors keys' '/' (0: as is) */
 	enum ckptfs_verify verify;
 	int foreground, debug, single_thread;
+	/* -o uid=, gid=, umask=: the owner and modes stat shows (the kernel
+	 * checks them); without uid= / gid=, the mounting user's */
+	int have_uid, have_gid;
+	uid_t uid;
+	gid_t gid;
+	mode_t umask; /* cleared from 0755 (directories) and 0644 (files) */
+	/* -o max_threads=, max_idle_threads=: the session loop's (0: 16, 8) */
+	unsigned max_threads, max_idle_threads;
 	int no_xattr;	 /* --xattr off: no user.ckpt.* (ls -l asks per file) */
 	char *fuse_opts; /* -o options passed on to FUSE, comma-joined (escaped) */
 	char *log_file;	 /* owned; --log / -o log=: the daemon's log lines go there */

@@ -20,7 +20,8 @@
  *   digits of the FNV-1a 64 hash of the real component + `~` + its first
  *   200 bytes (cut at a UTF-8 boundary); the file's user.ckpt.source and
  *   @mapping.json keep the full name;
- * - `@mapping.json` at the root holds the plan as JSON.
+ * - `@mapping.json` at the root holds the plan as JSON, each file's "path"
+ *   and "size" as the view shows it (npy: NAME.npy with its header).
  *
  * File bytes: little-endian, row-major, the target dtype; a scalar string is
  * its raw bytes; a string tensor of rank >= 1 is each element as a uint64
@@ -76,7 +77,10 @@ int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan
  *   bytes '|S<longest>' (shorter elements padded with NUL bytes, so
  *   trailing NULs of an element are lost; an all-empty tensor is '|S1').
  * - "tf": the root holds one TensorFlow V2 checkpoint, `ckpt.index` and
- *   `ckpt.data-00000-of-00001` (plus @mapping.json), with the plan's
+ *   `ckpt.data-00000-of-00001`, the `checkpoint` state file naming it
+ *   (`model_checkpoint_path: "ckpt"`, `all_model_checkpoint_paths:
+ *   "ckpt"`) and @mapping.json (each plan file's run of the data file,
+ *   with its "offset"), with the plan's
  *   target variables under their target names, in the target dtype: byte
  *   for byte what ckpt_writer (= TF's BundleWriter) writes when the plan
  *   files are added in plan order (variables by name, parts in order) the
@@ -109,12 +113,17 @@ int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan
  *   header over 100,000,000 bytes (what the reference reader accepts).
  *   Names and metadata are written as JSON strings (escaped); names that are
  *   not UTF-8 are refused, as for @mapping.json. In @mapping.json each file's
- *   `path` is `model.safetensors` and it adds `key` and `data_offsets`.
+ *   `path` is `model.safetensors`, `offset` and `size` its run there, and
+ *   it adds `key` and `data_offsets` (the header's, from the data start).
  */
 
-/* The two file names of a "tf" view. */
-#define CKPT_VIEW_TF_INDEX "ckpt.index"
-#define CKPT_VIEW_TF_DATA "ckpt.data-00000-of-00001"
+/* The files of a "tf" view: the checkpoint CKPT_VIEW_TF_PREFIX, and the
+ * `checkpoint` state file naming it (a copy of the root is a checkpoint
+ * directory, as tf.train.latest_checkpoint reads one). */
+#define CKPT_VIEW_TF_PREFIX "ckpt"
+#define CKPT_VIEW_TF_INDEX CKPT_VIEW_TF_PREFIX ".index"
+#define CKPT_VIEW_TF_DATA CKPT_VIEW_TF_PREFIX ".data-00000-of-00001"
+#define CKPT_VIEW_TF_STATE "checkpoint"
 /* The file of a "safetensors" view. */
 #define CKPT_VIEW_SAFETENSORS "model.safetensors"
 

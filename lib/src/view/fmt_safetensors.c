@@ -291,11 +291,8 @@ static int st_build(ckpt_view *v, ckpt_error *err)
 		return rc;
 	if ((rc = ckpt_view_build_format(&st->raw, v->r, v->plan, "raw", err)))
 		return rc;
-	for (uint32_t id = 0; id < ckpt_view_count(st->raw); id++) {
-		const ckpt_node *nd = ckpt_view_node(st->raw, id);
-		if (nd->file != NULL)
-			st->seg[st->seg_of[nd->file - v->plan->files]].raw_id = id;
-	}
+	for (size_t i = 0; i < n; i++)
+		st->seg[st->seg_of[i]].raw_id = st->raw->file_node[i];
 	st->file_id = ckpt__view_add_node(v, CKPT_VIEW_ROOT, CKPT_VIEW_SAFETENSORS,
 					  strlen(CKPT_VIEW_SAFETENSORS), 0);
 	if (st->file_id == CKPT_VIEW_NONE)
@@ -375,13 +372,22 @@ static int st_verify(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_e
 	return ckpt__view_files_state(v->st->raw, check, rc, err);
 }
 
-/* @mapping.json: the file is model.safetensors, at its key and offsets. */
+/* A plan file is its tensor's run of model.safetensors. */
+static void st_place(const ckpt_view *v, const ckpt_plan_file *f, uint32_t *node, uint64_t *off,
+		     uint64_t *size)
+{
+	const struct st_seg *s = &v->st->seg[v->st->seg_of[f - v->plan->files]];
+	*node = v->st->file_id;
+	*off = v->st->head_len + s->off;
+	*size = s->size;
+}
+
+/* @mapping.json: the tensor's key and data_offsets in the header. */
 static int st_amend(const ckpt_view *v, const ckpt_plan_file *f, void *obj)
 {
 	const struct st_seg *s = &v->st->seg[v->st->seg_of[f - v->plan->files]];
 	json_t *o = obj;
-	if (json_object_set_new(o, "path", json_string(CKPT_VIEW_SAFETENSORS)) ||
-	    json_object_set_new(o, "key", json_string(s->key)) ||
+	if (json_object_set_new(o, "key", json_string(s->key)) ||
 	    json_object_set_new(
 		o, "data_offsets",
 		json_pack("[I,I]", (json_int_t)s->off, (json_int_t)(s->off + s->size))))
@@ -396,6 +402,7 @@ const struct ckpt__view_format ckpt__view_fmt_safetensors = {
     .read = st_read,
     .splice_map = st_map,
     .verify = st_verify,
+    .place = st_place,
     .mapping_amend = st_amend,
     .free = st_free,
 };

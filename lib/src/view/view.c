@@ -68,6 +68,9 @@ int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan 
 	*out = NULL;
 	if (rc)
 		return rc;
+	if (fmt->own_files && fmt->place == NULL)
+		return ckpt__error(err, CKPT_EINVAL, "view format '%s' does not place its files",
+				   fmt->name);
 	ckpt_view *v = calloc(1, sizeof(*v));
 	if (v == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
@@ -136,6 +139,7 @@ void ckpt_view_free(ckpt_view *v)
 	}
 	free(v->n);
 	free(v->children);
+	free(v->file_node);
 	free(v->mapping_order);
 	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);

@@ -20,6 +20,7 @@
 
 #include "ckpt/view.h"
 #include "format/strings_int.h"
+#include "util/strbuf_int.h"
 
 /*
  * The tree of a view (its nodes, the children ranges, the names and the
@@ -89,6 +90,7 @@ struct ckpt_view {
 	uint32_t *children;
 	struct name_block *names;
 	struct npy_file *npy; /* npy format: one per plan file */
+	uint32_t *file_node;  /* per plan file: its node (NULL in own_files formats) */
 	uint64_t tree_bytes;  /* charged so far ... */
 	uint64_t tree_budget; /* ... and the most the tree may take */
 	/* @mapping.json (26 MB of JSON for 100,000 files) is never held whole:
@@ -144,9 +146,16 @@ struct ckpt__view_format {
 	/* Piece state (PIECE_*) of a node that is not a plan file, as
 	 * ckpt__view_pieces_state; NULL: such nodes draw from no piece. */
 	int (*verify)(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err);
-	/* @mapping.json: change plan file f's entry, a jansson object (json_t *)
-	 * holding the plan's fields (plan_print.c), e.g. where the format shows
-	 * the file's bytes; NULL: as the plan says. 0 or a status. */
+	/* Where plan file f's bytes are shown (@mapping.json's path, offset,
+	 * size): *node holds them as the run [*off, *off + *size). NULL: the
+	 * plan file's own node, all of it (a header included); a format with
+	 * own_files must have it. */
+	void (*place)(const ckpt_view *v, const ckpt_plan_file *f, uint32_t *node, uint64_t *off,
+		      uint64_t *size);
+	/* @mapping.json: add to plan file f's entry, a jansson object (json_t *)
+	 * holding the plan's fields (plan_print.c) and where place shows it,
+	 * what the format has more (safetensors: key, data_offsets); NULL:
+	 * nothing. 0 or a status. */
 	int (*mapping_amend)(const ckpt_view *v, const ckpt_plan_file *f, void *obj);
 	/* Frees what build made (NULL: nothing). */
 	void (*free)(ckpt_view *v);
@@ -171,6 +180,8 @@ uint32_t ckpt__view_add_node(ckpt_view *v, uint32_t parent, const char *name, si
 int ckpt__view_build_tree(ckpt_view *v, ckpt_error *err);
 /* Each directory's children sorted by name; clashes are errors. */
 int ckpt__view_link_children(ckpt_view *v, ckpt_error *err);
+/* Append node id's path below the root ("a/b.npy") to b. */
+void ckpt__view_node_path(const ckpt_view *v, uint32_t id, ckpt_sbuf *b);
 
 /* extent.c */
 int ckpt__view_measure(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *size,
