@@ -205,6 +205,9 @@ static int serve(struct fuse_session *se, const struct ckptfs_opts *o)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	ckptfs_drain_stop();
+	if (!atomic_load(&serving) && ckptfs_drain_signalled())
+		return rc < 0 ? CKPTFS_EXIT_SOFTWARE
+			      : CKPTFS_EXIT_OK; /* stopped before FUSE_INIT */
 	if (!atomic_load(&serving)) {
 		/* no worker ever ran (thread creation failed, a signal) */
 		fail_line("the daemon could not start serving", "");
