@@ -56,6 +56,28 @@ void ckpt__sb_printf(ckpt_sbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+void ckpt__sb_json_element(ckpt_sbuf *b, const char *text, int first, unsigned indent)
+{
+	static const char spaces[] = "                ";
+	unsigned in = indent < sizeof(spaces) - 1 ? indent : (unsigned)sizeof(spaces) - 1;
+	if (!first)
+		ckpt__sb_puts(b, ",");
+	if (in == 0) {
+		ckpt__sb_puts(b, text);
+		return;
+	}
+	for (const char *q = text;; q++) {
+		const char *nl = strchr(q, '\n');
+		size_t n = nl ? (size_t)(nl - q) : strlen(q);
+		ckpt__sb_puts(b, "\n");
+		ckpt__sb_putn(b, spaces, in);
+		ckpt__sb_putn(b, q, n);
+		if (nl == NULL)
+			break;
+		q = nl;
+	}
+}
+
 const char *ckpt__sb_str(const ckpt_sbuf *b)
 {
 	return b->p ? b->p : "";
