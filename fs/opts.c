@@ -45,6 +45,9 @@ static const char usage[] =
     "                      bf16, fp16, half, f32, float, f64, double)\n"
     "  --strict            exactly TensorFlow: no re-typing; a map entry that\n"
     "                      matches nothing, a target with no source: exit 67\n"
+    "  --names readable|key  TF2 checkpoints: PATH for PATH/.ATTRIBUTES/VARIABLE_VALUE,\n"
+    "                      VAR@slots/OPT/SLOT for slots (readable, default), or\n"
+    "                      every target name as it is (key)\n"
     "\n"
     "MOUNT OPTIONS (each also as -o key=value):\n"
     "  --verify none|read|mount  checksums: read (default) checks a file's tensors\n"
@@ -111,6 +114,7 @@ static const struct opt_def {
     {"targets", required_argument, C_MAP, 1},
     {"cast", required_argument, C_MAP, 1},
     {"strict", no_argument, C_MAP, 1},
+    {"names", required_argument, C_MAP, 1},
     {"tag", required_argument, C_GRAPH, 1},
     {"all", no_argument, C_GRAPH, 1},
     {"with-local", no_argument, C_GRAPH, 1},
@@ -275,6 +279,12 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		if (i < 0)
 			return CKPTFS_EXIT_USAGE;
 		m->format = (enum ckptfs_format)i;
+	} else if (strcmp(k, "names") == 0) {
+		static const char *const v[] = {"readable", "key", NULL};
+		int i = pick(k, val, v);
+		if (i < 0)
+			return CKPTFS_EXIT_USAGE;
+		m->names_key = i == 1;
 	} else if (strcmp(k, "verify") == 0) {
 		static const char *const v[] = {"none", "read", "mount", NULL};
 		int i = pick(k, val, v);

@@ -46,6 +46,7 @@ struct ckptfs_opts {
 	ckpt_cast casts[64];
 	size_t n_casts;
 	int strict;
+	int names_key; /* --names key: TF2 keys as they are, not readably */
 	/* mount options */
 	enum ckptfs_format format;
 	enum ckptfs_verify verify;

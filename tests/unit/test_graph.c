@@ -621,7 +621,7 @@ START_TEST(test_real_graphs_read_back)
 		for (size_t k = 0; k < plan->n_files; k++) {
 			const ckpt_plan_file *f = &plan->files[k];
 			ck_assert_str_eq(f->file, f->source_name);
-			uint32_t id = ckpt_view_resolve_path(v, f->file);
+			uint32_t id = ckpt_view_resolve_path(v, f->path);
 			ck_assert_uint_ne(id, CKPT_VIEW_NONE);
 			size_t sz = (size_t)ckpt_view_node(v, id)->size, got = 0;
 			uint8_t *a = malloc(sz + 1), *b = malloc(sz + 1);
