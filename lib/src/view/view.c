@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/objgraph_int.h"
 #include "format/table_int.h"
 #include "util/error_int.h"
 
@@ -65,6 +66,7 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	v->fmt = fmt;
 	v->r = r;
 	v->mapping_id = CKPT_VIEW_NONE;
+	v->objgraph_id = CKPT_VIEW_NONE;
 	pthread_mutex_init(&v->mapping_lock, NULL);
 	v->plan = plan;
 	v->tree_budget =
@@ -86,6 +88,14 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	if (rc == 0)
 		rc =
 		    ckpt__view_new_node(v, CKPT_VIEW_ROOT, "@mapping.json", 0, &v->mapping_id, err);
+	/* an object-based checkpoint: its object graph, read and checked now */
+	if (rc == 0)
+		rc = ckpt__objgraph_load(r, &v->objgraph, err);
+	if (rc == 0 && v->objgraph != NULL)
+		rc = ckpt__view_new_node(v, CKPT_VIEW_ROOT, "@object_graph.json", 0,
+					 &v->objgraph_id, err);
+	if (rc == 0 && v->objgraph != NULL)
+		v->n[v->objgraph_id].pub.size = ckpt__objgraph_size(v->objgraph);
 	if (rc == 0)
 		rc = ckpt__view_link_children(v, err);
 	/* sizes, and what the format adds to them (npy headers) */
@@ -126,6 +136,7 @@ void ckpt_view_free(ckpt_view *v)
 	free(v->n);
 	free(v->children);
 	free(v->mapping_order);
+	ckpt__objgraph_free(v->objgraph);
 	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);
 	free((void *)v->verified);
@@ -161,6 +172,12 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		len = (size_t)(nd->size - off);
 	if (id == v->mapping_id) {
 		int rc = ckpt__view_mapping_read(v, off, buf, len, err);
+		if (rc == 0)
+			*got = len;
+		return rc;
+	}
+	if (id == v->objgraph_id) {
+		int rc = ckpt__objgraph_read(v->objgraph, off, buf, len, err);
 		if (rc == 0)
 			*got = len;
 		return rc;

@@ -8,7 +8,8 @@
  * the checksum state of every stored piece (the one place that decides
  * what is checked and what a failure means); fmt_raw.c, fmt_npy.c,
  * fmt_tf.c are the output formats behind struct ckpt__view_format, and
- * fmt_mapping.c is @mapping.json, which every format has.
+ * fmt_mapping.c is @mapping.json, which every format has (so is
+ * @object_graph.json of an object-based checkpoint, format/objgraph.c).
  */
 #ifndef CKPT_VIEW_INT_H
 #define CKPT_VIEW_INT_H
@@ -99,6 +100,10 @@ struct ckpt_view {
 	const ckpt_plan_file **mapping_order; /* by path; set before state 1 */
 	uint64_t *mapping_at;		      /* n_files + 2: chunk k starts at mapping_at[k];
 					       * the last entry is where the newline sits */
+	/* @object_graph.json of an object-based checkpoint (objgraph NULL
+	 * and objgraph_id CKPT_VIEW_NONE for others) */
+	uint32_t objgraph_id;
+	struct ckpt__objgraph *objgraph;
 	/* per stored piece: PIECE_*, at piece_base[t] + p (piece_base[nt] =
 	 * the number of pieces) */
 	_Atomic unsigned char *verified;
