@@ -181,3 +181,14 @@ void bb_msg(bb *b, unsigned f, bb *inner)
 	free(inner->p);
 	memset(inner, 0, sizeof(*inner));
 }
+
+ckpt_tensor *tu_tensors(const ckpt_reader *r)
+{
+	size_t n = ckpt_reader_count(r);
+	ckpt_tensor *t = malloc((n ? n : 1) * sizeof(*t));
+	if (t == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		t[i] = *ckpt_reader_tensor(r, i);
+	return t;
+}

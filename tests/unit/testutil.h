@@ -54,6 +54,9 @@ void bb_bytes(bb *b, unsigned f, const void *d, size_t n);
 void bb_str(bb *b, unsigned f, const char *s);
 /* Append inner as field f and free it. */
 void bb_msg(bb *b, unsigned f, bb *inner);
+/* A copy of r's tensor table (what ckpt_resolve takes), never NULL.
+ * Ownership: the caller frees it with free(). */
+ckpt_tensor *tu_tensors(const ckpt_reader *r);
 
 /* Run a Check suite, return the process exit status. */
 struct Suite;
