@@ -70,13 +70,16 @@ static int bad(const rctx *c, int code, const char *what)
 			   c->at, what);
 }
 
-/* Names become C strings when unpacked: a NUL inside one would cut it. */
-static int has_nul(ckpt__span s)
+/* Names become C strings when unpacked: a NUL inside one would cut it.
+ * `strings` has bit k set for each string field k of the piece (other
+ * length-delimited fields are unknown ones, which may hold anything). */
+static int has_nul(ckpt__span s, unsigned strings)
 {
 	ckpt__wcur w = ckpt__wire_cursor(s);
 	ckpt__wfield f;
 	while (ckpt__wire_next(&w, &f) == 1)
-		if (f.wt == 2 && memchr(f.s.p, 0, f.s.n) != NULL)
+		if (f.wt == 2 && f.field < 32 && (strings >> f.field & 1) &&
+		    memchr(f.s.p, 0, f.s.n) != NULL)
 			return 1;
 	return 0;
 }
@@ -115,7 +118,10 @@ static int piece_json(const rctx *c, uint32_t field, ckpt__span s, json_t **out)
 					    "slot variable",
 					    "registered_saver",
 					    "has_checkpoint_values"};
-	if (has_nul(s))
+	/* the string fields of each piece: local_name; name, full_name,
+	 * checkpoint_key; slot_name; name, object_name; none */
+	static const unsigned strings[] = {0, 1u << 2, 7u << 1, 1u << 2, 3u << 1, 0};
+	if (has_nul(s, strings[field]))
 		return bad(c, CKPT_EUNSUPPORTED, "a name holds a NUL byte");
 	ProtobufCMessage *m = protobuf_c_message_unpack(desc[field], NULL, s.n, s.p);
 	if (m == NULL) {
