@@ -399,6 +399,24 @@ def formats_and_maps():
                 if check(os.path.isfile(npy), "npy: no kernel.npy"):
                     with open(npy, "rb") as f:
                         check(f.read().startswith(b"\x93NUMPY"), "npy: kernel header")
+        # the formats that own their files have it too, the same
+        want_og = None
+        for fmt, names in (("raw", None), ("tf", ["ckpt.data-00000-of-00001", "ckpt.index"]),
+                           ("safetensors", ["model.safetensors"])):
+            # safetensors holds no string: the graph's own tensor mapped out
+            extra = ["--map", "model/=model/"] if fmt == "safetensors" else []
+            with mt.Mount(pfx, "--format", fmt, *extra) as m:
+                if not m.ok:
+                    continue
+                if names is not None:
+                    check(sorted(os.listdir(m.dir)) ==
+                          ["@mapping.json", "@object_graph.json"] + names,
+                          f"--format {fmt}: {sorted(os.listdir(m.dir))}")
+                with open(os.path.join(m.dir, "@object_graph.json"), "rb") as f:
+                    og = f.read()
+                want_og = want_og or og
+                check(og == want_og and len(json.loads(og)) == 13,
+                      f"--format {fmt}: @object_graph.json")
         dry = json.loads(subprocess.run([CKPTFS, "--dry-run", "--json", "--map", "model/=net/",
                                          pfx], capture_output=True, text=True).stdout)
         got = {e["path"]: (e["name"], e["source"]) for e in dry}

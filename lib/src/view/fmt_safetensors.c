@@ -289,7 +289,7 @@ static int st_build(ckpt_view *v, ckpt_error *err)
 	if ((rc = st_keys(v, st, err)) || (rc = st_order(v, st, err)) ||
 	    (rc = st_header(v, st, err)))
 		return rc;
-	if ((rc = ckpt_view_build_format(&st->raw, v->r, v->plan, "raw", err)))
+	if ((rc = ckpt__view_build_raw(&st->raw, v, err)))
 		return rc;
 	for (uint32_t id = 0; id < ckpt_view_count(st->raw); id++) {
 		const ckpt_node *nd = ckpt_view_node(st->raw, id);

@@ -60,8 +60,10 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	return ckpt_view_build_opts(out, r, plan, &o, err);
 }
 
-int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
-			 const ckpt_view_opts *o, ckpt_error *err)
+/* A view; with objgraph, also @object_graph.json of an object-based
+ * checkpoint (not in the raw view under another format's files). */
+static int view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+		      const ckpt_view_opts *o, int objgraph, ckpt_error *err)
 {
 	const struct ckpt__view_format *fmt = NULL;
 	int rc = find_format(o->format, &fmt, err);
@@ -99,7 +101,7 @@ int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan 
 		rc =
 		    ckpt__view_new_node(v, CKPT_VIEW_ROOT, "@mapping.json", 0, &v->mapping_id, err);
 	/* an object-based checkpoint: its object graph, read and checked now */
-	if (rc == 0)
+	if (rc == 0 && objgraph)
 		rc = ckpt__objgraph_load(r, &v->objgraph, err);
 	if (rc == 0 && v->objgraph != NULL)
 		rc = ckpt__view_new_node(v, CKPT_VIEW_ROOT, "@object_graph.json", 0,
@@ -131,6 +133,18 @@ int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan 
 	}
 	*out = v;
 	return 0;
+}
+
+int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+			 const ckpt_view_opts *o, ckpt_error *err)
+{
+	return view_build(out, r, plan, o, 1, err);
+}
+
+int ckpt__view_build_raw(ckpt_view **out, const ckpt_view *outer, ckpt_error *err)
+{
+	ckpt_view_opts o = CKPT_VIEW_OPTS_INIT;
+	return view_build(out, outer->r, outer->plan, &o, 0, err);
 }
 
 void ckpt_view_free(ckpt_view *v)

@@ -167,6 +167,11 @@ extern const struct ckpt__view_format ckpt__view_fmt_raw, ckpt__view_fmt_npy, ck
 size_t ckpt__view_seg_after(size_t n, uint64_t d, uint64_t (*end_of)(const void *ctx, size_t i),
 			    const void *ctx);
 
+/* view.c: the raw view of outer's plan that a format owning its files
+ * (tf, safetensors) reads them through; no @object_graph.json (the outer
+ * view has it). Ownership: the caller frees *out with ckpt_view_free(). */
+int ckpt__view_build_raw(ckpt_view **out, const ckpt_view *outer, ckpt_error *err);
+
 /* tree.c */
 int ckpt__view_new_node(ckpt_view *v, uint32_t parent, const char *name, int is_dir, uint32_t *id,
 			ckpt_error *err);
