@@ -179,6 +179,16 @@ START_TEST(test_refused)
 	bb_msg(&n, 1, &r);
 	bb_msg(&g, 1, &n);
 	refused(&g, CKPT_EUNSUPPORTED, "a name holds a NUL byte");
+	/* but an unknown field may hold one */
+	g.n = 0;
+	bb_str(&r, 2, "ok");
+	bb_bytes(&r, 7, "a\0b", 3);
+	bb_msg(&n, 1, &r);
+	bb_msg(&g, 1, &n);
+	ckpt__objgraph *og = NULL;
+	ckpt_error err = CKPT_ERROR_INIT;
+	ck_assert_int_eq(ckpt__objgraph_parse(g.p, g.n, "G", &og, &err), 0);
+	ckpt__objgraph_free(og);
 	/* malformed wire: the graph, a node, a piece */
 	g.n = 0;
 	ref(&n, 0, "abc");
