@@ -56,6 +56,10 @@ static const char *const usage[] = {
     "                      bf16, fp16, half, f32, float, f64, double)\n"
     "  --strict            exactly TensorFlow: no re-typing; a map entry that\n"
     "                      matches nothing, a target with no source: exit 67\n"
+    "  --names readable|key  TF2 checkpoints: a target PATH/.ATTRIBUTES/\n"
+    "                      VARIABLE_VALUE is the file PATH, its optimizer slots\n"
+    "                      VAR@slots/OPT/SLOT (readable, default); key: every\n"
+    "                      target name as it is\n"
     "\n",
     "MOUNT OPTIONS (each also as -o key=value):\n"
     "  --verify none|read|mount  checksums: read (default) checks a file's tensors\n"
@@ -143,6 +147,7 @@ static const struct opt_def {
     {"targets", required_argument, C_MAP, 1},
     {"cast", required_argument, C_MAP, 1},
     {"strict", no_argument, C_MAP, 1},
+    {"names", required_argument, C_MAP, 1},
     {"tag", required_argument, C_GRAPH, 1},
     {"all", no_argument, C_GRAPH, 1},
     {"with-local", no_argument, C_GRAPH, 1},
@@ -372,6 +377,12 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		if (i < 0)
 			return CKPTFS_EXIT_USAGE;
 		m->format = (enum ckptfs_format)i;
+	} else if (strcmp(k, "names") == 0) {
+		static const char *const v[] = {"readable", "key", NULL};
+		int i = pick(k, val, v);
+		if (i < 0)
+			return CKPTFS_EXIT_USAGE;
+		m->names_key = i == 1;
 	} else if (strcmp(k, "key-sep") == 0 || strcmp(k, "key_sep") == 0) {
 		if (strlen(val) != 1 || val[0] < 0x21 || val[0] > 0x7e)
 			return usage_error(

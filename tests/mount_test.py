@@ -11,6 +11,7 @@ usage: mount_test.py CKPTFS CKPT_DUMP CKPT_GEN DATA_DIR
 Needs /dev/fuse and fusermount3; skips (77) without them, except under
 CI=true, where it fails. Fixtures come from $CKPT_FIXTURES.
 """
+import bisect
 import errno
 import grp
 import json
@@ -139,6 +140,8 @@ def fixtures_unmapped(root):
                 continue
             files = files_of(m.dir)
             want_paths = {escape_path(t["name"], dump) for t in dump} | {"@mapping.json"}
+            if any(t["name"] == OBJECT_GRAPH for t in dump):
+                want_paths.add("@object_graph.json")
             check(set(files) == want_paths,
                   f"{pfx}: files {sorted(files)} want {sorted(want_paths)}")
             for t in dump:
@@ -167,17 +170,82 @@ def fixtures_unmapped(root):
                         check(a.read() == b.read(), f"{pfx}: cp -r differs at {rel}")
 
 
+OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
+INVENTED = ("value", "mapping.json", "object_graph.json")
+
+
+def escape_component(c, tf2):
+    """DESIGN.md: empty, ".", "..", "@..." get "@="; in a readable TF2 tree
+    also a name ending in "@slots"."""
+    if c in ("", ".", "..") or c.startswith("@") or (tf2 and c.endswith("@slots")):
+        return "@=" + c
+    return c
+
+
+def tf2_readable(name):
+    """README "TF2 checkpoints": the readable path of an object-based key,
+    or None when it keeps its literal one."""
+    c = name.split("/")
+    if len(c) < 3 or c[-2] != ".ATTRIBUTES":
+        return None
+    path, attr = c[:-2], c[-1]
+    if path == [""]:
+        path = []  # the root object
+    if ".ATTRIBUTES" in path or path.count(".OPTIMIZER_SLOT") > 1:
+        return None
+    value = attr == "VARIABLE_VALUE"
+    if value and not path:
+        return None
+    if not value and (not attr or len(attr) > 200 or attr[0] in "=#" or attr in INVENTED):
+        return None
+    if ".OPTIMIZER_SLOT" in path:
+        s = path.index(".OPTIMIZER_SLOT")
+        var, rest = path[:s], path[s + 1:]
+        if not var or len(rest) < 2:
+            return None
+        last = var[-1]
+        if last in ("", ".", "..") or last.startswith("@") or len(last) + 6 > 255:
+            return None
+        out = [escape_component(x, True) for x in var[:-1]] + [last + "@slots"]
+        out += [escape_component(x, True) for x in rest]
+    else:
+        out = [escape_component(x, True) for x in path]
+    if not value:
+        out.append("@" + attr)
+    return "/".join(out)
+
+
+_shown = {}
+
+
+def shown_paths(names, names_key=False):
+    """{name: path in the mount} of an unmapped mount: DESIGN.md's escapes
+    and @value, and in an object-based checkpoint (unless names_key) the
+    readable paths, a clashing one kept literal."""
+    key = (tuple(names), names_key)
+    if key in _shown:
+        return _shown[key]
+    tf2 = OBJECT_GRAPH in names and not names_key
+    literal = {n: "/".join(escape_component(c, tf2) for c in n.split("/")) for n in names}
+    paths = {n: (tf2_readable(n) if tf2 else None) or literal[n] for n in names}
+    count = {}
+    for p in paths.values():
+        count[p] = count.get(p, 0) + 1
+    paths = {n: literal[n] if count[p] > 1 else p for n, p in paths.items()}
+    ordered = sorted(paths.values())
+    out = {}
+    for n, p in paths.items():
+        i = bisect.bisect_right(ordered, p)
+        below = i < len(ordered) and ordered[i].startswith(p + "/")
+        out[n] = p + "/@value" if below else p
+    _shown[key] = out
+    return out
+
+
 def escape_path(name, dump):
-    """DESIGN.md tree rules: @= escapes, @value for a name that is also a scope."""
-    comps = []
-    for c in name.split("/"):
-        if c in ("", ".", "..") or c.startswith("@"):
-            c = "@=" + c
-        comps.append(c)
-    names = {t["name"] for t in dump}
-    if any(n.startswith(name + "/") for n in names):
-        comps.append("@value")
-    return "/".join(comps)
+    """The path of tensor `name` in an unmapped mount of the checkpoint
+    that `dump` (ckpt-dump's list) describes."""
+    return shown_paths([t["name"] for t in dump])[name]
 
 
 def mapped_and_errors(root):

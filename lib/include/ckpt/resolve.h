@@ -95,11 +95,14 @@ typedef struct ckpt_resolve_opts {
 	 * shape, so names holding "/part_" or ending in '/' (which TF's scope
 	 * walk cuts or strips) are kept. Needs no entries and no targets. */
 	int as_is;
+	/* 1: paths show target names as they are also in an object-based
+	 * (TF2) checkpoint (-o names=key); 0: readably (ckpt_plan.tf2_names). */
+	int names_key;
 } ckpt_resolve_opts;
 
 #define CKPT_RESOLVE_OPTS_INIT                                                                     \
 	{                                                                                          \
-		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL, 0                                    \
+		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL, 0, 0                                 \
 	}
 
 /* One file of the mount. The five int64 arrays (shape, start, length,
@@ -129,6 +132,8 @@ typedef struct ckpt_plan_file {
 			     * (= shape unless this is a part) */
 	int64_t *var_start; /* rank entries: where the file sits in the
 			     * variable (zeros unless a part) */
+	int tf2_path;	    /* 1: `path` is the readable TF2 form of `var`
+			     * (see ckpt_plan.tf2_names) */
 } ckpt_plan_file;
 
 typedef struct ckpt_plan {
@@ -140,6 +145,14 @@ typedef struct ckpt_plan {
 	 * source, each with a "did you mean" of the closest names. */
 	char **warnings;
 	size_t n_warnings;
+	/* 1: the checkpoint is object-based (it holds
+	 * _CHECKPOINTABLE_OBJECT_GRAPH) and names were not kept as keys: a
+	 * target PATH/.ATTRIBUTES/VARIABLE_VALUE is shown at PATH, a slot
+	 * VAR/.OPTIMIZER_SLOT/OPT/SLOT/.ATTRIBUTES/VARIABLE_VALUE at
+	 * VAR@slots/OPT/SLOT, PATH/.ATTRIBUTES/NAME at PATH/@NAME, and a real
+	 * component ending in "@slots" is escaped "@=" (README "TF2
+	 * checkpoints"; a path that would clash stays literal). */
+	int tf2_names;
 } ckpt_plan;
 
 /*

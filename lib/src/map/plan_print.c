@@ -83,16 +83,7 @@ int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k
 	json_decref(o);
 	if (e == NULL)
 		return oom(err);
-	ckpt__sb_puts(b, k ? (pretty ? ",\n  " : ",") : (pretty ? "\n  " : ""));
-	for (const char *q = e; *q; q++) {
-		const char *nl = strchr(q, '\n');
-		size_t n = nl ? (size_t)(nl - q) : strlen(q);
-		ckpt__sb_putn(b, q, n);
-		if (nl == NULL)
-			break;
-		ckpt__sb_puts(b, "\n  ");
-		q = nl;
-	}
+	ckpt__sb_json_element(b, e, k == 0, pretty ? 2 : 0);
 	free(e);
 	return b->oom ? oom(err) : 0;
 }

@@ -1161,6 +1161,15 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 	return 0;
 }
 
+/* Does the checkpoint hold a TF2 object graph? */
+static int object_based(const rctx *c)
+{
+	for (size_t i = 0; i < c->nt; i++)
+		if (strcmp(c->t[i].name, CKPT_OBJECT_GRAPH_KEY) == 0)
+			return 1;
+	return 0;
+}
+
 static int build_plan(rctx *c, ckpt_plan **out)
 {
 	size_t n = 0;
@@ -1192,7 +1201,7 @@ static int build_plan(rctx *c, ckpt_plan **out)
 	}
 	free(order);
 	if (rc == 0)
-		rc = ckpt__plan_assign_paths(p, c->err);
+		rc = ckpt__plan_assign_paths(p, !c->o->names_key && object_based(c), c->err);
 	if (rc != 0) {
 		ckpt_plan_free(p);
 		return rc;

@@ -9,7 +9,8 @@
  * what is checked and what a failure means); fmt_raw.c, fmt_npy.c,
  * fmt_tf.c, fmt_safetensors.c are the output formats behind struct
  * ckpt__view_format, and fmt_mapping.c is @mapping.json, which every
- * format has.
+ * format has (so is @object_graph.json of an object-based checkpoint,
+ * format/objgraph.c).
  */
 #ifndef CKPT_VIEW_INT_H
 #define CKPT_VIEW_INT_H
@@ -103,6 +104,10 @@ struct ckpt_view {
 	const ckpt_plan_file **mapping_order; /* by path; set before state 1 */
 	uint64_t *mapping_at;		      /* n_files + 2: chunk k starts at mapping_at[k];
 					       * the last entry is where the newline sits */
+	/* @object_graph.json of an object-based checkpoint (objgraph NULL
+	 * and objgraph_id CKPT_VIEW_NONE for others) */
+	uint32_t objgraph_id;
+	struct ckpt__objgraph *objgraph;
 	/* per stored piece: PIECE_*, at piece_base[t] + p (piece_base[nt] =
 	 * the number of pieces) */
 	_Atomic unsigned char *verified;
@@ -170,6 +175,11 @@ extern const struct ckpt__view_format ckpt__view_fmt_raw, ckpt__view_fmt_npy, ck
  * there on. */
 size_t ckpt__view_seg_after(size_t n, uint64_t d, uint64_t (*end_of)(const void *ctx, size_t i),
 			    const void *ctx);
+
+/* view.c: the raw view of outer's plan that a format owning its files
+ * (tf, safetensors) reads them through; no @object_graph.json (the outer
+ * view has it). Ownership: the caller frees *out with ckpt_view_free(). */
+int ckpt__view_build_raw(ckpt_view **out, const ckpt_view *outer, ckpt_error *err);
 
 /* tree.c */
 int ckpt__view_new_node(ckpt_view *v, uint32_t parent, const char *name, int is_dir, uint32_t *id,
