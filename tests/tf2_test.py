@@ -401,7 +401,7 @@ def formats_and_maps():
                         check(f.read().startswith(b"\x93NUMPY"), "npy: kernel header")
         # the formats that own their files have it too, the same
         want_og = None
-        for fmt, names in (("raw", None), ("tf", ["ckpt.data-00000-of-00001", "ckpt.index"]),
+        for fmt, names in (("raw", None), ("tf", ["checkpoint", "ckpt.data-00000-of-00001", "ckpt.index"]),
                            ("safetensors", ["model.safetensors"])):
             # safetensors holds no string: the graph's own tensor mapped out
             extra = ["--map", "model/=model/"] if fmt == "safetensors" else []
