@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "exitcodes.h"
+#include "initext.h"
 #include "load.h"
 #include "mount.h"
 #include "ops.h"
@@ -364,7 +365,8 @@ int ckptfs_mount(struct ckptfs_opts *o)
 			    .uid = getuid(),
 			    .gid = getgid(),
 			    .timeout = 86400.0,
-			    .no_xattr = o->no_xattr};
+			    .no_xattr = o->no_xattr,
+			    .local = l.store == NULL};
 	if (pthread_mutex_init(&fs.lock, NULL) != 0) {
 		code = CKPTFS_EXIT_SOFTWARE;
 		goto out;
@@ -403,6 +405,10 @@ int ckptfs_mount(struct ckptfs_opts *o)
 		code = CKPTFS_EXIT_MOUNT;
 		goto out_signals;
 	}
+	/* FUSE_DIRECT_IO_ALLOW_MMAP in the INIT reply (initext.h); without
+	 * it files keep the page cache */
+	if (ckptfs_initext_install(se) != 0)
+		fs.local = 0;
 	if (!o->foreground) {
 		int rfd = -1;
 		pid_t pid = daemonize(&rfd);
