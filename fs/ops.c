@@ -619,7 +619,9 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 /*
  * A read, then (replied: off the reader's critical path) the hint of the
  * data file's bytes a sequential reader will ask for next (readahead.h).
- * Only bytes that pass unchanged from one data file are hinted.
+ * Only bytes that pass unchanged from one data file are hinted. The
+ * detector is asked before replying: once replied, the kernel may release
+ * the file (and op_release free its state) at any time.
  */
 static void op_read_ahead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			  struct fuse_file_info *fi)
@@ -628,16 +630,16 @@ static void op_read_ahead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 	struct ckptfs_ra *ra = (struct ckptfs_ra *)(uintptr_t)fi->fh;
 	uint32_t id;
 	const ckpt_node *n = node_of(fs, ino, &id);
-	op_read(req, ino, size, off, fi);
 	uint64_t hoff, hlen, pos;
+	int hint = ra != NULL && n != NULL && !n->is_dir && off >= 0 && (uint64_t)off < n->size &&
+		   ckptfs_ra_note(ra, (uint64_t)off,
+				  n->size - (uint64_t)off < size ? (size_t)(n->size - (uint64_t)off)
+								 : size,
+				  n->size, &hoff, &hlen);
+	op_read(req, ino, size, off, fi);
 	int fd;
 	ckpt_object *pin;
-	if (ra == NULL || n == NULL || n->is_dir || off < 0 || (uint64_t)off >= n->size ||
-	    !ckptfs_ra_note(ra, (uint64_t)off,
-			    n->size - (uint64_t)off < size ? (size_t)(n->size - (uint64_t)off)
-							   : size,
-			    n->size, &hoff, &hlen) ||
-	    !ckpt_view_map(fs->view, id, hoff, (size_t)hlen, &fd, &pos, &pin))
+	if (!hint || !ckpt_view_map(fs->view, id, hoff, (size_t)hlen, &fd, &pos, &pin))
 		return;
 	for (uint64_t at = 0; at < hlen; at += CKPTFS_RA_CHUNK)
 		(void)posix_fadvise(
