@@ -19,9 +19,9 @@
 #include <stdint.h>
 
 /* Bytes asked for ahead of a sequential reader, at most. */
-#define CKPTFS_RA_WINDOW (16u << 20)
+#define CKPTFS_RA_WINDOW (32u << 20)
 /* A new hint once less than this is left ahead of the reader. */
-#define CKPTFS_RA_STEP (4u << 20)
+#define CKPTFS_RA_STEP (8u << 20)
 /* Reads this far from where the last ended still count as following it
  * (requests of one reader may be split and answered out of order). */
 #define CKPTFS_RA_SLACK (2u << 20)

@@ -668,11 +668,12 @@ def direct_io_and_readahead():
     """Local data (issue 14): files opened direct_io (st_blksize 1 MiB, the
     size coreutils reads), shared mmap still works (the INIT reply asks
     for FUSE_DIRECT_IO_ALLOW_MMAP), and a sequential reader has the data
-    file read ahead by the daemon well past what the kernel's own
-    read-ahead of the shard would fetch (up to 14 MiB with this VM's 8 MiB):
-    after 3 MiB read, [15, 17) MiB of the shard (the hint of the second
-    request, which ends at 1 MiB, covers 16 MiB ahead) are in the page cache (waited for: the hint goes after the
-    reply, and its I/O is asynchronous)."""
+    file read ahead by the daemon past what the kernel's own read-ahead of
+    the shard fetches (up to 14 MiB with this VM's 8 MiB read_ahead_kb):
+    after 3 MiB read, [15, 17) MiB of the shard are in the page cache (the
+    hint of the second request, which ends at 1 MiB, covers the rest of
+    this 32 MiB file; waited for: the hint goes after the reply, and its
+    I/O is asynchronous)."""
     with tempfile.TemporaryDirectory() as d:
         pfx = os.path.join(d, "ra")
         with open(pfx + ".json", "w") as f:
