@@ -14,7 +14,8 @@
 
 #include "exitcodes.h"
 
-static const char usage[] =
+/* The help, by section (C11 guarantees string literals of 4095 bytes only). */
+static const char *const usage[] = {
     "usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT  mount; fusermount3 -u to unmount\n"
     "       ckptfs --list [--json] CHECKPOINT\n"
     "       ckptfs --dry-run [--json] [MAP OPTIONS] CHECKPOINT\n"
@@ -33,7 +34,7 @@ static const char usage[] =
     "  --list-targets  print the variables of GRAPH: NAME<TAB>DTYPE<TAB>SHAPE\n"
     "                  [<TAB>PARTITIONS]; with --json the --targets format\n"
     "  --json          with --list/--dry-run/--list-targets: print JSON instead\n"
-    "\n"
+    "\n",
     "MAP OPTIONS (a mount and --dry-run; each also as -o key=value):\n"
     "  --map CKPT=TARGET   one assignment-map entry (old/=new/, old/w=new/w,\n"
     "                      /=new/, old/=/); repeatable; with no map and no\n"
@@ -45,7 +46,7 @@ static const char usage[] =
     "                      bf16, fp16, half, f32, float, f64, double)\n"
     "  --strict            exactly TensorFlow: no re-typing; a map entry that\n"
     "                      matches nothing, a target with no source: exit 67\n"
-    "\n"
+    "\n",
     "MOUNT OPTIONS (each also as -o key=value):\n"
     "  --verify none|read|mount  checksums: read (default) checks a file's tensors\n"
     "                      before it is served whole; mount checks all first\n"
@@ -58,10 +59,15 @@ static const char usage[] =
     "                      state_dict names; default: names as they are)\n"
     "  --xattr on|off      user.ckpt.* attributes (default on); off makes ls -l\n"
     "                      of big trees fast (no getxattr round trip per file)\n"
+    "  --log FILE          append the daemon's log lines (why a read failed:\n"
+    "                      the tensor, the offset) to FILE; else syslog once in\n"
+    "                      the background (journalctl -t ckptfs), stderr with -f\n"
+    "  --term_wait S       on SIGTERM/SIGINT/SIGHUP keep serving open files up to\n"
+    "                      S seconds (5) before unmounting; 0: at once\n"
     "  -f                  stay in the foreground    -d, --debug  debug (implies -f)\n"
     "  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
     "                      own options (allow_other, max_threads=N, ...)\n"
-    "\n"
+    "\n",
     "REMOTE OPTIONS (a URL CHECKPOINT; credentials: see ckptfs(1)):\n"
     "  --header 'NAME: VALUE'  extra request header, repeatable\n"
     "  --ca_file FILE      CA bundle for https\n"
@@ -72,14 +78,15 @@ static const char usage[] =
     "  --retries N  --retry_time S  --timeout S  --connect_timeout S\n"
     "  --low_speed_time S  retries (5, within 120 s), seconds per attempt (300),\n"
     "                      to connect (10), under 1 KiB/s before a cut (15)\n"
-    "\n"
+    "\n",
     "GRAPH OPTIONS (for --targets GRAPH and --list-targets):\n"
     "  --tag TAG           the SavedModel MetaGraphDef tagged TAG (default:\n"
     "                      serve, else the only one)\n"
     "  --all               also optimizer slots and optimizer state\n"
     "  --with-local        also local (metric) variables of TF1 graphs\n"
     "  -h, --help      show this help\n"
-    "  -V, --version   show the version\n";
+    "  -V, --version   show the version\n",
+};
 
 /* What an option is for: the modes it applies to follow from it. */
 enum opt_class {
@@ -123,6 +130,8 @@ static const struct opt_def {
     {"verify", required_argument, C_MOUNT, 1},
     {"xattr", required_argument, C_MOUNT, 1},
     {"debug", no_argument, C_MOUNT, 0},
+    {"log", required_argument, C_MOUNT, 1},
+    {"term_wait", required_argument, C_MOUNT, 1},
     {"header", required_argument, C_REMOTE, 1},
     {"ca_file", required_argument, C_REMOTE, 1},
     {"chunk_size", required_argument, C_REMOTE, 1},
@@ -297,6 +306,14 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		if (i < 0)
 			return CKPTFS_EXIT_USAGE;
 		m->no_xattr = i == 1;
+	} else if (strcmp(k, "log") == 0) {
+		return set_string(&m->log_file, val);
+	} else if (strcmp(k, "term_wait") == 0) {
+		char *end;
+		long s = strtol(val, &end, 10);
+		if (end == val || *end != '\0' || s < 0 || s > 86400)
+			return usage_error("--term_wait takes seconds (0..86400), not %s", val);
+		m->term_wait = (int)s;
 	} else if (d->cls == C_REMOTE) {
 		return ckptfs_remote_option(&m->remote, k, val);
 	}
@@ -403,6 +420,7 @@ int ckptfs_opts_parse(int argc, char **argv, struct ckptfs_opts *o)
 	struct parse p = {.o = o};
 	memset(o, 0, sizeof(*o));
 	o->verify = CKPTFS_VERIFY_READ;
+	o->term_wait = CKPTFS_TERM_WAIT;
 	o->remote.o = (ckpt_remote_opts)CKPT_REMOTE_OPTS_INIT;
 	for (size_t i = 0; i < N_DEFS; i++) {
 		/* --help and --version are -h and -V */
@@ -419,7 +437,8 @@ int ckptfs_opts_parse(int argc, char **argv, struct ckptfs_opts *o)
 	while (code == 0 && (c = getopt_long(argc, argv, ":hVfdso:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			fputs(usage, stdout);
+			for (size_t i = 0; i < sizeof(usage) / sizeof(usage[0]); i++)
+				fputs(usage[i], stdout);
 			o->mode = CKPTFS_MODE_HELP;
 			return 0;
 		case 'V':
@@ -470,6 +489,7 @@ void ckptfs_opts_free(struct ckptfs_opts *m)
 	ckpt_map_entries_free(m->entries, m->n_entries);
 	ckpt_targets_free(m->targets, m->n_targets);
 	free(m->fuse_opts);
+	free(m->log_file);
 	free(m->targets_path);
 	free(m->tag);
 	ckptfs_remote_free(&m->remote);

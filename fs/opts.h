@@ -25,6 +25,9 @@ enum ckptfs_format {
 };
 enum ckptfs_verify { CKPTFS_VERIFY_NONE, CKPTFS_VERIFY_READ, CKPTFS_VERIFY_MOUNT };
 
+/* Seconds a SIGTERM waits for open files by default (--term_wait). */
+#define CKPTFS_TERM_WAIT 5
+
 /* Options of a CHECKPOINT that is a URL (remote.c). */
 struct ckptfs_remote {
 	ckpt_remote_opts o; /* headers and ca_file set from the fields below */
@@ -58,6 +61,8 @@ struct ckptfs_opts {
 	int foreground, debug, single_thread;
 	int no_xattr;	 /* --xattr off: no user.ckpt.* (ls -l asks per file) */
 	char *fuse_opts; /* -o options passed on to FUSE, comma-joined (escaped) */
+	char *log_file;	 /* owned; --log / -o log=: the daemon's log lines go there */
+	int term_wait;	 /* --term_wait: seconds a signal waits for open files */
 	struct ckptfs_remote remote;
 };
 
