@@ -210,6 +210,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_destroy(void *userdata)
 {
 	struct ckptfs *fs = userdata;
+	/* files still open when the session ended get no release */
+	ckptfs_ra_free_all();
 	struct ckptfs_checks *c = fs->checks;
 	if (c == NULL)
 		return;

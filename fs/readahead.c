@@ -2,12 +2,24 @@
 
 #include <stdlib.h>
 
+/* Every live state, for ckptfs_ra_free_all. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ckptfs_ra *live;
+
 struct ckptfs_ra *ckptfs_ra_new(void)
 {
 	struct ckptfs_ra *ra = calloc(1, sizeof(*ra));
 	if (ra != NULL && pthread_mutex_init(&ra->lock, NULL) != 0) {
 		free(ra);
 		return NULL;
+	}
+	if (ra != NULL) {
+		pthread_mutex_lock(&live_lock);
+		ra->lnext = live;
+		if (live)
+			live->lprev = ra;
+		live = ra;
+		pthread_mutex_unlock(&live_lock);
 	}
 	return ra;
 }
@@ -16,8 +28,22 @@ void ckptfs_ra_free(struct ckptfs_ra *ra)
 {
 	if (ra == NULL)
 		return;
+	pthread_mutex_lock(&live_lock);
+	if (ra->lprev)
+		ra->lprev->lnext = ra->lnext;
+	else
+		live = ra->lnext;
+	if (ra->lnext)
+		ra->lnext->lprev = ra->lprev;
+	pthread_mutex_unlock(&live_lock);
 	pthread_mutex_destroy(&ra->lock);
 	free(ra);
+}
+
+void ckptfs_ra_free_all(void)
+{
+	while (live != NULL)
+		ckptfs_ra_free(live);
 }
 
 int ckptfs_ra_note(struct ckptfs_ra *ra, uint64_t off, size_t len, uint64_t size, uint64_t *hoff,

@@ -33,14 +33,18 @@
 
 struct ckptfs_ra {
 	pthread_mutex_t lock;
-	uint64_t next;	 /* where the last read ended */
-	uint64_t ahead;	 /* hinted up to here (<= next: nothing ahead) */
-	unsigned streak; /* reads in a row that followed the one before */
+	uint64_t next;			 /* where the last read ended */
+	uint64_t ahead;			 /* hinted up to here (<= next: nothing ahead) */
+	unsigned streak;		 /* reads in a row that followed the one before */
+	struct ckptfs_ra *lprev, *lnext; /* every live state (ckptfs_ra_free_all) */
 };
 
-/* Ownership: the caller frees with ckptfs_ra_free (NULL when out of memory). */
+/* Ownership: the caller frees with ckptfs_ra_free (NULL when out of
+ * memory), or ckptfs_ra_free_all frees every state not yet freed (a
+ * session that ends with files open gets no release for them). */
 struct ckptfs_ra *ckptfs_ra_new(void);
 void ckptfs_ra_free(struct ckptfs_ra *ra);
+void ckptfs_ra_free_all(void);
 
 /*
  * Note a read of [off, off + len) of a file of size bytes. Returns 1 with

@@ -119,6 +119,12 @@ START_TEST(test_edges)
 	ck_assert_int_eq(ckptfs_ra_note(ra, 4096, 4096, 8192, &ho, &hl), 0);
 	ckptfs_ra_free(ra);
 	ckptfs_ra_free(NULL);
+	/* states never released (a session ended with files open) */
+	for (int i = 0; i < 5; i++)
+		ck_assert_ptr_nonnull(ckptfs_ra_new());
+	ckptfs_ra_free(ckptfs_ra_new());
+	ckptfs_ra_free_all();
+	ckptfs_ra_free_all();
 }
 END_TEST
 
