@@ -14,12 +14,18 @@ rounds; the best configuration per case is reported next to native,
 squashfuse_ll and ckptfs, with the ratio ckptfs/ceiling, and every
 configuration's figures in a second table.
 
+Case D (disk-cold, issue 14): before each read the page cache is dropped
+(/proc/sys/vm/drop_caches as root, else posix_fadvise DONTNEED on the
+files read), then the 1 GiB tensor is read through a fresh mount (dd bs=1M
+and cat) against `cat` of the same bytes as a plain file on the same disk,
+and 4 readers of the 256 MiB tensors against 4 dd of their shard ranges.
+
 Environment: BENCH_DIR (work folder, default a new one in /var/tmp, removed
 at the end), BENCH_ROUNDS (default 5), BENCH_TREE_ROUNDS (default 3),
 BENCH_SKIP_8G=1 (skip the 8 GiB RSS comparison), BENCH_OUT (JSON path),
-BENCH_CASES (the cases to run, e.g. 1,4,7 or S; default all: 1-7, S =
-the linearity of string reads, R = the remote cases R1-R5 of issue 15
-against nginx and the S3 server on loopback), BENCH_CEILING
+BENCH_CASES (the cases to run, e.g. 1,4,7 or S; default all: 1-7, D =
+disk-cold reads, S = the linearity of string reads, R = the remote cases
+R1-R5 of issue 15 against nginx and the S3 server on loopback), BENCH_CEILING
 ("off", or ceiling configurations replacing CEILING_CONFIGS: option strings
 of tests/bench/ceiling separated by ";", plus bdi-ra=KiB to set the mount's
 read_ahead_kb after mounting), BENCH_CEILING_ROUNDS (the first N rounds
@@ -44,8 +50,8 @@ CEILING = os.path.join(BUILD, "tests", "bench", "ceiling")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 TREE_ROUNDS = int(os.environ.get("BENCH_TREE_ROUNDS", "3"))
 CEIL_ROUNDS = int(os.environ.get("BENCH_CEILING_ROUNDS", "3"))
-CASES = {c.strip().upper() for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,S,R").split(",") if c.strip()}
-IO_CASES = {"1", "2", "3", "4", "5", "6", "7"}
+CASES = {c.strip().upper() for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,D,S,R").split(",") if c.strip()}
+IO_CASES = {"1", "2", "3", "4", "5", "6", "7", "D"}
 REMOTE_CASES = {"R1", "R2", "R3", "R4", "R5"}
 if "R" in CASES:
     CASES |= REMOTE_CASES
@@ -259,6 +265,23 @@ def shell_time(cmd):
     return time.perf_counter() - t0
 
 
+def drop_caches(paths):
+    """Case D: the page cache dropped (all of it as root, else paths')."""
+    subprocess.run(["sync"], check=True)
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3")
+        return
+    except OSError:
+        pass
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def gbps(nbytes, secs):
     return round(nbytes / secs / 1e9, 3)
 
@@ -391,7 +414,7 @@ def report_ceiling():
 def main():
     unknown = CASES - IO_CASES - {"S", "R"} - REMOTE_CASES
     if unknown:
-        sys.exit("bench: BENCH_CASES: unknown case(s) %s (cases: 1-7, S, R)" % ", ".join(sorted(unknown)))
+        sys.exit("bench: BENCH_CASES: unknown case(s) %s (cases: 1-7, D, S, R)" % ", ".join(sorted(unknown)))
     io = bool(CASES & IO_CASES)
     tools = ("squashfuse_ll", "mksquashfs", "fusermount3", "dd") if io else ("fusermount3",)
     for tool in tools:
@@ -563,6 +586,26 @@ def run(work):
             c["sq_par"].append(parallel_read_time([(os.path.join(sq_mnt, "v%d" % k), 0, None)
                                                    for k in range(4)]))
             s.close()
+        # case D: disk-cold, the page cache dropped before every read
+        if want("D"):
+            cold = [shard, raw]
+            drop_caches(cold)
+            c["d_nat"].append(cat_time(raw))
+            for key, timer in (("d_dd", read_time), ("d_cat", cat_time)):
+                m = ckptfs(main_ck, mnt)
+                drop_caches(cold)
+                c[key].append(timer(big))
+                m.close()
+            drop_caches(cold)
+            c["d_par_nat"].append(parallel_read_time([(shard, off["v%d" % k], small_n)
+                                                      for k in range(4)]))
+            m = ckptfs(main_ck, mnt)
+            drop_caches(cold)
+            c["d_par"].append(parallel_read_time([(os.path.join(mnt, "v%d" % k), 0, None)
+                                                  for k in range(4)]))
+            m.close()
+            for p in (shard, raw, image):  # the other cases read from the page cache
+                subprocess.run(dd_argv(p), check=True)
         for cfg in configs if r < CEIL_ROUNDS else ():
             ceiling_round(cfg, cz[cfg], r, ceil_files, mnt, offs4k, offs128k)
 
@@ -599,6 +642,15 @@ def run(work):
     if want(7):
         result("7", "4 readers x 256 MiB, aggregate (GB/s)", gbps(4 * small_n, med(c["par_nat"])),
                gbps(4 * small_n, med(c["par"])), ratios(c["par_nat"], c["par"]), None, "GB/s")
+
+    if want("D"):
+        for key, what in (("d_dd", "dd bs=1M"), ("d_cat", "cat")):
+            result("D", "disk-cold 1 GiB, %s (GB/s)" % what, gbps(big_n, med(c["d_nat"])),
+                   gbps(big_n, med(c[key])), ratios(c["d_nat"], c[key]), 0.9, "GB/s",
+                   "page cache dropped; baseline: cat of the bytes as a plain file")
+        result("D", "disk-cold 4 readers x 256 MiB (GB/s)", gbps(4 * small_n, med(c["d_par_nat"])),
+               gbps(4 * small_n, med(c["d_par"])), ratios(c["d_par_nat"], c["d_par"]), 0.9,
+               "GB/s", "page cache dropped; baseline: 4 dd of the shard ranges")
 
     # ---- case 6, reads: squashfuse_ll vs ckptfs
     if want(6):
