@@ -1,9 +1,12 @@
 /*
  * The extent reader: a plan file is a box (start, length) of one source
- * tensor, in row-major order. A byte range maps to target elements
- * [e0, e1); those are walked as runs along the last dimension, each run
- * cut at stored-piece boundaries into preads of the piece's bytes;
- * adjacent preads of one piece merge. The source bytes are then converted
+ * tensor, in row-major order (a permuted file: of the box transposed). A
+ * byte range maps to target elements [e0, e1); those are walked as runs
+ * along the last dimension, each run cut at stored-piece boundaries into
+ * preads of the piece's bytes; adjacent preads of one piece merge, and so
+ * do near ones (a bounded span read once). A permuted file's range is cut
+ * into boxes, each gathered in the source's order and transposed into
+ * place (gather_perm). The source bytes are then converted
  * to the target dtype, and the requested window copied out. When nothing
  * converts and the range is element-aligned, bytes land straight in the
  * caller's buffer. String tensors go through the per-tensor cache of
@@ -52,66 +55,123 @@ int ckpt__view_measure(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *si
 	return 0;
 }
 
-/* A pending pread of one piece, extended while runs stay contiguous. */
+/*
+ * Coalescing. Runs of one piece merge into one pread while they follow
+ * each other in the piece and in the destination. Runs of one piece with
+ * at most GAP_MAX bytes between them merge too: the span (at most
+ * SPAN_MAX bytes, SEG_MAX runs) is read once into a bounce buffer and its
+ * runs copied out. A pread costs about what copying 4 KiB does, so a
+ * strided walk over short rows (a transposed tensor, a column part) reads
+ * bounded blocks of rows instead of one pread per element, and one over
+ * long rows still reads only its elements.
+ */
+#define GAP_MAX 4096u
+#define SPAN_MAX (256u << 10)
+#define SEG_MAX 1024u
+
+struct seg {
+	uint64_t at; /* in the span */
+	uint64_t len;
+	uint8_t *dst;
+};
+
+/* A pending pread of one piece, extended while runs merge. */
 struct pending {
 	size_t piece;
 	uint64_t off; /* bytes in the piece */
 	uint64_t len;
-	uint8_t *dst;
+	uint8_t *dst;	 /* nseg == 0: the bytes go straight here */
+	size_t nseg;	 /* > 0: the span's runs, read through bounce */
+	struct seg *seg; /* SEG_MAX entries, then the bounce buffer */
+	uint8_t *bounce; /* SPAN_MAX bytes; allocated on first need */
 };
 
 static int flush(const ckpt_view *v, const ckpt_plan_file *f, struct pending *pd, ckpt_error *err)
 {
 	if (pd->len == 0)
 		return 0;
-	int rc =
-	    ckpt_reader_pread(v->r, f->source, pd->piece, pd->off, pd->dst, (size_t)pd->len, err);
+	uint8_t *buf = pd->nseg ? pd->bounce : pd->dst;
+	int rc = ckpt_reader_pread(v->r, f->source, pd->piece, pd->off, buf, (size_t)pd->len, err);
 	if (rc == 0 && v->runs) {
 		struct crc_run *run = &v->runs[v->piece_base[f->source] + pd->piece];
 		uint64_t size = ckpt_reader_piece(v->r, f->source, pd->piece)->size;
 		if (run->next == pd->off && run->next != size) {
-			run->crc = ckpt__crc32c_extend(run->crc, pd->dst, (size_t)pd->len);
+			run->crc = ckpt__crc32c_extend(run->crc, buf, (size_t)pd->len);
 			run->next += pd->len;
 		} else if (run->next != size) {
 			run->next = UINT64_MAX;
 		}
 	}
+	for (size_t k = 0; rc == 0 && k < pd->nseg; k++)
+		memcpy(pd->seg[k].dst, buf + pd->seg[k].at, (size_t)pd->seg[k].len);
 	pd->len = 0;
+	pd->nseg = 0;
 	return rc;
 }
 
-/* Read source elements [e0, e1) of file f's box into dst (source dtype). */
-static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint64_t e1,
-		  uint8_t *dst, ckpt_error *err)
+/* Queue bytes [boff, boff+blen) of piece p for dst `to`. */
+static int add_run(const ckpt_view *v, const ckpt_plan_file *f, struct pending *pd, size_t p,
+		   uint64_t boff, uint64_t blen, uint8_t *to, ckpt_error *err)
+{
+	if (pd->len && pd->piece == p && boff >= pd->off + pd->len) {
+		uint64_t end = pd->off + pd->len;
+		if (boff == end && pd->nseg == 0 && pd->dst + pd->len == to) {
+			pd->len += blen;
+			return 0;
+		}
+		if (boff - end <= GAP_MAX && blen <= SPAN_MAX &&
+		    boff + blen - pd->off <= SPAN_MAX && pd->nseg < SEG_MAX) {
+			if (pd->seg == NULL &&
+			    (pd->seg = malloc(SEG_MAX * sizeof(struct seg) + SPAN_MAX)) != NULL)
+				pd->bounce = (uint8_t *)(pd->seg + SEG_MAX);
+			if (pd->seg != NULL) {
+				if (pd->nseg == 0)
+					pd->seg[pd->nseg++] = (struct seg){0, pd->len, pd->dst};
+				pd->seg[pd->nseg++] = (struct seg){boff - pd->off, blen, to};
+				pd->len = boff + blen - pd->off;
+				return 0;
+			}
+		}
+	}
+	int rc = flush(v, f, pd, err);
+	pd->piece = p;
+	pd->off = boff;
+	pd->len = blen;
+	pd->dst = to;
+	return rc;
+}
+
+/* Read elements [e0, e1) (row-major) of the box (start, len) of file f's
+ * source tensor into dst, in the source dtype. */
+static int gather_box(const ckpt_view *v, const ckpt_plan_file *f, const int64_t *start,
+		      const int64_t *len, uint64_t e0, uint64_t e1, uint8_t *dst,
+		      struct pending *pd, ckpt_error *err)
 {
 	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
 	size_t es = ckpt_dtype_size(t->dtype);
 	int rank = f->rank;
-	struct pending pd = {0};
 	int rc = 0;
 
 	if (rank == 0) {
-		pd.piece = 0;
-		pd.dst = dst;
-		pd.len = es;
-		return flush(v, f, &pd, err);
+		rc = add_run(v, f, pd, 0, 0, es, dst, err);
+		return rc ? rc : flush(v, f, pd, err);
 	}
 	int64_t idx[CKPT_MAX_RANK];
 	uint64_t rem = e0;
 	for (int d = rank - 1; d >= 0; d--) {
-		idx[d] = (int64_t)(rem % (uint64_t)f->length[d]);
-		rem /= (uint64_t)f->length[d];
+		idx[d] = (int64_t)(rem % (uint64_t)len[d]);
+		rem /= (uint64_t)len[d];
 	}
 	uint64_t e = e0;
 	while (e < e1 && rc == 0) {
-		int64_t last = f->length[rank - 1];
+		int64_t last = len[rank - 1];
 		uint64_t run = (uint64_t)(last - idx[rank - 1]);
 		if (run > e1 - e)
 			run = e1 - e;
 		/* source coordinates of the run's first element */
 		int64_t c[CKPT_MAX_RANK];
 		for (int d = 0; d < rank; d++)
-			c[d] = f->start[d] + idx[d];
+			c[d] = start[d] + idx[d];
 		int64_t lo = c[rank - 1], hi = lo + (int64_t)run;
 		uint64_t covered = 0;
 		for (size_t p = 0; p < t->num_pieces && rc == 0; p++) {
@@ -130,14 +190,7 @@ static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint
 				    poff * (uint64_t)pc->length[d] + (uint64_t)(x - pc->start[d]);
 			}
 			uint8_t *to = dst + (e - e0 + (uint64_t)(a - lo)) * es;
-			uint64_t boff = poff * es, blen = (uint64_t)(b - a) * es;
-			if (pd.len && pd.piece == p && pd.off + pd.len == boff &&
-			    pd.dst + pd.len == to) {
-				pd.len += blen;
-			} else {
-				rc = flush(v, f, &pd, err);
-				pd = (struct pending){p, boff, blen, to};
-			}
+			rc = add_run(v, f, pd, p, poff * es, (uint64_t)(b - a) * es, to, err);
 			covered += (uint64_t)(b - a);
 		}
 		if (rc == 0 && covered != run)
@@ -147,13 +200,164 @@ static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint
 			    f->file, f->source_name);
 		e += run;
 		idx[rank - 1] += (int64_t)run;
-		for (int d = rank - 1; d > 0 && idx[d] >= f->length[d]; d--) {
+		for (int d = rank - 1; d > 0 && idx[d] >= len[d]; d--) {
 			idx[d] = 0;
 			idx[d - 1]++;
 		}
 	}
 	if (rc == 0)
-		rc = flush(v, f, &pd, err);
+		rc = flush(v, f, pd, err);
+	else
+		pd->len = pd->nseg = 0;
+	return rc;
+}
+
+/* Copy n elements of es bytes from src, stride `stride` elements, to dst
+ * (contiguous). */
+static void copy_strided(uint8_t *dst, const uint8_t *src, uint64_t n, uint64_t stride, size_t es)
+{
+	const size_t step = (size_t)stride * es;
+	switch (es) {
+	case 1:
+		for (uint64_t i = 0; i < n; i++, src += step)
+			dst[i] = *src;
+		break;
+	case 2:
+		for (uint64_t i = 0; i < n; i++, src += step, dst += 2)
+			memcpy(dst, src, 2);
+		break;
+	case 4:
+		for (uint64_t i = 0; i < n; i++, src += step, dst += 4)
+			memcpy(dst, src, 4);
+		break;
+	case 8:
+		for (uint64_t i = 0; i < n; i++, src += step, dst += 8)
+			memcpy(dst, src, 8);
+		break;
+	default:
+		for (uint64_t i = 0; i < n; i++, src += step, dst += es)
+			memcpy(dst, src, es);
+	}
+}
+
+void ckpt__view_permute_copy(uint8_t *dst, const uint8_t *src, int rank, const int64_t *tlen,
+			     const int *perm, size_t es)
+{
+	/* src is row-major over the source box, whose axis perm[d] has tlen[d]
+	 * elements; sstride[a]: elements between steps of source axis a */
+	uint64_t sstride[CKPT_MAX_RANK] = {0}, n = 1;
+	int64_t slen[CKPT_MAX_RANK];
+	for (int d = 0; d < rank; d++) {
+		slen[perm[d]] = tlen[d];
+		n *= (uint64_t)tlen[d];
+	}
+	if (n == 0)
+		return;
+	uint64_t acc = 1;
+	for (int a = rank - 1; a >= 0; a--) {
+		sstride[a] = acc;
+		acc *= (uint64_t)slen[a];
+	}
+	if (rank == 0) {
+		memcpy(dst, src, es);
+		return;
+	}
+	uint64_t inner = (uint64_t)tlen[rank - 1], istride = sstride[perm[rank - 1]];
+	int64_t idx[CKPT_MAX_RANK] = {0};
+	uint64_t base = 0;
+	for (uint64_t done = 0; done < n; done += inner) {
+		copy_strided(dst, src + base * es, inner, istride, es);
+		dst += inner * es;
+		for (int d = rank - 2; d >= 0; d--) {
+			base += sstride[perm[d]];
+			if (++idx[d] < tlen[d])
+				break;
+			base -= (uint64_t)tlen[d] * sstride[perm[d]];
+			idx[d] = 0;
+		}
+	}
+}
+
+/*
+ * Elements [e0, e1) of permuted file f (row-major over f->shape) into dst,
+ * in the source dtype. The range is cut into at most 2 * rank - 1 boxes of
+ * the file (a partial row, whole rows, whole planes, ... then back down);
+ * each box is a box of the source (axis d of the file is axis perm[d] of
+ * the source), gathered in the source's order with the coalescing above
+ * and reordered (straight into dst when the box's long axes keep their
+ * order). Only the range's own elements are asked for.
+ */
+static int gather_perm(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint64_t e1,
+		       uint8_t *dst, struct pending *pd, ckpt_error *err)
+{
+	int rank = f->rank;
+	size_t es = ckpt_dtype_size(f->source_dtype);
+	uint64_t blk[CKPT_MAX_RANK];
+	int64_t c[CKPT_MAX_RANK];
+	uint64_t acc = 1, rem = e0;
+	for (int d = rank - 1; d >= 0; d--) {
+		blk[d] = acc;
+		acc *= (uint64_t)f->shape[d];
+		c[d] = (int64_t)(rem % (uint64_t)f->shape[d]);
+		rem /= (uint64_t)f->shape[d];
+	}
+	uint8_t *tmp = NULL;
+	int rc = 0;
+	for (uint64_t cur = e0; cur < e1 && rc == 0;) {
+		/* the outermost axis j with c[j+1..] all 0 and a block that fits */
+		int j = rank - 1;
+		while (j > 0 && c[j] == 0)
+			j--;
+		while (blk[j] > e1 - cur)
+			j++;
+		uint64_t n = (e1 - cur) / blk[j];
+		if (n > (uint64_t)(f->shape[j] - c[j]))
+			n = (uint64_t)(f->shape[j] - c[j]);
+		int64_t tlen[CKPT_MAX_RANK], sst[CKPT_MAX_RANK], sln[CKPT_MAX_RANK];
+		int in_order = 1, lastax = -1;
+		for (int d = 0; d < rank; d++) {
+			int64_t ts = d < j ? c[d] : d == j ? c[j] : 0;
+			tlen[d] = d < j ? 1 : d == j ? (int64_t)n : f->shape[d];
+			sst[f->perm[d]] = f->start[f->perm[d]] + ts;
+			sln[f->perm[d]] = tlen[d];
+			if (tlen[d] > 1) {
+				in_order = in_order && f->perm[d] > lastax;
+				lastax = f->perm[d];
+			}
+		}
+		uint64_t cnt = n * blk[j];
+		uint8_t *out = dst + (cur - e0) * es;
+		if (in_order) {
+			rc = gather_box(v, f, sst, sln, 0, cnt, out, pd, err);
+		} else {
+			if (tmp == NULL && (tmp = malloc((size_t)(e1 - e0) * es)) == NULL)
+				rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
+			if (rc == 0)
+				rc = gather_box(v, f, sst, sln, 0, cnt, tmp, pd, err);
+			if (rc == 0)
+				ckpt__view_permute_copy(out, tmp, rank, tlen, f->perm, es);
+		}
+		cur += cnt;
+		c[j] += (int64_t)n;
+		for (int d = j; d > 0 && c[d] >= f->shape[d]; d--) {
+			c[d] = 0;
+			c[d - 1]++;
+		}
+	}
+	free(tmp);
+	return rc;
+}
+
+/* Source elements [e0, e1) of file f, in the file's order, into dst (the
+ * source dtype). */
+static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint64_t e1,
+		  uint8_t *dst, ckpt_error *err)
+{
+	struct pending pd = {0};
+	int rc = f->perm && f->rank > 0
+		     ? gather_perm(v, f, e0, e1, dst, &pd, err)
+		     : gather_box(v, f, f->start, f->length, e0, e1, dst, &pd, err);
+	free(pd.seg);
 	return rc;
 }
 
@@ -243,7 +447,7 @@ int ckpt__view_map_file(const ckpt_view *v, uint32_t id, size_t hdr_len, uint64_
 	const ckpt_node *nd = ckpt_view_node(v, id);
 	const ckpt_plan_file *f = nd->file;
 	if (f->dtype != f->source_dtype || ckpt_dtype_size(f->dtype) == 0 || off < hdr_len ||
-	    off + len > nd->size)
+	    off + len > nd->size || f->perm != NULL)
 		return 0;
 	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
 	for (size_t p = 0; p < t->num_pieces; p++) {
