@@ -46,6 +46,8 @@ struct ckptfs_opts {
 	ckpt_cast casts[64];
 	size_t n_casts;
 	int strict;
+	ckpt_perm_rule *perms; /* --perm */
+	size_t n_perms;
 	/* mount options */
 	enum ckptfs_format format;
 	enum ckptfs_verify verify;
