@@ -312,6 +312,8 @@ def refusals(ck, tmp):
     one_line_67(["--perm", "r2=1,1"], "not a permutation", "AXES must be a permutation")
     one_line_67(["--perm", "r2=1,x"], "not a number", "AXES must be a permutation")
     one_line_67(["--perm", "=1,0"], "no name", "expected NAME=AXES")
+    rc, out, err = run("--list", "--perm", "r2=1,0", ck)
+    check(rc == 64 and "--perm does not apply to --list" in err, f"--list --perm: {rc} {err!r}")
     # a rule that matches nothing: a warning, as a map entry; --strict: 67
     rc, out, err = run("--dry-run", "--perm", "r9=1,0", ck)
     check(rc == 0 and "warning: --perm 'r9' matched no target variable" in err,
