@@ -82,7 +82,8 @@ START_TEST(test_permute_copy_naive)
 				uint64_t n = 1;
 				for (int d = 0; d < rank; d++) {
 					seed = seed * 1103515245u + 12345u;
-					tlen[d] = 1 + (int64_t)((seed >> 16) % 4);
+					tlen[d] =
+					    1 + (int64_t)((seed >> 16) % (rank <= 2 ? 40 : 5));
 					slen[p[d]] = tlen[d];
 					n *= (uint64_t)tlen[d];
 				}
@@ -180,18 +181,17 @@ static const struct ckpt_store_ops c_ops = {
 
 /* ---- the checkpoint: float32 tensors whose element i is i ---- */
 
-#define N_SRC 5
+#define N_SRC 6
 static const struct src {
 	const char *name;
 	int rank;
 	int64_t dims[4];
 	int slices; /* saved as this many column slices (0: whole) */
 } srcs[N_SRC] = {
-    {"r4", 4, {3, 4, 5, 6}, 0},
-    {"r3", 3, {5, 2, 7}, 0},
-    {"sl", 2, {10, 6}, 3},
-    {"wide", 2, {256, 4096}, 0},  /* rows of 16 KiB: no two merge */
-    {"narrow", 2, {4096, 256}, 0} /* rows of 1 KiB: spans of rows */
+    {"r4", 4, {3, 4, 5, 6}, 0},	   {"r3", 3, {5, 2, 7}, 0},
+    {"sl", 2, {10, 6}, 3},	   {"wide", 2, {256, 4096}, 0}, /* rows of 16 KiB: no two merge */
+    {"narrow", 2, {4096, 256}, 0},				/* rows of 1 KiB: spans of rows */
+    {"seq", 2, {1024, 2560}, 0}, /* 10 MiB: two blocks for sequential readers */
 };
 
 static uint64_t nelem(const struct src *s)
@@ -442,6 +442,52 @@ START_TEST(test_bounded_reads)
 }
 END_TEST
 
+/* Sequential reads of a permuted file are served from blocks of it made
+ * once: the whole file costs about its own size in reads, a range read
+ * again costs nothing. */
+START_TEST(test_sequential_blocks)
+{
+	struct fx f;
+	fx_open(&f);
+	static const int p10[2] = {1, 0};
+	const struct src *s = &srcs[5];
+	ckpt_plan *plan;
+	ckpt_view *v;
+	plan_one(&f, s, p10, NULL, CKPT_DT_FLOAT, &plan, &v);
+	uint32_t id = ckpt_view_resolve_path(v, "t");
+	uint64_t size = nelem(s) * 4;
+	const size_t chunk = 64 * 1024;
+	uint8_t *buf = malloc(chunk);
+	float *want = malloc(chunk);
+	atomic_store(&f.store->bytes, 0);
+	for (uint64_t off = 0; off < size; off += chunk) {
+		size_t got;
+		ck_assert_int_eq(ckpt_view_read(v, id, off, buf, chunk, &got, NULL), 0);
+		ck_assert_uint_eq(got, chunk);
+		for (size_t i = 0; i < chunk / 4; i++)
+			want[i] = expect_at(&plan->files[0], s, off / 4 + i);
+		ck_assert_msg(memcmp(buf, want, chunk) == 0, "at %llu", (unsigned long long)off);
+		if (off == chunk) {
+			/* the second read made block 0 (8 MiB): reading the
+			 * first again is a copy */
+			uint64_t before = atomic_load(&f.store->preads);
+			ck_assert_int_eq(ckpt_view_read(v, id, 0, buf, chunk, &got, NULL), 0);
+			ck_assert_uint_eq(atomic_load(&f.store->preads), before);
+		}
+	}
+	/* the first chunk, then each block once: block 0 is 2048 of the 2560
+	 * columns, 8 KiB of each 10 KiB row, whose 2 KiB gaps are read too
+	 * (merged spans, but not between two spans): at most 2 MiB more */
+	ck_assert_uint_le(atomic_load(&f.store->bytes), chunk + size + 1024 * 2048);
+	ck_assert_uint_ge(atomic_load(&f.store->bytes), chunk + size);
+	free(buf);
+	free(want);
+	ckpt_view_free(v);
+	ckpt_plan_free(plan);
+	fx_close(&f);
+}
+END_TEST
+
 /* The near-run merging keeps a plain column part exact too. */
 START_TEST(test_column_part_unpermuted)
 {
@@ -594,6 +640,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_permute_copy_naive);
 	tcase_add_test(tc, test_every_perm_ranges);
 	tcase_add_test(tc, test_bounded_reads);
+	tcase_add_test(tc, test_sequential_blocks);
 	tcase_add_test(tc, test_column_part_unpermuted);
 	tcase_add_test(tc, test_rules);
 	tcase_add_test(tc, test_targets_json);

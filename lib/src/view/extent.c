@@ -15,6 +15,7 @@
  */
 #include "view/view_int.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,15 +241,44 @@ static void copy_strided(uint8_t *dst, const uint8_t *src, uint64_t n, uint64_t 
 	}
 }
 
+#define TILE 16
+
+#define TILE_LOOP(ES)                                                                              \
+	for (uint64_t i = i0; i < i1; i++)                                                         \
+		for (uint64_t j = j0; j < j1; j++)                                                 \
+	memcpy(dst + (i * dA + j) * (ES), src + (i + j * sB) * (ES), (ES))
+
+/* dst[i * dA + j] = src[i + j * sB] for i < A, j < B (elements of es
+ * bytes), in tiles so that both sides stay in cache. */
+static void tile_copy(uint8_t *dst, const uint8_t *src, uint64_t A, uint64_t B, uint64_t dA,
+		      uint64_t sB, size_t es)
+{
+	for (uint64_t i0 = 0; i0 < A; i0 += TILE) {
+		uint64_t i1 = A - i0 < TILE ? A : i0 + TILE;
+		for (uint64_t j0 = 0; j0 < B; j0 += TILE) {
+			uint64_t j1 = B - j0 < TILE ? B : j0 + TILE;
+			switch (es) {
+			case 1: TILE_LOOP(1); break;
+			case 2: TILE_LOOP(2); break;
+			case 4: TILE_LOOP(4); break;
+			case 8: TILE_LOOP(8); break;
+			case 16: TILE_LOOP(16); break;
+			default: TILE_LOOP(es);
+			}
+		}
+	}
+}
+
 void ckpt__view_permute_copy(uint8_t *dst, const uint8_t *src, int rank, const int64_t *tlen,
 			     const int *perm, size_t es)
 {
 	/* src is row-major over the source box, whose axis perm[d] has tlen[d]
 	 * elements; sstride[a]: elements between steps of source axis a */
-	uint64_t sstride[CKPT_MAX_RANK] = {0}, n = 1;
+	uint64_t sstride[CKPT_MAX_RANK] = {0}, dstride[CKPT_MAX_RANK] = {0}, n = 1;
 	int64_t slen[CKPT_MAX_RANK];
-	for (int d = 0; d < rank; d++) {
+	for (int d = rank - 1; d >= 0; d--) {
 		slen[perm[d]] = tlen[d];
+		dstride[d] = n;
 		n *= (uint64_t)tlen[d];
 	}
 	if (n == 0)
@@ -262,17 +292,34 @@ void ckpt__view_permute_copy(uint8_t *dst, const uint8_t *src, int rank, const i
 		memcpy(dst, src, es);
 		return;
 	}
-	uint64_t inner = (uint64_t)tlen[rank - 1], istride = sstride[perm[rank - 1]];
+	/* the file axis that runs along the source's last axis (stride 1 in
+	 * src) and the file's last axis (stride 1 in dst): a 2-D transpose
+	 * of those two for every index of the others */
+	int dl = 0;
+	while (perm[dl] != rank - 1)
+		dl++;
+	const int last = rank - 1;
+	uint64_t A = (uint64_t)tlen[dl], B = (uint64_t)tlen[last];
+	if (dl == last)
+		A = 1; /* the last axes agree: rows copied with stride 1 */
+	uint64_t sB = sstride[perm[last]], dA = dstride[dl];
 	int64_t idx[CKPT_MAX_RANK] = {0};
-	uint64_t base = 0;
-	for (uint64_t done = 0; done < n; done += inner) {
-		copy_strided(dst, src + base * es, inner, istride, es);
-		dst += inner * es;
-		for (int d = rank - 2; d >= 0; d--) {
-			base += sstride[perm[d]];
+	uint64_t bs = 0, bd = 0;
+	for (uint64_t done = 0; done < n; done += A * B) {
+		if (A == 1)
+			copy_strided(dst + bd * es, src + bs * es, B, sB, es);
+		else
+			tile_copy(dst + bd * es, src + bs * es, A, B, dA, sB, es);
+		int d = last - 1;
+		for (; d >= 0; d--) {
+			if (d == dl && A > 1)
+				continue;
+			bs += sstride[perm[d]];
+			bd += dstride[d];
 			if (++idx[d] < tlen[d])
 				break;
-			base -= (uint64_t)tlen[d] * sstride[perm[d]];
+			bs -= (uint64_t)tlen[d] * sstride[perm[d]];
+			bd -= (uint64_t)tlen[d] * dstride[d];
 			idx[d] = 0;
 		}
 	}
@@ -288,7 +335,7 @@ void ckpt__view_permute_copy(uint8_t *dst, const uint8_t *src, int rank, const i
  * order). Only the range's own elements are asked for.
  */
 static int gather_perm(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint64_t e1,
-		       uint8_t *dst, struct pending *pd, ckpt_error *err)
+		       uint8_t *dst, uint8_t *scratch, struct pending *pd, ckpt_error *err)
 {
 	int rank = f->rank;
 	size_t es = ckpt_dtype_size(f->source_dtype);
@@ -301,7 +348,7 @@ static int gather_perm(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0,
 		c[d] = (int64_t)(rem % (uint64_t)f->shape[d]);
 		rem /= (uint64_t)f->shape[d];
 	}
-	uint8_t *tmp = NULL;
+	uint8_t *tmp = scratch; /* (e1 - e0) elements, or NULL: allocated here */
 	int rc = 0;
 	for (uint64_t cur = e0; cur < e1 && rc == 0;) {
 		/* the outermost axis j with c[j+1..] all 0 and a block that fits */
@@ -344,8 +391,170 @@ static int gather_perm(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0,
 			c[d - 1]++;
 		}
 	}
-	free(tmp);
+	if (tmp != scratch)
+		free(tmp);
 	return rc;
+}
+
+/*
+ * Sequential reads of a permuted file. A 128 KiB request of a transposed
+ * matrix is a few source columns: one short pread per source row. So a
+ * read that starts where the last read of the same file ended (a `cat`,
+ * `cp`, numpy.load, the kernel's readahead), or one inside a block already
+ * made, is served from blocks of PBLOCK_BYTES of the file (in the source
+ * dtype, aligned), each gathered once with preads of whole rows' worth of
+ * columns; the last PBLOCKS blocks are kept. Other reads (a random 4 KiB
+ * pread) gather only their own elements.
+ */
+#define PBLOCK_BYTES (8u << 20)
+#define PBLOCKS 4
+#define PSTREAMS 8
+
+struct perm_cache {
+	pthread_mutex_t lock;	  /* the tables below */
+	pthread_mutex_t build;	  /* one block made at a time (into spare, with scratch) */
+	uint8_t *spare, *scratch; /* PBLOCK_BYTES each, allocated on first need */
+	uint64_t tick;
+	struct {
+		const ckpt_plan_file *f; /* NULL: free */
+		uint64_t b;		 /* block index */
+		uint64_t e0, n;		 /* its elements */
+		uint8_t *data;
+		uint64_t used; /* tick of the last use */
+	} blk[PBLOCKS];
+	struct {
+		const ckpt_plan_file *f;
+		uint64_t end; /* element where a read ended */
+	} stream[PSTREAMS];
+	unsigned next;
+};
+
+int ckpt__view_perm_cache_init(ckpt_view *v, ckpt_error *err)
+{
+	int any = 0;
+	for (size_t i = 0; i < v->plan->n_files && !any; i++)
+		any = v->plan->files[i].perm != NULL;
+	if (!any)
+		return 0;
+	if ((v->pcache = calloc(1, sizeof(*v->pcache))) == NULL)
+		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
+	pthread_mutex_init(&v->pcache->lock, NULL);
+	pthread_mutex_init(&v->pcache->build, NULL);
+	return 0;
+}
+
+void ckpt__view_perm_cache_free(ckpt_view *v)
+{
+	struct perm_cache *c = v->pcache;
+	if (c == NULL)
+		return;
+	for (int k = 0; k < PBLOCKS; k++)
+		free(c->blk[k].data);
+	free(c->spare);
+	free(c->scratch);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->build);
+	free(c);
+	v->pcache = NULL;
+}
+
+/* Under c->lock: copy what block k holds of [e0, e1) to dst (element e0
+ * at dst); the elements copied. */
+static uint64_t block_copy(struct perm_cache *c, int k, uint64_t e0, uint64_t e1, uint8_t *dst,
+			   size_t es)
+{
+	uint64_t a = e0 > c->blk[k].e0 ? e0 : c->blk[k].e0;
+	uint64_t b = c->blk[k].e0 + c->blk[k].n;
+	if (b > e1)
+		b = e1;
+	if (a >= b)
+		return 0;
+	memcpy(dst + (a - e0) * es, c->blk[k].data + (a - c->blk[k].e0) * es, (size_t)(b - a) * es);
+	c->blk[k].used = ++c->tick;
+	return b - a;
+}
+
+static int find_block(const struct perm_cache *c, const ckpt_plan_file *f, uint64_t b)
+{
+	for (int k = 0; k < PBLOCKS; k++)
+		if (c->blk[k].f == f && c->blk[k].b == b)
+			return k;
+	return -1;
+}
+
+static int gather_perm_cached(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint64_t e1,
+			      uint8_t *dst, struct pending *pd, ckpt_error *err)
+{
+	struct perm_cache *c = v->pcache;
+	size_t es = ckpt_dtype_size(f->source_dtype);
+	uint64_t per = PBLOCK_BYTES / es;
+	pthread_mutex_lock(&c->lock);
+	int seq = find_block(c, f, e0 / per) >= 0;
+	unsigned slot = c->next;
+	for (unsigned k = 0; k < PSTREAMS; k++)
+		if (c->stream[k].f == f && c->stream[k].end == e0) {
+			seq = 1;
+			slot = k;
+			break;
+		}
+	if (slot == c->next)
+		c->next = (c->next + 1) % PSTREAMS;
+	c->stream[slot].f = f;
+	c->stream[slot].end = e1;
+	pthread_mutex_unlock(&c->lock);
+	if (!seq)
+		return gather_perm(v, f, e0, e1, dst, NULL, pd, err);
+
+	for (uint64_t b = e0 / per; b <= (e1 - 1) / per; b++) {
+		pthread_mutex_lock(&c->lock);
+		int k = find_block(c, f, b);
+		if (k >= 0) {
+			block_copy(c, k, e0, e1, dst, es);
+			pthread_mutex_unlock(&c->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&c->lock);
+		/* one block made at a time: readahead asks for the next
+		 * block from several threads at once */
+		pthread_mutex_lock(&c->build);
+		pthread_mutex_lock(&c->lock);
+		k = find_block(c, f, b);
+		if (k >= 0) {
+			block_copy(c, k, e0, e1, dst, es);
+			pthread_mutex_unlock(&c->lock);
+			pthread_mutex_unlock(&c->build);
+			continue;
+		}
+		pthread_mutex_unlock(&c->lock);
+		uint64_t b0 = b * per, n = f->num_elements - b0 < per ? f->num_elements - b0 : per;
+		if (c->spare == NULL)
+			c->spare = malloc(PBLOCK_BYTES);
+		if (c->scratch == NULL)
+			c->scratch = malloc(PBLOCK_BYTES);
+		int rc = c->spare && c->scratch
+			     ? gather_perm(v, f, b0, b0 + n, c->spare, c->scratch, pd, err)
+			     : ckpt__error(err, CKPT_ENOMEM, "out of memory");
+		if (rc) {
+			pthread_mutex_unlock(&c->build);
+			return rc;
+		}
+		pthread_mutex_lock(&c->lock);
+		k = 0;
+		for (int j = 1; j < PBLOCKS; j++)
+			if (c->blk[j].used < c->blk[k].used)
+				k = j;
+		uint8_t *old = c->blk[k].data; /* the evicted block's buffer is the next spare */
+		c->blk[k].f = f;
+		c->blk[k].b = b;
+		c->blk[k].e0 = b0;
+		c->blk[k].n = n;
+		c->blk[k].data = c->spare;
+		c->spare = old;
+		block_copy(c, k, e0, e1, dst, es);
+		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->build);
+	}
+	return 0;
 }
 
 /* Source elements [e0, e1) of file f, in the file's order, into dst (the
@@ -354,9 +563,13 @@ static int gather(const ckpt_view *v, const ckpt_plan_file *f, uint64_t e0, uint
 		  uint8_t *dst, ckpt_error *err)
 {
 	struct pending pd = {0};
-	int rc = f->perm && f->rank > 0
-		     ? gather_perm(v, f, e0, e1, dst, &pd, err)
-		     : gather_box(v, f, f->start, f->length, e0, e1, dst, &pd, err);
+	int rc;
+	if (f->perm == NULL || f->rank == 0)
+		rc = gather_box(v, f, f->start, f->length, e0, e1, dst, &pd, err);
+	else if (v->pcache != NULL)
+		rc = gather_perm_cached(v, f, e0, e1, dst, &pd, err);
+	else
+		rc = gather_perm(v, f, e0, e1, dst, NULL, &pd, err);
 	free(pd.seg);
 	return rc;
 }

@@ -104,6 +104,8 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	}
 	if (rc == 0)
 		rc = ckpt__view_verify_init(v, err);
+	if (rc == 0)
+		rc = ckpt__view_perm_cache_init(v, err);
 	if (rc) {
 		ckpt_view_free(v);
 		return rc;
@@ -131,6 +133,7 @@ void ckpt_view_free(ckpt_view *v)
 	free((void *)v->verified);
 	free(v->piece_base);
 	ckpt__strings_cache_free(v->strings);
+	ckpt__view_perm_cache_free(v);
 	free(v);
 }
 

@@ -107,6 +107,9 @@ struct ckpt_view {
 	struct tf_state *tf;  /* tf format only (fmt_tf.c) */
 	/* string tensors' parsed lengths, built on first read (strings.c) */
 	ckpt__strings_cache *strings;
+	/* blocks of permuted files for sequential readers (extent.c); NULL
+	 * when the plan permutes nothing */
+	struct perm_cache *pcache;
 };
 
 /*
@@ -168,6 +171,10 @@ int ckpt__view_read_file(const ckpt_view *v, uint32_t id, const struct npy_file 
  * row-major in the file's order. Elements are es bytes. */
 void ckpt__view_permute_copy(uint8_t *dst, const uint8_t *src, int rank, const int64_t *tlen,
 			     const int *perm, size_t es);
+/* The blocks sequential reads of permuted files are served from: made
+ * when the plan has a permuted file, freed with the view. */
+int ckpt__view_perm_cache_init(ckpt_view *v, ckpt_error *err);
+void ckpt__view_perm_cache_free(ckpt_view *v);
 /* ckpt_view_map of plan file node id after a header of hdr_len bytes. */
 int ckpt__view_map_file(const ckpt_view *v, uint32_t id, size_t hdr_len, uint64_t off, size_t len,
 			int *fd, uint64_t *fd_off, ckpt_object **pin);
