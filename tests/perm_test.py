@@ -14,7 +14,7 @@ plan's "perm", a corrupt source failing a whole read of a permuted file
 with EIO, the bytes a 4 KiB read of a permuted file costs the daemon
 (/proc/PID/io), and the README's torch.nn.Linear example.
 
-usage: perm_test.py CKPTFS CKPT_GEN DATA_DIR
+usage: perm_test.py CKPTFS CKPT_DUMP CKPT_GEN DATA_DIR (mount_test.py's)
 Needs /dev/fuse, fusermount3 and numpy (Debian's python3-numpy; the test
 re-runs itself under /usr/bin/python3 when the python running it has no
 numpy); skips (77) without them, except under CI=true, where it fails.
@@ -42,19 +42,15 @@ if np is None:
     print("numpy missing")
     sys.exit(1 if CI else 77)
 
-CKPTFS, GEN, DATA = sys.argv[1:4]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mount_test as mt  # noqa: E402  (Mount, check: same argv)
+
+CKPTFS, _, GEN, DATA = sys.argv[1:5]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EX_MAP = 67
-failures = []
-counts = {"files": 0, "preads": 0, "mounts": 0}
+failures, check, counts = mt.failures, mt.check, mt.counts
+counts["preads"] = 0
 rnd = random.Random(12)
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    return cond
 
 
 def run(*args):
@@ -62,23 +58,7 @@ def run(*args):
     return p.returncode, p.stdout, p.stderr
 
 
-class Mount:
-    def __init__(self, ckpt, *opts):
-        self.dir = tempfile.mkdtemp(prefix="ckptfs-perm-")
-        p = subprocess.run([CKPTFS, ckpt, self.dir, *opts], capture_output=True, text=True,
-                           timeout=120)
-        self.ok = p.returncode == 0 and os.path.ismount(self.dir)
-        check(self.ok, f"mount {opts}: rc {p.returncode} {p.stderr.strip()}")
-        counts["mounts"] += self.ok
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        if os.path.ismount(self.dir):
-            subprocess.run(["fusermount3", "-u", self.dir], check=False)
-        os.rmdir(self.dir)
-
+class Mount(mt.Mount):
     def mapping(self):
         with open(os.path.join(self.dir, "@mapping.json")) as f:
             return json.load(f)
@@ -231,17 +211,6 @@ def raw_mount_checks(ck, tensors, tj, mj, want, cast, independent):
                 check(os.getxattr(p, "user.ckpt.perm").decode() ==
                       "[" + ",".join(map(str, perm)) + "]", f"{path}: user.ckpt.perm")
             read_ranges(p, expected(base[name], perm, part), f"{' '.join(cast)} {path}")
-
-
-NPY_LOADER = r"""
-import json, sys
-import numpy as np
-out = {}
-for p in sys.argv[1:]:
-    a = np.load(p)
-    out[p] = [a.dtype.str, list(a.shape), a.tobytes().hex()]
-print(json.dumps(out))
-"""
 
 
 def npy_checks(ck, tensors, tj, mj, want):

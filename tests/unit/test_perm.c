@@ -274,6 +274,20 @@ static void fx_close(struct fx *f)
 	free(f->dir);
 }
 
+/* Resolve the one-entry map src -> target tv->name over tensors t[0..n). */
+static int resolve_one(const ckpt_tensor *t, size_t n, const char *src, const ckpt_target_var *tv,
+		       ckpt_plan **plan, ckpt_error *err)
+{
+	ckpt_map_entry e = {(char *)src, tv->name, NULL, 0};
+	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
+	o.entries = &e;
+	o.n_entries = 1;
+	o.targets = tv;
+	o.n_targets = 1;
+	o.ckpt_path = "c";
+	return ckpt_resolve(&o, t, n, plan, err);
+}
+
 /* Resolve target `name` <- source s (perm p, partitions parts or NULL,
  * dtype dt) and build a raw view. */
 static void plan_one(struct fx *f, const struct src *s, const int *p, int64_t *parts, ckpt_dtype dt,
@@ -284,14 +298,7 @@ static void plan_one(struct fx *f, const struct src *s, const int *p, int64_t *p
 	for (int d = 0; d < s->rank; d++)
 		dims[d] = s->dims[p[d]];
 	ckpt_target_var tv = {(char *)"t", dt, s->rank, dims, parts, (int *)p};
-	ckpt_map_entry e = {(char *)s->name, (char *)"t", NULL, 0};
-	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
-	o.entries = &e;
-	o.n_entries = 1;
-	o.targets = &tv;
-	o.n_targets = 1;
-	o.ckpt_path = "p";
-	ck_assert_msg(ckpt_resolve(&o, f->t, f->nt, plan, &err) == 0, "%s", err.msg);
+	ck_assert_msg(resolve_one(f->t, f->nt, s->name, &tv, plan, &err) == 0, "%s", err.msg);
 	ck_assert_msg(ckpt_view_build(v, f->r, *plan, &err) == 0, "%s", err.msg);
 }
 
@@ -578,17 +585,10 @@ START_TEST(test_rules)
 	int p10[2] = {1, 0};
 	int64_t d32[2] = {3, 2};
 	ckpt_target_var tv = {(char *)"n", CKPT_DT_FLOAT, 2, d32, NULL, p10};
-	ckpt_map_entry e = {(char *)"a/w", (char *)"n", NULL, 0};
-	ckpt_resolve_opts o2 = CKPT_RESOLVE_OPTS_INIT;
-	o2.entries = &e;
-	o2.n_entries = 1;
-	o2.targets = &tv;
-	o2.n_targets = 1;
-	o2.ckpt_path = "c";
-	ck_assert_msg(ckpt_resolve(&o2, ts, 4, &plan, &err) == 0, "%s", err.msg);
+	ck_assert_msg(resolve_one(ts, 4, "a/w", &tv, &plan, &err) == 0, "%s", err.msg);
 	ckpt_plan_free(plan);
 	tv.dims = (int64_t *)d23; /* the unpermuted shape no longer fits */
-	ck_assert_int_eq(ckpt_resolve(&o2, ts, 4, &plan, &err), CKPT_EINVAL);
+	ck_assert_int_eq(resolve_one(ts, 4, "a/w", &tv, &plan, &err), CKPT_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "doesn't match with shape of tensor a/w ([2, 3])"));
 	ck_assert_ptr_nonnull(strstr(err.msg, "with perm [1, 0] the checkpoint tensor is [3, 2]"));
 	ckpt_perm_rules_free(rules, nr);
