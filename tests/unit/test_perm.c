@@ -591,6 +591,32 @@ START_TEST(test_rules)
 	ck_assert_int_eq(resolve_one(ts, 4, "a/w", &tv, &plan, &err), CKPT_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "doesn't match with shape of tensor a/w ([2, 3])"));
 	ck_assert_ptr_nonnull(strstr(err.msg, "with perm [1, 0] the checkpoint tensor is [3, 2]"));
+
+	/* a graph's target of unknown rank takes the permuted shape; a perm
+	 * of another rank than the tensor's is refused */
+	ckpt_target_var unk = {(char *)"n", CKPT_DT_FLOAT, -1, NULL, NULL, NULL};
+	ckpt_perm_rule *r3 = NULL;
+	size_t n3 = 0;
+	ck_assert_int_eq(ckpt_perm_parse_arg("n=1,0", &r3, &n3, &err), 0);
+	ckpt_map_entry e = {(char *)"a/w", (char *)"n", NULL, 0};
+	ckpt_resolve_opts o3 = CKPT_RESOLVE_OPTS_INIT;
+	o3.entries = &e;
+	o3.n_entries = 1;
+	o3.targets = &unk;
+	o3.n_targets = 1;
+	o3.ckpt_path = "c";
+	o3.perms = r3;
+	o3.n_perms = n3;
+	ck_assert_msg(ckpt_resolve(&o3, ts, 4, &plan, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(plan->files[0].shape[0], 3);
+	ck_assert_int_eq(plan->files[0].shape[1], 2);
+	ck_assert_int_eq(plan->files[0].perm[0], 1);
+	ckpt_plan_free(plan);
+	e.ckpt = (char *)"a/c";
+	ck_assert_int_eq(ckpt_resolve(&o3, ts, 4, &plan, &err), CKPT_EINVAL);
+	ck_assert_ptr_nonnull(
+	    strstr(err.msg, "its perm has 2 axes, checkpoint tensor a/c has rank 3"));
+	ckpt_perm_rules_free(r3, n3);
 	ckpt_perm_rules_free(rules, nr);
 }
 END_TEST
