@@ -301,6 +301,33 @@ def refusals(ck, tmp):
         rc, out, err = run("--dry-run", "--targets", tj, "--map", "r2=x", ck)
         check(rc == EX_MAP and needle in err and len(err.strip().splitlines()) == 1,
               f"targets {var}: {rc} {err!r}")
+    # --targets GRAPH: the graph's shape is compared with the permuted one;
+    # its --list-targets JSON with a "perm" and the permuted shape maps
+    graph = os.path.join(ROOT, "..", "shared", "graphs", "tfx_estimator_taxi_meta",
+                         "model.ckpt-1000.meta")
+    real = os.path.join(ROOT, "..", "shared", "fixtures", "tfx_estimator_taxi_ckpt",
+                        "model.ckpt-1000")
+    if os.path.exists(graph) and os.path.exists(real + ".index"):
+        k = "dnn/hiddenlayer_0/kernel"
+        rc, out, err = run("--dry-run", "--targets", graph, "--map", k + "=" + k, "--perm",
+                           k + "=1,0", real)
+        check(rc == EX_MAP and "[3, 100]" in err and len(err.strip().splitlines()) == 1 and
+              "(with perm [1, 0] the checkpoint tensor is [100, 3])" in err,
+              f"graph shape check: {rc} {err!r}")
+        rc, out, err = run("--list-targets", "--json", graph)
+        tg = json.loads(out)
+        for v in tg["variables"]:
+            if v["name"] == k:
+                v["shape"], v["perm"] = [100, 3], [1, 0]
+        gj = os.path.join(tmp, "graph-targets.json")
+        with open(gj, "w") as f:
+            json.dump(tg, f)
+        rc, out, err = run("--dry-run", "--json", "--targets", gj, "--map", k + "=" + k, real)
+        plan = json.loads(out) if rc == 0 else []
+        check([(f["shape"], f.get("perm")) for f in plan if f["name"] == k] ==
+              [([100, 3], [1, 0])], f"graph targets with perm: {rc} {err!r}")
+    else:
+        check(not CI, "the taxi graph or checkpoint is missing under CI")
     # the plan, as text: perm=AXES last
     rc, out, err = run("--dry-run", "--perm", "r2=1,0", ck)
     check(rc == 0 and "r2\tfloat32\t[7,5]\t140\t<-\tr2\tfloat32\tperm=1,0\n" in out,
