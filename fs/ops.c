@@ -29,6 +29,7 @@
 #include <sys/statvfs.h>
 
 #include "ckpt/error.h"
+#include "drain.h"
 #include "exitcodes.h"
 #include "splice.h"
 
@@ -72,6 +73,27 @@ enum want { WANT_ANY, WANT_DIR, WANT_FILE };
 
 /* The node of ino, or NULL after replying ENOENT, or ENOTDIR / EISDIR when
  * it is not the kind the operation needs (squashfuse's _or_reply habit). */
+/* The path of node id in the mount ("dense/kernel/@value"; its end if
+ * longer than buf holds), for log lines. Returns a pointer into buf. */
+static const char *node_path(const struct ckptfs *fs, uint32_t id, char *buf, size_t size)
+{
+	size_t at = size - 1;
+	buf[at] = '\0';
+	for (const ckpt_node *n = ckpt_view_node(fs->view, id); n && n->parent != CKPT_VIEW_NONE;
+	     n = ckpt_view_node(fs->view, n->parent)) {
+		size_t len = strlen(n->name), slash = at < size - 1;
+		if (len + slash + 3 > at) {
+			memcpy(buf + at - 3, "...", 3);
+			return buf + at - 3;
+		}
+		if (slash)
+			buf[--at] = '/';
+		at -= len;
+		memcpy(buf + at, n->name, len);
+	}
+	return buf + at;
+}
+
 static const ckpt_node *node_or_reply(fuse_req_t req, fuse_ino_t ino, enum want want, uint32_t *id)
 {
 	const ckpt_node *n = node_of(fs_of(req), ino, id);
@@ -433,13 +455,25 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			 : sources_state(fs, id) >= SRC_BAD ? failed_before(n, &err)
 							    : 0;
 		if (rc) {
-			fuse_log(FUSE_LOG_ERR, "ckptfs: open of %s: %s\n", n->name, err.msg);
+			char path[1024];
+			fuse_log(FUSE_LOG_ERR, "ckptfs: open of %s: %s\n",
+				 node_path(fs, id, path, sizeof(path)), err.msg);
 			fuse_reply_err(req, ckptfs_errno(rc));
 			return;
 		}
 	}
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	ckptfs_drain_opened();
+	if (fuse_reply_open(req, fi) != 0)
+		ckptfs_drain_closed(); /* the open was interrupted: no release comes */
+}
+
+/* A file's last handle is gone: a signal may be waiting for it (drain.c). */
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino, (void)fi;
+	ckptfs_drain_closed();
+	fuse_reply_err(req, 0);
 }
 
 /* Per thread: the buffer of copied replies, the pipe of spliced ones.
@@ -478,11 +512,12 @@ static struct tls *thread_state(void)
 	return tls;
 }
 
-static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
+static void reply_error(fuse_req_t req, const struct ckptfs *fs, uint32_t id, off_t off, int rc,
 			const ckpt_error *err)
 {
-	fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n", n->name, (long long)off,
-		 err->msg);
+	char path[1024];
+	fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n",
+		 node_path(fs, id, path, sizeof(path)), (long long)off, err->msg);
 	fuse_reply_err(req, ckptfs_read_errno(rc));
 }
 
@@ -492,8 +527,8 @@ static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
  * file cut short under a live mount gives EIO, never a short reply. Below
  * two pages libfuse would copy anyway; so do we. Returns 1 once replied.
  */
-static int try_splice(fuse_req_t req, struct ckptfs *fs, struct tls *t, uint32_t id,
-		      const ckpt_node *n, size_t len, off_t off)
+static int try_splice(fuse_req_t req, struct ckptfs *fs, struct tls *t, uint32_t id, size_t len,
+		      off_t off)
 {
 	int fd;
 	uint64_t pos;
@@ -505,10 +540,12 @@ static int try_splice(fuse_req_t req, struct ckptfs *fs, struct tls *t, uint32_t
 	int rc = ckptfs_pipe_fill(&t->pipe, fd, pos, len, &got);
 	ckpt_object_splice_release(pin);
 	if (rc == -ENODATA || rc == -EIO) {
+		char path[1024];
 		fuse_log(
 		    FUSE_LOG_ERR,
 		    "ckptfs: read of %s at %lld: %zu of %zu bytes at %llu of its data file: %s\n",
-		    n->name, (long long)off, got, len, (unsigned long long)pos,
+		    node_path(fs, id, path, sizeof(path)), (long long)off, got, len,
+		    (unsigned long long)pos,
 		    rc == -EIO ? strerror(EIO) : "the file ends early (changed under the mount?)");
 		fuse_reply_err(req, EIO);
 		return 1;
@@ -543,7 +580,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 						      : size;
 	ckpt_error err = CKPT_ERROR_INIT;
 	int rc = check_before_reply(fs, id, n, (uint64_t)off, len, &err);
-	if (rc == 0 && try_splice(req, fs, t, id, n, len, off))
+	if (rc == 0 && try_splice(req, fs, t, id, len, off))
 		return;
 	if (rc == 0 && len > t->cap) {
 		char *b = realloc(t->buf, len);
@@ -562,7 +599,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		snprintf(err.msg, sizeof(err.msg), "%zu of %zu bytes read", got, len);
 	}
 	if (rc) {
-		reply_error(req, n, off, rc, &err);
+		reply_error(req, fs, id, off, rc, &err);
 		return;
 	}
 	fuse_reply_buf(req, t->buf, got);
@@ -775,6 +812,7 @@ const struct fuse_lowlevel_ops ckptfs_ops = {
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
     .open = op_open,
+    .release = op_release,
     .read = op_read,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,

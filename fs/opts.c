@@ -14,7 +14,8 @@
 
 #include "exitcodes.h"
 
-static const char usage[] =
+/* The help, by section (C11 guarantees string literals of 4095 bytes only). */
+static const char *const usage[] = {
     "usage: ckptfs [OPTIONS] CHECKPOINT MOUNTPOINT  mount; fusermount3 -u to unmount\n"
     "       ckptfs --list [--json] CHECKPOINT\n"
     "       ckptfs --dry-run [--json] [MAP OPTIONS] CHECKPOINT\n"
@@ -33,7 +34,7 @@ static const char usage[] =
     "  --list-targets  print the variables of GRAPH: NAME<TAB>DTYPE<TAB>SHAPE\n"
     "                  [<TAB>PARTITIONS]; with --json the --targets format\n"
     "  --json          with --list/--dry-run/--list-targets: print JSON instead\n"
-    "\n"
+    "\n",
     "MAP OPTIONS (a mount and --dry-run; each also as -o key=value):\n"
     "  --map CKPT=TARGET   one assignment-map entry (old/=new/, old/w=new/w,\n"
     "                      /=new/, old/=/); repeatable; with no map and no\n"
@@ -49,20 +50,28 @@ static const char usage[] =
     "                      also \"perm\": [1, 0] in --targets JSON; repeatable\n"
     "  --strict            exactly TensorFlow: no re-typing; a map entry that\n"
     "                      matches nothing, a target with no source: exit 67\n"
-    "\n"
+    "\n",
     "MOUNT OPTIONS (each also as -o key=value):\n"
     "  --verify none|read|mount  checksums: read (default) checks a file's tensors\n"
     "                      before it is served whole; mount checks all first\n"
-    "  --format raw|npy|tf raw tensor bytes, NAME.npy files for numpy.load, or\n"
-    "                      one TF checkpoint ckpt.index + ckpt.data-00000-of-00001\n"
-    "                      (reads all mapped data at mount for its CRCs, checking\n"
-    "                      the source's)\n"
+    "  --format raw|npy|tf|safetensors  raw tensor bytes, NAME.npy files for\n"
+    "                      numpy.load, one TF checkpoint ckpt.index +\n"
+    "                      ckpt.data-00000-of-00001 (reads all mapped data at mount\n"
+    "                      for its CRCs, checking the source's), or one\n"
+    "                      model.safetensors holding every target (torch, JAX, HF)\n"
+    "  --key-sep C         safetensors: write C for '/' in keys (. for PyTorch\n"
+    "                      state_dict names; default: names as they are)\n"
     "  --xattr on|off      user.ckpt.* attributes (default on); off makes ls -l\n"
     "                      of big trees fast (no getxattr round trip per file)\n"
+    "  --log FILE          append the daemon's log lines (why a read failed:\n"
+    "                      the tensor, the offset) to FILE; else syslog once in\n"
+    "                      the background (journalctl -t ckptfs), stderr with -f\n"
+    "  --term_wait S       on SIGTERM/SIGINT/SIGHUP keep serving open files up to\n"
+    "                      S seconds (5) before unmounting; 0: at once\n"
     "  -f                  stay in the foreground    -d, --debug  debug (implies -f)\n"
     "  -s                  single-threaded           -o OPT[,OPT...]  also FUSE's\n"
     "                      own options (allow_other, max_threads=N, ...)\n"
-    "\n"
+    "\n",
     "REMOTE OPTIONS (a URL CHECKPOINT; credentials: see ckptfs(1)):\n"
     "  --header 'NAME: VALUE'  extra request header, repeatable\n"
     "  --ca_file FILE      CA bundle for https\n"
@@ -73,14 +82,15 @@ static const char usage[] =
     "  --retries N  --retry_time S  --timeout S  --connect_timeout S\n"
     "  --low_speed_time S  retries (5, within 120 s), seconds per attempt (300),\n"
     "                      to connect (10), under 1 KiB/s before a cut (15)\n"
-    "\n"
+    "\n",
     "GRAPH OPTIONS (for --targets GRAPH and --list-targets):\n"
     "  --tag TAG           the SavedModel MetaGraphDef tagged TAG (default:\n"
     "                      serve, else the only one)\n"
     "  --all               also optimizer slots and optimizer state\n"
     "  --with-local        also local (metric) variables of TF1 graphs\n"
     "  -h, --help      show this help\n"
-    "  -V, --version   show the version\n";
+    "  -V, --version   show the version\n",
+};
 
 /* What an option is for: the modes it applies to follow from it. */
 enum opt_class {
@@ -120,9 +130,13 @@ static const struct opt_def {
     {"all", no_argument, C_GRAPH, 1},
     {"with-local", no_argument, C_GRAPH, 1},
     {"format", required_argument, C_MOUNT, 1},
+    {"key-sep", required_argument, C_MOUNT, 1},
+    {"key_sep", required_argument, C_MOUNT, 1},
     {"verify", required_argument, C_MOUNT, 1},
     {"xattr", required_argument, C_MOUNT, 1},
     {"debug", no_argument, C_MOUNT, 0},
+    {"log", required_argument, C_MOUNT, 1},
+    {"term_wait", required_argument, C_MOUNT, 1},
     {"header", required_argument, C_REMOTE, 1},
     {"ca_file", required_argument, C_REMOTE, 1},
     {"chunk_size", required_argument, C_REMOTE, 1},
@@ -177,7 +191,7 @@ static const char *nearest(const char *name, size_t len)
 	const char *best = NULL;
 	size_t bd = 3;
 	for (size_t i = 0; i < N_DEFS; i++) {
-		if (strcmp(defs[i].name, "map_file") == 0)
+		if (strcmp(defs[i].name, "map_file") == 0 || strcmp(defs[i].name, "key_sep") == 0)
 			continue;
 		size_t d = distance(name, len, defs[i].name);
 		if (len >= 2 && strncmp(defs[i].name, name, len) == 0)
@@ -277,11 +291,16 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 	} else if (strcmp(k, "perm") == 0) {
 		rc = ckpt_perm_parse_arg(val, &m->perms, &m->n_perms, &err);
 	} else if (strcmp(k, "format") == 0) {
-		static const char *const f[] = {"raw", "npy", "tf", NULL};
+		static const char *const f[] = {"raw", "npy", "tf", "safetensors", NULL};
 		int i = pick(k, val, f);
 		if (i < 0)
 			return CKPTFS_EXIT_USAGE;
 		m->format = (enum ckptfs_format)i;
+	} else if (strcmp(k, "key-sep") == 0 || strcmp(k, "key_sep") == 0) {
+		if (strlen(val) != 1 || val[0] < 0x21 || val[0] > 0x7e)
+			return usage_error(
+			    "--key-sep takes one printable ASCII character, not '%s'", val);
+		m->key_sep = val[0];
 	} else if (strcmp(k, "verify") == 0) {
 		static const char *const v[] = {"none", "read", "mount", NULL};
 		int i = pick(k, val, v);
@@ -294,6 +313,14 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		if (i < 0)
 			return CKPTFS_EXIT_USAGE;
 		m->no_xattr = i == 1;
+	} else if (strcmp(k, "log") == 0) {
+		return set_string(&m->log_file, val);
+	} else if (strcmp(k, "term_wait") == 0) {
+		char *end;
+		long s = strtol(val, &end, 10);
+		if (end == val || *end != '\0' || s < 0 || s > 86400)
+			return usage_error("--term_wait takes seconds (0..86400), not %s", val);
+		m->term_wait = (int)s;
 	} else if (d->cls == C_REMOTE) {
 		return ckptfs_remote_option(&m->remote, k, val);
 	}
@@ -372,6 +399,8 @@ static int check_mode(const struct parse *p)
 		if (p->seen[c][0] && !(allowed[o->mode] & 1u << c))
 			return usage_error("%s does not apply to %s", p->seen[c],
 					   mode_text(o->mode));
+	if (o->key_sep && o->format != CKPTFS_FORMAT_SAFETENSORS)
+		return usage_error("--key-sep applies to --format safetensors");
 	if (p->seen[C_GRAPH][0] && o->mode != CKPTFS_MODE_LIST_TARGETS && o->targets_path == NULL)
 		return usage_error("%s applies to --targets GRAPH or --list-targets",
 				   p->seen[C_GRAPH]);
@@ -398,6 +427,7 @@ int ckptfs_opts_parse(int argc, char **argv, struct ckptfs_opts *o)
 	struct parse p = {.o = o};
 	memset(o, 0, sizeof(*o));
 	o->verify = CKPTFS_VERIFY_READ;
+	o->term_wait = CKPTFS_TERM_WAIT;
 	o->remote.o = (ckpt_remote_opts)CKPT_REMOTE_OPTS_INIT;
 	for (size_t i = 0; i < N_DEFS; i++) {
 		/* --help and --version are -h and -V */
@@ -414,7 +444,8 @@ int ckptfs_opts_parse(int argc, char **argv, struct ckptfs_opts *o)
 	while (code == 0 && (c = getopt_long(argc, argv, ":hVfdso:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			fputs(usage, stdout);
+			for (size_t i = 0; i < sizeof(usage) / sizeof(usage[0]); i++)
+				fputs(usage[i], stdout);
 			o->mode = CKPTFS_MODE_HELP;
 			return 0;
 		case 'V':
@@ -466,6 +497,7 @@ void ckptfs_opts_free(struct ckptfs_opts *m)
 	ckpt_targets_free(m->targets, m->n_targets);
 	ckpt_perm_rules_free(m->perms, m->n_perms);
 	free(m->fuse_opts);
+	free(m->log_file);
 	free(m->targets_path);
 	free(m->tag);
 	ckptfs_remote_free(&m->remote);

@@ -17,8 +17,16 @@ enum ckptfs_mode {
 	CKPTFS_MODE_VERSION,	  /* -V: the version is printed */
 };
 
-enum ckptfs_format { CKPTFS_FORMAT_RAW, CKPTFS_FORMAT_NPY, CKPTFS_FORMAT_TF };
+enum ckptfs_format {
+	CKPTFS_FORMAT_RAW,
+	CKPTFS_FORMAT_NPY,
+	CKPTFS_FORMAT_TF,
+	CKPTFS_FORMAT_SAFETENSORS
+};
 enum ckptfs_verify { CKPTFS_VERIFY_NONE, CKPTFS_VERIFY_READ, CKPTFS_VERIFY_MOUNT };
+
+/* Seconds a SIGTERM waits for open files by default (--term_wait). */
+#define CKPTFS_TERM_WAIT 5
 
 /* Options of a CHECKPOINT that is a URL (remote.c). */
 struct ckptfs_remote {
@@ -50,10 +58,13 @@ struct ckptfs_opts {
 	size_t n_perms;
 	/* mount options */
 	enum ckptfs_format format;
+	char key_sep; /* --key-sep: safetensors keys' '/' (0: as is) */
 	enum ckptfs_verify verify;
 	int foreground, debug, single_thread;
 	int no_xattr;	 /* --xattr off: no user.ckpt.* (ls -l asks per file) */
 	char *fuse_opts; /* -o options passed on to FUSE, comma-joined (escaped) */
+	char *log_file;	 /* owned; --log / -o log=: the daemon's log lines go there */
+	int term_wait;	 /* --term_wait: seconds a signal waits for open files */
 	struct ckptfs_remote remote;
 };
 

@@ -91,16 +91,33 @@ def files_of(root):
     return out
 
 
-def fixtures_unmapped(root):
-    inv = os.path.join(root, "INVENTORY.md")
+def fixture_prefixes(root):
+    """Every checkpoint INVENTORY.md lists (V1 and V2)."""
     prefixes = []
-    with open(inv, encoding="utf-8") as f:
+    with open(os.path.join(root, "INVENTORY.md"), encoding="utf-8") as f:
         for line in f:
             if line.startswith("# ") and "(V" in line:
                 rel = line.split()[1]
                 prefixes.append(os.path.join(root, rel[:-6] if rel.endswith(".index") else rel))
     check(len(prefixes) >= 40, f"only {len(prefixes)} fixtures")
-    for pfx in prefixes:
+    return prefixes
+
+
+def preflight():
+    """(fixtures folder, None), or (None, the exit code) without FUSE or
+    fixtures: skip (77), or fail under CI=true."""
+    if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
+        print("no FUSE here")
+        return None, 1 if CI else 77
+    root = os.environ.get("CKPT_FIXTURES", "")
+    if not os.path.isdir(root):
+        print("no fixtures folder")
+        return None, 1 if CI else 77
+    return root, None
+
+
+def fixtures_unmapped(root):
+    for pfx in fixture_prefixes(root):
         dump = json.loads(subprocess.run([DUMP, pfx], capture_output=True, text=True,
                                          check=True).stdout)
         with Mount(pfx) as m:
@@ -621,13 +638,9 @@ def tf_corrupt_source():
 
 
 def main():
-    if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
-        print("no FUSE here")
-        return 1 if CI else 77
-    root = os.environ.get("CKPT_FIXTURES", "")
-    if not os.path.isdir(root):
-        print("no fixtures folder")
-        return 1 if CI else 77
+    root, code = preflight()
+    if root is None:
+        return code
     fixtures_unmapped(root)
     mapped_and_errors(root)
     concurrent_reads()

@@ -58,9 +58,7 @@ static void env_open(env *e, const char *prefix, const char *map_ckpt, const cha
 	memset(e, 0, sizeof(*e));
 	ck_assert_msg(ckpt_reader_open(&e->r, prefix, &err) == 0, "%s", err.msg);
 	size_t n = ckpt_reader_count(e->r);
-	e->t = malloc((n ? n : 1) * sizeof(*e->t));
-	for (size_t i = 0; i < n; i++)
-		e->t[i] = *ckpt_reader_tensor(e->r, i);
+	e->t = tu_tensors(e->r);
 	ckpt_map_entry ent = {(char *)map_ckpt, (char *)map_target, NULL, 0};
 	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
 	o.entries = &ent;

@@ -1,6 +1,7 @@
 /*
  * @mapping.json, at the root of every view: exactly what `ckptfs --dry-run
- * --json` prints, never held whole (view_int.h).
+ * --json` prints (each file's entry amended by a format that shows it
+ * elsewhere: safetensors), never held whole (view_int.h).
  */
 #include "view/view_int.h"
 
@@ -53,6 +54,19 @@ int ckpt__view_mapping_check(const ckpt_view *v, ckpt_error *err)
 	return rc;
 }
 
+static int amend(const void *ctx, const ckpt_plan_file *f, void *obj)
+{
+	const ckpt_view *v = ctx;
+	return v->fmt->mapping_amend(v, f, obj);
+}
+
+/* Chunk k of @mapping.json (ckpt__plan_json_chunk), as the format shows it. */
+static int mapping_chunk(const ckpt_view *v, size_t k, ckpt_sbuf *b, ckpt_error *err)
+{
+	return ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1,
+				     v->fmt->mapping_amend ? amend : NULL, v, b, err);
+}
+
 /* Measure @mapping.json: exactly what `ckptfs --dry-run --json` prints
  * (the JSON and a newline), once, whichever thread asks first. */
 void ckpt__view_mapping_measure(const ckpt_view *cv)
@@ -72,8 +86,7 @@ void ckpt__view_mapping_measure(const ckpt_view *cv)
 			v->mapping_at[0] = 0;
 			for (size_t k = 0; rc == 0 && k <= n; k++) {
 				b.len = 0;
-				rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b,
-							   NULL);
+				rc = mapping_chunk(v, k, &b, NULL);
 				v->mapping_at[k + 1] = v->mapping_at[k] + b.len;
 			}
 			free(b.p);
@@ -110,7 +123,7 @@ int ckpt__view_mapping_read(const ckpt_view *v, uint64_t off, uint8_t *out, size
 	}
 	for (size_t k = lo; rc == 0 && k <= n && at[k] < end; k++) {
 		b.len = 0;
-		rc = ckpt__plan_json_chunk(v->plan, v->mapping_order, k, 1, &b, err);
+		rc = mapping_chunk(v, k, &b, err);
 		uint64_t a = at[k] > off ? at[k] : off;
 		uint64_t z = at[k + 1] < end ? at[k + 1] : end;
 		if (rc == 0 && a < z)

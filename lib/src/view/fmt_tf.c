@@ -88,6 +88,12 @@ static int tf_seg_read(const ckpt_view *v, const struct tf_seg *sg, uint64_t off
 	return 0;
 }
 
+static uint64_t tf_seg_end(const void *ctx, size_t i)
+{
+	const struct tf_state *tf = ctx;
+	return tf->seg[i].off + tf->seg[i].size;
+}
+
 /* Reads of ckpt.index (from memory) and ckpt.data-* (segment by segment). */
 static int tf_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, size_t len,
 		   size_t *got, ckpt_error *err)
@@ -104,15 +110,7 @@ static int tf_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		*got = len;
 		return 0;
 	}
-	/* the first segment that ends after off */
-	size_t lo = 0, hi = tf->n_seg;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (tf->seg[mid].off + tf->seg[mid].size <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = ckpt__view_seg_after(tf->n_seg, off, tf_seg_end, tf);
 	uint8_t *out = buf;
 	size_t done = 0;
 	for (size_t i = lo; i < tf->n_seg && done < len; i++) {
@@ -356,14 +354,9 @@ static int tf_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf
 /* The data file draws from every tensor it holds. */
 static int tf_verify(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err)
 {
-	int worst = PIECE_GOOD;
 	if (id != v->tf->data_id)
 		return PIECE_GOOD;
-	for (size_t i = 0; i < v->tf->n_seg && worst != PIECE_BAD && !(rc && *rc); i++) {
-		int s = ckpt__view_pieces_state(v->tf->raw, v->tf->seg[i].raw_id, check, rc, err);
-		worst = s == PIECE_GOOD ? worst : s;
-	}
-	return worst;
+	return ckpt__view_files_state(v->tf->raw, check, rc, err);
 }
 
 static void tf_view_free(ckpt_view *v)

@@ -7,8 +7,9 @@
  * per-tensor cache of parsed offsets, format/strings.c); verify.c keeps
  * the checksum state of every stored piece (the one place that decides
  * what is checked and what a failure means); fmt_raw.c, fmt_npy.c,
- * fmt_tf.c are the output formats behind struct ckpt__view_format, and
- * fmt_mapping.c is @mapping.json, which every format has.
+ * fmt_tf.c, fmt_safetensors.c are the output formats behind struct
+ * ckpt__view_format, and fmt_mapping.c is @mapping.json, which every
+ * format has.
  */
 #ifndef CKPT_VIEW_INT_H
 #define CKPT_VIEW_INT_H
@@ -80,6 +81,7 @@ struct crc_run {
 
 struct ckpt_view {
 	const struct ckpt__view_format *fmt; /* the output format (view.c) */
+	ckpt_view_opts opts;		     /* as built (metadata: NULL after) */
 	const ckpt_reader *r;
 	const ckpt_plan *plan;
 	struct vnode *n;
@@ -105,6 +107,7 @@ struct ckpt_view {
 	size_t *piece_base;
 	struct crc_run *runs; /* see struct crc_run; NULL but while building */
 	struct tf_state *tf;  /* tf format only (fmt_tf.c) */
+	struct st_state *st;  /* safetensors format only (fmt_safetensors.c) */
 	/* string tensors' parsed lengths, built on first read (strings.c) */
 	ckpt__strings_cache *strings;
 	/* blocks of permuted files for sequential readers (extent.c); NULL
@@ -137,17 +140,30 @@ struct ckpt__view_format {
 	 * inside the file and len > 0. */
 	int (*read)(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, size_t len,
 		    size_t *got, ckpt_error *err);
-	/* ckpt_view_map of a plan file node; NULL: never zero-copy. */
+	/* ckpt_view_map of a file node (a plan file's, or with own_files one
+	 * the format made); NULL: never zero-copy. */
 	int (*splice_map)(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int *fd,
 			  uint64_t *fd_off, ckpt_object **pin);
 	/* Piece state (PIECE_*) of a node that is not a plan file, as
 	 * ckpt__view_pieces_state; NULL: such nodes draw from no piece. */
 	int (*verify)(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err);
+	/* @mapping.json: change plan file f's entry, a jansson object (json_t *)
+	 * holding the plan's fields (plan_print.c), e.g. where the format shows
+	 * the file's bytes; NULL: as the plan says. 0 or a status. */
+	int (*mapping_amend)(const ckpt_view *v, const ckpt_plan_file *f, void *obj);
 	/* Frees what build made (NULL: nothing). */
 	void (*free)(ckpt_view *v);
 };
 
-extern const struct ckpt__view_format ckpt__view_fmt_raw, ckpt__view_fmt_npy, ckpt__view_fmt_tf;
+extern const struct ckpt__view_format ckpt__view_fmt_raw, ckpt__view_fmt_npy, ckpt__view_fmt_tf,
+    ckpt__view_fmt_safetensors;
+
+/* view.c: the first of n segments laid back to back (segment i ends at
+ * end_of(ctx, i), ascending) that ends after byte d; n when none does.
+ * A file made of segments (tf's data file, model.safetensors) reads from
+ * there on. */
+size_t ckpt__view_seg_after(size_t n, uint64_t d, uint64_t (*end_of)(const void *ctx, size_t i),
+			    const void *ctx);
 
 /* tree.c */
 int ckpt__view_new_node(ckpt_view *v, uint32_t parent, const char *name, int is_dir, uint32_t *id,
@@ -186,6 +202,10 @@ int ckpt__view_verify_init(ckpt_view *v, ckpt_error *err);
 void ckpt__view_piece_passed(const ckpt_view *v, size_t t, size_t p);
 /* The state of the stored pieces node id draws from (see verify.c). */
 int ckpt__view_pieces_state(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err);
+/* The same over every plan file of v: what a file holding them all draws
+ * from (--format tf's data file, model.safetensors, over their raw view);
+ * stops at the first failure. */
+int ckpt__view_files_state(const ckpt_view *v, int check, int *rc, ckpt_error *err);
 
 /* fmt_mapping.c: @mapping.json */
 /* Refuse a plan whose names JSON cannot carry. */
