@@ -12,7 +12,9 @@ whole; in raw, npy (numpy.load) and tf (the mounted checkpoint mounted
 again) formats. Also: --perm scope rules, refusals and exit codes, the
 plan's "perm", a corrupt source failing a whole read of a permuted file
 with EIO, the bytes a 4 KiB read of a permuted file costs the daemon
-(/proc/PID/io), and the README's torch.nn.Linear example.
+(/proc/PID/io), --format safetensors, and the README's two torch examples
+(torch.nn.Linear on the demo checkpoint, a real fixture's DNN as
+model.safetensors).
 
 usage: perm_test.py CKPTFS CKPT_DUMP CKPT_GEN DATA_DIR (mount_test.py's)
 Needs /dev/fuse, fusermount3 and numpy (Debian's python3-numpy; the test
@@ -441,6 +443,81 @@ def readme_example(tmp):
         check(p.stdout.strip() == shown.strip(), f"README Linear prints {p.stdout!r}")
 
 
+def readme_taxi(tmp):
+    """README's real-fixture example: the TFX taxi DNN as model.safetensors
+    with --perm dnn/=1,0, loaded into torch Linear layers; its output is the
+    README's, and the numpy forward pass over the unpermuted tensors."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        lines = f.read().splitlines()
+    cmd = "    $ ckptfs ../shared/fixtures/tfx_estimator_taxi_ckpt/model.ckpt-1000 /tmp/taxi \\"
+    if not check(cmd in lines, "README lacks the taxi example"):
+        return
+    at = lines.index(cmd)
+    check(lines[at + 1].split() == ["--format", "safetensors", "--map", "dnn/=dnn/", "--perm",
+                                    "dnn/=1,0"], f"README taxi options: {lines[at + 1]!r}")
+    start = lines.index("    $ python3 - <<'EOF'", at) + 1
+    end = lines.index("    EOF", start)
+    code = "".join(line[4:] + "\n" for line in lines[start:end])
+    shown = [line[4:] for line in lines[end + 1:lines.index("    $ fusermount3 -u /tmp/taxi", end)]]
+    real = os.path.join(ROOT, "..", "shared", "fixtures", "tfx_estimator_taxi_ckpt",
+                        "model.ckpt-1000")
+    if not os.path.exists(real + ".index"):
+        check(not CI, "taxi fixture missing under CI")
+        return
+    if subprocess.run(["/usr/bin/python3", "-c", "import torch"],
+                      capture_output=True).returncode:
+        check(not CI, "python3-torch missing under CI")
+        return
+    layers = ["hiddenlayer_0", "hiddenlayer_1", "hiddenlayer_2", "hiddenlayer_3", "logits"]
+    with Mount(real, "--map", "dnn/=dnn/") as m:
+        if not m.ok:
+            return
+        x = np.ones((1, 3))
+        for i, layer in enumerate(layers):
+            k = np.fromfile(os.path.join(m.dir, "dnn", layer, "kernel"), dtype="<f4")
+            b = np.fromfile(os.path.join(m.dir, "dnn", layer, "bias"), dtype="<f4")
+            x = x @ k.reshape(x.shape[1], -1).astype(np.float64) + b
+            if i < len(layers) - 1:
+                x = np.maximum(x, 0)
+    with Mount(real, *lines[at + 1].split()) as m:
+        if not m.ok:
+            return
+        p = subprocess.run(["/usr/bin/python3", "-c", code.replace("/tmp/taxi", m.dir)],
+                           capture_output=True, text=True, timeout=120)
+        out = p.stdout.splitlines()
+        check(out == shown, f"README taxi prints {out} ({p.stderr[-300:]}), README says {shown}")
+        check(len(out) == 2 and abs(float(out[-1]) - x[0, 0]) < 1e-4,
+              f"README taxi: {out} vs numpy {x[0, 0]}")
+
+
+def safetensors_checks(ck, tensors):
+    """--format safetensors (read from its specification): every float32
+    tensor of the suite under --perm /=1,0 and r3=2,0,1 is the
+    transposition of the generator's values."""
+    names = [t["name"] for t in tensors if t["dtype"] == "float32"]
+    args = ["--format", "safetensors", "--perm", "/=1,0", "--perm", "r3=2,0,1"]
+    for n in names:
+        args += ["--map", n + "=" + n]
+    with Mount(ck, *args) as m:
+        if not m.ok:
+            return
+        with open(os.path.join(m.dir, "model.safetensors"), "rb") as f:
+            buf = f.read()
+        n = struct.unpack("<Q", buf[:8])[0]
+        header = json.loads(buf[8:8 + n])
+        for t in tensors:
+            if t["name"] not in names:
+                continue
+            rank = len(t["shape"])
+            perm = [1, 0] if rank == 2 else [2, 0, 1] if t["name"] == "r3" else list(range(rank))
+            h = header[t["name"]]
+            b, e = h["data_offsets"]
+            want = np.ascontiguousarray(np.transpose(generated(t), perm))
+            check(h["shape"] == list(want.shape) and h["dtype"] == "F32" and
+                  buf[8 + n + b:8 + n + e] == want.tobytes(), f"safetensors {t['name']}")
+            counts["files"] += 1
+
+
 def main():
     if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
         print("no FUSE")
@@ -467,6 +544,8 @@ def main():
         corrupt_source(ck, tmp)
         bounded_read(ck)
         readme_example(tmp)
+        readme_taxi(tmp)
+        safetensors_checks(ck, tensors)
     print("perm: %d files, %d random preads, %d mounts" % (counts["files"], counts["preads"],
                                                           counts["mounts"]))
     for f in failures:
