@@ -689,7 +689,7 @@ static void op_read_ahead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 
 /*
  * Extended attribute `name` of a file (user.ckpt.{dtype,shape,source,
- * source_dtype,slice}) as a new string, or NULL when it has none.
+ * source_dtype,slice,perm}) as a new string, or NULL when it has none.
  * Ownership: the caller frees the string.
  */
 static char *xattr_value(const ckpt_node *n, const char *name)
@@ -705,21 +705,24 @@ static char *xattr_value(const ckpt_node *n, const char *name)
 		return strdup(f->source_name);
 	if (strcmp(name, "user.ckpt.slice") == 0)
 		return f->part >= 0 ? strdup(f->spec) : NULL;
-	if (strcmp(name, "user.ckpt.shape") == 0) {
+	int perm = strcmp(name, "user.ckpt.perm") == 0;
+	if (strcmp(name, "user.ckpt.shape") == 0 || (perm && f->perm)) {
 		char *out = malloc((size_t)f->rank * 21 + 3), *p = out;
 		if (out == NULL)
 			return NULL;
 		*p++ = '[';
 		for (int d = 0; d < f->rank; d++)
-			p += sprintf(p, "%s%lld", d ? "," : "", (long long)f->shape[d]);
+			p += sprintf(p, "%s%lld", d ? "," : "",
+				     perm ? (long long)f->perm[d] : (long long)f->shape[d]);
 		strcpy(p, "]");
 		return out;
 	}
 	return NULL;
 }
 
-static const char *const xattr_names[] = {"user.ckpt.dtype", "user.ckpt.shape", "user.ckpt.source",
-					  "user.ckpt.source_dtype", "user.ckpt.slice"};
+static const char *const xattr_names[] = {"user.ckpt.dtype",  "user.ckpt.shape",
+					  "user.ckpt.source", "user.ckpt.source_dtype",
+					  "user.ckpt.slice",  "user.ckpt.perm"};
 
 /* The node an xattr request is about, or NULL after replying the error
  * (ENOSYS with --xattr off: the kernel remembers it and stops asking). */

@@ -54,6 +54,10 @@ static const char *const usage[] = {
     "                      GRAPH (.meta, saved_model.pb, SavedModel dir)\n"
     "  --cast FROM=TO      re-type targets of dtype FROM (float32=bfloat16; also\n"
     "                      bf16, fp16, half, f32, float, f64, double)\n"
+    "  --perm NAME=AXES    transpose target NAME (numpy.transpose's axes, 1,0;\n"
+    "                      1:0 in -o lists), before --cast and partitions;\n"
+    "                      NAME/ : every target of that rank under the scope;\n"
+    "                      also \"perm\": [1, 0] in --targets JSON; repeatable\n"
     "  --strict            exactly TensorFlow: no re-typing; a map entry that\n"
     "                      matches nothing, a target with no source: exit 67\n"
     "  --names readable|key  TF2 checkpoints: a target PATH/.ATTRIBUTES/\n"
@@ -146,6 +150,7 @@ static const struct opt_def {
     {"map_file", required_argument, C_MAP, 1},
     {"targets", required_argument, C_MAP, 1},
     {"cast", required_argument, C_MAP, 1},
+    {"perm", required_argument, C_MAP, 1},
     {"strict", no_argument, C_MAP, 1},
     {"names", required_argument, C_MAP, 1},
     {"tag", required_argument, C_GRAPH, 1},
@@ -371,6 +376,8 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		rc = ckpt_cast_parse_arg(val, &m->casts[m->n_casts], &err);
 		if (rc == 0)
 			m->n_casts++;
+	} else if (strcmp(k, "perm") == 0) {
+		rc = ckpt_perm_parse_arg(val, &m->perms, &m->n_perms, &err);
 	} else if (strcmp(k, "format") == 0) {
 		static const char *const f[] = {"raw", "npy", "tf", "safetensors", NULL};
 		int i = pick(k, val, f);
@@ -597,6 +604,7 @@ void ckptfs_opts_free(struct ckptfs_opts *m)
 {
 	ckpt_map_entries_free(m->entries, m->n_entries);
 	ckpt_targets_free(m->targets, m->n_targets);
+	ckpt_perm_rules_free(m->perms, m->n_perms);
 	free(m->fuse_opts);
 	free(m->log_file);
 	free(m->targets_path);

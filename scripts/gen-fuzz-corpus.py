@@ -410,6 +410,15 @@ TARGETS_SEEDS = {
     'strings': b'{"variables": [{"name": "s", "dtype": "string", "shape": [2]}]}',
     'huge': b'{"variables": [{"name": "a/w", "dtype": "float32", '
             b'"shape": [9223372036854775807, 2], "partitions": [4, 1]}]}',
+    'perm': b'{"variables": [{"name": "new/w", "dtype": "float32", "shape": [3, 4], '
+            b'"perm": [1, 0]}, {"name": "new/b", "dtype": "float32", "shape": [3], '
+            b'"perm": [0]}]}',
+    'perm-parts': b'{"variables": [{"name": "new/w", "dtype": "bfloat16", "shape": [3, 4], '
+                  b'"partitions": [1, 2], "perm": [1, 0]}, {"name": "new/emb/part_0", '
+                  b'"dtype": "float32", "shape": [4, 2], "perm": [1, 0]}]}',
+    'perm-bad': b'[{"name": "new/w", "dtype": "float32", "shape": [4, 3], "perm": [1, 0]}, '
+                b'{"name": "s", "dtype": "string", "shape": [2], "perm": [0]}, '
+                b'{"name": "x", "dtype": "float32", "shape": null, "perm": [7, 7]}]',
 }
 
 # writer round trip: count, then per tensor kind, rank, dims, name, data

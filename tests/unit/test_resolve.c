@@ -29,9 +29,9 @@ static const ckpt_tensor sec10[] = {
 };
 
 static const ckpt_target_var sec10_store[] = {
-    {S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL},
-    {S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL},
-    {S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1},
+    {S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL, NULL},
+    {S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL, NULL},
+    {S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1, NULL},
 };
 
 static int64_t pc_start[3][2] = {{0, 0}, {34, 0}, {67, 0}};
@@ -267,9 +267,9 @@ static int64_t d10[] = {10}, p2[] = {2}, d3[] = {3}, d4[] = {4};
 START_TEST(test_slices_same_tensor)
 {
 	static const ckpt_target_var store[] = {
-	    {S("a"), CKPT_DT_FLOAT, 1, d10, p2},
-	    {S("b"), CKPT_DT_FLOAT, 1, d10, p2},
-	    {S("c"), CKPT_DT_FLOAT, 1, d10, NULL},
+	    {S("a"), CKPT_DT_FLOAT, 1, d10, p2, NULL},
+	    {S("b"), CKPT_DT_FLOAT, 1, d10, p2, NULL},
+	    {S("c"), CKPT_DT_FLOAT, 1, d10, NULL, NULL},
 	};
 	static const ckpt_tensor t[] = {{"w", CKPT_DT_FLOAT, 1, d10, 10, 1, 0}};
 	char *mixed[2] = {S("a/part_0"), S("b/part_1")};
@@ -311,7 +311,7 @@ static int64_t d2[] = {2};
 	}
 #define V1(n)                                                                                      \
 	{                                                                                          \
-		S(n), CKPT_DT_FLOAT, 1, d2, NULL                                                   \
+		S(n), CKPT_DT_FLOAT, 1, d2, NULL, NULL                                             \
 	}
 
 START_TEST(test_root_forms)
@@ -459,8 +459,8 @@ START_TEST(test_scope_onto_partitioned)
 	 * a slot of a part collapses into new/w and is not restored */
 	static int64_t d6_2[] = {6, 2}, p3_1[] = {3, 1};
 	static const ckpt_target_var store[] = {
-	    {S("new/w"), CKPT_DT_FLOAT, 2, d6_2, p3_1},
-	    {S("new/w/part_0/Adam"), CKPT_DT_FLOAT, 2, d6_2, NULL},
+	    {S("new/w"), CKPT_DT_FLOAT, 2, d6_2, p3_1, NULL},
+	    {S("new/w/part_0/Adam"), CKPT_DT_FLOAT, 2, d6_2, NULL, NULL},
 	};
 	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 2, d6_2, 12, 1, 0}};
 	run r;
@@ -635,9 +635,9 @@ START_TEST(test_tf2_readable_targets)
 					{"m/v" VV, CKPT_DT_FLOAT, 2, d4_2, 8, 1, 0},
 					{"m/w" VV, CKPT_DT_FLOAT, 2, d4_2, 8, 1, 0}};
 	static const ckpt_target_var store[] = {
-	    {S("n/w" VV), CKPT_DT_FLOAT, 2, d4_2, p2_1},
-	    {S("n/v" VV), CKPT_DT_FLOAT, 2, d4_2, p2_1},
-	    {S("n/v/part_1" VV), CKPT_DT_FLOAT, 2, d4_2, NULL},
+	    {S("n/w" VV), CKPT_DT_FLOAT, 2, d4_2, p2_1, NULL},
+	    {S("n/v" VV), CKPT_DT_FLOAT, 2, d4_2, p2_1, NULL},
+	    {S("n/v/part_1" VV), CKPT_DT_FLOAT, 2, d4_2, NULL, NULL},
 	};
 	run r;
 	run_init(&r, NULL, 0);
@@ -669,7 +669,7 @@ END_TEST
 static void parts_case(int rank, int64_t *dims, int64_t *parts, size_t nfiles,
 		       const char *const *specs)
 {
-	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, rank, dims, parts};
+	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, rank, dims, parts, NULL};
 	ckpt_tensor t = {"x", CKPT_DT_FLOAT, rank, dims, 0, 1, 0};
 	run r;
 	run_init(&r, &v, 1);
@@ -715,7 +715,7 @@ START_TEST(test_partition_errors)
 {
 	static int64_t p0_1[] = {0, 1}, p2_2[] = {2, 2}, p4[] = {4};
 	static const ckpt_tensor t[] = {{"x", CKPT_DT_FLOAT, 2, d100, 10000, 1, 0}};
-	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, 2, d100, p0_1};
+	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, 2, d100, p0_1, NULL};
 	run r;
 	run_init(&r, &v, 1);
 	expect_err(&r, t, 1,
@@ -727,13 +727,13 @@ START_TEST(test_partition_errors)
 		   "target variable x: Can only slice a variable "
 		   "along one dimension: shape: (100, 100), partitioning: "
 		   "[2, 2]");
-	ckpt_target_var s = {S("x"), CKPT_DT_FLOAT, 0, NULL, p4};
+	ckpt_target_var s = {S("x"), CKPT_DT_FLOAT, 0, NULL, p4, NULL};
 	run_init(&r, &s, 1);
 	expect_err(&r, t, 1,
 		   "target variable x: A partitioned Variable must "
 		   "have rank at least 1, shape: ()");
 	/* more parts than rows: the empty part fails at restore */
-	ckpt_target_var w = {S("x"), CKPT_DT_FLOAT, 1, d3, p4};
+	ckpt_target_var w = {S("x"), CKPT_DT_FLOAT, 1, d3, p4, NULL};
 	static const ckpt_tensor t3[] = {{"x", CKPT_DT_FLOAT, 1, d3, 3, 1, 0}};
 	run_init(&r, &w, 1);
 	expect_err(&r, t3, 1,
@@ -753,7 +753,7 @@ END_TEST
 START_TEST(test_runtime_spec_shape)
 {
 	static int64_t d10_3[] = {10, 3}, d10_4[] = {10, 4}, p2_1[] = {2, 1};
-	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 2, d10_3, p2_1}};
+	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 2, d10_3, p2_1, NULL}};
 	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 2, d10_4, 40, 1, 0}};
 	run r;
 	run_init(&r, store, 1);
@@ -767,7 +767,7 @@ END_TEST
 
 START_TEST(test_runtime_assign_shape)
 {
-	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 1, d3, NULL}};
+	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 1, d3, NULL, NULL}};
 	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 1, d4, 4, 1, 0}};
 	run r;
 	run_init(&r, store, 1);
@@ -809,9 +809,9 @@ END_TEST
 START_TEST(test_strict_and_casts)
 {
 	static const ckpt_target_var f64[] = {
-	    {S("new_scope_1/var1"), CKPT_DT_DOUBLE, 2, d20_2, NULL}};
+	    {S("new_scope_1/var1"), CKPT_DT_DOUBLE, 2, d20_2, NULL, NULL}};
 	static const ckpt_target_var str[] = {
-	    {S("new_scope_1/var1"), CKPT_DT_STRING, 2, d20_2, NULL}};
+	    {S("new_scope_1/var1"), CKPT_DT_STRING, 2, d20_2, NULL, NULL}};
 	run r;
 	/* explicit target dtype differs: converted unless strict */
 	run_init(&r, f64, 1);
@@ -872,7 +872,7 @@ END_TEST
 START_TEST(test_strict_reslice_dtype)
 {
 	/* half can be read whole, but not re-sliced by RestoreV2 */
-	static const ckpt_target_var store[] = {{S("w"), CKPT_DT_HALF, 1, d4, p2}};
+	static const ckpt_target_var store[] = {{S("w"), CKPT_DT_HALF, 1, d4, p2, NULL}};
 	static const ckpt_tensor t[] = {{"w", CKPT_DT_HALF, 1, d4, 4, 1, 0}};
 	run r;
 	run_init(&r, store, 1);
@@ -1210,8 +1210,8 @@ END_TEST
 START_TEST(test_plan_printers)
 {
 	static int64_t d2_3[] = {2, 3}, p2_1[] = {2, 1};
-	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_BFLOAT16, 2, d2_3, p2_1},
-						{S("new/s"), CKPT_DT_STRING, 1, d2, NULL}};
+	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_BFLOAT16, 2, d2_3, p2_1, NULL},
+						{S("new/s"), CKPT_DT_STRING, 1, d2, NULL, NULL}};
 	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 2, d2_3, 6, 1, 0},
 					{"old/s", CKPT_DT_STRING, 1, d2, 2, 1, 0}};
 	run r;
@@ -1284,7 +1284,7 @@ START_TEST(test_hostile_inputs)
 	ck_assert_int_eq(r.rc, CKPT_ERANGE);
 	/* too many partitions */
 	static int64_t many[] = {1 << 20}, pm[] = {1 << 20};
-	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, 1, many, pm};
+	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, 1, many, pm, NULL};
 	run_init(&r, &v, 1);
 	go(&r, t, 1);
 	ck_assert_int_eq(r.rc, CKPT_ERANGE);

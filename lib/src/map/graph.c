@@ -1745,6 +1745,12 @@ int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out, ckpt_er
 				bad |= json_array_append_new(p, json_integer(t[i].partitions[d]));
 			bad |= json_object_set_new(v, "partitions", p);
 		}
+		if (v && t[i].perm) {
+			json_t *p = json_array();
+			for (int d = 0; p && d < t[i].rank; d++)
+				bad |= json_array_append_new(p, json_integer(t[i].perm[d]));
+			bad |= json_object_set_new(v, "perm", p);
+		}
 		bad |= v == NULL || json_array_append_new(vars, v);
 	}
 	char *s =

@@ -25,6 +25,11 @@ void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off, int64_t 
  * numeric ones (bool and quantized count as numeric). */
 int ckpt__cast_ok(ckpt_dtype from, ckpt_dtype to);
 
+/* 0 when axes[0..rank) is a permutation of 0..rank-1, else -1. */
+int ckpt__perm_check(const int *axes, int rank);
+/* 1 when axes is NULL or axes[d] == d for every d < rank. */
+int ckpt__perm_is_identity(const int *axes, int rank);
+
 /*
  * Fill every file's `path` (ckpt/resolve.h): escaped components, and
  * "/@value" for a file that is also a directory of other files. With tf2

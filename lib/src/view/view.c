@@ -129,6 +129,8 @@ static int view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *pl
 	}
 	if (rc == 0)
 		rc = ckpt__view_verify_init(v, err);
+	if (rc == 0)
+		rc = ckpt__view_perm_cache_init(v, err);
 	v->opts.metadata = NULL; /* the caller's, read during the build only */
 	if (rc) {
 		ckpt_view_free(v);
@@ -171,6 +173,7 @@ void ckpt_view_free(ckpt_view *v)
 	free((void *)v->verified);
 	free(v->piece_base);
 	ckpt__strings_cache_free(v->strings);
+	ckpt__view_perm_cache_free(v);
 	free(v);
 }
 

@@ -3,7 +3,7 @@
  *
  * The view is split by job: view.c builds a view and dispatches to its
  * format; tree.c holds the tree (names, escaping, lookup, the budget);
- * extent.c reads a plan file's bytes (gather, convert; strings through the
+ * extent.c reads a plan file's bytes (gather, permute, convert; strings through the
  * per-tensor cache of parsed offsets, format/strings.c); verify.c keeps
  * the checksum state of every stored piece (the one place that decides
  * what is checked and what a failure means); fmt_raw.c, fmt_npy.c,
@@ -117,6 +117,9 @@ struct ckpt_view {
 	struct st_state *st;  /* safetensors format only (fmt_safetensors.c) */
 	/* string tensors' parsed lengths, built on first read (strings.c) */
 	ckpt__strings_cache *strings;
+	/* blocks of permuted files for sequential readers (extent.c); NULL
+	 * when the plan permutes nothing */
+	struct perm_cache *pcache;
 };
 
 /*
@@ -200,6 +203,15 @@ int ckpt__view_measure(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *si
  * after a header h (NULL: none; npy: its header and string width). */
 int ckpt__view_read_file(const ckpt_view *v, uint32_t id, const struct npy_file *h, uint64_t off,
 			 void *buf, size_t len, size_t *got, ckpt_error *err);
+/* A box of a permuted file: src holds it row-major in the source's axis
+ * order (file axis d being source axis perm[d], tlen[d] long), dst gets it
+ * row-major in the file's order. Elements are es bytes. */
+void ckpt__view_permute_copy(uint8_t *dst, const uint8_t *src, int rank, const int64_t *tlen,
+			     const int *perm, size_t es);
+/* The blocks sequential reads of permuted files are served from: made
+ * when the plan has a permuted file, freed with the view. */
+int ckpt__view_perm_cache_init(ckpt_view *v, ckpt_error *err);
+void ckpt__view_perm_cache_free(ckpt_view *v);
 /* ckpt_view_map of plan file node id after a header of hdr_len bytes. */
 int ckpt__view_map_file(const ckpt_view *v, uint32_t id, size_t hdr_len, uint64_t off, size_t len,
 			int *fd, uint64_t *fd_off, ckpt_object **pin);
