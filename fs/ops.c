@@ -20,6 +20,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,7 +30,10 @@
 #include <sys/statvfs.h>
 
 #include "ckpt/error.h"
+#include "drain.h"
 #include "exitcodes.h"
+#include "initext.h"
+#include "readahead.h"
 #include "splice.h"
 
 /* What the daemon knows of a file's sources (--verify=read). */
@@ -72,6 +76,27 @@ enum want { WANT_ANY, WANT_DIR, WANT_FILE };
 
 /* The node of ino, or NULL after replying ENOENT, or ENOTDIR / EISDIR when
  * it is not the kind the operation needs (squashfuse's _or_reply habit). */
+/* The path of node id in the mount ("dense/kernel/@value"; its end if
+ * longer than buf holds), for log lines. Returns a pointer into buf. */
+static const char *node_path(const struct ckptfs *fs, uint32_t id, char *buf, size_t size)
+{
+	size_t at = size - 1;
+	buf[at] = '\0';
+	for (const ckpt_node *n = ckpt_view_node(fs->view, id); n && n->parent != CKPT_VIEW_NONE;
+	     n = ckpt_view_node(fs->view, n->parent)) {
+		size_t len = strlen(n->name), slash = at < size - 1;
+		if (len + slash + 3 > at) {
+			memcpy(buf + at - 3, "...", 3);
+			return buf + at - 3;
+		}
+		if (slash)
+			buf[--at] = '/';
+		at -= len;
+		memcpy(buf + at, n->name, len);
+	}
+	return buf + at;
+}
+
 static const ckpt_node *node_or_reply(fuse_req_t req, fuse_ino_t ino, enum want want, uint32_t *id)
 {
 	const ckpt_node *n = node_of(fs_of(req), ino, id);
@@ -93,12 +118,15 @@ static void fill_attr(struct ckptfs *fs, uint32_t id, const ckpt_node *n, struct
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
-	st->st_blksize = 65536;
+	/* coreutils sizes its reads from it: with direct_io they come as they are */
+	st->st_blksize = fs->direct_io ? 1 << 20 : 65536;
+	/* the modes of a copy the user can change and delete (cp -r keeps
+	 * them); writes still fail: the mount is read-only (EROFS) */
 	if (n->is_dir) {
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | (0755 & ~fs->umask);
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | (0644 & ~fs->umask);
 		st->st_nlink = 1;
 		st->st_size = (off_t)n->size;
 		st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
@@ -115,13 +143,46 @@ static void fill_entry(struct ckptfs *fs, uint32_t id, const ckpt_node *n,
 	fill_attr(fs, id, n, &e->attr);
 }
 
+/*
+ * The largest read request, from which libfuse derives the kernel's
+ * max_pages. libfuse splices a reply only through a pipe of the reply + 4
+ * pages (and ours needs it + 2 pages); a pipe holds at most
+ * fs.pipe-max-size without CAP_SYS_RESOURCE (1 MiB by default): larger
+ * replies would be copied through a fresh buffer each (README,
+ * "The FUSE ceiling"). So: that size less 5 pages, at most 1 MiB.
+ */
+static unsigned max_request(void)
+{
+	unsigned long max = 1ul << 20;
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	if (f != NULL) {
+		unsigned long v;
+		if (fscanf(f, "%lu", &v) == 1 && v >= (256ul << 10) && v - 5 * 4096 < max)
+			max = (v - 5 * 4096) & ~4095ul;
+		fclose(f);
+	}
+	return (unsigned)max;
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct ckptfs *fs = userdata;
 	/* large reads: the kernel's default max_read is what it negotiates */
 	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
-	/* libfuse derives the kernel's max_pages (request size) from max_write */
-	conn->max_write = 1u << 20;
+	conn->max_write = max_request();
+	/*
+	 * Local data: files are opened direct_io, so a read reaches us as the
+	 * reader asked it (up to max_request) and is copied once, from the
+	 * shard's page cache to the reader; buffered reads come as 128 KiB
+	 * read-ahead requests and are copied twice (README "Performance").
+	 * Only where the kernel lets a direct_io file be mmap'd shared
+	 * (numpy.load(mmap_mode='r'), safetensors loaders): its mmaps still
+	 * use the page cache. Remote data keeps the page cache for re-reads.
+	 */
+	if (fs->local && ckptfs_initext_offered()) {
+		ckptfs_initext_want();
+		fs->direct_io = 1;
+	}
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
@@ -151,6 +212,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_destroy(void *userdata)
 {
 	struct ckptfs *fs = userdata;
+	/* files still open when the session ended get no release */
+	ckptfs_ra_free_all();
 	struct ckptfs_checks *c = fs->checks;
 	if (c == NULL)
 		return;
@@ -433,13 +496,33 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			 : sources_state(fs, id) >= SRC_BAD ? failed_before(n, &err)
 							    : 0;
 		if (rc) {
-			fuse_log(FUSE_LOG_ERR, "ckptfs: open of %s: %s\n", n->name, err.msg);
+			char path[1024];
+			fuse_log(FUSE_LOG_ERR, "ckptfs: open of %s: %s\n",
+				 node_path(fs, id, path, sizeof(path)), err.msg);
 			fuse_reply_err(req, ckptfs_errno(rc));
 			return;
 		}
 	}
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	fi->direct_io = fs->direct_io != 0;
+	/* local data: the read-ahead state of this open file (none: no hints) */
+	fi->fh = fs->local ? (uint64_t)(uintptr_t)ckptfs_ra_new() : 0;
+	ckptfs_drain_opened();
+	if (fuse_reply_open(req, fi) != 0) {
+		/* the open was interrupted: no release comes */
+		ckptfs_ra_free((struct ckptfs_ra *)(uintptr_t)fi->fh);
+		ckptfs_drain_closed();
+	}
+}
+
+/* A file's last handle is gone: its read-ahead state is freed, and a
+ * signal may be waiting for it (drain.c). */
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	ckptfs_ra_free((struct ckptfs_ra *)(uintptr_t)fi->fh);
+	ckptfs_drain_closed();
+	fuse_reply_err(req, 0);
 }
 
 /* Per thread: the buffer of copied replies, the pipe of spliced ones.
@@ -478,11 +561,12 @@ static struct tls *thread_state(void)
 	return tls;
 }
 
-static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
+static void reply_error(fuse_req_t req, const struct ckptfs *fs, uint32_t id, off_t off, int rc,
 			const ckpt_error *err)
 {
-	fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n", n->name, (long long)off,
-		 err->msg);
+	char path[1024];
+	fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n",
+		 node_path(fs, id, path, sizeof(path)), (long long)off, err->msg);
 	fuse_reply_err(req, ckptfs_read_errno(rc));
 }
 
@@ -492,8 +576,8 @@ static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
  * file cut short under a live mount gives EIO, never a short reply. Below
  * two pages libfuse would copy anyway; so do we. Returns 1 once replied.
  */
-static int try_splice(fuse_req_t req, struct ckptfs *fs, struct tls *t, uint32_t id,
-		      const ckpt_node *n, size_t len, off_t off)
+static int try_splice(fuse_req_t req, struct ckptfs *fs, struct tls *t, uint32_t id, size_t len,
+		      off_t off)
 {
 	int fd;
 	uint64_t pos;
@@ -505,10 +589,12 @@ static int try_splice(fuse_req_t req, struct ckptfs *fs, struct tls *t, uint32_t
 	int rc = ckptfs_pipe_fill(&t->pipe, fd, pos, len, &got);
 	ckpt_object_splice_release(pin);
 	if (rc == -ENODATA || rc == -EIO) {
+		char path[1024];
 		fuse_log(
 		    FUSE_LOG_ERR,
 		    "ckptfs: read of %s at %lld: %zu of %zu bytes at %llu of its data file: %s\n",
-		    n->name, (long long)off, got, len, (unsigned long long)pos,
+		    node_path(fs, id, path, sizeof(path)), (long long)off, got, len,
+		    (unsigned long long)pos,
 		    rc == -EIO ? strerror(EIO) : "the file ends early (changed under the mount?)");
 		fuse_reply_err(req, EIO);
 		return 1;
@@ -543,7 +629,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 						      : size;
 	ckpt_error err = CKPT_ERROR_INIT;
 	int rc = check_before_reply(fs, id, n, (uint64_t)off, len, &err);
-	if (rc == 0 && try_splice(req, fs, t, id, n, len, off))
+	if (rc == 0 && try_splice(req, fs, t, id, len, off))
 		return;
 	if (rc == 0 && len > t->cap) {
 		char *b = realloc(t->buf, len);
@@ -562,15 +648,48 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		snprintf(err.msg, sizeof(err.msg), "%zu of %zu bytes read", got, len);
 	}
 	if (rc) {
-		reply_error(req, n, off, rc, &err);
+		reply_error(req, fs, id, off, rc, &err);
 		return;
 	}
 	fuse_reply_buf(req, t->buf, got);
 }
 
 /*
+ * A read, then (replied: off the reader's critical path) the hint of the
+ * data file's bytes a sequential reader will ask for next (readahead.h).
+ * Only bytes that pass unchanged from one data file are hinted. The
+ * detector is asked before replying: once replied, the kernel may release
+ * the file (and op_release free its state) at any time.
+ */
+static void op_read_ahead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi)
+{
+	struct ckptfs *fs = fs_of(req);
+	struct ckptfs_ra *ra = (struct ckptfs_ra *)(uintptr_t)fi->fh;
+	uint32_t id;
+	const ckpt_node *n = node_of(fs, ino, &id);
+	uint64_t hoff, hlen, pos;
+	int hint = ra != NULL && n != NULL && !n->is_dir && off >= 0 && (uint64_t)off < n->size &&
+		   ckptfs_ra_note(ra, (uint64_t)off,
+				  n->size - (uint64_t)off < size ? (size_t)(n->size - (uint64_t)off)
+								 : size,
+				  n->size, &hoff, &hlen);
+	op_read(req, ino, size, off, fi);
+	int fd;
+	ckpt_object *pin;
+	if (!hint || !ckpt_view_map(fs->view, id, hoff, (size_t)hlen, &fd, &pos, &pin))
+		return;
+	for (uint64_t at = 0; at < hlen; at += CKPTFS_RA_CHUNK)
+		(void)posix_fadvise(
+		    fd, (off_t)(pos + at),
+		    (off_t)(hlen - at < CKPTFS_RA_CHUNK ? hlen - at : CKPTFS_RA_CHUNK),
+		    POSIX_FADV_WILLNEED);
+	ckpt_object_splice_release(pin);
+}
+
+/*
  * Extended attribute `name` of a file (user.ckpt.{dtype,shape,source,
- * source_dtype,slice}) as a new string, or NULL when it has none.
+ * source_dtype,slice,perm}) as a new string, or NULL when it has none.
  * Ownership: the caller frees the string.
  */
 static char *xattr_value(const ckpt_node *n, const char *name)
@@ -586,21 +705,24 @@ static char *xattr_value(const ckpt_node *n, const char *name)
 		return strdup(f->source_name);
 	if (strcmp(name, "user.ckpt.slice") == 0)
 		return f->part >= 0 ? strdup(f->spec) : NULL;
-	if (strcmp(name, "user.ckpt.shape") == 0) {
+	int perm = strcmp(name, "user.ckpt.perm") == 0;
+	if (strcmp(name, "user.ckpt.shape") == 0 || (perm && f->perm)) {
 		char *out = malloc((size_t)f->rank * 21 + 3), *p = out;
 		if (out == NULL)
 			return NULL;
 		*p++ = '[';
 		for (int d = 0; d < f->rank; d++)
-			p += sprintf(p, "%s%lld", d ? "," : "", (long long)f->shape[d]);
+			p += sprintf(p, "%s%lld", d ? "," : "",
+				     perm ? (long long)f->perm[d] : (long long)f->shape[d]);
 		strcpy(p, "]");
 		return out;
 	}
 	return NULL;
 }
 
-static const char *const xattr_names[] = {"user.ckpt.dtype", "user.ckpt.shape", "user.ckpt.source",
-					  "user.ckpt.source_dtype", "user.ckpt.slice"};
+static const char *const xattr_names[] = {"user.ckpt.dtype",  "user.ckpt.shape",
+					  "user.ckpt.source", "user.ckpt.source_dtype",
+					  "user.ckpt.slice",  "user.ckpt.perm"};
 
 /* The node an xattr request is about, or NULL after replying the error
  * (ENOSYS with --xattr off: the kernel remembers it and stops asking). */
@@ -772,7 +894,8 @@ const struct fuse_lowlevel_ops ckptfs_ops = {
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
     .open = op_open,
-    .read = op_read,
+    .release = op_release,
+    .read = op_read_ahead,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
     .statfs = op_statfs,

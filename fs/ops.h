@@ -19,6 +19,7 @@ struct ckptfs {
 	enum ckptfs_verify verify;
 	uid_t uid;
 	gid_t gid;
+	mode_t umask;	       /* cleared from 0755 (directories) and 0644 (files) */
 	struct timespec mtime; /* the checkpoint's .index modification time */
 	double timeout;	       /* entry/attr cache seconds */
 	int no_xattr;	       /* answer ENOSYS: the kernel stops asking */
@@ -29,6 +30,8 @@ struct ckptfs {
 	/* init with pthread_mutex_init: guards the invalidating thread */
 	pthread_mutex_t lock;
 	int splice;		      /* the kernel takes spliced replies */
+	int local;		      /* set before mounting: the data is local files */
+	int direct_io;		      /* files are opened direct_io (op_init) */
 	struct ckptfs_checks *checks; /* --verify=read (ops.c) */
 };
 

@@ -58,6 +58,16 @@ static json_t *file_json(const ckpt_plan_file *f)
 		      "dtype", ckpt_dtype_name(f->dtype), "shape", shape, "source", f->source_name,
 		      "source_dtype", ckpt_dtype_name(f->source_dtype), "slice", f->spec, "size",
 		      f->size_known ? json_integer((json_int_t)f->size) : json_null());
+	if (o != NULL && f->perm != NULL) {
+		json_t *perm = json_array();
+		int bad = perm == NULL;
+		for (int d = 0; !bad && d < f->rank; d++)
+			bad = json_array_append_new(perm, json_integer(f->perm[d])) != 0;
+		if (bad || json_object_set_new(o, "perm", perm) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
 	return o;
 }
 
@@ -69,7 +79,8 @@ static json_t *file_json(const ckpt_plan_file *f)
  * element's own dump is a line break to indent).
  */
 int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
-			  ckpt_sbuf *b, ckpt_error *err)
+			  ckpt__plan_json_amend amend, const void *ctx, ckpt_sbuf *b,
+			  ckpt_error *err)
 {
 	if (k == 0)
 		ckpt__sb_puts(b, "[");
@@ -83,22 +94,17 @@ int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: a name is not valid UTF-8, which JSON cannot carry",
 				   f->file);
+	int rc = amend ? amend(ctx, f, o) : 0;
+	json_decref(rc ? o : NULL);
+	if (rc)
+		return ckpt__error(err, rc, "%s: its entry: %s", f->file, ckpt_strerror(rc));
 	size_t jf = JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
 	jf |= pretty ? JSON_INDENT(2) : JSON_COMPACT;
 	char *e = json_dumps(o, jf);
 	json_decref(o);
 	if (e == NULL)
 		return oom(err);
-	ckpt__sb_puts(b, k ? (pretty ? ",\n  " : ",") : (pretty ? "\n  " : ""));
-	for (const char *q = e; *q; q++) {
-		const char *nl = strchr(q, '\n');
-		size_t n = nl ? (size_t)(nl - q) : strlen(q);
-		ckpt__sb_putn(b, q, n);
-		if (nl == NULL)
-			break;
-		ckpt__sb_puts(b, "\n  ");
-		q = nl;
-	}
+	ckpt__sb_json_element(b, e, k == 0, pretty ? 2 : 0);
 	free(e);
 	return b->oom ? oom(err) : 0;
 }
@@ -113,7 +119,7 @@ int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out, ckpt_error
 	ckpt_sbuf b = CKPT_SBUF_INIT;
 	int rc = 0;
 	for (size_t k = 0; rc == 0 && k <= p->n_files; k++)
-		rc = ckpt__plan_json_chunk(p, v, k, pretty, &b, err);
+		rc = ckpt__plan_json_chunk(p, v, k, pretty, NULL, NULL, &b, err);
 	free(v);
 	if (rc) {
 		free(b.p);
@@ -144,6 +150,8 @@ int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err)
 		ckpt__sb_printf(&b, "\t%s", ckpt_dtype_name(f->source_dtype));
 		if (f->spec[0] != '\0')
 			ckpt__sb_printf(&b, "\t%s", f->spec);
+		for (int d = 0; f->perm && d < f->rank; d++)
+			ckpt__sb_printf(&b, "%s%d", d ? "," : "\tperm=", f->perm[d]);
 		ckpt__sb_puts(&b, "\n");
 	}
 	free(v);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/objgraph_int.h"
 #include "format/table_int.h"
 #include "util/error_int.h"
 
@@ -19,6 +20,7 @@ static const struct ckpt__view_format *const formats[] = {
     &ckpt__view_fmt_raw,
     &ckpt__view_fmt_npy,
     &ckpt__view_fmt_tf,
+    &ckpt__view_fmt_safetensors,
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 
@@ -53,18 +55,33 @@ int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan
 int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
 			   const char *format, ckpt_error *err)
 {
+	ckpt_view_opts o = CKPT_VIEW_OPTS_INIT;
+	o.format = format;
+	return ckpt_view_build_opts(out, r, plan, &o, err);
+}
+
+/* A view; with objgraph, also @object_graph.json of an object-based
+ * checkpoint (not in the raw view under another format's files). */
+static int view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+		      const ckpt_view_opts *o, int objgraph, ckpt_error *err)
+{
 	const struct ckpt__view_format *fmt = NULL;
-	int rc = find_format(format, &fmt, err);
+	int rc = find_format(o->format, &fmt, err);
 
 	*out = NULL;
 	if (rc)
 		return rc;
+	if (fmt->own_files && fmt->place == NULL)
+		return ckpt__error(err, CKPT_EINVAL, "view format '%s' does not place its files",
+				   fmt->name);
 	ckpt_view *v = calloc(1, sizeof(*v));
 	if (v == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	v->fmt = fmt;
+	v->opts = *o;
 	v->r = r;
 	v->mapping_id = CKPT_VIEW_NONE;
+	v->objgraph_id = CKPT_VIEW_NONE;
 	pthread_mutex_init(&v->mapping_lock, NULL);
 	v->plan = plan;
 	v->tree_budget =
@@ -86,6 +103,14 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	if (rc == 0)
 		rc =
 		    ckpt__view_new_node(v, CKPT_VIEW_ROOT, "@mapping.json", 0, &v->mapping_id, err);
+	/* an object-based checkpoint: its object graph, read and checked now */
+	if (rc == 0 && objgraph)
+		rc = ckpt__objgraph_load(r, &v->objgraph, err);
+	if (rc == 0 && v->objgraph != NULL)
+		rc = ckpt__view_new_node(v, CKPT_VIEW_ROOT, "@object_graph.json", 0,
+					 &v->objgraph_id, err);
+	if (rc == 0 && v->objgraph != NULL)
+		v->n[v->objgraph_id].pub.size = ckpt__objgraph_size(v->objgraph);
 	if (rc == 0)
 		rc = ckpt__view_link_children(v, err);
 	/* sizes, and what the format adds to them (npy headers) */
@@ -104,12 +129,27 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	}
 	if (rc == 0)
 		rc = ckpt__view_verify_init(v, err);
+	if (rc == 0)
+		rc = ckpt__view_perm_cache_init(v, err);
+	v->opts.metadata = NULL; /* the caller's, read during the build only */
 	if (rc) {
 		ckpt_view_free(v);
 		return rc;
 	}
 	*out = v;
 	return 0;
+}
+
+int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+			 const ckpt_view_opts *o, ckpt_error *err)
+{
+	return view_build(out, r, plan, o, 1, err);
+}
+
+int ckpt__view_build_raw(ckpt_view **out, const ckpt_view *outer, ckpt_error *err)
+{
+	ckpt_view_opts o = CKPT_VIEW_OPTS_INIT;
+	return view_build(out, outer->r, outer->plan, &o, 0, err);
 }
 
 void ckpt_view_free(ckpt_view *v)
@@ -125,11 +165,14 @@ void ckpt_view_free(ckpt_view *v)
 	}
 	free(v->n);
 	free(v->children);
+	free(v->file_node);
 	free(v->mapping_order);
+	ckpt__objgraph_free(v->objgraph);
 	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);
 	free((void *)v->verified);
 	ckpt__strings_cache_free(v->strings);
+	ckpt__view_perm_cache_free(v);
 	free(v);
 }
 
@@ -164,6 +207,12 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 			*got = len;
 		return rc;
 	}
+	if (id == v->objgraph_id) {
+		int rc = ckpt__objgraph_read(v->objgraph, off, buf, len, err);
+		if (rc == 0)
+			*got = len;
+		return rc;
+	}
 	return v->fmt->read(v, id, off, buf, len, got, err);
 }
 
@@ -171,7 +220,23 @@ int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int
 		  uint64_t *fd_off, ckpt_object **pin)
 {
 	const ckpt_node *nd = ckpt_view_node(v, id);
-	if (v->fmt->splice_map == NULL || nd == NULL || nd->file == NULL || nd->is_dir)
+	/* a format with its own files (safetensors) maps them itself */
+	if (v->fmt->splice_map == NULL || nd == NULL || nd->is_dir || id == v->mapping_id ||
+	    (nd->file == NULL && !v->fmt->own_files))
 		return 0;
 	return v->fmt->splice_map(v, id, off, len, fd, fd_off, pin);
+}
+
+size_t ckpt__view_seg_after(size_t n, uint64_t d, uint64_t (*end_of)(const void *ctx, size_t i),
+			    const void *ctx)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (end_of(ctx, mid) <= d)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
