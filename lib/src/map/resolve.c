@@ -34,9 +34,9 @@ typedef struct svar {
 	int rank; /* -1: unknown shape (inferred placeholder) */
 	const int64_t *dims;
 	int slice_dim; /* -1: not partitioned */
+	int perm_rank;
 	int64_t nparts;
 	const int *perm; /* NULL, or perm_rank axes (ckpt_target_var.perm) */
-	int perm_rank;
 } svar;
 
 typedef struct skey {
