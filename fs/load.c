@@ -57,13 +57,7 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 		return ckptfs_fail(rc, &err);
 	ckptfs_print_reader_notes(l->r);
 	size_t n = ckpt_reader_count(l->r);
-	l->tensors = malloc((n ? n : 1) * sizeof(*l->tensors));
-	if (l->tensors == NULL) {
-		ckptfs_unload(l);
-		return CKPTFS_EXIT_SOFTWARE;
-	}
-	for (size_t i = 0; i < n; i++)
-		l->tensors[i] = *ckpt_reader_tensor(l->r, i);
+	l->tensors = ckpt_reader_tensors(l->r); /* no copy: 48 bytes a tensor */
 	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
 	o.entries = m->entries;
 	o.n_entries = m->n_entries;
@@ -81,6 +75,7 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 	o.ckpt_path = path;
 	o.piece = piece_of;
 	o.piece_ctx = l->r;
+	o.borrow = 1; /* the reader outlives the plan (ckptfs_unload) */
 	rc = ckpt_resolve(&o, l->tensors, n, &l->plan, &err);
 	if (rc) {
 		ckptfs_print_error(err.msg);
@@ -97,7 +92,6 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 void ckptfs_unload(struct ckptfs_loaded *l)
 {
 	ckpt_plan_free(l->plan);
-	free(l->tensors);
 	ckpt_reader_close(l->r);
 	ckpt_store_free(l->store);
 	memset(l, 0, sizeof(*l));

@@ -12,8 +12,8 @@
 /* A checkpoint opened and resolved through the map options. */
 struct ckptfs_loaded {
 	ckpt_reader *r;
-	ckpt_store *store; /* a URL's remote store (NULL: the reader's own) */
-	ckpt_tensor *tensors;
+	ckpt_store *store;	    /* a URL's remote store (NULL: the reader's own) */
+	const ckpt_tensor *tensors; /* the reader's */
 	ckpt_plan *plan;
 };
 

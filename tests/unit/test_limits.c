@@ -2,15 +2,24 @@
  * Limits: V2 indexes built entry by entry (protobuf-c + the table writer)
  * whose shapes, sizes, offsets, shard counts and names sit at or past what
  * the reader accepts. Each is refused with a clear message (or, for a
- * million entries and a 100 KB name, opens in reasonable time).
+ * million entries and a 100 KB name, opens in reasonable time); and what
+ * 100,000 tensors cost a mount in memory.
  */
 #include <check.h>
+#if defined(__SANITIZE_ADDRESS__)
+/* libasan's (GCC ships no header for it) */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#else
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ckpt/reader.h"
+#include "ckpt/resolve.h"
+#include "ckpt/view.h"
 #include "ckpt/writer.h"
 #include "util/crc32c_int.h"
 #include "format/sstable_writer_int.h"
@@ -268,44 +277,56 @@ START_TEST(test_names)
 }
 END_TEST
 
-/* A million entries: the index must open in reasonable time. */
-START_TEST(test_million_entries)
+/* pfx: n float32 tensors of `elems` zeros each, named name(i), in one
+ * shard. */
+static void write_many(int n, int elems, int (*name)(char *key, size_t size, int i))
 {
-	enum { N = 1000000 };
 	ckpt__sst_writer w;
 	ckpt__buf out = {0};
 	ckpt_error err;
 	Tensorflow__BundleHeaderProto h = TENSORFLOW__BUNDLE_HEADER_PROTO__INIT;
-	int64_t one[] = {1};
 	Tensorflow__TensorShapeProto__Dim d = TENSORFLOW__TENSOR_SHAPE_PROTO__DIM__INIT, *dp = &d;
 	Tensorflow__TensorShapeProto sh = TENSORFLOW__TENSOR_SHAPE_PROTO__INIT;
 	Tensorflow__BundleEntryProto be = TENSORFLOW__BUNDLE_ENTRY_PROTO__INIT;
-	uint8_t zero4[4] = {0};
+	size_t bytes = (size_t)elems * 4;
+	uint8_t *zeros = calloc((size_t)n * bytes + 1, 1);
+	ck_assert_ptr_nonnull(zeros);
 
 	h.num_shards = 1;
-	d.size = one[0];
+	d.size = elems;
 	sh.n_dim = 1;
 	sh.dim = &dp;
 	be.dtype = TENSORFLOW__DATA_TYPE__DT_FLOAT;
 	be.shape = &sh;
-	be.size = 4;
-	be.crc32c = ckpt__crc32c_mask(ckpt__crc32c_extend(0, zero4, 4));
+	be.size = (int64_t)bytes;
+	be.crc32c = ckpt__crc32c_mask(ckpt__crc32c_extend(0, zeros, bytes));
 	ck_assert_int_eq(ckpt__sst_writer_init_buf(&w, &out, NULL), 0);
 	add_packed(&w, "", 0, &h.base);
-	for (int i = 0; i < N; i++) {
-		char key[32];
-		int kl = snprintf(key, sizeof(key), "layer_%03d/w%04d", i / 10000, i % 10000);
-		be.offset = (int64_t)i * 4;
+	for (int i = 0; i < n; i++) {
+		char key[64];
+		int kl = name(key, sizeof(key), i);
+		be.offset = (int64_t)i * (int64_t)bytes;
 		add_packed(&w, key, (size_t)kl, &be.base);
 	}
 	ck_assert_int_eq(ckpt__sst_writer_finish(&w, &err), 0);
 	tu_write(tu_path(dir, "m.index"), out.data, out.len);
 	ckpt__sst_writer_free(&w);
 	ckpt__buf_free(&out);
-	uint8_t *zeros = calloc((size_t)N * 4, 1);
-	ck_assert_ptr_nonnull(zeros);
-	tu_write(tu_path(dir, "m.data-00000-of-00001"), zeros, (size_t)N * 4);
+	tu_write(tu_path(dir, "m.data-00000-of-00001"), zeros, (size_t)n * bytes);
 	free(zeros);
+}
+
+static int million_name(char *key, size_t size, int i)
+{
+	return snprintf(key, size, "layer_%03d/w%04d", i / 10000, i % 10000);
+}
+
+/* A million entries: the index must open in reasonable time. */
+START_TEST(test_million_entries)
+{
+	enum { N = 1000000 };
+	ckpt_error err;
+	write_many(N, 1, million_name);
 
 	struct timespec t0, t1;
 	ckpt_reader *r;
@@ -324,6 +345,70 @@ START_TEST(test_million_entries)
 }
 END_TEST
 
+/* Heap bytes in use, as the allocator counts them (ASan's when it is
+ * the allocator). */
+static size_t heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	struct mallinfo2 m = mallinfo2();
+	return m.uordblks + m.hblkhd;
+#endif
+}
+
+/* scripts/bench.py's tree (case 5) */
+static int tree_name(char *key, size_t size, int i)
+{
+	return snprintf(key, size, "layer_%02d/block_%d/unit_%d/w%d", i / 1000, i / 100 % 10,
+			i / 10 % 10, i % 10);
+}
+
+/*
+ * 100,000 tensors, what a mount holds for them: the reader, the plan
+ * (resolved as ckptfs does, borrowing the reader's names) and the view.
+ * One record per tensor, file and node, names and shapes in arenas, no
+ * heap block per tensor: about 320 bytes a tensor (it was ~1 KiB, ~100
+ * MiB a mount). Bytes are counted by the allocator, not timed.
+ */
+START_TEST(test_memory_per_tensor)
+{
+	enum { N = 100000 };
+	ckpt_error err = CKPT_ERROR_INIT;
+	write_many(N, 16, tree_name);
+
+	size_t base = heap_in_use();
+	ckpt_reader *r;
+	ck_assert_int_eq(ckpt_reader_open(&r, pfx, &err), 0);
+	ck_assert_uint_eq(ckpt_reader_count(r), N);
+	size_t opened = heap_in_use() - base;
+	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
+	o.as_is = 1;
+	o.ckpt_path = pfx;
+	o.borrow = 1;
+	ckpt_plan *plan;
+	ck_assert_int_eq(ckpt_resolve(&o, ckpt_reader_tensors(r), N, &plan, &err), 0);
+	ck_assert_uint_eq(plan->n_files, N);
+	size_t resolved = heap_in_use() - base;
+	ckpt_view *v;
+	ck_assert_int_eq(ckpt_view_build(&v, r, plan, &err), 0);
+	size_t served = heap_in_use() - base;
+	uint32_t id = ckpt_view_resolve_path(v, "layer_99/block_9/unit_9/w9");
+	ck_assert_uint_ne(id, CKPT_VIEW_NONE);
+	ck_assert_uint_eq(ckpt_view_node(v, id)->size, 64);
+	printf("bytes a tensor: %zu opened, %zu resolved, %zu served\n", opened / N, resolved / N,
+	       served / N);
+	ckpt_view_free(v);
+	ckpt_plan_free(plan);
+	ckpt_reader_close(r);
+	ck_assert_msg(opened < (size_t)N * 160, "the reader takes %zu bytes a tensor", opened / N);
+	ck_assert_msg(resolved < (size_t)N * 300, "reader and plan take %zu bytes a tensor",
+		      resolved / N);
+	ck_assert_msg(served < (size_t)N * 380, "a mount's structures take %zu bytes a tensor",
+		      served / N);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("limits");
@@ -337,6 +422,7 @@ int main(void)
 	tcase_add_test(tc, test_absurd_num_shards);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_million_entries);
+	tcase_add_test(tc, test_memory_per_tensor);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return tu_run(s);

@@ -4,8 +4,9 @@
  * bounded descriptor pool (reads stay exact with more objects than
  * descriptors; a file replaced or deleted while its descriptor was closed
  * is an error, never other bytes; a pinned splice descriptor survives
- * eviction), TF's join rule, lazy shards in the reader, and a reader over
- * an in-memory store that never touches a file.
+ * eviction), TF's join rule, lazy shards in the reader, a reader over
+ * an in-memory store that never touches a file, and libcurl loaded by the
+ * first remote store only.
  */
 #include <check.h>
 #include <dirent.h>
@@ -18,6 +19,7 @@
 
 #include "ckpt/reader.h"
 #include "ckpt/store.h"
+#include "ckpt/store_remote.h"
 #include "ckpt/writer.h"
 #include "testutil.h"
 
@@ -413,6 +415,46 @@ START_TEST(test_reader_over_memory_store)
 }
 END_TEST
 
+/* Is a file whose name holds `lib` mapped into this process? */
+static int mapped(const char *lib)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	ck_assert_ptr_nonnull(f);
+	char line[4096];
+	int found = 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, lib) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* A process that reads local checkpoints never maps libcurl nor what it
+ * pulls in (~6 MiB of every mount's memory): the first remote store loads
+ * it. */
+START_TEST(test_curl_loaded_on_first_use)
+{
+	ckpt_reader *r;
+	ckpt_error err = CKPT_ERROR_INIT;
+	const char *fx = tu_fixtures();
+	if (fx != NULL) {
+		ck_assert_int_eq(
+		    ckpt_reader_open(&r,
+				     tu_path(fx, "tf_contrib_framework_bundle_checkpoint/"
+						 "bundle_checkpoint"),
+				     &err),
+		    0);
+		ckpt_reader_close(r);
+	}
+	ck_assert_msg(!mapped("/libcurl"), "libcurl is mapped before any remote store");
+	ckpt_store *s;
+	ckpt_remote_opts o = CKPT_REMOTE_OPTS_INIT;
+	/* made without a request: nothing listens there */
+	ck_assert_int_eq(ckpt_store_remote_new(&s, "http://127.0.0.1:9/ckpt", &o, &err), 0);
+	ck_assert(mapped("/libcurl"));
+	ckpt_store_free(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -425,6 +467,7 @@ int main(void)
 	tcase_add_test(tc, test_pool_identity);
 	tcase_add_test(tc, test_pool_splice_pin);
 	tcase_add_test(tc, test_reader_over_memory_store);
+	tcase_add_test(tc, test_curl_loaded_on_first_use);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

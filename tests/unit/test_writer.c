@@ -679,7 +679,7 @@ START_TEST(test_roundtrip_shards)
 	check_strings(r, "names", 2, names, nl);
 	size_t ei = find_tensor(r, "emb");
 	for (int p = 0; p < 3; p++)
-		ck_assert_int_eq(r->t[ei].pieces[p].shard, p);
+		ck_assert_int_eq(ckpt__tensor_pieces(r, ei)[p].shard, p);
 	ckpt_reader_close(r);
 	free(emb);
 	free(ker);
@@ -905,14 +905,15 @@ static const char *rewrite(const char *prefix, const char *out_prefix)
 	ck_assert_int_eq(ckpt_reader_format(r), CKPT_FORMAT_V2);
 	size_t np = 0;
 	for (size_t i = 0; i < r->n; i++)
-		np += r->t[i].pub.num_pieces;
+		np += r->t[i].num_pieces;
 	piece_ref *refs = calloc(np + 1, sizeof(*refs));
 	ck_assert_ptr_nonnull(refs);
 	np = 0;
 	for (size_t i = 0; i < r->n; i++)
-		for (size_t p = 0; p < r->t[i].pub.num_pieces; p++)
-			refs[np++] =
-			    (piece_ref){i, p, r->t[i].pieces[p].shard, r->t[i].pieces[p].offset};
+		for (size_t p = 0; p < r->t[i].num_pieces; p++) {
+			const struct ckpt__piece *pc = &ckpt__tensor_pieces(r, i)[p];
+			refs[np++] = (piece_ref){i, p, pc->shard, pc->offset};
+		}
 	qsort(refs, np, sizeof(*refs), cmp_piece);
 
 	ck_assert_int_eq(ckpt_writer_open(&w, out_prefix, &err), 0);

@@ -121,6 +121,10 @@ enum ckpt_format ckpt_reader_format(const ckpt_reader *r);
 /* Tensors sorted by name (bytewise). Borrowed pointers, valid until close. */
 size_t ckpt_reader_count(const ckpt_reader *r);
 const ckpt_tensor *ckpt_reader_tensor(const ckpt_reader *r, size_t i);
+/* All of them as one array of ckpt_reader_count entries (entry i is
+ * ckpt_reader_tensor(r, i)), e.g. for ckpt_resolve. Borrowed, valid until
+ * close; NULL when there are none. */
+const ckpt_tensor *ckpt_reader_tensors(const ckpt_reader *r);
 
 /* The tensor of an object-based (TF2) checkpoint that holds its object
  * graph: a string scalar, a serialized TrackableObjectGraph. */

@@ -122,15 +122,21 @@ typedef struct ckpt_resolve_opts {
 	 * string or variant dtype, is an error. */
 	const ckpt_perm_rule *perms;
 	size_t n_perms;
+	/* 1: tensors[] (their names and dims) outlive the plan, which may
+	 * then point at them instead of keeping copies (ckptfs passes the
+	 * reader's tensors: 100,000 names it need not hold twice). */
+	int borrow;
 } ckpt_resolve_opts;
 
 #define CKPT_RESOLVE_OPTS_INIT                                                                     \
 	{                                                                                          \
-		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL, 0, 0, NULL, 0                        \
+		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL, 0, 0, NULL, 0, 0                     \
 	}
 
-/* One file of the mount. The five int64 arrays (shape, start, length,
- * var_shape, var_start) are one allocation owned through `shape`. */
+/* One file of the mount. Its names and int64 arrays (shape, start,
+ * length, var_shape, var_start) belong to the plan (or, with opts.borrow,
+ * to the tensors given to ckpt_resolve): read-only, freed with the plan,
+ * often one string or array shared by several fields and files. */
 typedef struct ckpt_plan_file {
 	char *var;	  /* target variable ("new/w") */
 	char *file;	  /* "new/w" or "new/w/part_3" */
@@ -142,22 +148,23 @@ typedef struct ckpt_plan_file {
 	int part;	  /* part index, -1 for a whole variable */
 	ckpt_dtype dtype; /* target dtype (after casts) */
 	int rank;
-	int64_t *shape; /* rank entries: the file's shape (the part's) */
-	size_t source;	/* index into the tensors given to ckpt_resolve */
+	ckpt_dtype source_dtype; /* (the 4-byte fields go in pairs: no padding
+				  * in 100,000s of files) */
+	int64_t *shape;		 /* rank entries: the file's shape (the part's) */
+	size_t source;		 /* index into the tensors given to ckpt_resolve */
 	char *source_name;
-	ckpt_dtype source_dtype;
 	int64_t *start; /* rank entries: the slice within the source */
 	int64_t *length;
 	char *spec; /* TF's shape_and_slice, "" for a whole tensor */
 	uint64_t num_elements;
 	uint64_t size;	    /* bytes in the target dtype; 0 if !size_known */
 	int size_known;	    /* 0 for strings: the view computes their size */
+	int tf2_path;	    /* 1: `path` is the readable TF2 form of `var`
+			     * (see ckpt_plan.tf2_names) */
 	int64_t *var_shape; /* rank entries: the target variable's full shape
 			     * (= shape unless this is a part) */
 	int64_t *var_start; /* rank entries: where the file sits in the
 			     * variable (zeros unless a part) */
-	int tf2_path;	    /* 1: `path` is the readable TF2 form of `var`
-			     * (see ckpt_plan.tf2_names) */
 	/* NULL, or rank axes (never the identity): the variable is the
 	 * source transposed (ckpt_target_var.perm), so file axis d runs along
 	 * source axis perm[d]. shape, var_shape, var_start and spec are the

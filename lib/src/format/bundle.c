@@ -41,6 +41,7 @@ struct v2 {
 	int num_shards;
 	struct raw_entry *slices; /* slice-key entries, in key order */
 	size_t nslices, cap;
+	ckpt__arena raw; /* their keys and values, until the load ends */
 };
 
 static int check_header(struct v2 *v, const uint8_t *val, size_t vlen, ckpt_error *err)
@@ -99,7 +100,7 @@ static const struct raw_entry *find_slice(const struct v2 *v, const uint8_t *key
 }
 
 /* The stored geometry of one run of bytes: shard, offset, size, crc. */
-static int set_location(struct v2 *v, struct ckpt__tensor *t, struct ckpt__piece *pc,
+static int set_location(struct v2 *v, const ckpt_tensor *t, struct ckpt__piece *pc,
 			const Tensorflow__BundleEntryProto *e, const char *what, ckpt_error *err)
 {
 	if (e->shard_id < 0 || e->shard_id >= v->num_shards)
@@ -110,7 +111,7 @@ static int set_location(struct v2 *v, struct ckpt__tensor *t, struct ckpt__piece
 		return ckpt__error(err, CKPT_ECORRUPT,
 				   "%s: entry for %s: offset %lld / size %lld out of range",
 				   v->fname, what, (long long)e->offset, (long long)e->size);
-	size_t es = ckpt_dtype_size(t->pub.dtype);
+	size_t es = ckpt_dtype_size(t->dtype);
 	uint64_t expect;
 	if (es) {
 		if (ckpt__mul_u64(pc->pub.num_elements, es, &expect) || (uint64_t)e->size != expect)
@@ -119,7 +120,7 @@ static int set_location(struct v2 *v, struct ckpt__tensor *t, struct ckpt__piece
 					   "%lld; expected size %llu",
 					   v->fname, what, (long long)e->size,
 					   (unsigned long long)(pc->pub.num_elements * es));
-	} else if (t->pub.dtype == CKPT_DT_STRING && (uint64_t)e->size < pc->pub.num_elements) {
+	} else if (t->dtype == CKPT_DT_STRING && (uint64_t)e->size < pc->pub.num_elements) {
 		return ckpt__error(err, CKPT_ECORRUPT,
 				   "%s: Invalid size in bundle entry: key %s; stored size %lld; "
 				   "expected size is at least %llu",
@@ -151,21 +152,22 @@ static int shape_of(const Tensorflow__TensorShapeProto *s, int64_t *dims, int *r
 	return 0;
 }
 
-static int add_sliced(struct v2 *v, struct ckpt__tensor *t, const Tensorflow__BundleEntryProto *e,
+static int add_sliced(struct v2 *v, size_t ti, const Tensorflow__BundleEntryProto *e,
 		      ckpt_error *err)
 {
+	ckpt_tensor *t = &v->r->t[ti];
 	ckpt__buf key = {0};
-	int rank = t->pub.rank, rc = 0;
+	int rank = t->rank, rc = 0;
 
 	if (e->n_slices > v->nslices)
 		return ckpt__error(
 		    err, CKPT_ECORRUPT,
 		    "%s: entry for %s lists %zu slices but the index holds %zu slice entries",
 		    v->fname, t->name, e->n_slices, v->nslices);
-	t->pub.partitioned = 1;
+	t->partitioned = 1;
 	for (size_t s = 0; rc == 0 && s < e->n_slices; s++) {
 		const Tensorflow__TensorSliceProto *sp = e->slices[s];
-		struct ckpt__piece *pc = ckpt__tensor_add_piece(t, rank);
+		struct ckpt__piece *pc = ckpt__tensor_add_piece(v->r, ti, 0);
 		if (pc == NULL)
 			return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", v->fname);
 		if ((int)sp->n_extent != rank) {
@@ -185,11 +187,11 @@ static int add_sliced(struct v2 *v, struct ckpt__tensor *t, const Tensorflow__Bu
 						 v->fname, s, t->name, (long long)x->start);
 				break;
 			}
-			pc->start[d] = x->start;
-			pc->length[d] = full ? t->dims[d] : x->length;
+			ckpt__piece_start(pc)[d] = x->start;
+			ckpt__piece_length(pc)[d] = full ? t->dims[d] : x->length;
 		}
 		if (rc == 0)
-			rc = ckpt__tensor_check_piece(t, t->pub.num_pieces - 1, v->fname, err);
+			rc = ckpt__tensor_check_piece(v->r, ti, t->num_pieces - 1, v->fname, err);
 		if (rc)
 			break;
 		/* the key encodes a full dimension as (0, -1) */
@@ -198,10 +200,10 @@ static int add_sliced(struct v2 *v, struct ckpt__tensor *t, const Tensorflow__Bu
 			klen_dims[d] =
 			    sp->extent[d]->has_length_case ==
 				    TENSORFLOW__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH
-				? pc->length[d]
+				? pc->pub.length[d]
 				: -1;
 		key.len = 0;
-		rc = ckpt__slicekey_encode(&key, t->name, strlen(t->name), rank, pc->start,
+		rc = ckpt__slicekey_encode(&key, t->name, strlen(t->name), rank, pc->pub.start,
 					   klen_dims);
 		if (rc) {
 			rc = ckpt__error(err, rc, "%s: out of memory", v->fname);
@@ -225,9 +227,9 @@ static int add_sliced(struct v2 *v, struct ckpt__tensor *t, const Tensorflow__Bu
 		int64_t sd[CKPT_MAX_RANK];
 		int srank;
 		rc = shape_of(se->shape, sd, &srank, v->fname, t->name, err);
-		if (rc == 0 &&
-		    ((int)se->dtype != (int)t->pub.dtype || srank != rank ||
-		     memcmp(sd, pc->length, (size_t)rank * sizeof(int64_t)) != 0 || se->n_slices))
+		if (rc == 0 && ((int)se->dtype != (int)t->dtype || srank != rank ||
+				memcmp(sd, pc->pub.length, (size_t)rank * sizeof(int64_t)) != 0 ||
+				se->n_slices))
 			rc = ckpt__error(err, CKPT_ECORRUPT,
 					 "%s: the entry of slice %zu of %s disagrees with the "
 					 "slice (dtype or shape)",
@@ -265,13 +267,10 @@ static int on_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
 			v->cap = cap;
 		}
 		struct raw_entry *re = &v->slices[v->nslices];
-		re->key = malloc(klen);
-		re->val = malloc(vlen ? vlen : 1);
-		if (re->key == NULL || re->val == NULL) {
-			free(re->key);
-			free(re->val);
+		re->key = ckpt__arena_alloc(&v->raw, klen, 1);
+		re->val = ckpt__arena_alloc(&v->raw, vlen, 1);
+		if (re->key == NULL || re->val == NULL)
 			return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", v->fname);
-		}
 		memcpy(re->key, key, klen);
 		if (vlen)
 			memcpy(re->val, val, vlen);
@@ -283,12 +282,10 @@ static int on_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
 	if (memchr(key, 0, klen))
 		return ckpt__error(err, CKPT_ECORRUPT, "%s: a tensor name contains a NUL byte",
 				   v->fname);
-	struct ckpt__tensor *t = ckpt__reader_add_tensor(v->r);
-	if (t == NULL || (t->name = malloc(klen + 1)) == NULL)
+	size_t ti;
+	if (ckpt__reader_add_tensor(v->r, (const char *)key, klen, &ti))
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", v->fname);
-	memcpy(t->name, key, klen);
-	t->name[klen] = '\0';
-	t->pub.name = t->name;
+	ckpt_tensor *t = &v->r->t[ti];
 	Tensorflow__BundleEntryProto *e = tensorflow__bundle_entry_proto__unpack(NULL, vlen, val);
 	if (e == NULL)
 		return ckpt__error(err, CKPT_ECORRUPT, "%s: Entry for key %s not parseable.",
@@ -302,20 +299,19 @@ static int on_entry(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
 	else
 		rc = shape_of(e->shape, dims, &rank, v->fname, t->name, err);
 	if (rc == 0) {
-		t->pub.dtype = (ckpt_dtype)dt;
-		rc = ckpt__tensor_set_shape(t, rank, dims, t->name, err);
+		t->dtype = (ckpt_dtype)dt;
+		rc = ckpt__tensor_set_shape(v->r, ti, rank, dims, t->name, err);
 		if (rc)
 			ckpt__error_prefix(err, "%s", v->fname);
 	}
 	if (rc == 0 && e->n_slices) {
-		rc = add_sliced(v, t, e, err);
+		rc = add_sliced(v, ti, e, err);
 	} else if (rc == 0) {
-		struct ckpt__piece *pc = ckpt__tensor_add_piece(t, rank);
+		struct ckpt__piece *pc = ckpt__tensor_add_piece(v->r, ti, 1);
 		if (pc == NULL) {
 			rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", v->fname);
 		} else {
-			memcpy(pc->length, dims, (size_t)rank * sizeof(int64_t));
-			pc->pub.num_elements = t->pub.num_elements;
+			pc->pub.num_elements = t->num_elements;
 			rc = set_location(v, t, pc, e, t->name, err);
 		}
 	}
@@ -331,18 +327,15 @@ static int name_shards(ckpt_reader *r, int num_shards, ckpt_error *err)
 	if (r->shards == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
 	r->nshards = num_shards;
-	for (size_t i = 0; i < r->n; i++) {
-		const struct ckpt__tensor *t = &r->t[i];
-		for (size_t p = 0; p < t->pub.num_pieces; p++) {
-			struct ckpt__shard *sh = &r->shards[t->pieces[p].shard];
-			if (sh->name != NULL)
-				continue;
-			size_t n = strlen(r->path) + 32;
-			if ((sh->name = malloc(n)) == NULL)
-				return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
-			snprintf(sh->name, n, "%s.data-%05d-of-%05d", r->path, t->pieces[p].shard,
-				 num_shards);
-		}
+	for (size_t p = 0; p < r->npieces; p++) {
+		int s = r->pieces[p].shard;
+		struct ckpt__shard *sh = &r->shards[s];
+		if (sh->name != NULL)
+			continue;
+		size_t n = strlen(r->path) + 32;
+		if ((sh->name = malloc(n)) == NULL)
+			return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", r->path);
+		snprintf(sh->name, n, "%s.data-%05d-of-%05d", r->path, s, num_shards);
 	}
 	return 0;
 }
@@ -372,10 +365,7 @@ int ckpt__reader_load_v2(ckpt_reader *r, ckpt_error *err)
 				 fname);
 	if (rc == 0)
 		rc = name_shards(r, v.num_shards, err);
-	for (size_t i = 0; i < v.nslices; i++) {
-		free(v.slices[i].key);
-		free(v.slices[i].val);
-	}
+	ckpt__arena_free(&v.raw);
 	free(v.slices);
 	free(data);
 	free(fname);

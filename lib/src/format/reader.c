@@ -394,14 +394,12 @@ void ckpt_reader_close(ckpt_reader *r)
 {
 	if (r == NULL)
 		return;
-	for (size_t i = 0; i < r->n; i++)
-		ckpt__tensor_free(&r->t[i]);
+	ckpt__reader_free_table(r);
 	for (int i = 0; r->shards && i < r->nshards; i++) {
 		ckpt_object_close(atomic_load(&r->shards[i].obj));
 		free(r->shards[i].name);
 	}
 	free(r->shards);
-	free(r->t);
 	free(r->path);
 	for (size_t i = 0; i < r->n_notes; i++)
 		free(r->notes[i]);
@@ -450,8 +448,8 @@ static int shard_object(const ckpt_reader *r, int s, const char *t, ckpt_object 
 }
 
 /* Piece pc of t lies inside its data file (opening it if needed). */
-static int check_piece(const ckpt_reader *r, const struct ckpt__tensor *t,
-		       const struct ckpt__piece *pc, ckpt_error *err)
+static int check_piece(const ckpt_reader *r, const ckpt_tensor *t, const struct ckpt__piece *pc,
+		       ckpt_error *err)
 {
 	if (pc->mem)
 		return 0;
@@ -478,9 +476,9 @@ int ckpt_reader_check_data(const ckpt_reader *r, const size_t *which, size_t n, 
 		size_t i = which ? which[k] : k;
 		if (i >= r->n)
 			return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
-		const struct ckpt__tensor *t = &r->t[i];
-		for (size_t p = 0; p < t->pub.num_pieces; p++) {
-			int rc = check_piece(r, t, &t->pieces[p], err);
+		const ckpt_tensor *t = &r->t[i];
+		for (size_t p = 0; p < t->num_pieces; p++) {
+			int rc = check_piece(r, t, &ckpt__tensor_pieces(r, i)[p], err);
 			if (rc)
 				return rc;
 		}
@@ -522,7 +520,12 @@ size_t ckpt_reader_count(const ckpt_reader *r)
 
 const ckpt_tensor *ckpt_reader_tensor(const ckpt_reader *r, size_t i)
 {
-	return i < r->n ? &r->t[i].pub : NULL;
+	return i < r->n ? &r->t[i] : NULL;
+}
+
+const ckpt_tensor *ckpt_reader_tensors(const ckpt_reader *r)
+{
+	return r->t;
 }
 
 int ckpt_reader_find(const ckpt_reader *r, const char *name, size_t *index_out)
@@ -545,15 +548,14 @@ int ckpt_reader_find(const ckpt_reader *r, const char *name, size_t *index_out)
 
 const ckpt_piece *ckpt_reader_piece(const ckpt_reader *r, size_t i, size_t p)
 {
-	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+	if (i >= r->n || p >= r->t[i].num_pieces)
 		return NULL;
-	return &r->t[i].pieces[p].pub;
+	return &ckpt__tensor_pieces(r, i)[p].pub;
 }
 
 /* The stored bytes, no byte order applied. Arguments already checked. */
-static int raw_pread(const ckpt_reader *r, const struct ckpt__tensor *t,
-		     const struct ckpt__piece *pc, uint64_t off, void *buf, size_t len,
-		     ckpt_error *err)
+static int raw_pread(const ckpt_reader *r, const ckpt_tensor *t, const struct ckpt__piece *pc,
+		     uint64_t off, void *buf, size_t len, ckpt_error *err)
 {
 	int rc = 0;
 	if (pc->mem) {
@@ -595,17 +597,17 @@ static void swap_units(uint8_t *p, size_t n, size_t unit)
 int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off, void *buf, size_t len,
 		      ckpt_error *err)
 {
-	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+	if (i >= r->n || p >= r->t[i].num_pieces)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
-	const struct ckpt__tensor *t = &r->t[i];
-	const struct ckpt__piece *pc = &t->pieces[p];
+	const ckpt_tensor *t = &r->t[i];
+	const struct ckpt__piece *pc = &ckpt__tensor_pieces(r, i)[p];
 	uint64_t end;
 	if (ckpt__add_u64(off, len, &end) || end > pc->pub.size)
 		return ckpt__error(
 		    err, CKPT_ERANGE,
 		    "%s: read of %zu bytes at %llu runs past the %llu bytes of tensor %s", r->path,
 		    len, (unsigned long long)off, (unsigned long long)pc->pub.size, t->name);
-	size_t u = swap_unit(r, t->pub.dtype);
+	size_t u = swap_unit(r, t->dtype);
 	if (u == 1)
 		return raw_pread(r, t, pc, off, buf, len, err);
 	/* big-endian: read whole units around the range, swap, copy it out */
@@ -631,10 +633,10 @@ int ckpt_reader_pread(const ckpt_reader *r, size_t i, size_t p, uint64_t off, vo
 int ckpt_reader_piece_object(const ckpt_reader *r, size_t i, size_t p, ckpt_object **obj,
 			     uint64_t *offset)
 {
-	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+	if (i >= r->n || p >= r->t[i].num_pieces)
 		return 0;
-	const struct ckpt__piece *pc = &r->t[i].pieces[p];
-	if (pc->mem || swap_unit(r, r->t[i].pub.dtype) != 1 ||
+	const struct ckpt__piece *pc = &ckpt__tensor_pieces(r, i)[p];
+	if (pc->mem || swap_unit(r, r->t[i].dtype) != 1 ||
 	    shard_object(r, pc->shard, r->t[i].name, obj, NULL))
 		return 0;
 	*offset = pc->offset;
@@ -681,7 +683,7 @@ static uint32_t variant_crc(const uint8_t *p, size_t size, uint64_t n, int *bad)
 /* TensorFlow's text for a piece whose bytes do not match their CRC. */
 static int checksum_error(const ckpt_reader *r, size_t i, size_t p, uint32_t crc, ckpt_error *err)
 {
-	const struct ckpt__piece *pc = &r->t[i].pieces[p];
+	const struct ckpt__piece *pc = &ckpt__tensor_pieces(r, i)[p];
 	return ckpt__error(
 	    err, CKPT_ECHECKSUM,
 	    "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored %08u vs. "
@@ -694,7 +696,7 @@ static int checksum_error(const ckpt_reader *r, size_t i, size_t p, uint32_t crc
  * the stored bytes); a big-endian bundle's numbers are swapped after. */
 static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out, ckpt_error *err)
 {
-	const struct ckpt__piece *pc = &r->t[i].pieces[p];
+	const struct ckpt__piece *pc = &ckpt__tensor_pieces(r, i)[p];
 	if (pc->pub.size > SIZE_MAX)
 		return ckpt__error(err, CKPT_ENOMEM, "%s: tensor too large", r->path);
 	/* no buffer for more bytes than the data file has */
@@ -706,16 +708,16 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out, c
 		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory for %llu bytes of %s",
 				   r->path, (unsigned long long)pc->pub.size, r->t[i].name);
 	rc = raw_pread(r, &r->t[i], pc, 0, buf, (size_t)pc->pub.size, err);
-	if (rc == 0 && r->swap && r->t[i].pub.dtype == CKPT_DT_VARIANT)
+	if (rc == 0 && r->swap && r->t[i].dtype == CKPT_DT_VARIANT)
 		rc = ckpt__error(
 		    err, CKPT_EUNSUPPORTED,
 		    "%s: Byte-swapping not yet implemented for tensors with dtype 21 (%s)", r->path,
 		    r->t[i].name);
 	/* strings carry their own checksum layout: strings.c checks it */
-	if (rc == 0 && r->t[i].pub.dtype != CKPT_DT_STRING) {
+	if (rc == 0 && r->t[i].dtype != CKPT_DT_STRING) {
 		int bad = 0;
 		uint32_t crc =
-		    r->t[i].pub.dtype == CKPT_DT_VARIANT
+		    r->t[i].dtype == CKPT_DT_VARIANT
 			? variant_crc(buf, (size_t)pc->pub.size, pc->pub.num_elements, &bad)
 			: ckpt__crc32c_extend(0, buf, (size_t)pc->pub.size);
 		if (bad)
@@ -732,7 +734,7 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out, c
 		free(buf);
 		return rc;
 	}
-	swap_units(buf, (size_t)pc->pub.size, swap_unit(r, r->t[i].pub.dtype));
+	swap_units(buf, (size_t)pc->pub.size, swap_unit(r, r->t[i].dtype));
 	*out = buf;
 	return 0;
 }
@@ -740,19 +742,19 @@ static int read_piece(const ckpt_reader *r, size_t i, size_t p, uint8_t **out, c
 int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_error *err)
 {
 	uint8_t *buf;
-	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+	if (i >= r->n || p >= r->t[i].num_pieces)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
-	const struct ckpt__tensor *t = &r->t[i];
-	if (t->pub.dtype == CKPT_DT_STRING) /* lengths, then their bytes in steps */
+	const ckpt_tensor *t = &r->t[i];
+	if (t->dtype == CKPT_DT_STRING) /* lengths, then their bytes in steps */
 		return ckpt__strings_verify(r, i, err);
-	if (t->pub.dtype == CKPT_DT_VARIANT) { /* small; its CRC needs the layout */
+	if (t->dtype == CKPT_DT_VARIANT) { /* small; its CRC needs the layout */
 		int rc = read_piece(r, i, p, &buf, err);
 		if (rc == 0)
 			free(buf);
 		return rc;
 	}
 	/* in 1 MiB steps: checking a GiB tensor must not hold a GiB */
-	const struct ckpt__piece *pc = &t->pieces[p];
+	const struct ckpt__piece *pc = &ckpt__tensor_pieces(r, i)[p];
 	int rc = check_piece(r, t, pc, err);
 	if (rc)
 		return rc;
@@ -775,15 +777,16 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
 
 int ckpt_reader_check_crc(const ckpt_reader *r, size_t i, size_t p, uint32_t crc, ckpt_error *err)
 {
-	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+	if (i >= r->n || p >= r->t[i].num_pieces)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
-	const struct ckpt__tensor *t = &r->t[i];
-	if (t->pub.dtype == CKPT_DT_STRING || t->pub.dtype == CKPT_DT_VARIANT ||
-	    swap_unit(r, t->pub.dtype) != 1 || t->pieces[p].mem)
+	const ckpt_tensor *t = &r->t[i];
+	const struct ckpt__piece *pc = &ckpt__tensor_pieces(r, i)[p];
+	if (t->dtype == CKPT_DT_STRING || t->dtype == CKPT_DT_VARIANT ||
+	    swap_unit(r, t->dtype) != 1 || pc->mem)
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: the checksum of %s is not over the bytes read", r->path,
 				   t->name);
-	return crc == t->pieces[p].crc ? 0 : checksum_error(r, i, p, crc, err);
+	return crc == pc->crc ? 0 : checksum_error(r, i, p, crc, err);
 }
 
 int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
@@ -791,14 +794,15 @@ int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
 {
 	if (i >= r->n)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
-	const struct ckpt__tensor *t = &r->t[i];
-	int rank = t->pub.rank;
-	size_t esize = ckpt_dtype_size(t->pub.dtype);
+	const ckpt_tensor *t = &r->t[i];
+	const struct ckpt__piece *pieces = ckpt__tensor_pieces(r, i);
+	int rank = t->rank;
+	size_t esize = ckpt_dtype_size(t->dtype);
 	int64_t zeros[CKPT_MAX_RANK] = {0};
 	if (esize == 0)
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: tensor %s has dtype %s, not a number", r->path, t->name,
-				   ckpt_dtype_name(t->pub.dtype));
+				   ckpt_dtype_name(t->dtype));
 	if (start == NULL) {
 		start = zeros;
 		length = t->dims;
@@ -822,8 +826,8 @@ int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
 	/* TF: a stored slice equal to the request is used alone. */
 	int64_t is[CKPT_MAX_RANK], il[CKPT_MAX_RANK];
 	uint64_t covered = 0;
-	for (size_t p = 0; p < t->pub.num_pieces; p++) {
-		const struct ckpt__piece *pc = &t->pieces[p];
+	for (size_t p = 0; p < t->num_pieces; p++) {
+		const ckpt_piece *pc = &pieces[p].pub;
 		if (memcmp(pc->start, start, (size_t)rank * 8) == 0 &&
 		    memcmp(pc->length, length, (size_t)rank * 8) == 0) {
 			uint8_t *buf;
@@ -846,8 +850,8 @@ int ckpt_reader_read_slice(const ckpt_reader *r, size_t i, const int64_t *start,
 				   "restore in slice_spec: %s",
 				   t->name, s);
 	}
-	for (size_t p = 0; p < t->pub.num_pieces; p++) {
-		const struct ckpt__piece *pc = &t->pieces[p];
+	for (size_t p = 0; p < t->num_pieces; p++) {
+		const ckpt_piece *pc = &pieces[p].pub;
 		if (!ckpt__box_intersect(rank, pc->start, pc->length, start, length, is, il))
 			continue;
 		uint8_t *buf;

@@ -39,9 +39,10 @@ typedef ckpt__strings_len_fn len_fn;
  * n <= size holds (so an allocation by n is bounded by the stored size). */
 typedef int (*start_fn)(void *ctx, const ckpt__strings_head *h, ckpt_error *err);
 
-static int lengths_error(const ckpt_reader *r, const struct ckpt__tensor *t, ckpt_error *err)
+static int lengths_error(const ckpt_reader *r, size_t i, ckpt_error *err)
 {
-	const struct ckpt__piece *pc = &t->pieces[0];
+	const ckpt_tensor *t = &r->t[i];
+	const struct ckpt__piece *pc = ckpt__tensor_pieces(r, i);
 	return ckpt__error(err, CKPT_ECORRUPT,
 			   "%s: tensor %s: String lengths longer than expected offset %llu",
 			   r->path, t->name, (unsigned long long)(pc->offset + pc->pub.size));
@@ -55,20 +56,21 @@ static int parse(const ckpt_reader *r, size_t i, start_fn start, len_fn fn, void
 	int rc = 0;
 	if (i >= r->n)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu", r->path, i);
-	const struct ckpt__tensor *t = &r->t[i];
-	if (t->pub.dtype != CKPT_DT_STRING)
+	const ckpt_tensor *t = &r->t[i];
+	const struct ckpt__piece *pc = ckpt__tensor_pieces(r, i);
+	if (t->dtype != CKPT_DT_STRING)
 		return ckpt__error(err, CKPT_EINVAL, "%s: tensor %s is not a string tensor",
 				   r->path, t->name);
-	if (t->pub.num_pieces != 1 || t->pieces[0].pub.num_elements != t->pub.num_elements)
+	if (t->num_pieces != 1 || pc->pub.num_elements != t->num_elements)
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: Dtype string not supported for a partitioned tensor (%s)",
 				   r->path, t->name);
-	uint64_t n = t->pub.num_elements, size = t->pieces[0].pub.size;
+	uint64_t n = t->num_elements, size = pc->pub.size;
 	memset(h, 0, sizeof(*h));
 	h->n = n;
 	h->size = size;
 	if (n > size) /* every varint takes a byte */
-		return lengths_error(r, t, err);
+		return lengths_error(r, i, err);
 	if (start && (rc = start(ctx, h, err)))
 		return rc;
 	size_t cap = size < PARSE_CHUNK ? (size_t)size : PARSE_CHUNK;
@@ -90,7 +92,7 @@ static int parse(const ckpt_reader *r, size_t i, start_fn start, len_fn fn, void
 		uint64_t len;
 		if (ckpt__get_varint64(&p, buf + have, &len) || ckpt__add_u64(body, len, &body) ||
 		    body > size) {
-			rc = lengths_error(r, t, err);
+			rc = lengths_error(r, i, err);
 			break;
 		}
 		if (fn && (rc = fn(ctx, k, len, at + pos, body - len)))
@@ -132,7 +134,7 @@ static int parse(const ckpt_reader *r, size_t i, start_fn start, len_fn fn, void
 	h->data_start = cur + 4;
 	h->lcrc = lcrc;
 	if (body != size - h->data_start)
-		return lengths_error(r, t, err);
+		return lengths_error(r, i, err);
 	return 0;
 }
 
@@ -150,7 +152,7 @@ int ckpt__strings_each(const ckpt_reader *r, size_t i, ckpt__strings_len_fn fn, 
 /* TF's text for string bytes that do not match the entry CRC. */
 static int checksum_error(const ckpt_reader *r, size_t i, uint32_t crc, ckpt_error *err)
 {
-	const struct ckpt__piece *pc = &r->t[i].pieces[0];
+	const struct ckpt__piece *pc = ckpt__tensor_pieces(r, i);
 	return ckpt__error(
 	    err, CKPT_ECHECKSUM,
 	    "TensorBundle at %s shard %d (%llu bytes): Checksum does not match: stored "
@@ -178,7 +180,7 @@ int ckpt__strings_verify(const ckpt_reader *r, size_t i, ckpt_error *err)
 			crc = ckpt__crc32c_extend(crc, buf, n);
 	}
 	free(buf);
-	if (rc == 0 && crc != r->t[i].pieces[0].crc)
+	if (rc == 0 && crc != ckpt__tensor_pieces(r, i)->crc)
 		rc = checksum_error(r, i, crc, err);
 	return rc;
 }
@@ -227,7 +229,7 @@ int ckpt_reader_read_strings(const ckpt_reader *r, size_t i, char ***out_strs, u
 	if (rc == 0) {
 		uint32_t crc =
 		    ckpt__crc32c_extend(ckpt__crc32c_extend(h.lcrc, h.sum, 4), tail, (size_t)total);
-		if (crc != r->t[i].pieces[0].crc)
+		if (crc != ckpt__tensor_pieces(r, i)->crc)
 			rc = checksum_error(r, i, crc, err);
 	}
 	if (rc) {
@@ -423,7 +425,7 @@ struct walk {
 
 static int changed(const struct walk *w, ckpt_error *err)
 {
-	const struct ckpt__tensor *t = &w->r->t[w->x->tensor];
+	const ckpt_tensor *t = &w->r->t[w->x->tensor];
 	return ckpt__error(err, CKPT_ECORRUPT,
 			   "%s: tensor %s: string element %llu does not match the lengths parsed "
 			   "before (the data file changed?)",

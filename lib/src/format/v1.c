@@ -33,84 +33,71 @@ struct v1 {
 };
 
 /* After pass 1 the table is sorted and merged, so lookups are bsearch. */
-static struct ckpt__tensor *find(ckpt_reader *r, const char *name)
+static int find(ckpt_reader *r, const char *name, size_t *i)
 {
-	size_t i;
-	return ckpt_reader_find(r, name, &i) == 0 ? &r->t[i] : NULL;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(((const struct ckpt__tensor *)a)->name,
-		      ((const struct ckpt__tensor *)b)->name);
+	return ckpt_reader_find(r, name, i) == 0;
 }
 
 /*
  * Sort the tensors by name and fold repeated names (the same tensor listed
  * by several files, or twice in one meta) into one, checking that dtype and
  * shape agree and that the slices do not overlap (TF's TensorSliceSet).
+ * The pieces move to a new array in the new order, each tensor's together;
+ * on failure too, so that close() frees each one once.
  */
 static int merge(ckpt_reader *r, const char *fname, ckpt_error *err)
 {
-	size_t out = 0;
-
-	/* an empty table has r->t == NULL, which qsort must not get */
-	if (r->n > 1)
-		qsort(r->t, r->n, sizeof(*r->t), cmp_name);
+	if (ckpt__reader_order(r))
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", fname);
+	struct ckpt__piece *old = r->pieces;
+	r->pieces = malloc((r->npieces ? r->npieces : 1) * sizeof(*r->pieces));
+	if (r->pieces == NULL) {
+		r->pieces = old;
+		return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", fname);
+	}
+	r->cap_pieces = r->npieces;
+	size_t out = 0, at = 0;
+	int rc = 0;
 	for (size_t i = 0; i < r->n; i++) {
-		struct ckpt__tensor *t = &r->t[i];
-		struct ckpt__tensor *keep = out ? &r->t[out - 1] : NULL;
-		if (keep == NULL || strcmp(keep->name, t->name) != 0) {
-			r->t[out++] = *t;
+		ckpt_tensor t = r->t[i];
+		if (t.num_pieces)
+			memcpy(r->pieces + at, old + r->first[i], t.num_pieces * sizeof(*old));
+		ckpt_tensor *keep = out ? &r->t[out - 1] : NULL;
+		if (rc || keep == NULL || strcmp(keep->name, t.name) != 0) {
+			r->t[out] = t;
+			r->first[out++] = at;
+			at += t.num_pieces;
 			continue;
 		}
-		int rc = 0;
-		if (keep->pub.dtype != t->pub.dtype)
+		at += t.num_pieces;
+		if (keep->dtype != t.dtype)
 			rc = ckpt__error(err, CKPT_ECORRUPT,
 					 "%s: Incompatible tensor types detected for tensor %s: "
 					 "existing = %s, new = %s",
-					 fname, t->name, ckpt_dtype_tf_name(keep->pub.dtype),
-					 ckpt_dtype_tf_name(t->pub.dtype));
-		else if (keep->pub.rank != t->pub.rank ||
-			 (t->pub.rank && memcmp(keep->dims, t->dims, (size_t)t->pub.rank * 8)))
+					 fname, t.name, ckpt_dtype_tf_name(keep->dtype),
+					 ckpt_dtype_tf_name(t.dtype));
+		else if (keep->rank != t.rank ||
+			 (t.rank && memcmp(keep->dims, t.dims, (size_t)t.rank * 8)))
 			rc = ckpt__error(err, CKPT_ECORRUPT,
 					 "%s: Incompatible tensor shapes detected for tensor %s",
-					 fname, t->name);
-		for (size_t p = 0; rc == 0 && p < t->pub.num_pieces; p++) {
-			struct ckpt__piece *np = ckpt__tensor_add_piece(keep, t->pub.rank);
-			if (np == NULL) {
-				rc = ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", fname);
-				break;
-			}
-			free(np->start);
-			*np = t->pieces[p];
-			np->pub.start = np->start;
-			np->pub.length = np->length;
-			t->pieces[p].start = t->pieces[p].length = NULL;
-			t->pieces[p].mem = NULL;
-			rc = ckpt__tensor_check_piece(keep, keep->pub.num_pieces - 1, fname, err);
-		}
-		keep->pub.partitioned = 1;
-		ckpt__tensor_free(t);
-		if (rc) {
-			/* drop the rest so close() sees a consistent table */
-			for (size_t j = i + 1; j < r->n; j++)
-				r->t[out++] = r->t[j];
-			r->n = out;
-			return rc;
-		}
+					 fname, t.name);
+		/* the pieces just moved follow keep's */
+		size_t from = keep->num_pieces;
+		keep->num_pieces += t.num_pieces;
+		keep->partitioned = 1;
+		for (size_t p = from; rc == 0 && p < keep->num_pieces; p++)
+			rc = ckpt__tensor_check_piece(r, out - 1, p, fname, err);
 	}
+	free(old);
 	r->n = out;
-	for (size_t i = 0; i < r->n; i++)
-		r->t[i].pub.name = r->t[i].name;
-	return 0;
+	return rc;
 }
 
 /* Slice proto -> start/length (full extents become 0, dim). */
-static int slice_of(const Tensorflow__TensorSliceProto *sp, const struct ckpt__tensor *t,
-		    int64_t *start, int64_t *len, const char *fname, ckpt_error *err)
+static int slice_of(const Tensorflow__TensorSliceProto *sp, const ckpt_tensor *t, int64_t *start,
+		    int64_t *len, const char *fname, ckpt_error *err)
 {
-	int rank = t->pub.rank;
+	int rank = t->rank;
 	size_t n = sp ? sp->n_extent : 0;
 	/* TF saves a full slice of a rank-r tensor as r empty extents, or
 	 * (older writers) as no extents at all */
@@ -159,34 +146,34 @@ static int add_meta(struct v1 *v, const Tensorflow__SavedTensorSliceMeta *m, ckp
 					   "%s: meta: Invalid tensor shape for %s", v->fname, name);
 		for (int d = 0; d < rank; d++)
 			dims[d] = sm->shape->dim[d]->size;
-		struct ckpt__tensor *t = ckpt__reader_add_tensor(v->r);
-		if (t == NULL || (t->name = strdup(name)) == NULL)
+		size_t ti;
+		if (ckpt__reader_add_tensor(v->r, name, strlen(name), &ti))
 			return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", v->fname);
-		t->pub.name = t->name;
-		t->pub.dtype = (ckpt_dtype)dt;
-		int rc = ckpt__tensor_set_shape(t, rank, dims, name, err);
+		ckpt_tensor *t = &v->r->t[ti];
+		t->dtype = (ckpt_dtype)dt;
+		int rc = ckpt__tensor_set_shape(v->r, ti, rank, dims, name, err);
 		if (rc) {
 			ckpt__error_prefix(err, "%s", v->fname);
 			return rc;
 		}
 		size_t nsl = sm->n_slice ? sm->n_slice : 1;
 		for (size_t s = 0; s < nsl; s++) {
-			struct ckpt__piece *pc = ckpt__tensor_add_piece(t, rank);
+			struct ckpt__piece *pc = ckpt__tensor_add_piece(v->r, ti, 0);
 			if (pc == NULL)
 				return ckpt__error(err, CKPT_ENOMEM, "%s: out of memory", v->fname);
 			pc->shard = v->file;
-			rc = slice_of(sm->n_slice ? sm->slice[s] : NULL, t, pc->start, pc->length,
-				      v->fname, err);
+			rc = slice_of(sm->n_slice ? sm->slice[s] : NULL, t, ckpt__piece_start(pc),
+				      ckpt__piece_length(pc), v->fname, err);
 			if (rc == 0)
-				rc = ckpt__tensor_check_piece(t, t->pub.num_pieces - 1, v->fname,
+				rc = ckpt__tensor_check_piece(v->r, ti, t->num_pieces - 1, v->fname,
 							      err);
 			if (rc)
 				return rc;
-			if (pc->pub.num_elements != t->pub.num_elements)
-				t->pub.partitioned = 1;
+			if (pc->pub.num_elements != t->num_elements)
+				t->partitioned = 1;
 		}
-		if (t->pub.num_pieces > 1)
-			t->pub.partitioned = 1;
+		if (t->num_pieces > 1)
+			t->partitioned = 1;
 	}
 	return 0;
 }
@@ -278,21 +265,22 @@ static int decode_values(const Tensorflow__TensorProto *tp, ckpt_dtype dt, uint6
 
 static int add_data(struct v1 *v, const Tensorflow__SavedSlice *ss, ckpt_error *err)
 {
-	struct ckpt__tensor *t = find(v->r, ss->name);
-	if (t == NULL)
+	size_t ti;
+	if (!find(v->r, ss->name, &ti))
 		return ckpt__error(err, CKPT_ECORRUPT,
 				   "%s: data record for %s, which meta does not list", v->fname,
 				   ss->name);
+	const ckpt_tensor *t = &v->r->t[ti];
 	int64_t start[CKPT_MAX_RANK], len[CKPT_MAX_RANK];
-	int rank = t->pub.rank;
+	int rank = t->rank;
 	int rc = slice_of(ss->slice, t, start, len, v->fname, err);
 	if (rc)
 		return rc;
 	struct ckpt__piece *pc = NULL;
-	for (size_t p = 0; p < t->pub.num_pieces; p++) {
-		struct ckpt__piece *q = &t->pieces[p];
-		if (q->shard == v->file && !memcmp(q->start, start, (size_t)rank * 8) &&
-		    !memcmp(q->length, len, (size_t)rank * 8))
+	for (size_t p = 0; p < t->num_pieces; p++) {
+		struct ckpt__piece *q = &ckpt__tensor_pieces(v->r, ti)[p];
+		if (q->shard == v->file && !memcmp(q->pub.start, start, (size_t)rank * 8) &&
+		    !memcmp(q->pub.length, len, (size_t)rank * 8))
 			pc = q;
 	}
 	if (pc == NULL)
@@ -307,20 +295,19 @@ static int add_data(struct v1 *v, const Tensorflow__SavedSlice *ss, ckpt_error *
 				   v->fname, t->name);
 	ckpt__buf b = {0};
 	uint32_t crc = 0;
-	rc = decode_values(ss->data, t->pub.dtype, pc->pub.num_elements, &b, &crc);
+	rc = decode_values(ss->data, t->dtype, pc->pub.num_elements, &b, &crc);
 	if (rc) {
 		ckpt__buf_free(&b);
 		return ckpt__error(
 		    err, rc == CKPT_ENOMEM ? rc : CKPT_ECORRUPT,
 		    "%s: data record for %s: values do not match %llu elements of %s", v->fname,
-		    t->name, (unsigned long long)pc->pub.num_elements,
-		    ckpt_dtype_name(t->pub.dtype));
+		    t->name, (unsigned long long)pc->pub.num_elements, ckpt_dtype_name(t->dtype));
 	}
 	if (b.data == NULL && ckpt__buf_append(&b, "", 1) == 0)
 		b.len = 0;
 	pc->mem = b.data;
 	pc->pub.size = b.len;
-	pc->crc = t->pub.dtype == CKPT_DT_STRING ? crc : ckpt__crc32c_extend(0, b.data, b.len);
+	pc->crc = t->dtype == CKPT_DT_STRING ? crc : ckpt__crc32c_extend(0, b.data, b.len);
 	return 0;
 }
 
@@ -401,8 +388,8 @@ int ckpt__reader_load_v1(ckpt_reader *r, ckpt_error *err)
 	}
 	ckpt_store_names_free(names, nn);
 	for (size_t i = 0; rc == 0 && i < r->n; i++)
-		for (size_t p = 0; rc == 0 && p < r->t[i].pub.num_pieces; p++)
-			if (r->t[i].pieces[p].mem == NULL)
+		for (size_t p = 0; rc == 0 && p < r->t[i].num_pieces; p++)
+			if (ckpt__tensor_pieces(r, i)[p].mem == NULL)
 				rc = ckpt__error(
 				    err, CKPT_ECORRUPT,
 				    "%s: a slice of %s listed in meta has no data record", r->path,

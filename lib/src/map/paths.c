@@ -203,8 +203,9 @@ static int tf2_path(ckpt__buf *b, const char *key, const tf2_key *k)
 
 /* f->path = the shown path of f (b is scratch): the readable form when
  * `readable` and its variable is an object-based key, else its file name
- * escaped (with the escapes of a readable tree when tf2). */
-static int shown_path(ckpt_plan_file *f, int readable, int tf2, ckpt__buf *b)
+ * escaped (with the escapes of a readable tree when tf2). The path is in
+ * the plan's arena, or f->file itself when the same. */
+static int shown_path(ckpt_plan *p, ckpt_plan_file *f, int readable, int tf2, ckpt__buf *b)
 {
 	tf2_key k;
 	size_t vl = strlen(f->var);
@@ -219,15 +220,13 @@ static int shown_path(ckpt_plan_file *f, int readable, int tf2, ckpt__buf *b)
 	} else {
 		rc = put_components(b, f->file, strlen(f->file), tf2);
 	}
-	if (rc || ckpt__buf_append(b, "", 1))
+	if (rc)
 		return CKPT_ENOMEM;
-	char *path = malloc(b->len);
-	if (path == NULL)
-		return CKPT_ENOMEM;
-	memcpy(path, b->data, b->len);
-	free(f->path);
-	f->path = path;
-	return 0;
+	if (b->len == strlen(f->file) && memcmp(b->data, f->file, b->len) == 0)
+		f->path = f->file;
+	else
+		f->path = ckpt__plan_strdup(p, (const char *)b->data, b->len);
+	return f->path ? 0 : CKPT_ENOMEM;
 }
 
 int ckpt__path_leaf(const ckpt_plan *p, const ckpt_plan_file *f, size_t reserve, ckpt__buf *out)
@@ -294,7 +293,7 @@ static int fall_back_on_clashes(ckpt_plan *p, ckpt__buf *b)
 			back[i - 1] = 1;
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (back[i])
-			rc = shown_path(&p->files[i], 0, 1, b);
+			rc = shown_path(p, &p->files[i], 0, 1, b);
 	free(by_path);
 	free(back);
 	return rc;
@@ -307,7 +306,7 @@ int ckpt__plan_assign_paths(ckpt_plan *p, int tf2, ckpt_error *err)
 	int rc = 0;
 	p->tf2_names = tf2;
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = shown_path(&p->files[i], tf2, tf2, &b);
+		rc = shown_path(p, &p->files[i], tf2, tf2, &b);
 	if (rc == 0 && tf2)
 		rc = fall_back_on_clashes(p, &b);
 	ckpt__buf_free(&b);
@@ -316,7 +315,11 @@ int ckpt__plan_assign_paths(ckpt_plan *p, int tf2, ckpt_error *err)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = p->files[i].path;
-	qsort(sorted, n, sizeof(*sorted), cmp_str);
+	size_t run = 1; /* most plans come in path order: no sort, no scratch */
+	while (run < n && cmp_str(&sorted[run - 1], &sorted[run]) <= 0)
+		run++;
+	if (run < n)
+		qsort(sorted, n, sizeof(*sorted), cmp_str);
 	/* "a/b" is a directory iff some path starts with "a/b/": in sorted
 	 * order such a path comes after "a/b" and before anything > "a/b/".
 	 * Decide for all files first: sorted points at the paths we extend. */
@@ -340,10 +343,11 @@ int ckpt__plan_assign_paths(ckpt_plan *p, int tf2, ckpt_error *err)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		ckpt_plan_file *f = &p->files[i];
 		size_t len = strlen(f->path);
-		char *v = dir[i] ? realloc(f->path, len + 8) : f->path;
+		char *v = dir[i] ? ckpt__arena_alloc(ckpt__plan_arena(p), len + 8, 1) : f->path;
 		if (v == NULL) {
 			rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 		} else if (dir[i]) {
+			memcpy(v, f->path, len);
 			memcpy(v + len, "/@value", 8);
 			f->path = v;
 		}

@@ -24,8 +24,17 @@ static int cmp_file(const void *a, const void *b)
 	return strcmp(x->path, y->path);
 }
 
+int ckpt__plan_in_path_order(const ckpt_plan *p)
+{
+	for (size_t i = 1; i < p->n_files; i++)
+		if (strcmp(p->files[i - 1].path, p->files[i].path) > 0)
+			return 0;
+	return 1;
+}
+
 /* The files sorted by path (the plan itself is sorted by var, then part:
- * "w/part_10" sorts before "w/part_2" as a path). */
+ * "w/part_10" sorts before "w/part_2" as a path; most often the orders
+ * agree, and then nothing is sorted, nor the sort's scratch taken). */
 const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p)
 {
 	const ckpt_plan_file **v = malloc((p->n_files ? p->n_files : 1) * sizeof(*v));
@@ -33,7 +42,8 @@ const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p)
 		return NULL;
 	for (size_t i = 0; i < p->n_files; i++)
 		v[i] = &p->files[i];
-	qsort(v, p->n_files, sizeof(*v), cmp_file);
+	if (!ckpt__plan_in_path_order(p))
+		qsort(v, p->n_files, sizeof(*v), cmp_file);
 	return v;
 }
 
@@ -78,15 +88,16 @@ int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k
 		ckpt__sb_puts(b, pretty && p->n_files ? "\n]" : "]");
 		return b->oom ? oom(err) : 0;
 	}
-	json_t *o = file_json(v[k]);
+	const ckpt_plan_file *f = v ? v[k] : &p->files[k];
+	json_t *o = file_json(f);
 	if (o == NULL)
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: a name is not valid UTF-8, which JSON cannot carry",
-				   v[k]->file);
-	int rc = amend ? amend(ctx, v[k], o) : 0;
+				   f->file);
+	int rc = amend ? amend(ctx, f, o) : 0;
 	json_decref(rc ? o : NULL);
 	if (rc)
-		return ckpt__error(err, rc, "%s: its entry: %s", v[k]->file, ckpt_strerror(rc));
+		return ckpt__error(err, rc, "%s: its entry: %s", f->file, ckpt_strerror(rc));
 	size_t jf = JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
 	jf |= pretty ? JSON_INDENT(2) : JSON_COMPACT;
 	char *e = json_dumps(o, jf);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/arena_int.h"
 #include "util/error_int.h"
 #include "map/resolve_int.h"
 #include "util/strbuf_int.h"
@@ -33,13 +34,13 @@ typedef struct svar {
 	int rank; /* -1: unknown shape (inferred placeholder) */
 	const int64_t *dims;
 	int slice_dim; /* -1: not partitioned */
+	int perm_rank;
 	int64_t nparts;
 	const int *perm; /* NULL, or perm_rank axes (ckpt_target_var.perm) */
-	int perm_rank;
 } svar;
 
 typedef struct skey {
-	char *key;
+	const char *key; /* the variable's name, or in the resolver's arena */
 	size_t var;
 	int64_t part; /* -1: the variable itself */
 } skey;
@@ -52,9 +53,9 @@ typedef struct asg {
 
 /* An inferred variable (phase 0 without targets). */
 typedef struct irec {
-	char *name;
-	size_t tensor;	 /* valid unless placeholder */
-	int placeholder; /* one-to-one key not in the checkpoint */
+	const char *name; /* a tensor's, or in the resolver's arena */
+	size_t tensor;	  /* valid unless placeholder */
+	int placeholder;  /* one-to-one key not in the checkpoint */
 	size_t seq;
 } irec;
 
@@ -62,7 +63,7 @@ typedef struct rctx {
 	const ckpt_resolve_opts *o;
 	const ckpt_tensor *t;
 	size_t nt;
-	const ckpt_tensor **sorted; /* tensors by name */
+	const ckpt_tensor **sorted; /* tensors by name; NULL: t is (sorted_at) */
 	svar *vars;
 	size_t nvars;
 	irec *inferred;
@@ -76,6 +77,10 @@ typedef struct rctx {
 	int64_t **owned;   /* permuted dims made here (freed with the context) */
 	size_t n_owned;
 	ckpt_error *err;
+	ckpt_plan *plan;	    /* being built (build_plan) */
+	ckpt__arena arena;	    /* part keys, inferred names */
+	int64_t *geo;		    /* restore_one's scratch: 5 * CKPT_RESOLVE_MAX_RANK */
+	const ckpt_plan_file *prev; /* the file restore_one filled before */
 } rctx;
 
 /* qsort, skipped when the input is already in order (the reader hands
@@ -218,13 +223,19 @@ static int cmp_key(const void *a, const void *b)
 	return strcmp(((const skey *)a)->key, ((const skey *)b)->key);
 }
 
+/* Tensor i in name order. */
+static const ckpt_tensor *sorted_at(const rctx *c, size_t i)
+{
+	return c->sorted ? c->sorted[i] : &c->t[i];
+}
+
 /* First sorted tensor whose name is >= s. */
 static size_t tensor_lower(const rctx *c, const char *s)
 {
 	size_t lo = 0, hi = c->nt;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(c->sorted[mid]->name, s) < 0)
+		if (strcmp(sorted_at(c, mid)->name, s) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -236,8 +247,8 @@ static size_t tensor_lower(const rctx *c, const char *s)
 static long long tensor_find(const rctx *c, const char *s)
 {
 	size_t i = tensor_lower(c, s);
-	if (i < c->nt && strcmp(c->sorted[i]->name, s) == 0)
-		return (long long)(c->sorted[i] - c->t);
+	if (i < c->nt && strcmp(sorted_at(c, i)->name, s) == 0)
+		return (long long)(sorted_at(c, i) - c->t);
 	return -1;
 }
 
@@ -441,31 +452,36 @@ static int check_tensors(rctx *c)
 				return ckpt__error(c->err, CKPT_ERANGE,
 						   "checkpoint tensor %s: bad shape", t->name);
 	}
-	c->sorted = malloc((c->nt ? c->nt : 1) * sizeof(*c->sorted));
-	if (c->sorted == NULL)
-		return oom(c->err);
-	for (size_t i = 0; i < c->nt; i++)
-		c->sorted[i] = &c->t[i];
-	sort_once(c->sorted, c->nt, sizeof(*c->sorted), cmp_tensor);
+	size_t in_order = 1;
+	while (in_order < c->nt && strcmp(c->t[in_order - 1].name, c->t[in_order].name) <= 0)
+		in_order++;
+	if (in_order < c->nt) { /* a reader's tensors are in order: no copy */
+		c->sorted = malloc(c->nt * sizeof(*c->sorted));
+		if (c->sorted == NULL)
+			return oom(c->err);
+		for (size_t i = 0; i < c->nt; i++)
+			c->sorted[i] = &c->t[i];
+		qsort(c->sorted, c->nt, sizeof(*c->sorted), cmp_tensor);
+	}
 	for (size_t i = 1; i < c->nt; i++)
-		if (strcmp(c->sorted[i - 1]->name, c->sorted[i]->name) == 0)
+		if (strcmp(sorted_at(c, i - 1)->name, sorted_at(c, i)->name) == 0)
 			return ckpt__error(c->err, CKPT_EINVAL, "checkpoint lists tensor %s twice",
-					   c->sorted[i]->name);
+					   sorted_at(c, i)->name);
 	return 0;
 }
 
 static int add_key(rctx *c, size_t *nk, const char *name, size_t var, int64_t part)
 {
-	ckpt_sbuf b = CKPT_SBUF_INIT;
-	if (part < 0)
-		ckpt__sb_puts(&b, name);
-	else
+	const char *key = name; /* outlives the resolver */
+	if (part >= 0) {
+		ckpt_sbuf b = CKPT_SBUF_INIT;
 		ckpt__sb_printf(&b, "%s/part_%lld", name, (long long)part);
-	if (b.oom) {
+		key = b.oom ? NULL : ckpt__arena_strndup(&c->arena, b.p, b.len);
 		free(b.p);
-		return oom(c->err);
+		if (key == NULL)
+			return oom(c->err);
 	}
-	c->keys[*nk].key = b.p;
+	c->keys[*nk].key = key;
 	c->keys[*nk].var = var;
 	c->keys[*nk].part = part;
 	(*nk)++;
@@ -480,9 +496,9 @@ static int finish_store(rctx *c)
 		if (strcmp(c->keys[i - 1].key, c->keys[i].key) == 0)
 			return ckpt__error(c->err, CKPT_EINVAL,
 					   "target variable name %s is used twice", c->keys[i].key);
+	/* c->list only when there are map entries (ckpt_resolve) */
 	c->asg = calloc(c->nkeys ? c->nkeys : 1, sizeof(*c->asg));
-	c->list = malloc((c->nkeys ? c->nkeys : 1) * sizeof(*c->list));
-	if (c->asg == NULL || c->list == NULL)
+	if (c->asg == NULL)
 		return oom(c->err);
 	return 0;
 }
@@ -540,7 +556,7 @@ static int store_as_is(rctx *c)
 	if (c->vars == NULL || c->keys == NULL)
 		return oom(c->err);
 	for (size_t i = 0; i < c->nt; i++) {
-		const ckpt_tensor *t = c->sorted[i];
+		const ckpt_tensor *t = sorted_at(c, i);
 		svar *v = &c->vars[i];
 		v->name = t->name;
 		v->dtype = t->dtype;
@@ -555,7 +571,7 @@ static int store_as_is(rctx *c)
 	int rc = finish_store(c);
 	for (size_t k = 0; rc == 0 && k < c->nkeys; k++) {
 		c->asg[k].set = 1;
-		c->asg[k].tensor = (size_t)(c->sorted[c->keys[k].var] - c->t);
+		c->asg[k].tensor = (size_t)(sorted_at(c, c->keys[k].var) - c->t);
 	}
 	return rc;
 }
@@ -591,12 +607,17 @@ static int add_inferred(rctx *c, size_t *cap, const char *name, size_t len, cons
 		c->inferred = r;
 		*cap = nc;
 	}
-	char *s = malloc(plen + len + 1);
-	if (s == NULL)
-		return oom(c->err);
-	memcpy(s, prefix, plen);
-	memcpy(s + plen, name, len);
-	s[plen + len] = '\0';
+	const char *s = name; /* a tensor's name (or its tail): outlives us */
+	if (plen > 0 || name[len] != '\0') {
+		char *n =
+		    plen + len < SIZE_MAX ? ckpt__arena_alloc(&c->arena, plen + len + 1, 1) : NULL;
+		if (n == NULL)
+			return oom(c->err);
+		memcpy(n, prefix, plen);
+		memcpy(n + plen, name, len);
+		n[plen + len] = '\0';
+		s = n;
+	}
 	irec *r = &c->inferred[c->ninferred];
 	r->name = s;
 	r->placeholder = tensor < 0;
@@ -636,7 +657,7 @@ static int infer_scope(rctx *c, size_t *cap, const char *key, const char *value)
 	size_t klen = root_key ? 0 : strlen(key);
 	size_t i = root_key ? 0 : tensor_lower(c, key);
 	for (; i < c->nt; i++) {
-		const ckpt_tensor *t = c->sorted[i];
+		const ckpt_tensor *t = sorted_at(c, i);
 		if (strncmp(t->name, key, klen) != 0)
 			break;
 		const char *rest = t->name + klen;
@@ -705,7 +726,7 @@ static int store_inferred(rctx *c, const ord *order, size_t n)
 
 static const char *tensor_name_at(const void *ctx, size_t i)
 {
-	return ((const rctx *)ctx)->sorted[i]->name;
+	return sorted_at(ctx, i)->name;
 }
 
 static const char *var_name_at(const void *ctx, size_t i)
@@ -721,7 +742,7 @@ static void closest_text(const rctx *c, const char *key, int vars, ckpt_sbuf *b)
 	size_t n =
 	    ckpt__suggest(key, vars ? var_name_at : tensor_name_at, c, vars ? c->nvars : c->nt, s);
 	for (size_t i = 0; i < n; i++) {
-		const char *name = vars ? c->vars[s[i].index].name : c->sorted[s[i].index]->name;
+		const char *name = vars ? c->vars[s[i].index].name : sorted_at(c, s[i].index)->name;
 		ckpt__sb_puts(b, i == 0 ? "" : i + 1 < n ? ", " : " or ");
 		ckpt__sb_printf(b, "'%.*s'", (int)s[i].len, name);
 	}
@@ -735,7 +756,7 @@ static int hint_closest(rctx *c, const char *key)
 	size_t n = ckpt__suggest(key, tensor_name_at, c, c->nt, s);
 	ckpt_sbuf b = CKPT_SBUF_INIT;
 	for (size_t i = 0; i < n; i++) {
-		const ckpt_tensor *t = c->sorted[s[i].index];
+		const ckpt_tensor *t = sorted_at(c, s[i].index);
 		ckpt__sb_puts(&b, i ? ", " : "{");
 		ckpt__sb_repr_py(&b, t->name);
 		ckpt__sb_puts(&b, ": ");
@@ -756,7 +777,7 @@ static int err_not_found(rctx *c, const char *key)
 	ckpt_sbuf b = CKPT_SBUF_INIT;
 	ckpt__sb_printf(&b, "Tensor %s is not found in %s checkpoint {", key, c->o->ckpt_path);
 	for (size_t i = 0; i < c->nt && b.len < CKPT_ERROR_MSG_MAX; i++) {
-		const ckpt_tensor *t = c->sorted[i];
+		const ckpt_tensor *t = sorted_at(c, i);
 		if (i)
 			ckpt__sb_puts(&b, ", ");
 		ckpt__sb_repr_py(&b, t->name);
@@ -1148,6 +1169,85 @@ static int adopt_shape(rctx *c, size_t k)
 	return permute_dims(c, v, t->dims, t->rank);
 }
 
+/* Is v[0..n) the same as w[0..n)? */
+static int same_dims(const int64_t *v, const int64_t *w, int n)
+{
+	return n <= 0 || memcmp(v, w, (size_t)n * sizeof(int64_t)) == 0;
+}
+
+#define KEEP_HAVE 4
+
+/* Keep one of f's arrays (rank entries, now in scratch) in the plan: the
+ * first of `have` (NULL ones skipped) that holds the same values, the
+ * zeros, or a copy. */
+static int64_t *keep_dims(rctx *c, const int64_t *v, int rank, const int64_t *const *have)
+{
+	for (size_t i = 0; i < KEEP_HAVE; i++)
+		if (have[i] != NULL && same_dims(v, have[i], rank))
+			return (int64_t *)have[i];
+	int zero = 1;
+	for (int d = 0; zero && d < rank; d++)
+		zero = v[d] == 0;
+	if (zero)
+		return ckpt__plan_zeros(c->plan);
+	return ckpt__arena_int64s(ckpt__plan_arena(c->plan), v, (size_t)rank);
+}
+
+/* A name of f in the plan: the first of `have` (NULL ones skipped) that
+ * is the same, or a copy. */
+static char *keep_name(rctx *c, const char *s, const char *const *have)
+{
+	for (size_t i = 0; i < KEEP_HAVE; i++)
+		if (have[i] != NULL && strcmp(s, have[i]) == 0)
+			return (char *)have[i];
+	return ckpt__plan_strdup(c->plan, s, strlen(s));
+}
+
+/*
+ * Move what restore_one left in scratch or borrowed into the plan. A plan
+ * of 100,000 files repeats most of it (var = file = source for a tensor
+ * under its own name; start zeros; shape = length = var_shape; the parts
+ * of one variable share its name and shape): each is kept once, in the
+ * plan's arena, or (opts.borrow) as the source tensor's own name and dims.
+ */
+static int plan_keep(rctx *c, ckpt_plan_file *f, const ckpt_tensor *t)
+{
+	const ckpt_plan_file *p = c->prev;
+	int r = f->rank, b = c->o->borrow;
+	if (p && p->rank != r)
+		p = NULL; /* its arrays are shorter or longer: only names to share */
+	const int64_t *t_dims = b && t->rank == r ? t->dims : NULL;
+	const char *t_name = b ? t->name : NULL;
+	int64_t *shape =
+	    keep_dims(c, f->shape, r, (const int64_t *const[]){t_dims, p ? p->shape : NULL, 0, 0});
+	int64_t *start = keep_dims(c, f->start, r, (const int64_t *const[]){shape, 0, 0, 0});
+	int64_t *length =
+	    keep_dims(c, f->length, r, (const int64_t *const[]){shape, p ? p->length : NULL, 0, 0});
+	int64_t *var_shape = keep_dims(
+	    c, f->var_shape, r, (const int64_t *const[]){shape, p ? p->var_shape : NULL, 0, 0});
+	int64_t *var_start =
+	    keep_dims(c, f->var_start, r, (const int64_t *const[]){start, 0, 0, 0});
+	p = c->prev;
+	char *var = keep_name(c, f->var, (const char *const[]){t_name, p ? p->var : NULL, 0, 0});
+	char *file = var ? keep_name(c, f->file, (const char *const[]){var, 0, 0, 0}) : NULL;
+	char *source =
+	    file ? keep_name(c, f->source_name,
+			     (const char *const[]){var, file, t_name, p ? p->source_name : NULL})
+		 : NULL;
+	if (!shape || !start || !length || !var_shape || !var_start || !source)
+		return oom(c->err);
+	f->shape = shape;
+	f->start = start;
+	f->length = length;
+	f->var_shape = var_shape;
+	f->var_start = var_start;
+	f->var = var;
+	f->file = file;
+	f->source_name = source;
+	c->prev = f;
+	return 0;
+}
+
 static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 {
 	const skey *key = &c->keys[k];
@@ -1180,21 +1280,22 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 				   ckpt_dtype_name(dt));
 
 	size_t rn = (size_t)(rank ? rank : 1);
-	/* shape, start, length, var_shape, var_start: one block (resolve.h) */
-	f->shape = calloc(5 * rn, sizeof(int64_t));
-	if (f->shape == NULL)
-		return oom(c->err);
+	/* shape, start, length, var_shape, var_start: worked out in scratch,
+	 * then kept in the plan's arena (plan_keep) */
+	memset(c->geo, 0, 5 * rn * sizeof(int64_t));
+	f->shape = c->geo;
 	f->start = f->shape + rn;
 	f->length = f->shape + 2 * rn;
 	f->var_shape = f->shape + 3 * rn;
 	f->var_start = f->shape + 4 * rn;
-	f->var = strdup(v->name);
-	f->file = strdup(key->key);
-	f->source_name = strdup(t->name);
-	if (!f->var || !f->file || !f->source_name)
-		return oom(c->err);
+	f->var = (char *)v->name; /* borrowed until plan_keep */
+	f->file = (char *)key->key;
+	f->source_name = (char *)t->name;
+	f->spec = NULL;
 	if (!ckpt__perm_is_identity(v->perm, rank)) {
-		if ((f->perm = malloc(rn * sizeof(int))) == NULL)
+		f->perm =
+		    ckpt__arena_alloc(ckpt__plan_arena(c->plan), rn * sizeof(int), _Alignof(int));
+		if (f->perm == NULL)
 			return oom(c->err);
 		memcpy(f->perm, v->perm, (size_t)rank * sizeof(int));
 	}
@@ -1253,8 +1354,10 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 			free(b.p);
 			return fail_sb(c->err, CKPT_EINVAL, &m);
 		}
-		f->spec = b.p;
-		b.p = NULL;
+		f->spec = ckpt__plan_strdup(c->plan, b.p, b.len);
+		free(b.p);
+		if (f->spec == NULL)
+			return oom(c->err);
 		if (f->perm) {
 			/* the part's box in the source: variable axis d is source
 			 * axis perm[d] (var_shape/var_start keep the variable's) */
@@ -1268,7 +1371,7 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 		}
 		pieces_cover(c, a->tensor, f->start, f->length, 0, &covered, &fast);
 	} else {
-		f->spec = strdup("");
+		f->spec = ckpt__plan_strdup(c->plan, "", 0);
 		if (f->spec == NULL)
 			return oom(c->err);
 		for (int d = 0; d < t->rank && d < rank; d++)
@@ -1323,7 +1426,7 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 	if (es != 0 && (__builtin_mul_overflow(elems, (uint64_t)es, &f->size) ||
 			f->size > (uint64_t)INT64_MAX))
 		return ckpt__error(c->err, CKPT_ERANGE, "%s: byte size overflows", key->key);
-	return 0;
+	return plan_keep(c, f, t);
 }
 
 /* Does the checkpoint hold a TF2 object graph? */
@@ -1337,51 +1440,62 @@ static int object_based(const rctx *c)
 
 static int build_plan(rctx *c, ckpt_plan **out)
 {
-	size_t n = 0;
-	for (size_t k = 0; k < c->nkeys; k++)
-		n += c->asg[k].set != 0;
-	ckpt_plan *p = calloc(1, sizeof(*p));
-	ord *order = malloc((n ? n : 1) * sizeof(*order));
-	if (p != NULL)
-		p->files = calloc(n ? n : 1, sizeof(*p->files));
-	if (p == NULL || order == NULL || p->files == NULL) {
-		free(order);
-		ckpt_plan_free(p);
-		return oom(c->err);
-	}
-	n = 0;
+	size_t n = 0, sorted = 1;
+	ord last = {NULL, 0, 0};
 	int rc = 0;
 	for (size_t k = 0; k < c->nkeys; k++) {
 		if (!c->asg[k].set)
 			continue;
 		if (rc == 0)
 			rc = adopt_shape(c, k);
-		order[n].name = c->vars[c->keys[k].var].name;
-		order[n].part = c->keys[k].part;
-		order[n++].idx = k;
+		ord o = {c->vars[c->keys[k].var].name, c->keys[k].part, k};
+		sorted = sorted && (n == 0 || cmp_ord(&last, &o) <= 0);
+		last = o;
+		n++;
 	}
-	sort_once(order, n, sizeof(*order), cmp_ord);
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	if (rc != 0)
+		return rc;
+	struct ckpt__plan *pp = calloc(1, sizeof(*pp));
+	ckpt_plan *p = pp ? &pp->pub : NULL;
+	/* the files in plan order: the keys' own order, most often (names
+	 * sort as keys do, but for "w/part_10" before "w/part_2") */
+	ord *order = sorted ? NULL : malloc((n ? n : 1) * sizeof(*order));
+	if (p != NULL)
+		p->files = calloc(n ? n : 1, sizeof(*p->files));
+	c->geo = malloc(5 * CKPT_RESOLVE_MAX_RANK * sizeof(*c->geo));
+	if (p == NULL || (!sorted && order == NULL) || p->files == NULL || c->geo == NULL) {
+		free(order);
+		ckpt_plan_free(p);
+		return oom(c->err);
+	}
+	c->plan = p;
+	for (size_t k = 0, i = 0; order && k < c->nkeys; k++) {
+		if (!c->asg[k].set)
+			continue;
+		order[i].name = c->vars[c->keys[k].var].name;
+		order[i].part = c->keys[k].part;
+		order[i++].idx = k;
+	}
+	if (order)
+		sort_once(order, n, sizeof(*order), cmp_ord);
+	for (size_t i = 0, k = 0; rc == 0 && i < n; k++) {
+		if (order == NULL && !c->asg[k].set)
+			continue;
 		p->n_files = i + 1;
-		rc = restore_one(c, order[i].idx, &p->files[i]);
+		rc = restore_one(c, order ? order[i].idx : k, &p->files[i]);
+		i++;
 	}
 	free(order);
-	if (rc == 0)
-		rc = ckpt__plan_assign_paths(p, !c->o->names_key && object_based(c), c->err);
 	if (rc != 0) {
 		ckpt_plan_free(p);
 		return rc;
 	}
-	*out = p;
+	*out = p; /* paths come after the resolver's tables are freed */
 	return 0;
 }
 
 static void ctx_free(rctx *c)
 {
-	for (size_t i = 0; i < c->nkeys; i++)
-		free(c->keys[i].key);
-	for (size_t i = 0; i < c->ninferred; i++)
-		free(c->inferred[i].name);
 	free(c->keys);
 	free(c->inferred);
 	free(c->vars);
@@ -1393,6 +1507,8 @@ static void ctx_free(rctx *c)
 		free(c->owned[i]);
 	free(c->owned);
 	free(c->sorted);
+	free(c->geo);
+	ckpt__arena_free(&c->arena);
 }
 
 static int add_warning(ckpt_plan *p, ckpt_sbuf *b)
@@ -1408,7 +1524,7 @@ static int scope_has_tensors(const rctx *c, const char *key)
 	if (strcmp(key, "/") == 0)
 		return c->nt > 0;
 	size_t i = tensor_lower(c, key);
-	return i < c->nt && strncmp(c->sorted[i]->name, key, strlen(key)) == 0;
+	return i < c->nt && strncmp(sorted_at(c, i)->name, key, strlen(key)) == 0;
 }
 
 /* Targets without a source that get a "closest" list; the rest are
@@ -1553,23 +1669,50 @@ int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t 
 	}
 	free(order);
 	ctx_free(&c);
+	/* the paths after the resolver's tables are freed: they take scratch
+	 * of their own */
+	if (rc == 0 &&
+	    (rc = ckpt__plan_assign_paths(*out, !c.o->names_key && object_based(&c), err)) != 0) {
+		ckpt_plan_free(*out);
+		*out = NULL;
+	}
 	return rc;
+}
+
+ckpt__arena *ckpt__plan_arena(ckpt_plan *p)
+{
+	return &((struct ckpt__plan *)p)->arena;
+}
+
+char *ckpt__plan_strdup(ckpt_plan *p, const char *s, size_t n)
+{
+	struct ckpt__plan *pp = (struct ckpt__plan *)p;
+	if (n == 0 && pp->empty != NULL)
+		return pp->empty;
+	char *copy = ckpt__arena_strndup(&pp->arena, s, n);
+	if (n == 0)
+		pp->empty = copy;
+	return copy;
+}
+
+int64_t *ckpt__plan_zeros(ckpt_plan *p)
+{
+	struct ckpt__plan *pp = (struct ckpt__plan *)p;
+	if (pp->zeros == NULL) {
+		pp->zeros = ckpt__arena_alloc(&pp->arena, CKPT_RESOLVE_MAX_RANK * sizeof(int64_t),
+					      _Alignof(int64_t));
+		if (pp->zeros != NULL)
+			memset(pp->zeros, 0, CKPT_RESOLVE_MAX_RANK * sizeof(int64_t));
+	}
+	return pp->zeros;
 }
 
 void ckpt_plan_free(ckpt_plan *p)
 {
 	if (p == NULL)
 		return;
-	for (size_t i = 0; i < p->n_files; i++) {
-		ckpt_plan_file *f = &p->files[i];
-		free(f->var);
-		free(f->file);
-		free(f->path);
-		free(f->shape); /* and start, length, var_shape, var_start */
-		free(f->source_name);
-		free(f->spec);
-		free(f->perm);
-	}
+	/* every name and array of the files lives in the arena */
+	ckpt__arena_free(ckpt__plan_arena(p));
 	free(p->files);
 	for (size_t i = 0; i < p->n_warnings; i++)
 		free(p->warnings[i]);

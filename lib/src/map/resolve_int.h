@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "ckpt/resolve.h"
+#include "util/arena_int.h"
 #include "util/codec_int.h"
 #include "util/strbuf_int.h"
 
@@ -29,6 +30,27 @@ int ckpt__cast_ok(ckpt_dtype from, ckpt_dtype to);
 int ckpt__perm_check(const int *axes, int rank);
 /* 1 when axes is NULL or axes[d] == d for every d < rank. */
 int ckpt__perm_is_identity(const int *axes, int rank);
+
+/*
+ * A plan as ckpt_resolve makes it (the only maker of plans): the names and
+ * int64 arrays of its files live in `arena`, often shared between fields
+ * and files, and ckpt_plan_free frees them at once.
+ */
+struct ckpt__plan {
+	ckpt_plan pub;
+	ckpt__arena arena;
+	char *empty;	/* "", once */
+	int64_t *zeros; /* CKPT_RESOLVE_MAX_RANK zeros, once */
+};
+
+/* The plan's arena, for its files' names and arrays. */
+ckpt__arena *ckpt__plan_arena(ckpt_plan *p);
+/* A copy of s[0..n) in the plan's arena (one "" for every empty one). NULL
+ * when out of memory. Ownership: the plan's (ckpt_plan_free). */
+char *ckpt__plan_strdup(ckpt_plan *p, const char *s, size_t n);
+/* CKPT_RESOLVE_MAX_RANK zeros in the plan's arena, made once; NULL when out
+ * of memory. Ownership: the plan's (ckpt_plan_free). */
+int64_t *ckpt__plan_zeros(ckpt_plan *p);
 
 /*
  * Fill every file's `path` (ckpt/resolve.h): escaped components, and
@@ -61,6 +83,8 @@ int ckpt__path_leaf(const ckpt_plan *p, const ckpt_plan_file *f, size_t reserve,
 /* The plan's files sorted by path, as --dry-run prints them (plan_print.c).
  * Ownership: the caller frees the array (not the files) with free(). */
 const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p);
+/* 1 when the plan's own order is already by path (most plans). */
+int ckpt__plan_in_path_order(const ckpt_plan *p);
 
 /* Changes file f's JSON object obj (a json_t *) before it is printed;
  * 0 or a status. */
@@ -68,11 +92,12 @@ typedef int (*ckpt__plan_json_amend)(const void *ctx, const ckpt_plan_file *f, v
 
 /*
  * Append chunk k of ckpt_plan_to_json's text to b, for v = the files by
- * path: chunk k < n_files is file k's element with the separator before it
- * (chunk 0 also starts with "["); chunk n_files is the closing "]". The
- * chunks in order make exactly ckpt_plan_to_json's output, each element
- * after amend(ctx, file, element) when amend is not NULL (@mapping.json of
- * a format that shows files elsewhere).
+ * path (NULL: the plan's own order is by path): chunk k < n_files is file
+ * k's element with the separator before it (chunk 0 also starts with "[");
+ * chunk n_files is the closing "]". The chunks in order make exactly
+ * ckpt_plan_to_json's output, each element after amend(ctx, file,
+ * element) when amend is not NULL (@mapping.json of a format that shows
+ * files elsewhere).
  */
 int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
 			  ckpt__plan_json_amend amend, const void *ctx, ckpt_sbuf *b,

@@ -7,7 +7,6 @@
  * A body is only ever accepted whole: the status, Content-Range, byte count
  * and ETag all match what was asked, else the attempt failed.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <pthread.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "ckpt/store_remote.h"
+#include "store/curl_load_int.h"
 #include "util/error_int.h"
 #include "store/store_cred_int.h"
 
@@ -1559,10 +1559,12 @@ static const struct ckpt_store_ops remote_ops = {
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
+static char global_why[256]; /* why libcurl did not load ("" if it did) */
 
 static void global_init(void)
 {
-	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (ckpt__curl_load(global_why, sizeof(global_why)) == 0)
+		global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 static int add_header(struct rstore *s, const char *line)
@@ -1618,6 +1620,9 @@ int ckpt_store_remote_new(ckpt_store **out, const char *url, const ckpt_remote_o
 {
 	*out = NULL;
 	pthread_once(&global_once, global_init);
+	if (global_why[0] != '\0')
+		return ckpt__error(err, CKPT_EUNSUPPORTED, "%s: cannot load libcurl: %s", url,
+				   global_why);
 	if (global_rc != CURLE_OK)
 		return ckpt__error(err, CKPT_ENOMEM, "cannot initialise libcurl: %s",
 				   curl_easy_strerror(global_rc));

@@ -94,7 +94,7 @@ static int flush(const ckpt_view *v, const ckpt_plan_file *f, struct pending *pd
 	uint8_t *buf = pd->nseg ? pd->bounce : pd->dst;
 	int rc = ckpt_reader_pread(v->r, f->source, pd->piece, pd->off, buf, (size_t)pd->len, err);
 	if (rc == 0 && v->runs) {
-		struct crc_run *run = &v->runs[v->piece_base[f->source] + pd->piece];
+		struct crc_run *run = &v->runs[ckpt__view_piece_base(v, f->source) + pd->piece];
 		uint64_t size = ckpt_reader_piece(v->r, f->source, pd->piece)->size;
 		if (run->next == pd->off && run->next != size) {
 			run->crc = ckpt__crc32c_extend(run->crc, buf, (size_t)pd->len);

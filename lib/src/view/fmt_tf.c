@@ -203,7 +203,7 @@ static int tf_check_sources(struct tf_state *tf, ckpt_error *err)
 	int rc = 0;
 	for (size_t t = 0; t < ckpt_reader_count(raw->r) && rc == 0; t++) {
 		for (size_t p = 0; p < ckpt_reader_tensor(raw->r, t)->num_pieces && rc == 0; p++) {
-			size_t k = raw->piece_base[t] + p;
+			size_t k = ckpt__view_piece_base(raw, t) + p;
 			if (raw->runs[k].next != ckpt_reader_piece(raw->r, t, p)->size)
 				continue;
 			rc = ckpt_reader_check_crc(raw->r, t, p, raw->runs[k].crc, err);
@@ -322,7 +322,7 @@ static int tf_build(ckpt_view *v, ckpt_error *err)
 		tf->seg[i].raw_id = tf->raw->file_node[i];
 	/* the plan is sorted by variable, then part: TF1's Saver order */
 	uint64_t off = 0;
-	size_t np = tf->raw->piece_base[ckpt_reader_count(v->r)];
+	size_t np = ckpt__view_piece_count(tf->raw);
 	if ((tf->raw->runs = calloc(np ? np : 1, sizeof(struct crc_run))) == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	for (size_t i = 0; i < tf->n_seg && rc == 0; i++) {

@@ -8,25 +8,28 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "format/table_int.h"
 #include "util/error_int.h"
 #include "util/slice_int.h"
 
+size_t ckpt__view_piece_base(const ckpt_view *v, size_t t)
+{
+	return ckpt__piece_index(v->r, t);
+}
+
+size_t ckpt__view_piece_count(const ckpt_view *v)
+{
+	return v->r->npieces;
+}
+
 void ckpt__view_piece_passed(const ckpt_view *v, size_t t, size_t p)
 {
-	atomic_store(&v->verified[v->piece_base[t] + p], PIECE_GOOD);
+	atomic_store(&v->verified[ckpt__view_piece_base(v, t) + p], PIECE_GOOD);
 }
 
 int ckpt__view_verify_init(ckpt_view *v, ckpt_error *err)
 {
-	const ckpt_reader *r = v->r;
-	size_t nt = ckpt_reader_count(r), np = 0;
-	if ((v->piece_base = malloc((nt + 1) * sizeof(size_t))) == NULL)
-		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
-	for (size_t t = 0; t < nt; t++) {
-		v->piece_base[t] = np;
-		np += ckpt_reader_tensor(r, t)->num_pieces;
-	}
-	v->piece_base[nt] = np;
+	size_t np = ckpt__view_piece_count(v);
 	if ((v->verified = calloc(np ? np : 1, 1)) == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	return 0;
@@ -58,7 +61,7 @@ int ckpt__view_pieces_state(const ckpt_view *v, uint32_t id, int check, int *rc,
 		if (!ckpt__box_intersect(f->rank, pc->start, pc->length, f->start, f->length, is,
 					 il))
 			continue;
-		_Atomic unsigned char *st = &v->verified[v->piece_base[f->source] + p];
+		_Atomic unsigned char *st = &v->verified[ckpt__view_piece_base(v, f->source) + p];
 		unsigned char state = atomic_load(st);
 		if (state == PIECE_UNCHECKED && check) {
 			int r = ckpt_reader_verify_piece(v->r, f->source, p, err);

@@ -171,7 +171,6 @@ void ckpt_view_free(ckpt_view *v)
 	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);
 	free((void *)v->verified);
-	free(v->piece_base);
 	ckpt__strings_cache_free(v->strings);
 	ckpt__view_perm_cache_free(v);
 	free(v);

@@ -96,22 +96,21 @@ struct ckpt_view {
 	uint64_t tree_budget; /* ... and the most the tree may take */
 	/* @mapping.json (26 MB of JSON for 100,000 files) is never held whole:
 	 * on first use its chunks (one per file, plan_print.c) are measured
-	 * once; a read formats just the chunks it covers. state 0 not yet,
-	 * 1 measured, 2 failed (ENOMEM). */
+	 * once; a read formats the chunks it covers, from the mark before it.
+	 * state 0 not yet, 1 measured, 2 failed (ENOMEM). */
 	uint32_t mapping_id;
 	pthread_mutex_t mapping_lock;
 	_Atomic int mapping_state;
-	const ckpt_plan_file **mapping_order; /* by path; set before state 1 */
-	uint64_t *mapping_at;		      /* n_files + 2: chunk k starts at mapping_at[k];
-					       * the last entry is where the newline sits */
+	const ckpt_plan_file **mapping_order; /* by shown path (NULL: the plan's
+					       * order is); set before state 1 */
+	uint64_t *mapping_at;		      /* chunk k * MAPPING_MARK starts at mapping_at[k] */
+	uint64_t mapping_len;		      /* the JSON's length: where the newline sits */
 	/* @object_graph.json of an object-based checkpoint (objgraph NULL
 	 * and objgraph_id CKPT_VIEW_NONE for others) */
 	uint32_t objgraph_id;
 	struct ckpt__objgraph *objgraph;
-	/* per stored piece: PIECE_*, at piece_base[t] + p (piece_base[nt] =
-	 * the number of pieces) */
+	/* per stored piece: PIECE_*, at ckpt__view_piece_base(v, t) + p */
 	_Atomic unsigned char *verified;
-	size_t *piece_base;
 	struct crc_run *runs; /* see struct crc_run; NULL but while building */
 	struct tf_state *tf;  /* tf format only (fmt_tf.c) */
 	struct st_state *st;  /* safetensors format only (fmt_safetensors.c) */
@@ -216,7 +215,11 @@ void ckpt__view_perm_cache_free(ckpt_view *v);
 int ckpt__view_map_file(const ckpt_view *v, uint32_t id, size_t hdr_len, uint64_t off, size_t len,
 			int *fd, uint64_t *fd_off, ckpt_object **pin);
 
-/* verify.c: one state byte per stored piece of the reader. */
+/* verify.c: one state byte per stored piece of the reader. Piece p of
+ * tensor t is number ckpt__view_piece_base(v, t) + p of
+ * ckpt__view_piece_count(v) (the reader's numbering: no table of its own). */
+size_t ckpt__view_piece_base(const ckpt_view *v, size_t t);
+size_t ckpt__view_piece_count(const ckpt_view *v);
 int ckpt__view_verify_init(ckpt_view *v, ckpt_error *err);
 /* Piece p of tensor t passed its checksum, checked by the caller from
  * bytes it read anyway (--format tf's build). */
