@@ -764,13 +764,21 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
 	return rc;
 }
 
+int ckpt_reader_crc_over_read(const ckpt_reader *r, size_t i, size_t p)
+{
+	if (i >= r->n || p >= r->t[i].pub.num_pieces)
+		return 0;
+	const struct ckpt__tensor *t = &r->t[i];
+	return t->pub.dtype != CKPT_DT_STRING && t->pub.dtype != CKPT_DT_VARIANT &&
+	       swap_unit(r, t->pub.dtype) == 1 && t->pieces[p].mem == NULL;
+}
+
 int ckpt_reader_check_crc(const ckpt_reader *r, size_t i, size_t p, uint32_t crc, ckpt_error *err)
 {
 	if (i >= r->n || p >= r->t[i].pub.num_pieces)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
 	const struct ckpt__tensor *t = &r->t[i];
-	if (t->pub.dtype == CKPT_DT_STRING || t->pub.dtype == CKPT_DT_VARIANT ||
-	    swap_unit(r, t->pub.dtype) != 1 || t->pieces[p].mem)
+	if (!ckpt_reader_crc_over_read(r, i, p))
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: the checksum of %s is not over the bytes read", r->path,
 				   t->name);

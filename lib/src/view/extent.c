@@ -66,6 +66,8 @@ static int flush(const ckpt_view *v, const ckpt_plan_file *f, struct pending *pd
 		return 0;
 	int rc =
 	    ckpt_reader_pread(v->r, f->source, pd->piece, pd->off, pd->dst, (size_t)pd->len, err);
+	if (rc == 0) /* the piece's CRC, from bytes read anyway (verify.c) */
+		ckpt__view_sums_fold(v, f->source, pd->piece, pd->off, pd->dst, (size_t)pd->len);
 	if (rc == 0 && v->runs) {
 		struct crc_run *run = &v->runs[v->piece_base[f->source] + pd->piece];
 		uint64_t size = ckpt_reader_piece(v->r, f->source, pd->piece)->size;

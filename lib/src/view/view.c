@@ -104,6 +104,10 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	}
 	if (rc == 0)
 		rc = ckpt__view_verify_init(v, err);
+	if (rc == 0)
+		rc = ckpt__view_serve_init(v, err);
+	if (rc == 0)
+		rc = ckpt__view_ahead_init(v, err);
 	if (rc) {
 		ckpt_view_free(v);
 		return rc;
@@ -116,6 +120,7 @@ void ckpt_view_free(ckpt_view *v)
 {
 	if (v == NULL)
 		return;
+	ckpt__view_ahead_free(v); /* first: the helper reads through the view */
 	if (v->fmt->free)
 		v->fmt->free(v);
 	while (v->names) {
@@ -128,8 +133,8 @@ void ckpt_view_free(ckpt_view *v)
 	free(v->mapping_order);
 	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);
-	free((void *)v->verified);
-	free(v->piece_base);
+	ckpt__view_serve_free(v);
+	ckpt__view_verify_free(v);
 	ckpt__strings_cache_free(v->strings);
 	free(v);
 }
