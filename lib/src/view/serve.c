@@ -23,7 +23,6 @@
 #include <stdlib.h>
 
 #include "util/error_int.h"
-#include "util/slice_int.h"
 
 /* Largest map of served units per file: 32768 bits, 4 KiB. */
 #define COVER_MAX_UNITS (1u << 15)
@@ -142,34 +141,15 @@ static void find_piece(const ckpt_view *v, const ckpt_node *nd, struct cover *cv
 	atomic_store(&cv->ahead, kind);
 }
 
-/* The pieces node id draws from gather their CRC from the bytes read
- * (those of which it reads whole rows, so that its bytes are one range
- * of the piece). */
-static void make_sums(const ckpt_view *v, const ckpt_node *nd)
-{
-	const ckpt_plan_file *f = nd->file;
-	const ckpt_tensor *t = ckpt_reader_tensor(v->r, f->source);
-	for (size_t p = 0; p < t->num_pieces; p++) {
-		const ckpt_piece *pc = ckpt_reader_piece(v->r, f->source, p);
-		int64_t is[CKPT_MAX_RANK], il[CKPT_MAX_RANK];
-		int rows = ckpt__box_intersect(f->rank, pc->start, pc->length, f->start, f->length,
-					       is, il) != 0;
-		for (int d = 1; d < f->rank && rows; d++)
-			rows = il[d] == pc->length[d];
-		if (rows)
-			(void)ckpt__view_sums(v, f->source, p, 1);
-	}
-}
-
 /* A reply of [off, off + len) is going out, not the file's last: from now
  * on its pieces gather their CRC from the bytes read for it, and once it
  * is read in sequence the helper reads ahead of it. */
-static void note_sequence(const ckpt_view *v, const ckpt_node *nd, struct cover *cv, uint64_t off,
-			  size_t len)
+static void note_sequence(const ckpt_view *v, uint32_t id, const ckpt_node *nd, struct cover *cv,
+			  uint64_t off, size_t len)
 {
 	int kind = AHEAD_UNKNOWN;
 	if (nd->file != NULL && atomic_compare_exchange_strong(&cv->ahead, &kind, AHEAD_BUSY)) {
-		make_sums(v, nd); /* at the first reply that leaves some of the file */
+		ckpt__view_gather_crc(v, id); /* at the first reply that leaves some of the file */
 		find_piece(v, nd, cv);
 	}
 	uint64_t prev = atomic_exchange(&cv->next, off + len), run = len;
@@ -232,7 +212,7 @@ int ckpt_view_may_serve(const ckpt_view *v, uint32_t id, uint64_t off, size_t le
 		return failed_before(nd, err);
 	struct cover *cv = cover_of(v, id, nd->size);
 	if (cv != NULL && !cover_add(cv, off, len)) {
-		note_sequence(v, nd, cv, off, len);
+		note_sequence(v, id, nd, cv, off, len);
 		return 0;
 	}
 	/* every unit served (or no memory for the map): check now */

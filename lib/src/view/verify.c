@@ -103,6 +103,23 @@ struct piece_sums *ckpt__view_sums(const ckpt_view *v, size_t t, size_t p, int m
 	return s;
 }
 
+void ckpt__view_gather_crc(const ckpt_view *v, uint32_t id)
+{
+	const ckpt_node *nd = ckpt_view_node(v, id);
+	const ckpt_plan_file *f = nd ? nd->file : NULL;
+	const ckpt_tensor *t = f ? ckpt_reader_tensor(v->r, f->source) : NULL;
+	for (size_t p = 0; t && p < t->num_pieces; p++) {
+		const ckpt_piece *pc = ckpt_reader_piece(v->r, f->source, p);
+		int64_t is[CKPT_MAX_RANK], il[CKPT_MAX_RANK];
+		int rows = ckpt__box_intersect(f->rank, pc->start, pc->length, f->start, f->length,
+					       is, il) != 0;
+		for (int d = 1; d < f->rank && rows; d++)
+			rows = il[d] == pc->length[d];
+		if (rows)
+			(void)ckpt__view_sums(v, f->source, p, 1);
+	}
+}
+
 /* Index of the first segment of s ending after off. Under s->lock. */
 static size_t seg_after(const struct piece_sums *s, uint64_t off)
 {

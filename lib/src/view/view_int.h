@@ -94,17 +94,6 @@ struct fail_count {
 /* What --verify read knows of a file node (ckpt_view.node_state). */
 enum { NODE_UNKNOWN = 0, NODE_GOOD, NODE_BAD, NODE_BAD_TAKEN /* returned by next_failed */ };
 
-/*
- * While --format tf builds its index through its raw view, every stored
- * piece's bytes as they are read, folded into its CRC when they come in
- * order; so a piece read whole, front to back, is checked against its
- * stored CRC from the very bytes the index's CRC is computed over.
- */
-struct crc_run {
-	uint64_t next; /* bytes folded in; UINT64_MAX once read out of order */
-	uint32_t crc;
-};
-
 struct ckpt_view {
 	const struct ckpt__view_format *fmt; /* the output format (view.c) */
 	const ckpt_reader *r;
@@ -141,7 +130,6 @@ struct ckpt_view {
 	_Atomic unsigned char *node_state;
 	_Atomic(struct cover *) *cover;
 	struct ckpt__ahead *ahead; /* the checksum helper thread (ahead.c) */
-	struct crc_run *runs;	   /* see struct crc_run; NULL but while building */
 	struct tf_state *tf;	   /* tf format only (fmt_tf.c) */
 	/* string tensors' parsed lengths, built on first read (strings.c) */
 	ckpt__strings_cache *strings;
@@ -220,6 +208,10 @@ void ckpt__view_verify_free(ckpt_view *v);
  * are none (then nothing is gathered for it).
  */
 struct piece_sums *ckpt__view_sums(const ckpt_view *v, size_t t, size_t p, int make);
+/* From now on, the pieces plan file node id reads whole rows of (so that
+ * what it reads of each is one range) gather their CRC from the bytes
+ * read; other nodes and pieces: nothing. */
+void ckpt__view_gather_crc(const ckpt_view *v, uint32_t id);
 /* Bytes [off, off + len) of piece p of tensor t, as read: folded into its
  * sums if it has some (what they lack of the range). */
 void ckpt__view_sums_fold(const ckpt_view *v, size_t t, size_t p, uint64_t off, const void *bytes,
