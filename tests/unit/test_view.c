@@ -376,6 +376,7 @@ struct sv {
 	ckpt_plan *plan;
 	ckpt_view *v;
 	float *w, *c;
+	uint64_t build_bytes; /* data read while building the view */
 };
 
 static float sv_value(size_t i, int k)
@@ -383,8 +384,10 @@ static float sv_value(size_t i, int k)
 	return (float)((i * 2654435761u + (size_t)k * 97u) % 100003u) / 7.0f;
 }
 
-/* maps: NULL (identity) or "a=b;c=d" */
-static void sv_open(struct sv *f, int local, long flip, const char *maps)
+/* maps: NULL (identity) or "a=b;c=d"; format: NULL (raw) or a format
+ * name; wparts > 0: the targets c, s and w, w in wparts row parts. */
+static void sv_open_as(struct sv *f, int local, long flip, const char *maps, const char *format,
+		       int64_t wparts)
 {
 	ckpt_error err = CKPT_ERROR_INIT;
 	memset(f, 0, sizeof(*f));
@@ -431,10 +434,25 @@ static void sv_open(struct sv *f, int local, long flip, const char *maps)
 	o.entries = e;
 	o.n_entries = ne;
 	o.ckpt_path = pfx;
+	int64_t parts[2] = {wparts, 1};
+	ckpt_target_var tv[3] = {{"c", CKPT_DT_FLOAT, 2, dims, NULL},
+				 {"s", CKPT_DT_FLOAT, 1, &four, NULL},
+				 {"w", CKPT_DT_FLOAT, 2, dims, parts}};
+	if (wparts > 0) {
+		o.targets = tv;
+		o.n_targets = 3;
+	}
 	ck_assert_msg(ckpt_resolve(&o, f->t, n, &f->plan, &err) == 0, "%s", err.msg);
 	ckpt_map_entries_free(e, ne);
-	ck_assert_msg(ckpt_view_build(&f->v, f->r, f->plan, &err) == 0, "%s", err.msg);
-	atomic_store(&f->store->data_bytes, 0);
+	ck_assert_msg(ckpt_view_build_format(&f->v, f->r, f->plan, format ? format : "raw", &err) ==
+			  0,
+		      "%s", err.msg);
+	f->build_bytes = atomic_exchange(&f->store->data_bytes, 0);
+}
+
+static void sv_open(struct sv *f, int local, long flip, const char *maps)
+{
+	sv_open_as(f, local, flip, maps, NULL, 0);
 }
 
 static void sv_close(struct sv *f)
@@ -602,6 +620,27 @@ START_TEST(test_view_serve_reads_once)
 }
 END_TEST
 
+/*
+ * --format tf reads all mapped data at build and checks its sources from
+ * those bytes: each byte is read once, for a tensor in one file and for
+ * one in 4 row parts (checked once all its parts are read); a corrupt one
+ * fails the build.
+ */
+START_TEST(test_view_serve_tf_build_reads_once)
+{
+	for (int64_t parts = 1; parts <= 4; parts *= 4) {
+		struct sv f;
+		sv_open_as(&f, 1, -1, NULL, "tf", parts);
+		ck_assert_msg(f.build_bytes == 2 * SV_BYTES + 16, "%lld parts: %llu bytes read",
+			      (long long)parts, (unsigned long long)f.build_bytes);
+		ck_assert_uint_eq(ckpt_view_verified(
+				      f.v, ckpt_view_resolve_path(f.v, "ckpt.data-00000-of-00001")),
+				  1);
+		sv_close(&f);
+	}
+}
+END_TEST
+
 /* Freeing the view while its helper reads ahead of a reader stops it. */
 START_TEST(test_view_serve_free_while_ahead)
 {
@@ -628,6 +667,7 @@ int main(void)
 	tcase_add_test(sv, test_view_serve_partial);
 	tcase_add_test(sv, test_view_serve_shared_piece);
 	tcase_add_test(sv, test_view_serve_reads_once);
+	tcase_add_test(sv, test_view_serve_tf_build_reads_once);
 	tcase_add_test(sv, test_view_serve_free_while_ahead);
 	tcase_set_timeout(sv, 60);
 	suite_add_tcase(s, sv);

@@ -293,20 +293,23 @@ static int tf_build(ckpt_view *v, ckpt_error *err)
 	 * source CRC the data file depends on is checked, whatever --verify
 	 * says: an index with fresh CRCs over corrupt source bytes would
 	 * launder them. The pieces of each segment gather their CRC from the
-	 * bytes tf_seg_prepare reads (verify.c), so a piece read whole is
-	 * checked without reading it again; what was not read (the other
-	 * columns of a column split; variants, byte-swapped bundles) is read
-	 * by the check. Results land in the raw view's states, so reads of
-	 * the mount never check again.
+	 * bytes tf_seg_prepare reads (verify.c), and are checked once the
+	 * segments of their tensor (its parts, one after the other) are
+	 * read: a piece read whole, by one part or by its row parts, is not
+	 * read again; what was not read (the other columns of a column split;
+	 * variants, byte-swapped bundles) is read by the check. Results land
+	 * in the raw view's states, so reads of the mount never check again.
 	 */
 	uint64_t off = 0;
-	for (size_t i = 0; i < tf->n_seg && rc == 0; i++) {
+	for (size_t i = 0, first = 0; i < tf->n_seg && rc == 0; i++) {
 		tf->seg[i].off = off;
 		ckpt__view_gather_crc(tf->raw, tf->seg[i].raw_id);
 		rc = tf_seg_prepare(v, &tf->seg[i], err);
-		if (rc == 0)
-			rc = ckpt_view_verify(tf->raw, tf->seg[i].raw_id, err);
 		off += tf->seg[i].size;
+		if (i + 1 < tf->n_seg && tf->seg[i + 1].f->source == tf->seg[i].f->source)
+			continue;
+		for (; first <= i && rc == 0; first++)
+			rc = ckpt_view_verify(tf->raw, tf->seg[first].raw_id, err);
 	}
 	if (rc == 0)
 		rc = tf_build_index(v, err);
