@@ -27,6 +27,18 @@ struct fx {
 	ckpt_view *v;
 };
 
+/* A copy of r's tensor table, as ckpt_resolve takes it. Ownership: the
+ * caller frees it. */
+static ckpt_tensor *tensors_of(const ckpt_reader *r)
+{
+	size_t n = ckpt_reader_count(r);
+	ckpt_tensor *t = malloc((n ? n : 1) * sizeof(*t));
+	ck_assert_ptr_nonnull(t);
+	for (size_t i = 0; i < n; i++)
+		t[i] = *ckpt_reader_tensor(r, i);
+	return t;
+}
+
 static int open_fx(struct fx *f, const char *map, const char *cast)
 {
 	const char *root = tu_fixtures();
@@ -37,9 +49,7 @@ static int open_fx(struct fx *f, const char *map, const char *cast)
 	ckpt_error err = CKPT_ERROR_INIT;
 	ck_assert_int_eq(ckpt_reader_open(&f->r, path, &err), 0);
 	size_t n = ckpt_reader_count(f->r);
-	f->t = malloc(n * sizeof(*f->t));
-	for (size_t i = 0; i < n; i++)
-		f->t[i] = *ckpt_reader_tensor(f->r, i);
+	f->t = tensors_of(f->r);
 	ckpt_map_entry *e = NULL;
 	size_t ne = 0;
 	ckpt_cast c;
@@ -235,9 +245,7 @@ START_TEST(test_view_variant)
 		struct fx f;
 		ck_assert_int_eq(ckpt_reader_open(&f.r, tu_path(dir, "v"), &err), 0);
 		size_t n = ckpt_reader_count(f.r);
-		f.t = malloc(n * sizeof(*f.t));
-		for (size_t i = 0; i < n; i++)
-			f.t[i] = *ckpt_reader_tensor(f.r, i);
+		f.t = tensors_of(f.r);
 		ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
 		ck_assert_msg(ckpt_resolve(&o, f.t, n, &f.plan, &err) == 0, "%s", err.msg);
 		ck_assert_msg(
@@ -416,9 +424,7 @@ static void sv_open_as(struct sv *f, int local, long flip, const char *maps, con
 	ck_assert_int_eq(ckpt_store_posix_new(&f->store->inner, 0, &err), 0);
 	ck_assert_int_eq(ckpt_reader_open_store(&f->r, &f->store->pub, pfx, &err), 0);
 	size_t n = ckpt_reader_count(f->r);
-	f->t = malloc(n * sizeof(*f->t));
-	for (size_t i = 0; i < n; i++)
-		f->t[i] = *ckpt_reader_tensor(f->r, i);
+	f->t = tensors_of(f->r);
 	ckpt_map_entry *e = NULL;
 	size_t ne = 0;
 	char buf[256];
