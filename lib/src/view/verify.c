@@ -299,7 +299,7 @@ static int check_sums(const ckpt_view *v, size_t t, size_t p, struct piece_sums 
 			   : ckpt__error(err, CKPT_ECHECKSUM, "tensor %s failed its checksum",
 					 ckpt_reader_tensor(v->r, t)->name);
 	}
-	void *buf = malloc(SUMS_STEP);
+	void *buf = malloc(s->size < SUMS_STEP ? (size_t)s->size + 1 : SUMS_STEP);
 	if (buf == NULL)
 		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	uint64_t off;
