@@ -43,8 +43,8 @@ struct cover {
 	/* the sequence of reads: where the last one ended, bytes read in a row */
 	_Atomic uint64_t next, run;
 	/* AHEAD_*: the file is the whole of piece p of tensor t (hdr bytes of
-	 * header, then each element of es source bytes is et file bytes); set
-	 * once by the first reader in sequence */
+	 * header, then each element of es source bytes is et file bytes);
+	 * found out once, at the file's first reply that leaves some of it */
 	_Atomic int ahead;
 	size_t t, p;
 	uint64_t hdr, es, et;
