@@ -1,4 +1,5 @@
-/* The commands that mount nothing: --list, --dry-run, --list-targets. */
+/* The commands that mount nothing: --list (--stats), --dry-run, --list-targets,
+ * --show. */
 #ifndef CKPTFS_CMDS_H
 #define CKPTFS_CMDS_H
 
@@ -8,5 +9,6 @@
 int ckptfs_cmd_list(const struct ckptfs_opts *o);
 int ckptfs_cmd_dry_run(struct ckptfs_opts *o);
 int ckptfs_cmd_list_targets(const struct ckptfs_opts *o);
+int ckptfs_cmd_show(const struct ckptfs_opts *o);
 
 #endif

@@ -35,6 +35,7 @@ int main(int argc, char **argv)
 		case CKPTFS_MODE_LIST: code = ckptfs_cmd_list(&o); break;
 		case CKPTFS_MODE_DRY_RUN: code = ckptfs_cmd_dry_run(&o); break;
 		case CKPTFS_MODE_LIST_TARGETS: code = ckptfs_cmd_list_targets(&o); break;
+		case CKPTFS_MODE_SHOW: code = ckptfs_cmd_show(&o); break;
 		case CKPTFS_MODE_HELP:
 		case CKPTFS_MODE_VERSION: code = CKPTFS_EXIT_OK; break;
 		}

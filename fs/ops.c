@@ -24,6 +24,7 @@
 #include <sys/statvfs.h>
 
 #include "ckpt/error.h"
+#include "drain.h"
 #include "exitcodes.h"
 #include "splice.h"
 
@@ -52,6 +53,27 @@ enum want { WANT_ANY, WANT_DIR, WANT_FILE };
 
 /* The node of ino, or NULL after replying ENOENT, or ENOTDIR / EISDIR when
  * it is not the kind the operation needs (squashfuse's _or_reply habit). */
+/* The path of node id in the mount ("dense/kernel/@value"; its end if
+ * longer than buf holds), for log lines. Returns a pointer into buf. */
+static const char *node_path(const struct ckptfs *fs, uint32_t id, char *buf, size_t size)
+{
+	size_t at = size - 1;
+	buf[at] = '\0';
+	for (const ckpt_node *n = ckpt_view_node(fs->view, id); n && n->parent != CKPT_VIEW_NONE;
+	     n = ckpt_view_node(fs->view, n->parent)) {
+		size_t len = strlen(n->name), slash = at < size - 1;
+		if (len + slash + 3 > at) {
+			memcpy(buf + at - 3, "...", 3);
+			return buf + at - 3;
+		}
+		if (slash)
+			buf[--at] = '/';
+		at -= len;
+		memcpy(buf + at, n->name, len);
+	}
+	return buf + at;
+}
+
 static const ckpt_node *node_or_reply(fuse_req_t req, fuse_ino_t ino, enum want want, uint32_t *id)
 {
 	const ckpt_node *n = node_of(fs_of(req), ino, id);
@@ -74,11 +96,13 @@ static void fill_attr(struct ckptfs *fs, uint32_t id, const ckpt_node *n, struct
 	st->st_gid = fs->gid;
 	st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
 	st->st_blksize = 65536;
+	/* the modes of a copy the user can change and delete (cp -r keeps
+	 * them); writes still fail: the mount is read-only (EROFS) */
 	if (n->is_dir) {
-		st->st_mode = S_IFDIR | 0555;
+		st->st_mode = S_IFDIR | (0755 & ~fs->umask);
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | (0644 & ~fs->umask);
 		st->st_nlink = 1;
 		st->st_size = (off_t)n->size;
 		st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
@@ -110,7 +134,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * ls -l (getxattr system.posix_acl_access) */
 	if (conn->capable & FUSE_CAP_POSIX_ACL)
 		conn->want |= FUSE_CAP_POSIX_ACL;
-	/* replies spliced from the data files (try_splice) */
+	/* replies spliced from the data files (fill_splice) */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	fs->splice = (conn->want & FUSE_CAP_SPLICE_WRITE) != 0;
@@ -321,13 +345,25 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (rc == CKPT_ECHECKSUM)
 			drop_failed(fs);
 		if (rc) {
-			fuse_log(FUSE_LOG_ERR, "ckptfs: open of %s: %s\n", n->name, err.msg);
+			char path[1024];
+			fuse_log(FUSE_LOG_ERR, "ckptfs: open of %s: %s\n",
+				 node_path(fs, id, path, sizeof(path)), err.msg);
 			fuse_reply_err(req, ckptfs_errno(rc));
 			return;
 		}
 	}
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	ckptfs_drain_opened();
+	if (fuse_reply_open(req, fi) != 0)
+		ckptfs_drain_closed(); /* the open was interrupted: no release comes */
+}
+
+/* A file's last handle is gone: a signal may be waiting for it (drain.c). */
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino, (void)fi;
+	ckptfs_drain_closed();
+	fuse_reply_err(req, 0);
 }
 
 /* Per thread: the buffer of copied replies, the pipe of spliced ones.
@@ -366,11 +402,12 @@ static struct tls *thread_state(void)
 	return tls;
 }
 
-static void reply_error(fuse_req_t req, const ckpt_node *n, off_t off, int rc,
+static void reply_error(fuse_req_t req, const struct ckptfs *fs, uint32_t id, off_t off, int rc,
 			const ckpt_error *err)
 {
-	fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n", n->name, (long long)off,
-		 err->msg);
+	char path[1024];
+	fuse_log(FUSE_LOG_ERR, "ckptfs: read of %s at %lld: %s\n",
+		 node_path(fs, id, path, sizeof(path)), (long long)off, err->msg);
 	fuse_reply_err(req, ckptfs_read_errno(rc));
 }
 
@@ -446,7 +483,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (rc) {
 		if (spliced > 0)
 			ckptfs_pipe_close(&t->pipe); /* holds what must not go out */
-		reply_error(req, n, off, rc, &err);
+		reply_error(req, fs, id, off, rc, &err);
 		return;
 	}
 	if (spliced > 0) {
@@ -664,6 +701,7 @@ const struct fuse_lowlevel_ops ckptfs_ops = {
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
     .open = op_open,
+    .release = op_release,
     .read = op_read,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,

@@ -19,6 +19,7 @@ struct ckptfs {
 	enum ckptfs_verify verify;
 	uid_t uid;
 	gid_t gid;
+	mode_t umask;	       /* cleared from 0755 (directories) and 0644 (files) */
 	struct timespec mtime; /* the checkpoint's .index modification time */
 	double timeout;	       /* entry/attr cache seconds */
 	int no_xattr;	       /* answer ENOSYS: the kernel stops asking */

@@ -3,6 +3,7 @@
 #define CKPTFS_OPTS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "ckpt/graph.h"
 #include "ckpt/resolve.h"
@@ -13,12 +14,21 @@ enum ckptfs_mode {
 	CKPTFS_MODE_LIST,	  /* --list */
 	CKPTFS_MODE_DRY_RUN,	  /* --dry-run */
 	CKPTFS_MODE_LIST_TARGETS, /* --list-targets */
+	CKPTFS_MODE_SHOW,	  /* --show NAME */
 	CKPTFS_MODE_HELP,	  /* -h: the usage is printed */
 	CKPTFS_MODE_VERSION,	  /* -V: the version is printed */
 };
 
-enum ckptfs_format { CKPTFS_FORMAT_RAW, CKPTFS_FORMAT_NPY, CKPTFS_FORMAT_TF };
+enum ckptfs_format {
+	CKPTFS_FORMAT_RAW,
+	CKPTFS_FORMAT_NPY,
+	CKPTFS_FORMAT_TF,
+	CKPTFS_FORMAT_SAFETENSORS
+};
 enum ckptfs_verify { CKPTFS_VERIFY_NONE, CKPTFS_VERIFY_READ, CKPTFS_VERIFY_MOUNT };
+
+/* Seconds a SIGTERM waits for open files by default (--term_wait). */
+#define CKPTFS_TERM_WAIT 5
 
 /* Options of a CHECKPOINT that is a URL (remote.c). */
 struct ckptfs_remote {
@@ -34,6 +44,8 @@ struct ckptfs_opts {
 	int json;
 	const char *checkpoint; /* CHECKPOINT or GRAPH (argv) */
 	const char *mountpoint; /* argv; mount mode only */
+	const char *show_name;	/* --show NAME (argv) */
+	int stats;		/* --list --stats */
 	/* map options */
 	ckpt_map_entry *entries;
 	size_t n_entries;
@@ -48,10 +60,21 @@ struct ckptfs_opts {
 	int strict;
 	/* mount options */
 	enum ckptfs_format format;
+	char key_sep; /* --key-sep: safetensors keys' '/' (0: as is) */
 	enum ckptfs_verify verify;
 	int foreground, debug, single_thread;
+	/* -o uid=, gid=, umask=: the owner and modes stat shows (the kernel
+	 * checks them); without uid= / gid=, the mounting user's */
+	int have_uid, have_gid;
+	uid_t uid;
+	gid_t gid;
+	mode_t umask; /* cleared from 0755 (directories) and 0644 (files) */
+	/* -o max_threads=, max_idle_threads=: the session loop's (0: 16, 8) */
+	unsigned max_threads, max_idle_threads;
 	int no_xattr;	 /* --xattr off: no user.ckpt.* (ls -l asks per file) */
 	char *fuse_opts; /* -o options passed on to FUSE, comma-joined (escaped) */
+	char *log_file;	 /* owned; --log / -o log=: the daemon's log lines go there */
+	int term_wait;	 /* --term_wait: seconds a signal waits for open files */
 	struct ckptfs_remote remote;
 };
 

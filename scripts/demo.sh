@@ -27,6 +27,8 @@ run() { say "$*"; "$@"; }
 build/tests/ckpt-gen scripts/demo/sample.json "$work/model.ckpt-1000"
 ckptfs=build/fs/ckptfs
 run $ckptfs --list "$work/model.ckpt-1000"
+run $ckptfs --list --stats "$work/model.ckpt-1000"
+run $ckptfs --show embed/table "$work/model.ckpt-1000"
 # rename two scopes, keep the step and the vocabulary, split embed/table in
 # 5 parts and re-type the dense layer to bfloat16 (scripts/demo/targets.json)
 map="--map dense/=encoder/dense/ --map embed/=encoder/embed/ --map global_step=global_step

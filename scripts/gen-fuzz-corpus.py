@@ -246,6 +246,13 @@ class Bundle:
     def build(self, **kw):
         return table(sorted(self.entries.items()), **kw)
 
+    def write(self, prefix):
+        """PREFIX.index and the shard: a checkpoint for tests."""
+        with open(prefix + ".index", "wb") as f:
+            f.write(self.build())
+        with open(prefix + ".data-00000-of-00001", "wb") as f:
+            f.write(SHARD)
+
 
 def v2_seeds():
     seeds = {}

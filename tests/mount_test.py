@@ -3,19 +3,24 @@
 re-typed mount, error paths, EROFS, EIO for a corrupt tensor, concurrent
 random reads, the mount.fuse3 path, and the daemon's life: a relative
 mountpoint unmounted by SIGTERM, a daemon that cannot start serving (no
-worker thread under tight limits), `-o rw` still read-only.
+worker thread under tight limits), `-o rw` still read-only; @mapping.json
+against the files of every format and the --format tf `checkpoint` file;
+modes, -o uid=, gid=, umask= as other users (as root), -o max_threads=.
 
 usage: mount_test.py CKPTFS CKPT_DUMP CKPT_GEN DATA_DIR
 Needs /dev/fuse and fusermount3; skips (77) without them, except under
 CI=true, where it fails. Fixtures come from $CKPT_FIXTURES.
 """
 import errno
+import grp
 import json
 import os
+import pwd
 import random
 import resource
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -65,8 +70,8 @@ def expected_bytes(t):
 class Mount:
     def __init__(self, ckpt, *opts, expect_ok=True):
         self.dir = tempfile.mkdtemp(prefix="ckptfs-mnt-")
-        p = subprocess.run([CKPTFS, ckpt, self.dir, *opts], capture_output=True,
-                           text=True, timeout=60)
+        self.argv = [CKPTFS, ckpt, self.dir, *opts]
+        p = subprocess.run(self.argv, capture_output=True, text=True, timeout=120)
         self.rc, self.err = p.returncode, p.stderr
         self.ok = p.returncode == 0 and os.path.ismount(self.dir)
         if expect_ok:
@@ -82,6 +87,15 @@ class Mount:
         os.rmdir(self.dir)
 
 
+def in_threads(fn, n):
+    """fn(0) ... fn(n - 1), each in its own thread, all at once."""
+    ts = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
 def files_of(root):
     out = {}
     for d, _, fs in os.walk(root):
@@ -91,16 +105,33 @@ def files_of(root):
     return out
 
 
-def fixtures_unmapped(root):
-    inv = os.path.join(root, "INVENTORY.md")
+def fixture_prefixes(root):
+    """Every checkpoint INVENTORY.md lists (V1 and V2)."""
     prefixes = []
-    with open(inv, encoding="utf-8") as f:
+    with open(os.path.join(root, "INVENTORY.md"), encoding="utf-8") as f:
         for line in f:
             if line.startswith("# ") and "(V" in line:
                 rel = line.split()[1]
                 prefixes.append(os.path.join(root, rel[:-6] if rel.endswith(".index") else rel))
     check(len(prefixes) >= 40, f"only {len(prefixes)} fixtures")
-    for pfx in prefixes:
+    return prefixes
+
+
+def preflight():
+    """(fixtures folder, None), or (None, the exit code) without FUSE or
+    fixtures: skip (77), or fail under CI=true."""
+    if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
+        print("no FUSE here")
+        return None, 1 if CI else 77
+    root = os.environ.get("CKPT_FIXTURES", "")
+    if not os.path.isdir(root):
+        print("no fixtures folder")
+        return None, 1 if CI else 77
+    return root, None
+
+
+def fixtures_unmapped(root):
+    for pfx in fixture_prefixes(root):
         dump = json.loads(subprocess.run([DUMP, pfx], capture_output=True, text=True,
                                          check=True).stdout)
         with Mount(pfx) as m:
@@ -261,11 +292,7 @@ def concurrent_reads():
                         errors.append(f"{p} at {off}+{n}")
                     done[0] += 1
 
-            ts = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
+            in_threads(worker, 8)
             check(not errors, f"concurrent reads: {len(errors)} mismatches, e.g. {errors[:3]}")
             check(done[0] > 100, f"only {done[0]} concurrent reads")
             counts["reads"] = done[0]
@@ -523,7 +550,7 @@ def tf_format():
             if not m.ok:
                 return
             check(sorted(os.listdir(m.dir)) ==
-                  ["@mapping.json", "ckpt.data-00000-of-00001", "ckpt.index"],
+                  ["@mapping.json", "checkpoint", "ckpt.data-00000-of-00001", "ckpt.index"],
                   f"--format tf files: {sorted(os.listdir(m.dir))}")
             out = os.path.join(d, "copy")
             os.mkdir(out)
@@ -563,6 +590,16 @@ def tf_format():
                         counts["tf"] = counts.get("tf", 0) + 1
 
 
+def generate(d, spec, targets):
+    """The checkpoint d/c written from spec, and targets as d/targets.json."""
+    pfx, sp, tj = (os.path.join(d, n) for n in ("c", "spec.json", "targets.json"))
+    for path, obj in ((sp, spec), (tj, targets)):
+        with open(path, "w") as f:
+            json.dump(obj, f)
+    subprocess.run([GEN, sp, pfx], check=True)
+    return pfx, tj
+
+
 TFC_SPEC = {"tensors": [
     {"name": "rows", "dtype": "float32", "shape": [10, 3], "pattern": "random:31"},
     {"name": "cols", "dtype": "int64", "shape": [4, 5], "pattern": "random:32"},
@@ -584,11 +621,7 @@ def tf_corrupt_source():
     column parts (read again), whole, strings. A corrupt tensor the map
     leaves out does not matter."""
     with tempfile.TemporaryDirectory() as d:
-        pfx, spec, tj = (os.path.join(d, n) for n in ("c", "spec.json", "targets.json"))
-        for path, obj in ((spec, TFC_SPEC), (tj, TFC_TARGETS)):
-            with open(path, "w") as f:
-                json.dump(obj, f)
-        subprocess.run([GEN, spec, pfx], check=True)
+        pfx, tj = generate(d, TFC_SPEC, TFC_TARGETS)
         dump = {t["name"]: t for t in json.loads(subprocess.run(
             [DUMP, pfx], capture_output=True, text=True, check=True).stdout)}
         shard = pfx + ".data-00000-of-00001"
@@ -620,14 +653,386 @@ def tf_corrupt_source():
                   "--format tf: unused corrupt tensor")
 
 
+# A variable that is also a scope (@value, NAME.npy beside NAME/), names
+# whose shown order differs between formats ("a" < "a.b", but "a.b.npy" <
+# "a.npy"), strings (sized by the mount only), parts, a cast.
+MAP_SPEC = {"tensors": [
+    {"name": "dense/kernel", "dtype": "float32", "shape": [4, 8], "pattern": "random:1"},
+    {"name": "dense/kernel/Adam", "dtype": "float32", "shape": [4, 8], "pattern": "random:2"},
+    {"name": "a", "dtype": "int32", "shape": [3]},
+    {"name": "a.b", "dtype": "int64", "shape": [2]},
+    {"name": "vocab", "dtype": "string", "shape": [3], "values": ["x", "yz", "long word"]},
+    {"name": "title", "dtype": "string", "shape": [], "values": ["hello"]},
+    {"name": "emb", "dtype": "float32", "shape": [10, 2], "pattern": "random:3"}]}
+MAP_TARGETS = {"variables": [
+    {"name": "dense/kernel", "dtype": "bfloat16", "shape": [4, 8]},
+    {"name": "dense/kernel/Adam", "dtype": "float32", "shape": [4, 8]},
+    {"name": "a", "dtype": "int32", "shape": [3]},
+    {"name": "a.b", "dtype": "int64", "shape": [2]},
+    {"name": "vocab", "dtype": "string", "shape": [3]},
+    {"name": "title", "dtype": "string", "shape": []},
+    {"name": "emb", "dtype": "float32", "shape": [10, 2], "partitions": [3, 1]}]}
+
+TF_STATE = b'model_checkpoint_path: "ckpt"\nall_model_checkpoint_paths: "ckpt"\n'
+
+# protobuf's text_format, as TensorFlow's checkpoint_management reads and
+# writes the state file, over CheckpointState built from its .proto fields
+# (spec/protos.md).
+PROTO_CHECK = r"""
+import sys
+from google.protobuf import descriptor_pb2, descriptor_pool, text_format
+try:
+    from google.protobuf.message_factory import GetMessageClass
+except ImportError:
+    GetMessageClass = None
+    from google.protobuf import message_factory
+f = descriptor_pb2.FileDescriptorProto(name="checkpoint_state.proto", package="tensorflow")
+m = f.message_type.add(name="CheckpointState")
+T = descriptor_pb2.FieldDescriptorProto
+for num, name, typ, lab in ((1, "model_checkpoint_path", T.TYPE_STRING, T.LABEL_OPTIONAL),
+                            (2, "all_model_checkpoint_paths", T.TYPE_STRING, T.LABEL_REPEATED),
+                            (3, "all_model_checkpoint_timestamps", T.TYPE_DOUBLE, T.LABEL_REPEATED),
+                            (4, "last_preserved_timestamp", T.TYPE_DOUBLE, T.LABEL_OPTIONAL)):
+    m.field.add(name=name, number=num, type=typ, label=lab)
+pool = descriptor_pool.DescriptorPool()
+pool.Add(f)
+d = pool.FindMessageTypeByName("tensorflow.CheckpointState")
+cls = GetMessageClass(d) if GetMessageClass else message_factory.MessageFactory(pool).GetPrototype(d)
+text = open(sys.argv[1], "rb").read().decode("utf-8")
+st = cls()
+text_format.Merge(text, st)
+print(repr((st.model_checkpoint_path, list(st.all_model_checkpoint_paths),
+            text_format.MessageToString(st) == text)))
+"""
+
+
+def mapping_of(mnt):
+    with open(os.path.join(mnt, "@mapping.json")) as f:
+        return json.load(f)
+
+
+def shown_files(pfx, tj):
+    """raw and npy: each entry's path is a file of that size; all listed."""
+    for fmt in ("raw", "npy"):
+        with Mount(pfx, "--format", fmt, "--targets", tj) as m:
+            if not m.ok:
+                continue
+            mp = mapping_of(m.dir)
+            files = files_of(m.dir)
+            files.pop("@mapping.json")
+            paths = [e["path"] for e in mp]
+            check(paths == sorted(paths), f"{fmt}: @mapping.json not sorted by path: {paths}")
+            check(sorted(paths) == sorted(files),
+                  f"{fmt}: @mapping.json paths {sorted(paths)}, mount files {sorted(files)}")
+            for e in mp:
+                p = os.path.join(m.dir, e["path"])
+                ok = os.path.isfile(p)
+                check(ok and os.stat(p).st_size == e["size"],
+                      f"{fmt}: {e['path']}: size {e['size']}, "
+                      f"file {os.stat(p).st_size if ok else 'missing'}")
+                check("offset" not in e, f"{fmt}: {e['path']} has an offset")
+                counts["mapping"] = counts.get("mapping", 0) + 1
+            if fmt == "npy":
+                check("dense/kernel.npy" in paths and "a.b.npy" in paths and
+                      paths.index("a.b.npy") < paths.index("a.npy"),
+                      f"npy paths {paths}")
+
+
+def one_file_runs(pfx, tj, fmt, data):
+    """tf, safetensors: each entry is its run of the one file holding every
+    target; numeric runs hold the raw mount's bytes; the runs tile the file
+    in order (safetensors: after its 8-byte length and header)."""
+    with Mount(pfx, "--format", fmt, "--targets", tj) as t, \
+            Mount(pfx, "--targets", tj) as r:
+        if not (t.ok and r.ok):
+            return
+        mp = mapping_of(t.dir)
+        raw = {(e["name"], e["slice"]): e for e in mapping_of(r.dir)}
+        with open(os.path.join(t.dir, data), "rb") as f:
+            blob = f.read()
+        check(len(blob) == os.stat(os.path.join(t.dir, data)).st_size, f"{fmt}: file size")
+        at = 8 + int.from_bytes(blob[:8], "little") if fmt == "safetensors" else 0
+        for e in mp:
+            check(e["path"] == data and os.path.isfile(os.path.join(t.dir, e["path"])),
+                  f"{fmt}: path {e['path']}")
+            check(e.get("offset") == at, f"{fmt}: {e['name']} {e['slice']} at "
+                  f"{e.get('offset')}, want {at}")
+            if "offset" not in e:
+                continue
+            at = e["offset"] + e["size"]
+            src = raw.get((e["name"], e["slice"]))
+            if check(src is not None, f"{fmt}: {e['name']} not in the raw mapping") and \
+                    e["dtype"] != "string":
+                with open(os.path.join(r.dir, src["path"]), "rb") as f:
+                    want = f.read()
+                check(blob[e["offset"]:e["offset"] + e["size"]] == want,
+                      f"{fmt}: the run of {e['name']} {e['slice']} is not its raw bytes")
+            counts["mapping"] = counts.get("mapping", 0) + 1
+        check(at == len(blob), f"{fmt}: runs end at {at}, the file at {len(blob)}")
+        check(len(mp) == len(raw), f"{fmt}: {len(mp)} entries, raw {len(raw)}")
+
+
+def tf_state_file(pfx, tj):
+    """cp -r of a --format tf mount is a checkpoint directory."""
+    with tempfile.TemporaryDirectory() as d, Mount(pfx, "--format", "tf", "--targets", tj) as m:
+        if not m.ok:
+            return
+        names = sorted(os.listdir(m.dir))
+        check(names == ["@mapping.json", "checkpoint", "ckpt.data-00000-of-00001",
+                        "ckpt.index"], f"tf: files {names}")
+        sp = os.path.join(m.dir, "checkpoint")
+        if not check(os.path.isfile(sp), "tf: no checkpoint state file"):
+            return
+        with open(sp, "rb") as f:
+            state = f.read()
+        check(state == TF_STATE, f"tf: checkpoint holds {state!r}")
+        copy = os.path.join(d, "copied")
+        subprocess.run(["cp", "-r", m.dir, copy], check=True)
+        got = subprocess.run([CKPTFS, "--list", copy + "/"], capture_output=True, text=True)
+        want = subprocess.run([CKPTFS, "--list", os.path.join(copy, "ckpt")],
+                              capture_output=True, text=True)
+        names = sorted(v["name"] for v in MAP_TARGETS["variables"])
+        check(got.returncode == 0 and got.stdout == want.stdout and
+              [ln.split("\t")[0] for ln in got.stdout.splitlines()] == names,
+              f"ckptfs --list copied/: rc {got.returncode} {got.stdout!r} {got.stderr.strip()}")
+        py = "/usr/bin/python3"
+        if subprocess.run([py, "-c", "import google.protobuf"],
+                          capture_output=True).returncode != 0:
+            check(not CI, "python3-protobuf missing under CI")
+            return
+        r = subprocess.run([py, "-c", PROTO_CHECK, os.path.join(copy, "checkpoint")],
+                           capture_output=True, text=True)
+        check(r.returncode == 0 and r.stdout.strip() == repr(("ckpt", ["ckpt"], True)),
+              f"text_format of checkpoint: rc {r.returncode} {r.stdout.strip()} "
+              f"{r.stderr.strip()[-500:]}")
+        counts["text_format"] = 1
+
+
+def mapping_and_tf_state():
+    """@mapping.json names the files the mount shows, in every format, and
+    the --format tf view is a checkpoint directory (issue 13, points 6, 9):
+    raw and npy: every `path` is a file whose st_size is its `size` (npy:
+    NAME.npy with its header; strings too, which --dry-run cannot size),
+    every file is listed once, sorted by the path as shown ("a.b.npy"
+    before "a.npy"); tf and safetensors: `offset` and `size` are the
+    target's run of the one file, the runs tile it, a numeric run holds
+    the raw mount's bytes.
+    The tf view's `checkpoint` state file makes `cp -r` of the mount a
+    directory `ckptfs --list DIR/` reads, and its text parses with
+    protobuf's text_format (as TensorFlow's get_checkpoint_state does)
+    printing back to the same bytes (python3-protobuf, Debian)."""
+    with tempfile.TemporaryDirectory() as d:
+        pfx, tj = generate(d, MAP_SPEC, MAP_TARGETS)
+        shown_files(pfx, tj)
+        one_file_runs(pfx, tj, "tf", "ckpt.data-00000-of-00001")
+        tf_state_file(pfx, tj)
+        # safetensors holds no strings
+        numeric = os.path.join(d, "numeric.json")
+        with open(numeric, "w") as f:
+            json.dump({"variables": [v for v in MAP_TARGETS["variables"]
+                                     if v["dtype"] != "string"]}, f)
+        one_file_runs(pfx, numeric, "safetensors", "model.safetensors")
+
+
+NOBODY = 65534  # owner in the perms checks; OTHER is a uid and gid no file is for
+OTHER = 65533
+last_out = [b""]
+
+
+def as_user(uid, gid, *argv):
+    """Run argv as uid:gid (no other groups); (rc, stderr), stdout kept
+    in the last_out list."""
+    counts["as user"] = counts.get("as user", 0) + 1
+    r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+                        *argv], capture_output=True, timeout=120)
+    last_out[:] = [r.stdout]
+    return r.returncode, r.stderr.decode(errors="replace")
+
+
+
+def nodes(root):
+    """Every path below root (root included)."""
+    out = [root]
+    for d, ds, fs in os.walk(root):
+        out += [os.path.join(d, n) for n in ds + fs]
+    return out
+
+
+def modes(mnt, dmode, fmode, uid, gid, what):
+    for p in nodes(mnt):
+        st = os.lstat(p)
+        want = (stat.S_IFDIR | dmode) if stat.S_ISDIR(st.st_mode) else (stat.S_IFREG | fmode)
+        check(st.st_mode == want and st.st_uid == uid and st.st_gid == gid,
+              f"{what}: {os.path.relpath(p, mnt)} is {oct(st.st_mode)} {st.st_uid}:{st.st_gid}, "
+              f"want {oct(want)} {uid}:{gid}")
+
+
+def erofs(path, what):
+    """Every write to path (a file) and its directory fails with EROFS."""
+    d = os.path.dirname(path)
+    for name, op in (("open for write", lambda: open(path, "r+b")),
+                     ("truncate", lambda: os.truncate(path, 0)),
+                     ("chmod", lambda: os.chmod(path, 0o600)),
+                     ("create", lambda: open(os.path.join(d, "new"), "wb")),
+                     ("mkdir", lambda: os.mkdir(os.path.join(d, "newdir"))),
+                     ("unlink", lambda: os.unlink(path))):
+        try:
+            op()
+            check(False, f"{what}: {name} succeeded")
+        except OSError as e:
+            check(e.errno == errno.EROFS, f"{what}: {name} gave {errno.errorcode[e.errno]}")
+
+
+def default_modes(pfx):
+    """0755 / 0644, owner the mounting user; still read-only."""
+    with Mount(pfx) as m:
+        if m.ok:
+            modes(m.dir, 0o755, 0o644, os.getuid(), os.getgid(), "default")
+            erofs(os.path.join(m.dir, "dir/w"), "default, as the owner")
+    with Mount(pfx, "-o", "default_permissions") as m:
+        if m.ok:
+            modes(m.dir, 0o755, 0o644, os.getuid(), os.getgid(), "-o default_permissions")
+
+
+def copy_as_user(pfx):
+    """A user's cp -r out of the mount, then rm -rf of the copy."""
+    with Mount(pfx, "-o", "allow_other") as m, tempfile.TemporaryDirectory() as d:
+        if not m.ok:
+            return
+        os.chown(d, NOBODY, NOBODY)
+        copy = os.path.join(d, "copy")
+        rc, err = as_user(NOBODY, NOBODY, "cp", "-r", m.dir, copy)
+        check(rc == 0 and os.path.isfile(os.path.join(copy, "dir/w")),
+              f"cp -r as a user: rc {rc} {err.strip()}")
+        rc, err = as_user(NOBODY, NOBODY, "rm", "-rf", copy)
+        check(rc == 0 and not os.path.exists(copy),
+              f"rm -rf of the copy as the user: rc {rc} {err.strip()}")
+        rc, err = as_user(NOBODY, NOBODY, "sh", "-c", f"echo x >> '{m.dir}/dir/w'")
+        check(rc != 0 and "Read-only file system" in err, f"a user's write: {rc} {err.strip()}")
+
+
+def owner_options(pfx):
+    """uid=, gid=, umask= with allow_other: who may read is what the modes say."""
+    u, g = pwd.getpwuid(NOBODY).pw_name, grp.getgrgid(NOBODY).gr_name
+    for owner in ([f"uid={NOBODY}", f"gid={NOBODY}"], [f"uid={u}", f"gid={g}"]):
+        opts = ",".join(["allow_other", *owner, "umask=027"])
+        with Mount(pfx, "-o", opts) as m:
+            if not m.ok:
+                continue
+            check("allow_other" not in m.err and "uid" not in m.err,
+                  f"-o {opts}: stderr {m.err!r}")
+            modes(m.dir, 0o750, 0o640, NOBODY, NOBODY, f"-o {opts}")
+            f = os.path.join(m.dir, "dir/w")
+            with open(f, "rb") as x:
+                want = x.read()
+            rc, err = as_user(NOBODY, NOBODY, "cat", f)
+            check(rc == 0 and last_out[0] == want,
+                  f"-o {opts}: the owner cannot read: {rc} {err.strip()}")
+            rc, err = as_user(OTHER, NOBODY, "cat", f)
+            check(rc == 0 and last_out[0] == want,
+                  f"-o {opts}: a member of the group cannot read: {err.strip()}")
+            rc, err = as_user(OTHER, OTHER, "cat", f)
+            check(rc != 0 and "Permission denied" in err,
+                  f"-o {opts}: another user: rc {rc} {err.strip()}")
+            rc, err = as_user(OTHER, OTHER, "ls", m.dir)
+            check(rc != 0 and "Permission denied" in err,
+                  f"-o {opts}: another user lists the root: rc {rc} {err.strip()}")
+            rc, err = as_user(NOBODY, NOBODY, "sh", "-c", f"echo x >> '{f}'")
+            check(rc != 0 and "Read-only file system" in err,
+                  f"-o {opts}: the owner's write: rc {rc} {err.strip()}")
+            check(len(want) == 4 * 6, f"-o {opts}: {len(want)} bytes")
+    with Mount(pfx, "-o", "allow_other,umask=077") as m:
+        if m.ok:
+            modes(m.dir, 0o700, 0o600, os.getuid(), os.getgid(), "-o umask=077")
+            rc, err = as_user(NOBODY, NOBODY, "cat", os.path.join(m.dir, "dir/w"))
+            check(rc != 0 and "Permission denied" in err, f"umask=077, another user: {err}")
+
+
+def warnings_and_errors(pfx):
+    with Mount(pfx, "-o", f"uid={NOBODY}") as m:
+        warned = [ln for ln in m.err.splitlines() if "allow_other" in ln]
+        check(m.ok and len(warned) == 1 and "warning" in warned[0],
+              f"uid= without allow_other: {m.err!r}")
+    for bad in ("uid=no-such-user-ckptfs", "gid=no-such-group-ckptfs", "umask=8", "umask=1000",
+                "umask=", "max_threads=0", "max_threads=1025", "max_idle_threads=x"):
+        with Mount(pfx, "-o", bad, expect_ok=False) as m:
+            check(m.rc == 64 and not m.ok and m.err.count("\n") == 1 and
+                  "try 'ckptfs --help'" in m.err, f"-o {bad}: rc {m.rc} {m.err!r}")
+
+
+def threads(pfx):
+    """-o max_threads=N: 8 readers at once, never more than N workers in
+    the daemon; the bytes are right. The threads that are not workers (the
+    main one, SIGTERM's waiter) are counted with max_threads=1 first: with
+    2 there is at most one more. (Idle threads as many as workers: a worker
+    that ends, idle past max_idle_threads, could still be listed beside its
+    successor.) max_idle_threads=1 serves too."""
+    one = [0]
+    for opts, more in ((["-o", "max_threads=1,max_idle_threads=1"], None),
+                       (["-o", "max_threads=2,max_idle_threads=2"], 1),
+                       (["--max_threads", "2", "--max_idle_threads=2"], 1),
+                       (["-o", "max_idle_threads=1"], None)):
+        with Mount(pfx, *opts) as m:
+            if not m.ok:
+                continue
+            pid = daemon_of(m.argv)
+            if not check(pid is not None, f"{opts}: no daemon"):
+                continue
+            big = os.path.join(m.dir, "big")
+            most, wrong = [0], []
+
+            def reader(k):
+                with open(big, "rb", buffering=0) as f:
+                    for i in range(64):
+                        off = ((k * 64 + i) * 40961) % (1 << 22)
+                        off -= off % 4
+                        b = os.pread(f.fileno(), 4096, off)
+                        if b[:4] != (off // 4).to_bytes(4, "little"):
+                            wrong.append(off)
+                        most[0] = max(most[0], len(os.listdir(f"/proc/{pid}/task")))
+            in_threads(reader, 8)
+            check(not wrong, f"{opts}: wrong bytes at {wrong[:3]}")
+            if not one[0]:
+                one[0] = most[0]
+            check(0 < most[0] and (more is None or most[0] <= one[0] + more),
+                  f"{opts}: {most[0]} threads in the daemon, {one[0]} with max_threads=1")
+
+
+def perms():
+    """Owner, modes and threads of a mount (issue 13, points 7 and 9):
+    directories 0755 and files 0644, so a user's `cp -r` copy can be
+    deleted by `rm -rf`, while writes fail with EROFS (the owner's too);
+    -o uid=, gid= (numbers or names), umask= set the owner and clear mode
+    bits, checked by the kernel: with allow_other the owner and a member of
+    the group read, anyone else gets EACCES (other users played with
+    setpriv, as root); uid= for someone else without allow_other warns;
+    bad values exit 64; -o max_threads=2 never runs more than 2 workers."""
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o755)
+        spec, pfx = os.path.join(d, "spec.json"), os.path.join(d, "c")
+        with open(spec, "w") as f:
+            json.dump({"tensors": [
+                {"name": "dir/w", "dtype": "int32", "shape": [6]},
+                {"name": "dir/sub/v", "dtype": "float32", "shape": [2, 2]},
+                {"name": "big", "dtype": "int32", "shape": [1 << 20]}]}, f)
+        subprocess.run([GEN, spec, pfx], check=True)
+        for fn in os.listdir(d):
+            os.chmod(os.path.join(d, fn), 0o644)
+        default_modes(pfx)
+        warnings_and_errors(pfx)
+        threads(pfx)
+        if os.geteuid() == 0 and shutil.which("setpriv"):
+            copy_as_user(pfx)
+            owner_options(pfx)
+        else:
+            check(not CI, "not root or no setpriv under CI: the user checks did not run")
+            print("not root: other users not tried")
+
+
 def main():
-    if not os.path.exists("/dev/fuse") or shutil.which("fusermount3") is None:
-        print("no FUSE here")
-        return 1 if CI else 77
-    root = os.environ.get("CKPT_FIXTURES", "")
-    if not os.path.isdir(root):
-        print("no fixtures folder")
-        return 1 if CI else 77
+    root, code = preflight()
+    if root is None:
+        return code
     fixtures_unmapped(root)
     mapped_and_errors(root)
     concurrent_reads()
@@ -636,6 +1041,8 @@ def main():
     tf_corrupt_source()
     mount_fuse3(root)
     daemon_life()
+    mapping_and_tf_state()
+    perms()
     for f in failures:
         print("FAIL:", f)
     print(f"{counts['mounts']} mounts, {counts['files']} fixture files compared, "
@@ -643,6 +1050,8 @@ def main():
           f"{counts.get('tf', 0)} --format tf files compared, "
           f"{counts.get('start failures', 0)} start failures, "
           f"{counts.get('tf refused', 0)} corrupt --format tf mounts refused, "
+          f"{counts.get('mapping', 0)} @mapping.json entries checked, "
+          f"{counts.get('as user', 0)} commands as other users, "
           f"{len(failures)} failures")
     return 1 if failures else 0
 

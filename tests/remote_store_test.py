@@ -274,6 +274,9 @@ def test_s3(root, prefixes, oracle, work):
                      "/proc/mounts": open("/proc/mounts").read(),
                      "@mapping.json": repr(files.get("@mapping.json", b""))}
             no_secret("s3 mount", texts, [SECRET])
+            check(any(l.split()[:3] == ["s3://ckpt/fx/" + fixture, m.dir, "fuse.ckptfs"]
+                      for l in texts["/proc/mounts"].splitlines()),
+                  "s3 mount: the URL is the source in /proc/mounts")
         # a V1 file pattern over s3:// is listed with LIST (one page)
         v1 = "serving_session_bundle_v1/export-?????-of-00001"
         rc, want, _ = run(["--list", os.path.join(root, v1)], env=env)

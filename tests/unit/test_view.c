@@ -145,16 +145,16 @@ START_TEST(test_view_format_names)
 	struct fx f;
 	if (!open_fx(&f, "some_scope/=new/", NULL))
 		return;
-	const char *want[] = {"raw", "npy", "tf"};
-	for (size_t k = 0; k < 3; k++)
+	const char *want[] = {"raw", "npy", "tf", "safetensors"};
+	for (size_t k = 0; k < 4; k++)
 		ck_assert_str_eq(ckpt_view_format_name(k), want[k]);
-	ck_assert_ptr_null(ckpt_view_format_name(3));
+	ck_assert_ptr_null(ckpt_view_format_name(4));
 
 	ckpt_view *v = (ckpt_view *)&f; /* not NULL: the call must clear it */
 	ckpt_error err = CKPT_ERROR_INIT;
 	ck_assert_int_eq(ckpt_view_build_format(&v, f.r, f.plan, "csv", &err), CKPT_EINVAL);
 	ck_assert_ptr_null(v);
-	ck_assert_str_eq(err.msg, "unknown view format 'csv' (known: raw, npy, tf)");
+	ck_assert_str_eq(err.msg, "unknown view format 'csv' (known: raw, npy, tf, safetensors)");
 	ck_assert_int_eq(ckpt_view_build_format(&v, f.r, f.plan, NULL, &err), CKPT_EINVAL);
 
 	/* "npy" names every file NAME.npy; "raw" (f.v) does not */

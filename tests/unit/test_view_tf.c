@@ -58,9 +58,7 @@ static void env_open(env *e, const char *prefix, const char *map_ckpt, const cha
 	memset(e, 0, sizeof(*e));
 	ck_assert_msg(ckpt_reader_open(&e->r, prefix, &err) == 0, "%s", err.msg);
 	size_t n = ckpt_reader_count(e->r);
-	e->t = malloc((n ? n : 1) * sizeof(*e->t));
-	for (size_t i = 0; i < n; i++)
-		e->t[i] = *ckpt_reader_tensor(e->r, i);
+	e->t = tu_tensors(e->r);
 	ckpt_map_entry ent = {(char *)map_ckpt, (char *)map_target, NULL, 0};
 	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
 	o.entries = &ent;
@@ -250,11 +248,12 @@ static void same_bytes(const env *e, const char *name, const char *path)
 	free(want);
 }
 
-/* Copy the view's two files to dir/ckpt.* and open them with the reader. */
+/* Copy the view's three files to dir/ and open dir with the reader: its
+ * `checkpoint` state file names ckpt. */
 static ckpt_reader *reopen(const env *e, const char *dir)
 {
 	mkdir(dir, 0777);
-	const char *names[] = {CKPT_VIEW_TF_INDEX, CKPT_VIEW_TF_DATA};
+	const char *names[] = {CKPT_VIEW_TF_INDEX, CKPT_VIEW_TF_DATA, CKPT_VIEW_TF_STATE};
 	for (size_t i = 0; i < N(names); i++) {
 		size_t n;
 		uint8_t *b =
@@ -266,9 +265,7 @@ static ckpt_reader *reopen(const env *e, const char *dir)
 	}
 	ckpt_reader *r;
 	ckpt_error err = CKPT_ERROR_INIT;
-	char prefix[4200];
-	snprintf(prefix, sizeof(prefix), "%s/ckpt", dir);
-	ck_assert_msg(ckpt_reader_open(&r, prefix, &err) == 0, "%s", err.msg);
+	ck_assert_msg(ckpt_reader_open(&r, dir, &err) == 0, "%s", err.msg);
 	return r;
 }
 
@@ -335,15 +332,23 @@ static void check_read_back(const env *e, const ckpt_reader *r)
 /* The whole check for one scenario. */
 static void check_tf(const env *e, const char *const *listing, size_t nlisting)
 {
-	/* the root: exactly the checkpoint and @mapping.json */
+	/* the root: exactly the checkpoint, its state file and @mapping.json */
 	const ckpt_node *root = ckpt_view_node(e->tf, CKPT_VIEW_ROOT);
-	ck_assert_uint_eq(root->n_children, 3);
-	ck_assert_str_eq(ckpt_view_node(e->tf, ckpt_view_child(e->tf, 0, 0))->name,
-			 "@mapping.json");
-	ck_assert_str_eq(ckpt_view_node(e->tf, ckpt_view_child(e->tf, 0, 1))->name,
-			 CKPT_VIEW_TF_DATA);
-	ck_assert_str_eq(ckpt_view_node(e->tf, ckpt_view_child(e->tf, 0, 2))->name,
-			 CKPT_VIEW_TF_INDEX);
+	ck_assert_uint_eq(root->n_children, 4);
+	const char *names[] = {"@mapping.json", CKPT_VIEW_TF_STATE, CKPT_VIEW_TF_DATA,
+			       CKPT_VIEW_TF_INDEX};
+	for (uint32_t k = 0; k < N(names); k++)
+		ck_assert_str_eq(ckpt_view_node(e->tf, ckpt_view_child(e->tf, 0, k))->name,
+				 names[k]);
+	/* the state file TF's Saver writes after one save of prefix "ckpt"
+	 * (spec/checkpoint_state.md: text format, fields in number order) */
+	const char *state = "model_checkpoint_path: \"ckpt\"\n"
+			    "all_model_checkpoint_paths: \"ckpt\"\n";
+	size_t sn;
+	uint8_t *sb = read_node(e->tf, ckpt_view_lookup(e->tf, 0, CKPT_VIEW_TF_STATE), &sn);
+	ck_assert_uint_eq(sn, strlen(state));
+	ck_assert(memcmp(sb, state, sn) == 0);
+	free(sb);
 
 	const char *oracle = tu_path(tu_dir, "oracle/ckpt");
 	write_oracle(e, oracle);

@@ -132,3 +132,14 @@ int tu_open_checked(ckpt_reader **r, const char *path, ckpt_error *err)
 	}
 	return rc;
 }
+
+ckpt_tensor *tu_tensors(const ckpt_reader *r)
+{
+	size_t n = ckpt_reader_count(r);
+	ckpt_tensor *t = malloc((n ? n : 1) * sizeof(*t));
+	if (t == NULL)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		t[i] = *ckpt_reader_tensor(r, i);
+	return t;
+}

@@ -42,6 +42,10 @@ void tu_truncate(const char *path, long new_size);
  * NULL. Ownership: as ckpt_reader_open. */
 int tu_open_checked(ckpt_reader **r, const char *path, ckpt_error *err);
 
+/* A copy of r's tensor table (what ckpt_resolve takes), never NULL.
+ * Ownership: the caller frees it with free(). */
+ckpt_tensor *tu_tensors(const ckpt_reader *r);
+
 /* Run a Check suite, return the process exit status. */
 struct Suite;
 int tu_run(struct Suite *s);

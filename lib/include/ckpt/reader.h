@@ -91,6 +91,16 @@ void ckpt_reader_close(ckpt_reader *r);
  */
 int ckpt_reader_check_data(const ckpt_reader *r, const size_t *which, size_t n, ckpt_error *err);
 
+/*
+ * Be told of data reads: fn(ctx, n) after every successful read of n
+ * stored bytes (ckpt_reader_pread, the CRC checks, and so every read of a
+ * view over r), on the reading thread. For a progress line while a caller
+ * waits on work that reads (checking every CRC, --format tf's build);
+ * fn NULL: none. Not thread-safe: set it only while no other thread uses
+ * the reader.
+ */
+void ckpt_reader_set_progress(ckpt_reader *r, void (*fn)(void *ctx, uint64_t n), void *ctx);
+
 /* The index (V2) or first file (V1) as it was at open: its mtime and
  * identity. Borrowed. */
 const ckpt_stat *ckpt_reader_stat(const ckpt_reader *r);

@@ -215,6 +215,14 @@ int ckpt_map_load_file(const char *path, ckpt_map_entry **entries, size_t *n, ck
 void ckpt_map_entries_free(ckpt_map_entry *entries, size_t n);
 
 /*
+ * The entries as compact JSON that ckpt_map_load_file reads back to the
+ * same entries: an array of ["ckpt", "target"] pairs (a list value as an
+ * array of names), in order. CKPT_EINVAL when a name is not UTF-8.
+ * Ownership: the caller frees *out with ckpt_plan_string_free().
+ */
+int ckpt_map_to_json(const ckpt_map_entry *entries, size_t n, char **out, ckpt_error *err);
+
+/*
  * Load --targets FILE: {"variables": [{"name", "dtype", "shape",
  * "partitions"?}, ...]} or the bare list. Unknown keys are ignored. The
  * partitions are checked with TF's partitioner texts (spec

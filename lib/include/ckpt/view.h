@@ -20,7 +20,8 @@
  *   digits of the FNV-1a 64 hash of the real component + `~` + its first
  *   200 bytes (cut at a UTF-8 boundary); the file's user.ckpt.source and
  *   @mapping.json keep the full name;
- * - `@mapping.json` at the root holds the plan as JSON.
+ * - `@mapping.json` at the root holds the plan as JSON, each file's "path"
+ *   and "size" as the view shows it (npy: NAME.npy with its header).
  *
  * File bytes: little-endian, row-major, the target dtype; a scalar string is
  * its raw bytes; a string tensor of rank >= 1 is each element as a uint64
@@ -78,7 +79,10 @@ int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan
  *   bytes '|S<longest>' (shorter elements padded with NUL bytes, so
  *   trailing NULs of an element are lost; an all-empty tensor is '|S1').
  * - "tf": the root holds one TensorFlow V2 checkpoint, `ckpt.index` and
- *   `ckpt.data-00000-of-00001` (plus @mapping.json), with the plan's
+ *   `ckpt.data-00000-of-00001`, the `checkpoint` state file naming it
+ *   (`model_checkpoint_path: "ckpt"`, `all_model_checkpoint_paths:
+ *   "ckpt"`) and @mapping.json (each plan file's run of the data file,
+ *   with its "offset"), with the plan's
  *   target variables under their target names, in the target dtype: byte
  *   for byte what ckpt_writer (= TF's BundleWriter) writes when the plan
  *   files are added in plan order (variables by name, parts in order) the
@@ -92,14 +96,64 @@ int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan
  *   CKPT_ECHECKSUM naming the tensor.
  */
 
-/* The two file names of a "tf" view. */
-#define CKPT_VIEW_TF_INDEX "ckpt.index"
-#define CKPT_VIEW_TF_DATA "ckpt.data-00000-of-00001"
+/*
+ * - "safetensors": the root holds one file, `model.safetensors` (plus
+ *   @mapping.json), in the safetensors format (spec/safetensors.md): an
+ *   8-byte little-endian header length N, N bytes of JSON (UTF-8, padded
+ *   with spaces so that the data starts at a multiple of 8)
+ *   `{"__metadata__": {...}, KEY: {"dtype", "shape", "data_offsets":
+ *   [begin, end]}, ...}`, then every plan file's bytes back to back, ordered
+ *   as the reference writer orders them (dtype alignment, largest first,
+ *   then key bytewise), so every tensor starts at a multiple of its element
+ *   size. A plan file's key is its name (`file`: a part is NAME/part_<i>),
+ *   with '/' written as opts.key_sep. Nothing is read at build: the header
+ *   comes from the plan, and reads of the data go to the plan files' bytes
+ *   as in the raw format (zero-copy where they pass unchanged). Refused
+ *   (CKPT_EINVAL, naming the target): a dtype safetensors has no name for
+ *   (string, variant, resource, complex, quantized: the message says which
+ *   --cast helps), two keys that are equal, a key `__metadata__`, and a
+ *   header over 100,000,000 bytes (what the reference reader accepts).
+ *   Names and metadata are written as JSON strings (escaped); names that are
+ *   not UTF-8 are refused, as for @mapping.json. In @mapping.json each file's
+ *   `path` is `model.safetensors`, `offset` and `size` its run there, and
+ *   it adds `key` and `data_offsets` (the header's, from the data start).
+ */
 
-/* As ckpt_view_build, in the format called `format` ("raw", "npy", "tf");
+/* The files of a "tf" view: the checkpoint CKPT_VIEW_TF_PREFIX, and the
+ * `checkpoint` state file naming it (a copy of the root is a checkpoint
+ * directory, as tf.train.latest_checkpoint reads one). */
+#define CKPT_VIEW_TF_PREFIX "ckpt"
+#define CKPT_VIEW_TF_INDEX CKPT_VIEW_TF_PREFIX ".index"
+#define CKPT_VIEW_TF_DATA CKPT_VIEW_TF_PREFIX ".data-00000-of-00001"
+#define CKPT_VIEW_TF_STATE "checkpoint"
+/* The file of a "safetensors" view. */
+#define CKPT_VIEW_SAFETENSORS "model.safetensors"
+
+/* How to build a view (ckpt_view_build_opts). */
+typedef struct ckpt_view_opts {
+	const char *format; /* "raw", "npy", "tf", "safetensors" */
+	/* safetensors: written for every '/' of a name in its key; '\0' or
+	 * '/': names as they are ('.': PyTorch state_dict style) */
+	char key_sep;
+	/* safetensors: the header's "__metadata__" (string to string), as
+	 * pairs key, value, ..., then NULL; written in this order; NULL: none.
+	 * Read during the build only. */
+	const char *const *metadata;
+} ckpt_view_opts;
+
+#define CKPT_VIEW_OPTS_INIT                                                                        \
+	{                                                                                          \
+		"raw", '\0', NULL                                                                  \
+	}
+
+/* As ckpt_view_build, in the format called `format` ("raw", "npy", "tf",
+ * "safetensors");
  * another name fails with CKPT_EINVAL listing the known ones. */
 int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
 			   const char *format, ckpt_error *err);
+/* As ckpt_view_build_format, with the options of *o. */
+int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+			 const ckpt_view_opts *o, ckpt_error *err);
 /* Name of format k (0 is "raw", the default), NULL past the last. */
 const char *ckpt_view_format_name(size_t k);
 void ckpt_view_free(ckpt_view *v);

@@ -499,6 +499,12 @@ const char *const *ckpt_reader_notes(const ckpt_reader *r, size_t *n)
 	return (const char *const *)r->notes;
 }
 
+void ckpt_reader_set_progress(ckpt_reader *r, void (*fn)(void *ctx, uint64_t n), void *ctx)
+{
+	r->progress = fn;
+	r->progress_ctx = ctx;
+}
+
 const char *ckpt_reader_path(const ckpt_reader *r)
 {
 	return r->path;
@@ -549,16 +555,19 @@ static int raw_pread(const ckpt_reader *r, const struct ckpt__tensor *t,
 		     const struct ckpt__piece *pc, uint64_t off, void *buf, size_t len,
 		     ckpt_error *err)
 {
+	int rc = 0;
 	if (pc->mem) {
 		memcpy(buf, pc->mem + off, len);
-		return 0;
+	} else {
+		ckpt_object *o;
+		rc = shard_object(r, pc->shard, t->name, &o, err);
+		if (rc == 0)
+			rc = ckpt_object_pread(o, buf, len, pc->offset + off, err);
+		if (rc)
+			ckpt__error_prefix(err, "tensor %s", t->name);
 	}
-	ckpt_object *o;
-	int rc = shard_object(r, pc->shard, t->name, &o, err);
-	if (rc == 0)
-		rc = ckpt_object_pread(o, buf, len, pc->offset + off, err);
-	if (rc)
-		ckpt__error_prefix(err, "tensor %s", t->name);
+	if (rc == 0 && r->progress)
+		r->progress(r->progress_ctx, len);
 	return rc;
 }
 

@@ -34,7 +34,7 @@
 
 /* Called for element k with its length, the offset of its varint in the
  * tensor and the sum of the lengths before it. Nonzero stops the parse. */
-typedef int (*len_fn)(void *ctx, uint64_t k, uint64_t len, uint64_t varint, uint64_t body);
+typedef ckpt__strings_len_fn len_fn;
 /* Called once before the first length, when h->n and h->size are known and
  * n <= size holds (so an allocation by n is bounded by the stored size). */
 typedef int (*start_fn)(void *ctx, const ckpt__strings_head *h, ckpt_error *err);
@@ -139,6 +139,12 @@ static int parse(const ckpt_reader *r, size_t i, start_fn start, len_fn fn, void
 int ckpt__strings_parse(const ckpt_reader *r, size_t i, ckpt__strings_head *h, ckpt_error *err)
 {
 	return parse(r, i, NULL, NULL, NULL, h, err);
+}
+
+int ckpt__strings_each(const ckpt_reader *r, size_t i, ckpt__strings_len_fn fn, void *ctx,
+		       ckpt__strings_head *h, ckpt_error *err)
+{
+	return parse(r, i, NULL, fn, ctx, h, err);
 }
 
 /* TF's text for string bytes that do not match the entry CRC. */

@@ -50,6 +50,18 @@ typedef struct ckpt__strings_index {
  */
 int ckpt__strings_parse(const ckpt_reader *r, size_t i, ckpt__strings_head *h, ckpt_error *err);
 
+/*
+ * As ckpt__strings_parse, calling fn(ctx, k, len, varint, body) for each
+ * element k in order: its length, the offset of its varint in the tensor
+ * and the sum of the lengths before it (its bytes start at h->data_start +
+ * body once the parse has returned). A non-zero return of fn stops the
+ * parse and is returned.
+ */
+typedef int (*ckpt__strings_len_fn)(void *ctx, uint64_t k, uint64_t len, uint64_t varint,
+				    uint64_t body);
+int ckpt__strings_each(const ckpt_reader *r, size_t i, ckpt__strings_len_fn fn, void *ctx,
+		       ckpt__strings_head *h, ckpt_error *err);
+
 /* Parse the lengths, then check the entry CRC over the string bytes in
  * 1 MiB steps (never holding the tensor). TF's message on a mismatch. */
 int ckpt__strings_verify(const ckpt_reader *r, size_t i, ckpt_error *err);

@@ -53,6 +53,9 @@ struct ckpt_reader {
 				     * is a multiple of it */
 	char **notes;		    /* ckpt_reader_notes: what open worked around */
 	size_t n_notes;
+	/* ckpt_reader_set_progress: told of every data read (NULL: none) */
+	void (*progress)(void *ctx, uint64_t n);
+	void *progress_ctx;
 };
 
 /* Append an empty tensor; returns it or NULL on ENOMEM. */

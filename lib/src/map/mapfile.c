@@ -188,6 +188,31 @@ int ckpt_map_load_file(const char *path, ckpt_map_entry **entries, size_t *n, ck
 	return rc;
 }
 
+int ckpt_map_to_json(const ckpt_map_entry *entries, size_t n, char **out, ckpt_error *err)
+{
+	json_t *root = json_array();
+	int bad = root == NULL;
+	*out = NULL;
+	for (size_t i = 0; i < n && !bad; i++) {
+		const ckpt_map_entry *e = &entries[i];
+		json_t *pair = json_array(), *v = NULL;
+		/* append_new takes (and on failure frees) what it is given */
+		bad = pair == NULL || json_array_append_new(root, pair) ||
+		      json_array_append_new(pair, json_string(e->ckpt)) ||
+		      json_array_append_new(pair, v = e->target_list ? json_array()
+								     : json_string(e->target));
+		for (size_t j = 0; !bad && e->target_list && j < e->n_target_list; j++)
+			bad = json_array_append_new(v, json_string(e->target_list[j])) != 0;
+	}
+	if (!bad)
+		*out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (*out)
+		return 0;
+	return ckpt__error(err, CKPT_EINVAL,
+			   "the map as JSON: a name is not valid UTF-8 (or out of memory)");
+}
+
 void ckpt_targets_free(ckpt_target_var *t, size_t n)
 {
 	if (t == NULL)

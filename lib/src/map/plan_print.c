@@ -59,7 +59,8 @@ static json_t *file_json(const ckpt_plan_file *f)
  * element's own dump is a line break to indent).
  */
 int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
-			  ckpt_sbuf *b, ckpt_error *err)
+			  ckpt__plan_json_amend amend, const void *ctx, ckpt_sbuf *b,
+			  ckpt_error *err)
 {
 	if (k == 0)
 		ckpt__sb_puts(b, "[");
@@ -72,6 +73,10 @@ int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: a name is not valid UTF-8, which JSON cannot carry",
 				   v[k]->file);
+	int rc = amend ? amend(ctx, v[k], o) : 0;
+	json_decref(rc ? o : NULL);
+	if (rc)
+		return ckpt__error(err, rc, "%s: its entry: %s", v[k]->file, ckpt_strerror(rc));
 	size_t jf = JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
 	jf |= pretty ? JSON_INDENT(2) : JSON_COMPACT;
 	char *e = json_dumps(o, jf);
@@ -102,7 +107,7 @@ int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out, ckpt_error
 	ckpt_sbuf b = CKPT_SBUF_INIT;
 	int rc = 0;
 	for (size_t k = 0; rc == 0 && k <= p->n_files; k++)
-		rc = ckpt__plan_json_chunk(p, v, k, pretty, &b, err);
+		rc = ckpt__plan_json_chunk(p, v, k, pretty, NULL, NULL, &b, err);
 	free(v);
 	if (rc) {
 		free(b.p);

@@ -43,14 +43,21 @@ int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve
  * Ownership: the caller frees the array (not the files) with free(). */
 const ckpt_plan_file **ckpt__plan_by_path(const ckpt_plan *p);
 
+/* Changes file f's JSON object obj (a json_t *) before it is printed;
+ * 0 or a status. */
+typedef int (*ckpt__plan_json_amend)(const void *ctx, const ckpt_plan_file *f, void *obj);
+
 /*
  * Append chunk k of ckpt_plan_to_json's text to b, for v = the files by
  * path: chunk k < n_files is file k's element with the separator before it
  * (chunk 0 also starts with "["); chunk n_files is the closing "]". The
- * chunks in order make exactly ckpt_plan_to_json's output.
+ * chunks in order make exactly ckpt_plan_to_json's output, each element
+ * after amend(ctx, file, element) when amend is not NULL (@mapping.json of
+ * a format that shows files elsewhere).
  */
 int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k, int pretty,
-			  ckpt_sbuf *b, ckpt_error *err);
+			  ckpt__plan_json_amend amend, const void *ctx, ckpt_sbuf *b,
+			  ckpt_error *err);
 
 #define CKPT__SUGGEST_MAX 3
 

@@ -1,6 +1,7 @@
 /*
  * --format tf: the plan as one TensorFlow V2 checkpoint, ckpt.index and
- * ckpt.data-00000-of-00001 (view.h), served from a raw view of the plan.
+ * ckpt.data-00000-of-00001 with a `checkpoint` state file naming it
+ * (view.h), served from a raw view of the plan.
  */
 #include "view/view_int.h"
 
@@ -29,8 +30,14 @@ struct tf_state {
 	struct tf_seg *seg;
 	size_t n_seg;
 	ckpt__buf index; /* the whole .index file */
-	uint32_t index_id, data_id;
+	uint32_t index_id, data_id, state_id;
 };
+
+/* The `checkpoint` state file beside them (spec/checkpoint_state.md: the
+ * CheckpointState text TF's Saver writes for one save, relative paths, no
+ * timestamps), so a copy of the mount is a checkpoint directory. */
+static const char tf_state_text[] = "model_checkpoint_path: \"" CKPT_VIEW_TF_PREFIX "\"\n"
+				    "all_model_checkpoint_paths: \"" CKPT_VIEW_TF_PREFIX "\"\n";
 
 static void tf_free(struct tf_state *tf)
 {
@@ -88,6 +95,12 @@ static int tf_seg_read(const ckpt_view *v, const struct tf_seg *sg, uint64_t off
 	return 0;
 }
 
+static uint64_t tf_seg_end(const void *ctx, size_t i)
+{
+	const struct tf_state *tf = ctx;
+	return tf->seg[i].off + tf->seg[i].size;
+}
+
 /* Reads of ckpt.index (from memory) and ckpt.data-* (segment by segment). */
 static int tf_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, size_t len,
 		   size_t *got, ckpt_error *err)
@@ -99,20 +112,14 @@ static int tf_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		return 0;
 	if (len > size - off)
 		len = (size_t)(size - off);
-	if (id == tf->index_id) {
-		memcpy(buf, tf->index.data + off, len);
+	if (id == tf->index_id || id == tf->state_id) {
+		memcpy(buf,
+		       (id == tf->index_id ? (const char *)tf->index.data : tf_state_text) + off,
+		       len);
 		*got = len;
 		return 0;
 	}
-	/* the first segment that ends after off */
-	size_t lo = 0, hi = tf->n_seg;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (tf->seg[mid].off + tf->seg[mid].size <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo = ckpt__view_seg_after(tf->n_seg, off, tf_seg_end, tf);
 	uint8_t *out = buf;
 	size_t done = 0;
 	for (size_t i = lo; i < tf->n_seg && done < len; i++) {
@@ -279,15 +286,10 @@ static int tf_build(ckpt_view *v, ckpt_error *err)
 	if (tf->seg == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	tf->n_seg = v->plan->n_files;
-	for (size_t i = 0; i < tf->n_seg; i++) {
+	for (size_t i = 0; i < tf->n_seg; i++)
 		tf->seg[i].f = &v->plan->files[i];
-		tf->seg[i].raw_id = CKPT_VIEW_NONE;
-	}
-	for (uint32_t id = 0; id < ckpt_view_count(tf->raw); id++) {
-		const ckpt_node *nd = ckpt_view_node(tf->raw, id);
-		if (nd->file != NULL)
-			tf->seg[nd->file - v->plan->files].raw_id = id;
-	}
+	for (size_t i = 0; i < tf->n_seg; i++)
+		tf->seg[i].raw_id = tf->raw->file_node[i];
 	/*
 	 * The plan is sorted by variable, then part: TF1's Saver order. Every
 	 * source CRC the data file depends on is checked, whatever --verify
@@ -319,11 +321,25 @@ static int tf_build(ckpt_view *v, ckpt_error *err)
 					   strlen(CKPT_VIEW_TF_INDEX), 0);
 	tf->data_id =
 	    ckpt__view_add_node(v, CKPT_VIEW_ROOT, CKPT_VIEW_TF_DATA, strlen(CKPT_VIEW_TF_DATA), 0);
-	if (tf->index_id == CKPT_VIEW_NONE || tf->data_id == CKPT_VIEW_NONE)
+	tf->state_id = ckpt__view_add_node(v, CKPT_VIEW_ROOT, CKPT_VIEW_TF_STATE,
+					   strlen(CKPT_VIEW_TF_STATE), 0);
+	if (tf->index_id == CKPT_VIEW_NONE || tf->data_id == CKPT_VIEW_NONE ||
+	    tf->state_id == CKPT_VIEW_NONE)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	v->n[tf->index_id].pub.size = tf->index.len;
 	v->n[tf->data_id].pub.size = off;
+	v->n[tf->state_id].pub.size = sizeof(tf_state_text) - 1;
 	return 0;
+}
+
+/* A plan file is its segment of the data file. */
+static void tf_place(const ckpt_view *v, const ckpt_plan_file *f, uint32_t *node, uint64_t *off,
+		     uint64_t *size)
+{
+	const struct tf_seg *sg = &v->tf->seg[f - v->plan->files];
+	*node = v->tf->data_id;
+	*off = sg->off;
+	*size = sg->size;
 }
 
 static int tf_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, size_t len,
@@ -335,14 +351,9 @@ static int tf_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf
 /* The data file draws from every tensor it holds. */
 static int tf_verify(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err)
 {
-	int worst = PIECE_GOOD;
 	if (id != v->tf->data_id)
 		return PIECE_GOOD;
-	for (size_t i = 0; i < v->tf->n_seg && worst != PIECE_BAD && !(rc && *rc); i++) {
-		int s = ckpt__view_pieces_state(v->tf->raw, v->tf->seg[i].raw_id, check, rc, err);
-		worst = s == PIECE_GOOD ? worst : s;
-	}
-	return worst;
+	return ckpt__view_files_state(v->tf->raw, check, rc, err);
 }
 
 static void tf_view_free(ckpt_view *v)
@@ -356,5 +367,6 @@ const struct ckpt__view_format ckpt__view_fmt_tf = {
     .build = tf_build,
     .read = tf_view_read,
     .verify = tf_verify,
+    .place = tf_place,
     .free = tf_view_free,
 };

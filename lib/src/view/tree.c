@@ -205,6 +205,10 @@ int ckpt__view_build_tree(ckpt_view *v, ckpt_error *err)
 
 	if (rc == 0)
 		scratch = (uint64_t)nf * sizeof(*order);
+	if (rc == 0)
+		rc = tree_charge(v, (uint64_t)nf * sizeof(*v->file_node), err);
+	if (rc == 0 && (v->file_node = malloc((nf ? nf : 1) * sizeof(*v->file_node))) == NULL)
+		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	if (rc == 0 && (order = ckpt__plan_by_path(v->plan)) == NULL)
 		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	for (size_t k = 0; rc == 0 && k < nf; k++) {
@@ -255,8 +259,10 @@ int ckpt__view_build_tree(ckpt_view *v, ckpt_error *err)
 		rc = file_name(v, f, &name, err);
 		if (rc == 0)
 			rc = ckpt__view_new_node(v, dir, name, 0, &id, err);
-		if (rc == 0)
+		if (rc == 0) {
 			v->n[id].pub.file = f;
+			v->file_node[f - v->plan->files] = id;
+		}
 	}
 	free(order);
 	free(stack);
@@ -272,33 +278,42 @@ static int cmp_child(const void *a, const void *b, void *ctx)
 	return r ? r : i < j ? -1 : i > j;
 }
 
-/* The shown path of node id ("a/b.npy"); its last size - 1 bytes when
- * longer. */
-static void node_path(const ckpt_view *v, uint32_t id, char *out, size_t size)
+void ckpt__view_node_path(const ckpt_view *v, uint32_t id, ckpt_sbuf *b)
 {
+	/* no recursion: a hostile path may be thousands of directories deep */
 	size_t len = 0;
 	for (uint32_t x = id; x != CKPT_VIEW_ROOT; x = v->n[x].pub.parent)
 		len += strlen(v->n[x].pub.name) + (len ? 1 : 0);
-	size_t skip = len >= size ? len - (size - 1) : 0, end = len;
+	static const char room[64] = {0};
+	size_t start = b->len;
+	for (size_t k = 0; k < len; k += sizeof(room)) /* filled from the end below */
+		ckpt__sb_putn(b, room, len - k < sizeof(room) ? len - k : sizeof(room));
+	if (b->oom)
+		return;
+	size_t end = start + len;
 	for (uint32_t x = id; x != CKPT_VIEW_ROOT; x = v->n[x].pub.parent) {
-		const char *nm = v->n[x].pub.name;
-		for (size_t k = strlen(nm); k > 0; k--)
-			if (--end >= skip)
-				out[end - skip] = nm[k - 1];
-		if (end > 0 && --end >= skip)
-			out[end - skip] = '/';
+		size_t n = strlen(v->n[x].pub.name);
+		end -= n;
+		memcpy(b->p + end, v->n[x].pub.name, n);
+		if (end > start)
+			b->p[--end] = '/';
 	}
-	out[len - skip] = '\0';
 }
 
 /* Two siblings of one name: a plan the tree cannot show. */
 static int clash(const ckpt_view *v, uint32_t a, uint32_t b, ckpt_error *err)
 {
-	char path[CKPT_ERROR_MSG_MAX / 2];
-	node_path(v, a, path, sizeof(path));
-	if (v->n[a].pub.is_dir != v->n[b].pub.is_dir)
-		return ckpt__error(err, CKPT_EINVAL, "%s is both a file and a directory", path);
-	return ckpt__error(err, CKPT_EINVAL, "two target files are both called %s", path);
+	ckpt_sbuf path = CKPT_SBUF_INIT;
+	ckpt__view_node_path(v, a, &path);
+	/* a long path: its end, which names the clash */
+	const char *p = ckpt__sb_str(&path);
+	if (path.len >= CKPT_ERROR_MSG_MAX / 2)
+		p += path.len - (CKPT_ERROR_MSG_MAX / 2 - 1);
+	int rc = v->n[a].pub.is_dir != v->n[b].pub.is_dir
+		     ? ckpt__error(err, CKPT_EINVAL, "%s is both a file and a directory", p)
+		     : ckpt__error(err, CKPT_EINVAL, "two target files are both called %s", p);
+	free(path.p);
+	return rc;
 }
 
 /* Each directory's children: a range of `children`, sorted by name. The

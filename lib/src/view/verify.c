@@ -393,6 +393,18 @@ int ckpt__view_pieces_state(const ckpt_view *v, uint32_t id, int check, int *rc,
 	return worst;
 }
 
+int ckpt__view_files_state(const ckpt_view *v, int check, int *rc, ckpt_error *err)
+{
+	int worst = PIECE_GOOD;
+	for (uint32_t id = 0; id < v->count && worst != PIECE_BAD && !(rc && *rc); id++) {
+		if (v->n[id].pub.file == NULL)
+			continue;
+		int s = ckpt__view_pieces_state(v, id, check, rc, err);
+		worst = s == PIECE_GOOD ? worst : s;
+	}
+	return worst;
+}
+
 int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err)
 {
 	int rc = 0;

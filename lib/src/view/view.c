@@ -19,6 +19,7 @@ static const struct ckpt__view_format *const formats[] = {
     &ckpt__view_fmt_raw,
     &ckpt__view_fmt_npy,
     &ckpt__view_fmt_tf,
+    &ckpt__view_fmt_safetensors,
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 
@@ -53,16 +54,28 @@ int ckpt_view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan
 int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
 			   const char *format, ckpt_error *err)
 {
+	ckpt_view_opts o = CKPT_VIEW_OPTS_INIT;
+	o.format = format;
+	return ckpt_view_build_opts(out, r, plan, &o, err);
+}
+
+int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+			 const ckpt_view_opts *o, ckpt_error *err)
+{
 	const struct ckpt__view_format *fmt = NULL;
-	int rc = find_format(format, &fmt, err);
+	int rc = find_format(o->format, &fmt, err);
 
 	*out = NULL;
 	if (rc)
 		return rc;
+	if (fmt->own_files && fmt->place == NULL)
+		return ckpt__error(err, CKPT_EINVAL, "view format '%s' does not place its files",
+				   fmt->name);
 	ckpt_view *v = calloc(1, sizeof(*v));
 	if (v == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	v->fmt = fmt;
+	v->opts = *o;
 	v->r = r;
 	v->mapping_id = CKPT_VIEW_NONE;
 	pthread_mutex_init(&v->mapping_lock, NULL);
@@ -108,6 +121,7 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 		rc = ckpt__view_serve_init(v, err);
 	if (rc == 0)
 		rc = ckpt__view_ahead_init(v, err);
+	v->opts.metadata = NULL; /* the caller's, read during the build only */
 	if (rc) {
 		ckpt_view_free(v);
 		return rc;
@@ -130,6 +144,7 @@ void ckpt_view_free(ckpt_view *v)
 	}
 	free(v->n);
 	free(v->children);
+	free(v->file_node);
 	free(v->mapping_order);
 	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);
@@ -177,7 +192,23 @@ int ckpt_view_map(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int
 		  uint64_t *fd_off, ckpt_object **pin)
 {
 	const ckpt_node *nd = ckpt_view_node(v, id);
-	if (v->fmt->splice_map == NULL || nd == NULL || nd->file == NULL || nd->is_dir)
+	/* a format with its own files (safetensors) maps them itself */
+	if (v->fmt->splice_map == NULL || nd == NULL || nd->is_dir || id == v->mapping_id ||
+	    (nd->file == NULL && !v->fmt->own_files))
 		return 0;
 	return v->fmt->splice_map(v, id, off, len, fd, fd_off, pin);
+}
+
+size_t ckpt__view_seg_after(size_t n, uint64_t d, uint64_t (*end_of)(const void *ctx, size_t i),
+			    const void *ctx)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (end_of(ctx, mid) <= d)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }

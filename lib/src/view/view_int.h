@@ -7,8 +7,9 @@
  * per-tensor cache of parsed offsets, format/strings.c); verify.c keeps
  * the checksum state of every stored piece (the one place that decides
  * what is checked and what a failure means); fmt_raw.c, fmt_npy.c,
- * fmt_tf.c are the output formats behind struct ckpt__view_format, and
- * fmt_mapping.c is @mapping.json, which every format has.
+ * fmt_tf.c, fmt_safetensors.c are the output formats behind struct
+ * ckpt__view_format, and fmt_mapping.c is @mapping.json, which every
+ * format has.
  */
 #ifndef CKPT_VIEW_INT_H
 #define CKPT_VIEW_INT_H
@@ -19,6 +20,7 @@
 
 #include "ckpt/view.h"
 #include "format/strings_int.h"
+#include "util/strbuf_int.h"
 
 /*
  * The tree of a view (its nodes, the children ranges, the names and the
@@ -96,6 +98,7 @@ enum { NODE_UNKNOWN = 0, NODE_GOOD, NODE_BAD, NODE_BAD_TAKEN /* returned by next
 
 struct ckpt_view {
 	const struct ckpt__view_format *fmt; /* the output format (view.c) */
+	ckpt_view_opts opts;		     /* as built (metadata: NULL after) */
 	const ckpt_reader *r;
 	const ckpt_plan *plan;
 	struct vnode *n;
@@ -103,6 +106,7 @@ struct ckpt_view {
 	uint32_t *children;
 	struct name_block *names;
 	struct npy_file *npy; /* npy format: one per plan file */
+	uint32_t *file_node;  /* per plan file: its node (NULL in own_files formats) */
 	uint64_t tree_bytes;  /* charged so far ... */
 	uint64_t tree_budget; /* ... and the most the tree may take */
 	/* @mapping.json (26 MB of JSON for 100,000 files) is never held whole:
@@ -131,6 +135,7 @@ struct ckpt_view {
 	_Atomic(struct cover *) *cover;
 	struct ckpt__ahead *ahead; /* the checksum helper thread (ahead.c) */
 	struct tf_state *tf;	   /* tf format only (fmt_tf.c) */
+	struct st_state *st;	   /* safetensors format only (fmt_safetensors.c) */
 	/* string tensors' parsed lengths, built on first read (strings.c) */
 	ckpt__strings_cache *strings;
 };
@@ -160,17 +165,37 @@ struct ckpt__view_format {
 	 * inside the file and len > 0. */
 	int (*read)(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, size_t len,
 		    size_t *got, ckpt_error *err);
-	/* ckpt_view_map of a plan file node; NULL: never zero-copy. */
+	/* ckpt_view_map of a file node (a plan file's, or with own_files one
+	 * the format made); NULL: never zero-copy. */
 	int (*splice_map)(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, int *fd,
 			  uint64_t *fd_off, ckpt_object **pin);
 	/* Piece state (PIECE_*) of a node that is not a plan file, as
 	 * ckpt__view_pieces_state; NULL: such nodes draw from no piece. */
 	int (*verify)(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err);
+	/* Where plan file f's bytes are shown (@mapping.json's path, offset,
+	 * size): *node holds them as the run [*off, *off + *size). NULL: the
+	 * plan file's own node, all of it (a header included); a format with
+	 * own_files must have it. */
+	void (*place)(const ckpt_view *v, const ckpt_plan_file *f, uint32_t *node, uint64_t *off,
+		      uint64_t *size);
+	/* @mapping.json: add to plan file f's entry, a jansson object (json_t *)
+	 * holding the plan's fields (plan_print.c) and where place shows it,
+	 * what the format has more (safetensors: key, data_offsets); NULL:
+	 * nothing. 0 or a status. */
+	int (*mapping_amend)(const ckpt_view *v, const ckpt_plan_file *f, void *obj);
 	/* Frees what build made (NULL: nothing). */
 	void (*free)(ckpt_view *v);
 };
 
-extern const struct ckpt__view_format ckpt__view_fmt_raw, ckpt__view_fmt_npy, ckpt__view_fmt_tf;
+extern const struct ckpt__view_format ckpt__view_fmt_raw, ckpt__view_fmt_npy, ckpt__view_fmt_tf,
+    ckpt__view_fmt_safetensors;
+
+/* view.c: the first of n segments laid back to back (segment i ends at
+ * end_of(ctx, i), ascending) that ends after byte d; n when none does.
+ * A file made of segments (tf's data file, model.safetensors) reads from
+ * there on. */
+size_t ckpt__view_seg_after(size_t n, uint64_t d, uint64_t (*end_of)(const void *ctx, size_t i),
+			    const void *ctx);
 
 /* tree.c */
 int ckpt__view_new_node(ckpt_view *v, uint32_t parent, const char *name, int is_dir, uint32_t *id,
@@ -181,6 +206,8 @@ uint32_t ckpt__view_add_node(ckpt_view *v, uint32_t parent, const char *name, si
 int ckpt__view_build_tree(ckpt_view *v, ckpt_error *err);
 /* Each directory's children sorted by name; clashes are errors. */
 int ckpt__view_link_children(ckpt_view *v, ckpt_error *err);
+/* Append node id's path below the root ("a/b.npy") to b. */
+void ckpt__view_node_path(const ckpt_view *v, uint32_t id, ckpt_sbuf *b);
 
 /* extent.c */
 int ckpt__view_measure(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *size,
@@ -236,6 +263,10 @@ void ckpt__view_ahead_free(ckpt_view *v);
 /* A reader of a file that is piece p of tensor t is at byte `front` of
  * the piece: checksum it ahead, up to a bound past front. */
 void ckpt__view_ahead(const ckpt_view *v, size_t t, size_t p, struct piece_sums *s, uint64_t front);
+/* The same over every plan file of v: what a file holding them all draws
+ * from (--format tf's data file, model.safetensors, over their raw view);
+ * stops at the first failure. */
+int ckpt__view_files_state(const ckpt_view *v, int check, int *rc, ckpt_error *err);
 
 /* fmt_mapping.c: @mapping.json */
 /* Refuse a plan whose names JSON cannot carry. */
