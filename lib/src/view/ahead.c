@@ -27,6 +27,8 @@
 
 struct ahead_job {
 	struct piece_sums *s; /* NULL: a free slot */
+	int done;	      /* nothing left to read: kept, so that the reader
+			       * does not hand it in again */
 	size_t t, p;
 	uint64_t limit;	 /* read no further than this */
 	uint64_t resume; /* when the helper ran out of work here: wake it once
@@ -90,14 +92,14 @@ static int next_step(struct ckpt__ahead *a, struct ahead_job *out, uint64_t *off
 	for (size_t k = 0; k < AHEAD_JOBS; k++) {
 		size_t i = (a->turn + k) % AHEAD_JOBS;
 		struct ahead_job *j = &a->jobs[i];
-		if (j->s == NULL)
+		if (j->s == NULL || j->done)
 			continue;
 		uint64_t g0, g1;
 		size_t at = a->v->piece_base[j->t] + j->p;
 		if (atomic_load(&a->v->verified[at]) != PIECE_UNCHECKED ||
 		    !ckpt__view_sums_gap(j->s, j->limit, &g0, &g1)) {
 			if (j->limit >= j->s->size || atomic_load(&a->v->verified[at]))
-				j->s = NULL; /* done: the piece is covered or decided */
+				j->done = 1; /* the piece is covered or decided */
 			else
 				j->resume = j->limit + AHEAD_LEAD / 2;
 			continue;
@@ -132,8 +134,8 @@ static void *helper(void *arg)
 		pthread_mutex_lock(&a->lock);
 		for (size_t i = 0; rc != 0 && i < AHEAD_JOBS; i++)
 			if (a->jobs[i].s == j.s)
-				a->jobs[i].s =
-				    NULL; /* unreadable now, or no room: the check reads it */
+				a->jobs[i].done =
+				    1; /* unreadable now, or no room: the check reads it */
 	}
 	pthread_mutex_unlock(&a->lock);
 	free(buf);
@@ -162,13 +164,17 @@ void ckpt__view_ahead(const ckpt_view *v, size_t t, size_t p, struct piece_sums 
 	for (size_t i = 0; i < AHEAD_JOBS && j == NULL; i++) {
 		if (a->jobs[i].s == s)
 			j = &a->jobs[i];
-		else if (a->jobs[i].s == NULL ||
-			 (oldest->s != NULL && a->jobs[i].used < oldest->used))
+		else if (a->jobs[i].used < oldest->used) /* a free slot's is 0 */
 			oldest = &a->jobs[i];
 	}
 	if (j == NULL) {
 		j = oldest; /* a free slot, or the least recently advanced job */
 		*j = (struct ahead_job){.s = s, .t = t, .p = p};
+	}
+	if (j->done) { /* nothing left to read for it */
+		j->used = ++a->clock;
+		pthread_mutex_unlock(&a->lock);
+		return;
 	}
 	uint64_t limit =
 	    s->size > AHEAD_LEAD && front < s->size - AHEAD_LEAD ? front + AHEAD_LEAD : s->size;
