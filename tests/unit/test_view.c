@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckpt/reader.h"
 #include "ckpt/resolve.h"
@@ -384,6 +385,7 @@ struct sv {
 	ckpt_plan *plan;
 	ckpt_view *v;
 	float *w, *c;
+	size_t w_bytes;	      /* w's; c's are SV_BYTES */
 	uint64_t build_bytes; /* data read while building the view */
 };
 
@@ -395,25 +397,28 @@ static float sv_value(size_t i, int k)
 /* maps: NULL (identity) or "a=b;c=d"; format: NULL (raw) or a format
  * name; wparts > 0: the targets c, s and w, w in wparts row parts. */
 static void sv_open_as(struct sv *f, int local, long flip, const char *maps, const char *format,
-		       int64_t wparts)
+		       int64_t wparts, int64_t wrows)
 {
 	ckpt_error err = CKPT_ERROR_INIT;
 	memset(f, 0, sizeof(*f));
 	f->dir = tu_tmpdir();
 	const char *pfx = tu_path(f->dir, "m");
-	f->w = malloc(SV_BYTES);
+	f->w_bytes = (size_t)wrows * SV_COLS * 4;
+	f->w = malloc(f->w_bytes);
 	f->c = malloc(SV_BYTES);
-	for (size_t i = 0; i < SV_BYTES / 4; i++) {
+	ck_assert(f->w && f->c);
+	for (size_t i = 0; i < f->w_bytes / 4; i++)
 		f->w[i] = sv_value(i, 1);
+	for (size_t i = 0; i < SV_BYTES / 4; i++)
 		f->c[i] = sv_value(i, 2);
-	}
 	float small[4] = {1, 2, 3, 4};
-	int64_t dims[2] = {SV_ROWS, SV_COLS}, four = 4;
+	int64_t dims[2] = {SV_ROWS, SV_COLS}, wdims[2] = {wrows, SV_COLS}, four = 4;
 	ckpt_writer *wr;
 	ck_assert_int_eq(ckpt_writer_open(&wr, pfx, &err), 0);
 	ck_assert_int_eq(ckpt_writer_add(wr, "c", CKPT_DT_FLOAT, 2, dims, f->c, SV_BYTES, &err), 0);
 	ck_assert_int_eq(ckpt_writer_add(wr, "s", CKPT_DT_FLOAT, 1, &four, small, 16, &err), 0);
-	ck_assert_int_eq(ckpt_writer_add(wr, "w", CKPT_DT_FLOAT, 2, dims, f->w, SV_BYTES, &err), 0);
+	ck_assert_int_eq(ckpt_writer_add(wr, "w", CKPT_DT_FLOAT, 2, wdims, f->w, f->w_bytes, &err),
+			 0);
 	ck_assert_int_eq(ckpt_writer_finish(wr, &err), 0);
 	ckpt_writer_close(wr);
 	if (flip >= 0) /* c is first in the data file */
@@ -443,7 +448,7 @@ static void sv_open_as(struct sv *f, int local, long flip, const char *maps, con
 	int64_t parts[2] = {wparts, 1};
 	ckpt_target_var tv[3] = {{"c", CKPT_DT_FLOAT, 2, dims, NULL},
 				 {"s", CKPT_DT_FLOAT, 1, &four, NULL},
-				 {"w", CKPT_DT_FLOAT, 2, dims, parts}};
+				 {"w", CKPT_DT_FLOAT, 2, wdims, parts}};
 	if (wparts > 0) {
 		o.targets = tv;
 		o.n_targets = 3;
@@ -458,7 +463,7 @@ static void sv_open_as(struct sv *f, int local, long flip, const char *maps, con
 
 static void sv_open(struct sv *f, int local, long flip, const char *maps)
 {
-	sv_open_as(f, local, flip, maps, NULL, 0);
+	sv_open_as(f, local, flip, maps, NULL, 0, SV_ROWS);
 }
 
 static void sv_close(struct sv *f)
@@ -636,7 +641,7 @@ START_TEST(test_view_serve_tf_build_reads_once)
 {
 	for (int64_t parts = 1; parts <= 4; parts *= 4) {
 		struct sv f;
-		sv_open_as(&f, 1, -1, NULL, "tf", parts);
+		sv_open_as(&f, 1, -1, NULL, "tf", parts, SV_ROWS);
 		ck_assert_msg(f.build_bytes == 2 * SV_BYTES + 16, "%lld parts: %llu bytes read",
 			      (long long)parts, (unsigned long long)f.build_bytes);
 		ck_assert_uint_eq(ckpt_view_verified(
@@ -644,6 +649,43 @@ START_TEST(test_view_serve_tf_build_reads_once)
 				  1);
 		sv_close(&f);
 	}
+}
+END_TEST
+
+/* Wait (at most 2000 probes) until the store has read want data bytes. */
+static uint64_t sv_wait_read(struct sv *f, uint64_t want)
+{
+	for (int probes = 0; atomic_load(&f->store->data_bytes) < want && probes < 2000; probes++)
+		usleep(10000);
+	return atomic_load(&f->store->data_bytes);
+}
+
+/*
+ * A file of 80 MiB read in sequence, its replies spliced (never seen by
+ * the view): the helper reads at most 64 MiB past the reader, waits there,
+ * goes on when the reader does, and reads the file's last bytes too, each
+ * byte once; so the last reply reads nothing more. (The helper works on
+ * its own time: the test waits for its reads, at most 2000 probes each.)
+ */
+START_TEST(test_view_serve_helper_reads_all)
+{
+	struct sv f;
+	sv_open_as(&f, 1, -1, NULL, NULL, 0, 20480);
+	uint32_t w = ckpt_view_resolve_path(f.v, "w");
+	uint64_t step = 1 << 20, lead = (uint64_t)64 << 20, off = 0;
+	for (; off < 10 * step; off += step)
+		ck_assert_int_eq(ckpt_view_may_serve(f.v, w, off, step, NULL), 0);
+	ck_assert_uint_eq(sv_wait_read(&f, off + lead), off + lead);
+	usleep(20000); /* not further */
+	ck_assert_uint_eq(atomic_load(&f.store->data_bytes), off + lead);
+	for (; off + step < f.w_bytes; off += step)
+		ck_assert_int_eq(ckpt_view_may_serve(f.v, w, off, step, NULL), 0);
+	ck_assert_msg(sv_wait_read(&f, f.w_bytes) == f.w_bytes, "the helper read %llu of %zu bytes",
+		      (unsigned long long)atomic_load(&f.store->data_bytes), f.w_bytes);
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, w, off, step, NULL), 0);
+	ck_assert_int_eq(ckpt_view_verified(f.v, w), 1);
+	ck_assert_uint_eq(atomic_load(&f.store->data_bytes), f.w_bytes);
+	sv_close(&f);
 }
 END_TEST
 
@@ -674,6 +716,7 @@ int main(void)
 	tcase_add_test(sv, test_view_serve_shared_piece);
 	tcase_add_test(sv, test_view_serve_reads_once);
 	tcase_add_test(sv, test_view_serve_tf_build_reads_once);
+	tcase_add_test(sv, test_view_serve_helper_reads_all);
 	tcase_add_test(sv, test_view_serve_free_while_ahead);
 	tcase_set_timeout(sv, 60);
 	suite_add_tcase(s, sv);

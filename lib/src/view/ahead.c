@@ -101,7 +101,9 @@ static int next_step(struct ckpt__ahead *a, struct ahead_job *out, uint64_t *off
 			if (j->limit >= j->s->size || atomic_load(&a->v->verified[at]))
 				j->done = 1; /* the piece is covered or decided */
 			else
-				j->resume = j->limit + AHEAD_LEAD / 2;
+				j->resume = j->s->size - j->limit > AHEAD_LEAD / 2
+						? j->limit + AHEAD_LEAD / 2
+						: j->s->size; /* its last bytes: at the end */
 			continue;
 		}
 		uint64_t end = g1 < j->limit ? g1 : j->limit;
