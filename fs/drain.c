@@ -190,6 +190,11 @@ void ckptfs_drain_stop(void)
 	atomic_store(&have_loop, 0);
 }
 
+int ckptfs_drain_signalled(void)
+{
+	return atomic_load(&n_signals) > 0;
+}
+
 void ckptfs_drain_remove(void)
 {
 	struct sigaction sa;

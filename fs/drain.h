@@ -19,6 +19,9 @@ int ckptfs_drain_set(struct fuse_session *se, int wait);
 void ckptfs_drain_start(void);
 /* After the loop: stop that thread. */
 void ckptfs_drain_stop(void);
+/* A signal asked the session to end (so that one ending before serving
+ * is no failure). */
+int ckptfs_drain_signalled(void);
 /* Restore the signals' default handling. */
 void ckptfs_drain_remove(void);
 

@@ -72,6 +72,9 @@ int ckptfs_load(const char *path, const struct ckptfs_opts *m, struct ckptfs_loa
 	o.casts = m->casts;
 	o.n_casts = m->n_casts;
 	o.strict = m->strict;
+	o.names_key = m->names_key;
+	o.perms = m->perms;
+	o.n_perms = m->n_perms;
 	/* no map and no targets: "show this checkpoint", every tensor as it
 	 * is; TF's {'/': '/'} rule only runs when a map or targets are given */
 	o.as_is = m->n_entries == 0 && !m->have_targets;

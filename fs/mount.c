@@ -22,6 +22,7 @@
 #include "ckpt/store_remote.h"
 #include "drain.h"
 #include "exitcodes.h"
+#include "initext.h"
 #include "load.h"
 #include "log.h"
 #include "mount.h"
@@ -205,6 +206,9 @@ static int serve(struct fuse_session *se, const struct ckptfs_opts *o)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	ckptfs_drain_stop();
+	if (!atomic_load(&serving) && ckptfs_drain_signalled())
+		return rc < 0 ? CKPTFS_EXIT_SOFTWARE
+			      : CKPTFS_EXIT_OK; /* stopped before FUSE_INIT */
 	if (!atomic_load(&serving)) {
 		/* no worker ever ran (thread creation failed, a signal) */
 		fail_line("the daemon could not start serving", "");
@@ -520,7 +524,8 @@ int ckptfs_mount(struct ckptfs_opts *o)
 			    .gid = o->have_gid ? o->gid : getgid(),
 			    .umask = o->umask,
 			    .timeout = 86400.0,
-			    .no_xattr = o->no_xattr};
+			    .no_xattr = o->no_xattr,
+			    .local = l.store == NULL};
 	warn_owner(o);
 	if (pthread_mutex_init(&fs.lock, NULL) != 0) {
 		code = CKPTFS_EXIT_SOFTWARE;
@@ -561,6 +566,10 @@ int ckptfs_mount(struct ckptfs_opts *o)
 		code = CKPTFS_EXIT_MOUNT;
 		goto out_signals;
 	}
+	/* FUSE_DIRECT_IO_ALLOW_MMAP in the INIT reply (initext.h); without
+	 * it files keep the page cache */
+	if (ckptfs_initext_install(se) != 0)
+		fs.local = 0;
 	if (!o->foreground) {
 		int rfd = -1;
 		pid_t pid = daemonize(&rfd);

@@ -16,6 +16,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@
 #include "ckpt/error.h"
 #include "drain.h"
 #include "exitcodes.h"
+#include "initext.h"
+#include "readahead.h"
 #include "splice.h"
 
 /* --verify=read: the invalidating thread, started at the first failure;
@@ -95,7 +98,8 @@ static void fill_attr(struct ckptfs *fs, uint32_t id, const ckpt_node *n, struct
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_atim = st->st_mtim = st->st_ctim = fs->mtime;
-	st->st_blksize = 65536;
+	/* coreutils sizes its reads from it: with direct_io they come as they are */
+	st->st_blksize = fs->direct_io ? 1 << 20 : 65536;
 	/* the modes of a copy the user can change and delete (cp -r keeps
 	 * them); writes still fail: the mount is read-only (EROFS) */
 	if (n->is_dir) {
@@ -119,13 +123,46 @@ static void fill_entry(struct ckptfs *fs, uint32_t id, const ckpt_node *n,
 	fill_attr(fs, id, n, &e->attr);
 }
 
+/*
+ * The largest read request, from which libfuse derives the kernel's
+ * max_pages. libfuse splices a reply only through a pipe of the reply + 4
+ * pages (and ours needs it + 2 pages); a pipe holds at most
+ * fs.pipe-max-size without CAP_SYS_RESOURCE (1 MiB by default): larger
+ * replies would be copied through a fresh buffer each (README,
+ * "The FUSE ceiling"). So: that size less 5 pages, at most 1 MiB.
+ */
+static unsigned max_request(void)
+{
+	unsigned long max = 1ul << 20;
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	if (f != NULL) {
+		unsigned long v;
+		if (fscanf(f, "%lu", &v) == 1 && v >= (256ul << 10) && v - 5 * 4096 < max)
+			max = (v - 5 * 4096) & ~4095ul;
+		fclose(f);
+	}
+	return (unsigned)max;
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct ckptfs *fs = userdata;
 	/* large reads: the kernel's default max_read is what it negotiates */
 	conn->max_readahead = conn->max_readahead > (1u << 20) ? conn->max_readahead : (1u << 20);
-	/* libfuse derives the kernel's max_pages (request size) from max_write */
-	conn->max_write = 1u << 20;
+	conn->max_write = max_request();
+	/*
+	 * Local data: files are opened direct_io, so a read reaches us as the
+	 * reader asked it (up to max_request) and is copied once, from the
+	 * shard's page cache to the reader; buffered reads come as 128 KiB
+	 * read-ahead requests and are copied twice (README "Performance").
+	 * Only where the kernel lets a direct_io file be mmap'd shared
+	 * (numpy.load(mmap_mode='r'), safetensors loaders): its mmaps still
+	 * use the page cache. Remote data keeps the page cache for re-reads.
+	 */
+	if (fs->local && ckptfs_initext_offered()) {
+		ckptfs_initext_want();
+		fs->direct_io = 1;
+	}
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
@@ -150,6 +187,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_destroy(void *userdata)
 {
 	struct ckptfs *fs = userdata;
+	/* files still open when the session ended get no release */
+	ckptfs_ra_free_all();
 	struct ckptfs_checks *c = fs->checks;
 	if (c == NULL)
 		return;
@@ -353,15 +392,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 	}
 	fi->keep_cache = 1;
+	fi->direct_io = fs->direct_io != 0;
+	/* local data: the read-ahead state of this open file (none: no hints) */
+	fi->fh = fs->local ? (uint64_t)(uintptr_t)ckptfs_ra_new() : 0;
 	ckptfs_drain_opened();
-	if (fuse_reply_open(req, fi) != 0)
-		ckptfs_drain_closed(); /* the open was interrupted: no release comes */
+	if (fuse_reply_open(req, fi) != 0) {
+		/* the open was interrupted: no release comes */
+		ckptfs_ra_free((struct ckptfs_ra *)(uintptr_t)fi->fh);
+		ckptfs_drain_closed();
+	}
 }
 
-/* A file's last handle is gone: a signal may be waiting for it (drain.c). */
+/* A file's last handle is gone: its read-ahead state is freed, and a
+ * signal may be waiting for it (drain.c). */
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino, (void)fi;
+	(void)ino;
+	ckptfs_ra_free((struct ckptfs_ra *)(uintptr_t)fi->fh);
 	ckptfs_drain_closed();
 	fuse_reply_err(req, 0);
 }
@@ -498,8 +545,41 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /*
+ * A read, then (replied: off the reader's critical path) the hint of the
+ * data file's bytes a sequential reader will ask for next (readahead.h).
+ * Only bytes that pass unchanged from one data file are hinted. The
+ * detector is asked before replying: once replied, the kernel may release
+ * the file (and op_release free its state) at any time.
+ */
+static void op_read_ahead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi)
+{
+	struct ckptfs *fs = fs_of(req);
+	struct ckptfs_ra *ra = (struct ckptfs_ra *)(uintptr_t)fi->fh;
+	uint32_t id;
+	const ckpt_node *n = node_of(fs, ino, &id);
+	uint64_t hoff, hlen, pos;
+	int hint = ra != NULL && n != NULL && !n->is_dir && off >= 0 && (uint64_t)off < n->size &&
+		   ckptfs_ra_note(ra, (uint64_t)off,
+				  n->size - (uint64_t)off < size ? (size_t)(n->size - (uint64_t)off)
+								 : size,
+				  n->size, &hoff, &hlen);
+	op_read(req, ino, size, off, fi);
+	int fd;
+	ckpt_object *pin;
+	if (!hint || !ckpt_view_map(fs->view, id, hoff, (size_t)hlen, &fd, &pos, &pin))
+		return;
+	for (uint64_t at = 0; at < hlen; at += CKPTFS_RA_CHUNK)
+		(void)posix_fadvise(
+		    fd, (off_t)(pos + at),
+		    (off_t)(hlen - at < CKPTFS_RA_CHUNK ? hlen - at : CKPTFS_RA_CHUNK),
+		    POSIX_FADV_WILLNEED);
+	ckpt_object_splice_release(pin);
+}
+
+/*
  * Extended attribute `name` of a file (user.ckpt.{dtype,shape,source,
- * source_dtype,slice}) as a new string, or NULL when it has none.
+ * source_dtype,slice,perm}) as a new string, or NULL when it has none.
  * Ownership: the caller frees the string.
  */
 static char *xattr_value(const ckpt_node *n, const char *name)
@@ -515,21 +595,24 @@ static char *xattr_value(const ckpt_node *n, const char *name)
 		return strdup(f->source_name);
 	if (strcmp(name, "user.ckpt.slice") == 0)
 		return f->part >= 0 ? strdup(f->spec) : NULL;
-	if (strcmp(name, "user.ckpt.shape") == 0) {
+	int perm = strcmp(name, "user.ckpt.perm") == 0;
+	if (strcmp(name, "user.ckpt.shape") == 0 || (perm && f->perm)) {
 		char *out = malloc((size_t)f->rank * 21 + 3), *p = out;
 		if (out == NULL)
 			return NULL;
 		*p++ = '[';
 		for (int d = 0; d < f->rank; d++)
-			p += sprintf(p, "%s%lld", d ? "," : "", (long long)f->shape[d]);
+			p += sprintf(p, "%s%lld", d ? "," : "",
+				     perm ? (long long)f->perm[d] : (long long)f->shape[d]);
 		strcpy(p, "]");
 		return out;
 	}
 	return NULL;
 }
 
-static const char *const xattr_names[] = {"user.ckpt.dtype", "user.ckpt.shape", "user.ckpt.source",
-					  "user.ckpt.source_dtype", "user.ckpt.slice"};
+static const char *const xattr_names[] = {"user.ckpt.dtype",  "user.ckpt.shape",
+					  "user.ckpt.source", "user.ckpt.source_dtype",
+					  "user.ckpt.slice",  "user.ckpt.perm"};
 
 /* The node an xattr request is about, or NULL after replying the error
  * (ENOSYS with --xattr off: the kernel remembers it and stops asking). */
@@ -702,7 +785,7 @@ const struct fuse_lowlevel_ops ckptfs_ops = {
     .readdirplus = op_readdirplus,
     .open = op_open,
     .release = op_release,
-    .read = op_read,
+    .read = op_read_ahead,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
     .statfs = op_statfs,

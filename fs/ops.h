@@ -30,6 +30,8 @@ struct ckptfs {
 	/* init with pthread_mutex_init: guards the invalidating thread */
 	pthread_mutex_t lock;
 	int splice;		      /* the kernel takes spliced replies */
+	int local;		      /* set before mounting: the data is local files */
+	int direct_io;		      /* files are opened direct_io (op_init) */
 	struct ckptfs_checks *checks; /* --verify=read (ops.c) */
 };
 

@@ -54,8 +54,16 @@ static const char *const usage[] = {
     "                      GRAPH (.meta, saved_model.pb, SavedModel dir)\n"
     "  --cast FROM=TO      re-type targets of dtype FROM (float32=bfloat16; also\n"
     "                      bf16, fp16, half, f32, float, f64, double)\n"
+    "  --perm NAME=AXES    transpose target NAME (numpy.transpose's axes, 1,0;\n"
+    "                      1:0 in -o lists), before --cast and partitions;\n"
+    "                      NAME/ : every target of that rank under the scope;\n"
+    "                      also \"perm\": [1, 0] in --targets JSON; repeatable\n"
     "  --strict            exactly TensorFlow: no re-typing; a map entry that\n"
     "                      matches nothing, a target with no source: exit 67\n"
+    "  --names readable|key  TF2 checkpoints: a target PATH/.ATTRIBUTES/\n"
+    "                      VARIABLE_VALUE is the file PATH, its optimizer slots\n"
+    "                      VAR@slots/OPT/SLOT (readable, default); key: every\n"
+    "                      target name as it is\n"
     "\n",
     "MOUNT OPTIONS (each also as -o key=value):\n"
     "  --verify none|read|mount  checksums: read (default) checks a file's tensors\n"
@@ -142,7 +150,9 @@ static const struct opt_def {
     {"map_file", required_argument, C_MAP, 1},
     {"targets", required_argument, C_MAP, 1},
     {"cast", required_argument, C_MAP, 1},
+    {"perm", required_argument, C_MAP, 1},
     {"strict", no_argument, C_MAP, 1},
+    {"names", required_argument, C_MAP, 1},
     {"tag", required_argument, C_GRAPH, 1},
     {"all", no_argument, C_GRAPH, 1},
     {"with-local", no_argument, C_GRAPH, 1},
@@ -366,12 +376,20 @@ static int apply(struct parse *p, const struct opt_def *d, const char *val)
 		rc = ckpt_cast_parse_arg(val, &m->casts[m->n_casts], &err);
 		if (rc == 0)
 			m->n_casts++;
+	} else if (strcmp(k, "perm") == 0) {
+		rc = ckpt_perm_parse_arg(val, &m->perms, &m->n_perms, &err);
 	} else if (strcmp(k, "format") == 0) {
 		static const char *const f[] = {"raw", "npy", "tf", "safetensors", NULL};
 		int i = pick(k, val, f);
 		if (i < 0)
 			return CKPTFS_EXIT_USAGE;
 		m->format = (enum ckptfs_format)i;
+	} else if (strcmp(k, "names") == 0) {
+		static const char *const v[] = {"readable", "key", NULL};
+		int i = pick(k, val, v);
+		if (i < 0)
+			return CKPTFS_EXIT_USAGE;
+		m->names_key = i == 1;
 	} else if (strcmp(k, "key-sep") == 0 || strcmp(k, "key_sep") == 0) {
 		if (strlen(val) != 1 || val[0] < 0x21 || val[0] > 0x7e)
 			return usage_error(
@@ -586,6 +604,7 @@ void ckptfs_opts_free(struct ckptfs_opts *m)
 {
 	ckpt_map_entries_free(m->entries, m->n_entries);
 	ckpt_targets_free(m->targets, m->n_targets);
+	ckpt_perm_rules_free(m->perms, m->n_perms);
 	free(m->fuse_opts);
 	free(m->log_file);
 	free(m->targets_path);

@@ -58,6 +58,9 @@ struct ckptfs_opts {
 	ckpt_cast casts[64];
 	size_t n_casts;
 	int strict;
+	int names_key; /* --names key: TF2 keys as they are, not readably */
+	ckpt_perm_rule *perms; /* --perm */
+	size_t n_perms;
 	/* mount options */
 	enum ckptfs_format format;
 	char key_sep; /* --key-sep: safetensors keys' '/' (0: as is) */

@@ -14,12 +14,19 @@ rounds; the best configuration per case is reported next to native,
 squashfuse_ll and ckptfs, with the ratio ckptfs/ceiling, and every
 configuration's figures in a second table.
 
+Case D (disk-cold, issue 14): before each read the page cache is dropped
+(/proc/sys/vm/drop_caches as root, else posix_fadvise DONTNEED on the
+files read), then the 1 GiB tensor is read through a fresh mount (dd bs=1M
+and cat) against `cat` of the same bytes as a plain file on the same disk,
+and 4 readers of the 256 MiB tensors against 4 dd of their shard ranges.
+
 Environment: BENCH_DIR (work folder, default a new one in /var/tmp, removed
 at the end), BENCH_ROUNDS (default 5), BENCH_TREE_ROUNDS (default 3),
 BENCH_SKIP_8G=1 (skip the 8 GiB RSS comparison), BENCH_OUT (JSON path),
-BENCH_CASES (the cases to run, e.g. 1,4,7 or S; default all: 1-7, S =
-the linearity of string reads, R = the remote cases R1-R5 of issue 15
-against nginx and the S3 server on loopback), BENCH_CEILING
+BENCH_CASES (the cases to run, e.g. 1,4,7 or S; default all: 1-7, D =
+disk-cold reads, S = the linearity of string reads, P = what a 4 KiB read
+of a permuted 1 GiB tensor reads (issue 12), R = the remote cases R1-R5 of
+issue 15 against nginx and the S3 server on loopback), BENCH_CEILING
 ("off", or ceiling configurations replacing CEILING_CONFIGS: option strings
 of tests/bench/ceiling separated by ";", plus bdi-ra=KiB to set the mount's
 read_ahead_kb after mounting), BENCH_CEILING_ROUNDS (the first N rounds
@@ -44,8 +51,8 @@ CEILING = os.path.join(BUILD, "tests", "bench", "ceiling")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 TREE_ROUNDS = int(os.environ.get("BENCH_TREE_ROUNDS", "3"))
 CEIL_ROUNDS = int(os.environ.get("BENCH_CEILING_ROUNDS", "3"))
-CASES = {c.strip().upper() for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,S,R").split(",") if c.strip()}
-IO_CASES = {"1", "2", "3", "4", "5", "6", "7"}
+CASES = {c.strip().upper() for c in os.environ.get("BENCH_CASES", "1,2,3,4,5,6,7,D,S,P,R").split(",") if c.strip()}
+IO_CASES = {"1", "2", "3", "4", "5", "6", "7", "D"}
 REMOTE_CASES = {"R1", "R2", "R3", "R4", "R5"}
 if "R" in CASES:
     CASES |= REMOTE_CASES
@@ -259,6 +266,23 @@ def shell_time(cmd):
     return time.perf_counter() - t0
 
 
+def drop_caches(paths):
+    """Case D: the page cache dropped (all of it as root, else paths')."""
+    subprocess.run(["sync"], check=True)
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3")
+        return
+    except OSError:
+        pass
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def gbps(nbytes, secs):
     return round(nbytes / secs / 1e9, 3)
 
@@ -389,9 +413,9 @@ def report_ceiling():
 
 
 def main():
-    unknown = CASES - IO_CASES - {"S", "R"} - REMOTE_CASES
+    unknown = CASES - IO_CASES - {"S", "P", "R"} - REMOTE_CASES
     if unknown:
-        sys.exit("bench: BENCH_CASES: unknown case(s) %s (cases: 1-7, S, R)" % ", ".join(sorted(unknown)))
+        sys.exit("bench: BENCH_CASES: unknown case(s) %s (cases: 1-7, D, S, P, R)" % ", ".join(sorted(unknown)))
     io = bool(CASES & IO_CASES)
     tools = ("squashfuse_ll", "mksquashfs", "fusermount3", "dd") if io else ("fusermount3",)
     for tool in tools:
@@ -406,6 +430,8 @@ def main():
             run(work)
         if "S" in CASES:
             run_strings(work)
+        if "P" in CASES:
+            run_perm(work)
         if CASES & REMOTE_CASES:
             run_remote(work)
     finally:
@@ -563,6 +589,26 @@ def run(work):
             c["sq_par"].append(parallel_read_time([(os.path.join(sq_mnt, "v%d" % k), 0, None)
                                                    for k in range(4)]))
             s.close()
+        # case D: disk-cold, the page cache dropped before every read
+        if want("D"):
+            cold = [shard, raw]
+            drop_caches(cold)
+            c["d_nat"].append(cat_time(raw))
+            for key, timer in (("d_dd", read_time), ("d_cat", cat_time)):
+                m = ckptfs(main_ck, mnt)
+                drop_caches(cold)
+                c[key].append(timer(big))
+                m.close()
+            drop_caches(cold)
+            c["d_par_nat"].append(parallel_read_time([(shard, off["v%d" % k], small_n)
+                                                      for k in range(4)]))
+            m = ckptfs(main_ck, mnt)
+            drop_caches(cold)
+            c["d_par"].append(parallel_read_time([(os.path.join(mnt, "v%d" % k), 0, None)
+                                                  for k in range(4)]))
+            m.close()
+            for p in (shard, raw, image):  # the other cases read from the page cache
+                subprocess.run(dd_argv(p), check=True)
         for cfg in configs if r < CEIL_ROUNDS else ():
             ceiling_round(cfg, cz[cfg], r, ceil_files, mnt, offs4k, offs128k)
 
@@ -602,6 +648,15 @@ def run(work):
     if want(7):
         result("7", "4 readers x 256 MiB, aggregate (GB/s)", gbps(4 * small_n, med(c["par_nat"])),
                gbps(4 * small_n, med(c["par"])), ratios(c["par_nat"], c["par"]), None, "GB/s")
+
+    if want("D"):
+        for key, what in (("d_dd", "dd bs=1M"), ("d_cat", "cat")):
+            result("D", "disk-cold 1 GiB, %s (GB/s)" % what, gbps(big_n, med(c["d_nat"])),
+                   gbps(big_n, med(c[key])), ratios(c["d_nat"], c[key]), 0.9, "GB/s",
+                   "page cache dropped; baseline: cat of the bytes as a plain file")
+        result("D", "disk-cold 4 readers x 256 MiB (GB/s)", gbps(4 * small_n, med(c["d_par_nat"])),
+               gbps(4 * small_n, med(c["d_par"])), ratios(c["d_par_nat"], c["d_par"]), 0.9,
+               "GB/s", "page cache dropped; baseline: 4 dd of the shard ranges")
 
     # ---- case 6, reads: squashfuse_ll vs ckptfs
     if want(6):
@@ -737,6 +792,78 @@ def run_strings(work):
     for p in os.listdir(work):
         if p.startswith("strings"):
             os.unlink(os.path.join(work, p))
+
+
+# ---------------------------------------------------------------- permuted (P)
+
+def proc_io(pid):
+    with open("/proc/%d/io" % pid) as f:
+        return {k: int(v) for k, v in (line.split(": ") for line in f.read().splitlines())}
+
+
+def run_perm(work):
+    """Case P (issue 12): a random 4 KiB pread of a permuted 1 GiB tensor
+    (float32 [8192, 32768] seen as [32768, 8192]: the 4 KiB are 1024 source
+    elements 128 KiB apart) must read a bounded number of bytes from the
+    shard, not the tensor: what the daemon reads per pread is counted in
+    its /proc/PID/io (rchar: bytes its read calls returned, the FUSE
+    request included; syscr: read calls), with readahead off on the file
+    (POSIX_FADV_RANDOM). Latency is reported beside the same tensor
+    unpermuted, on the same mount; so is a `cat` of the whole permuted
+    tensor (sequential reads are served from 8 MiB blocks of the file),
+    beside a `cat` of it unpermuted."""
+    log("case P: generating the 1 GiB tensor ...")
+    ck = os.path.join(work, "permck")
+    shard = gen({"tensors": [{"name": "big", "dtype": "float32", "shape": BIG_SHAPE,
+                              "pattern": "iota"}]}, ck)
+    mapf = os.path.join(work, "perm-map.json")
+    with open(mapf, "w") as f:
+        json.dump([["big", "big"], ["big", "t"]], f)
+    mnt = os.path.join(work, "permmnt")
+    m = ckptfs(ck, mnt, "--map-file", mapf, "--perm", "t=1,0")
+    rows_, cols = BIG_SHAPE
+    rnd = random.Random(12)
+    offs = [rnd.randrange(rows_ * cols // 1024) * 4096 for _ in range(ROUNDS * 20)]
+    rchar, syscr, lat_t, lat_b = [], [], [], []
+    try:
+        fd = os.open(os.path.join(mnt, "t"), os.O_RDONLY)
+        fb = os.open(os.path.join(mnt, "big"), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        os.posix_fadvise(fb, 0, 0, os.POSIX_FADV_RANDOM)
+        with open(shard, "rb") as sh:
+            for off in offs:
+                a = proc_io(m.proc.pid)
+                t0 = time.perf_counter_ns()
+                b = os.pread(fd, 4096, off)
+                lat_t.append((time.perf_counter_ns() - t0) / 1000.0)
+                z = proc_io(m.proc.pid)
+                rchar.append(z["rchar"] - a["rchar"])
+                syscr.append(z["syscr"] - a["syscr"])
+                t0 = time.perf_counter_ns()
+                os.pread(fb, 4096, off)
+                lat_b.append((time.perf_counter_ns() - t0) / 1000.0)
+                # element e of t is big[e % rows_][e // rows_]
+                for k in (0, 1023):
+                    e = off // 4 + k
+                    sh.seek(((e % rows_) * cols + e // rows_) * 4)
+                    if b[4 * k:4 * k + 4] != sh.read(4):
+                        raise RuntimeError("bench: case P: wrong bytes at %d" % (off + 4 * k))
+        os.close(fd)
+        os.close(fb)
+        cat_b = cat_time(os.path.join(mnt, "big"))
+        cat_t = cat_time(os.path.join(mnt, "t"))
+    finally:
+        m.close()
+    os.unlink(shard)
+    os.unlink(ck + ".index")
+    result("P", "4 KiB pread of a permuted 1 GiB tensor: bytes", 4096, max(rchar),
+           4096 / max(rchar), None, "B",
+           "daemon rchar per pread, max of %d (median %d; file 1 GiB); read calls: median %d"
+           % (len(rchar), med(rchar), med(syscr)))
+    result("P", "same, latency median (us)", round(med(lat_b), 1), round(med(lat_t), 1),
+           med(lat_b) / med(lat_t), None, "us", "baseline: the same range unpermuted")
+    result("P", "cat of the permuted 1 GiB tensor (GB/s)", gbps(GiB, cat_b), gbps(GiB, cat_t),
+           cat_b / cat_t, None, "GB/s", "baseline: cat of it unpermuted (warm shard)")
 
 
 # ---------------------------------------------------------------- remote (R)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The README's demo: build, write a sample checkpoint with our own writer,
 # mount it through a map that renames scopes, splits a variable into parts
-# and re-types to bfloat16, look around, load a file with numpy, unmount.
+# and re-types to bfloat16, look around, load a file with numpy, unmount;
+# then a TF2 checkpoint's readable tree.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -48,5 +49,13 @@ run $ckptfs "$work/model.ckpt-1000" "$npy" -o format=npy
 say "python3 -c 'import numpy; print(numpy.load(\"$npy/embed/table.npy\"))'"
 /usr/bin/python3 -c "import numpy; a = numpy.load('$npy/embed/table.npy'); print(a.dtype, a.shape); print(a)"
 run fusermount3 -u "$npy"
+
+# a TF2 checkpoint (tf.train.Checkpoint of a Keras model and Adam): readable
+build/tests/ckpt-gen scripts/demo/tf2.json "$work/tf2-1"
+run $ckptfs "$work/tf2-1" "$mnt"
+run ls -R "$mnt"
+run head -c 300 "$mnt/@object_graph.json"
+echo
+run fusermount3 -u "$mnt"
 echo
 echo "demo done: nothing is left mounted."

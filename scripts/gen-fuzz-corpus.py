@@ -410,6 +410,15 @@ TARGETS_SEEDS = {
     'strings': b'{"variables": [{"name": "s", "dtype": "string", "shape": [2]}]}',
     'huge': b'{"variables": [{"name": "a/w", "dtype": "float32", '
             b'"shape": [9223372036854775807, 2], "partitions": [4, 1]}]}',
+    'perm': b'{"variables": [{"name": "new/w", "dtype": "float32", "shape": [3, 4], '
+            b'"perm": [1, 0]}, {"name": "new/b", "dtype": "float32", "shape": [3], '
+            b'"perm": [0]}]}',
+    'perm-parts': b'{"variables": [{"name": "new/w", "dtype": "bfloat16", "shape": [3, 4], '
+                  b'"partitions": [1, 2], "perm": [1, 0]}, {"name": "new/emb/part_0", '
+                  b'"dtype": "float32", "shape": [4, 2], "perm": [1, 0]}]}',
+    'perm-bad': b'[{"name": "new/w", "dtype": "float32", "shape": [4, 3], "perm": [1, 0]}, '
+                b'{"name": "s", "dtype": "string", "shape": [2], "perm": [0]}, '
+                b'{"name": "x", "dtype": "float32", "shape": null, "perm": [7, 7]}]',
 }
 
 # writer round trip: count, then per tensor kind, rank, dims, name, data
@@ -421,6 +430,67 @@ ROUNDTRIP_SEEDS = {
     'all_kinds': bytes([7]) + b''.join(bytes([k, k % 4, 2, 3, 1, 2, 0x61 + k]) +
                                        bytes(range(96)) for k in range(7)),
     'dup_names': b'\x03\x00\x00\x00n\x01\x00\x00n\x02\x00\x00n',
+}
+
+
+# ---- TrackableObjectGraph (spec protos.md; nodes = 1) ----
+def og_ref(node_id, name):
+    return f_varint(1, node_id) + f_bytes(2, name)
+
+
+def og_attr(name, full, key, optional=False):
+    return (f_bytes(1, name) + f_bytes(2, full) + f_bytes(3, key) +
+            (f_varint(4, 1) if optional else b''))
+
+
+def og_slot(var, name, slot):
+    return f_varint(1, var) + f_bytes(2, name) + f_varint(3, slot)
+
+
+def og_node(children=(), attrs=(), slots=(), extra=b''):
+    return (b''.join(f_bytes(1, c) for c in children) +
+            b''.join(f_bytes(2, a) for a in attrs) +
+            b''.join(f_bytes(3, x) for x in slots) + extra)
+
+
+def og_graph(nodes, extra=b''):
+    return b''.join(f_bytes(1, n) for n in nodes) + extra
+
+
+VV = b'/.ATTRIBUTES/VARIABLE_VALUE'
+OBJGRAPH_SEEDS = {
+    'empty': b'',
+    # a cycle: child -> parent is the root (tensorflow/cc CyclicModule's shape)
+    'cycle': og_graph([
+        og_node([og_ref(1, b'child'), og_ref(2, b'signatures')]),
+        og_node([og_ref(0, b'parent'), og_ref(3, b'my_variable')]),
+        og_node(),
+        og_node(attrs=[og_attr(b'VARIABLE_VALUE', b'MyVariable', b'child/my_variable' + VV)]),
+    ]),
+    'slots': og_graph([
+        og_node([og_ref(1, b'w'), og_ref(2, b'optimizer')],
+                extra=f_bytes(5, f_varint(1, 1))),
+        og_node(attrs=[og_attr(b'VARIABLE_VALUE', b'w', b'w' + VV)]),
+        og_node([og_ref(4, b'iter')], slots=[og_slot(1, b'm', 3)],
+                extra=f_bytes(4, f_bytes(1, b'saver') + f_bytes(2, b'obj')) +
+                f_bytes(4, f_bytes(2, b'obj2')) + f_bytes(5, b'')),
+        og_node(attrs=[og_attr(b'VARIABLE_VALUE', b'w/m',
+                               b'w/.OPTIMIZER_SLOT/optimizer/m' + VV, True)]),
+        og_node(attrs=[og_attr(b'VARIABLE_VALUE', b'iter', b'optimizer/iter' + VV),
+                       og_attr(b'OBJECT_CONFIG_JSON', b'', b'optimizer/.ATTRIBUTES/x')]),
+    ]),
+    # unknown fields and known ones of another wire type: skipped, as TF does
+    'unknown_fields': og_graph([
+        og_node([og_ref(1, b'h\xc3\xa9')],
+                extra=f_varint(1, 7) + f_fixed32(9, 1) + f_bytes(12, b'zz')),
+        og_node(),
+    ], extra=f_varint(2, 5) + f_fixed32(3, 9)),
+    'many_nodes': og_graph([og_node([og_ref((k + 1) % 150, b'n%d' % k)])
+                            for k in range(150)]),
+    'bad_ref': og_graph([og_node([og_ref(7, b'x')]), og_node(slots=[og_slot(0, b'm', -1)])]),
+    'not_utf8': og_graph([og_node([og_ref(0, b'\xff')])]),
+    'nul_name': og_graph([og_node([og_ref(0, b'a\x00b')])]),
+    'truncated': og_graph([og_node([og_ref(0, b'abc')])])[:-2],
 }
 
 
@@ -446,7 +516,7 @@ def main():
     for n, d in SLICEKEY_SEEDS.items():
         write(os.path.join(root, 'slicekey'), n, d)
     for folder, seeds in (('map', MAP_SEEDS), ('targets', TARGETS_SEEDS),
-                          ('roundtrip', ROUNDTRIP_SEEDS)):
+                          ('roundtrip', ROUNDTRIP_SEEDS), ('objgraph', OBJGRAPH_SEEDS)):
         for n, d in seeds.items():
             write(os.path.join(root, folder), n, d)
 

@@ -176,9 +176,9 @@ def main():
                 check(False, f"{name}/{fname}: identity map rc {rc}: {err}")
                 continue
             files_ = json.loads(plan)
-            paths = sorted(f["path"] for f in files_)
-            check(paths == sorted(v["name"] for v in got),
-                  f"{name}/{fname}: plan files {paths} != targets")
+            names = sorted(f["name"] for f in files_)
+            check(names == sorted(v["name"] for v in got),
+                  f"{name}/{fname}: plan files {names} != targets")
             for f in files_:
                 check(f["source"] == f["name"] and f["slice"] == ""
                       and f["dtype"] == f["source_dtype"],

@@ -11,6 +11,7 @@ usage: mount_test.py CKPTFS CKPT_DUMP CKPT_GEN DATA_DIR
 Needs /dev/fuse and fusermount3; skips (77) without them, except under
 CI=true, where it fails. Fixtures come from $CKPT_FIXTURES.
 """
+import bisect
 import errno
 import grp
 import json
@@ -139,6 +140,8 @@ def fixtures_unmapped(root):
                 continue
             files = files_of(m.dir)
             want_paths = {escape_path(t["name"], dump) for t in dump} | {"@mapping.json"}
+            if any(t["name"] == OBJECT_GRAPH for t in dump):
+                want_paths.add("@object_graph.json")
             check(set(files) == want_paths,
                   f"{pfx}: files {sorted(files)} want {sorted(want_paths)}")
             for t in dump:
@@ -167,17 +170,82 @@ def fixtures_unmapped(root):
                         check(a.read() == b.read(), f"{pfx}: cp -r differs at {rel}")
 
 
+OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
+INVENTED = ("value", "mapping.json", "object_graph.json")
+
+
+def escape_component(c, tf2):
+    """DESIGN.md: empty, ".", "..", "@..." get "@="; in a readable TF2 tree
+    also a name ending in "@slots"."""
+    if c in ("", ".", "..") or c.startswith("@") or (tf2 and c.endswith("@slots")):
+        return "@=" + c
+    return c
+
+
+def tf2_readable(name):
+    """README "TF2 checkpoints": the readable path of an object-based key,
+    or None when it keeps its literal one."""
+    c = name.split("/")
+    if len(c) < 3 or c[-2] != ".ATTRIBUTES":
+        return None
+    path, attr = c[:-2], c[-1]
+    if path == [""]:
+        path = []  # the root object
+    if ".ATTRIBUTES" in path or path.count(".OPTIMIZER_SLOT") > 1:
+        return None
+    value = attr == "VARIABLE_VALUE"
+    if value and not path:
+        return None
+    if not value and (not attr or len(attr) > 200 or attr[0] in "=#" or attr in INVENTED):
+        return None
+    if ".OPTIMIZER_SLOT" in path:
+        s = path.index(".OPTIMIZER_SLOT")
+        var, rest = path[:s], path[s + 1:]
+        if not var or len(rest) < 2:
+            return None
+        last = var[-1]
+        if last in ("", ".", "..") or last.startswith("@") or len(last) + 6 > 255:
+            return None
+        out = [escape_component(x, True) for x in var[:-1]] + [last + "@slots"]
+        out += [escape_component(x, True) for x in rest]
+    else:
+        out = [escape_component(x, True) for x in path]
+    if not value:
+        out.append("@" + attr)
+    return "/".join(out)
+
+
+_shown = {}
+
+
+def shown_paths(names, names_key=False):
+    """{name: path in the mount} of an unmapped mount: DESIGN.md's escapes
+    and @value, and in an object-based checkpoint (unless names_key) the
+    readable paths, a clashing one kept literal."""
+    key = (tuple(names), names_key)
+    if key in _shown:
+        return _shown[key]
+    tf2 = OBJECT_GRAPH in names and not names_key
+    literal = {n: "/".join(escape_component(c, tf2) for c in n.split("/")) for n in names}
+    paths = {n: (tf2_readable(n) if tf2 else None) or literal[n] for n in names}
+    count = {}
+    for p in paths.values():
+        count[p] = count.get(p, 0) + 1
+    paths = {n: literal[n] if count[p] > 1 else p for n, p in paths.items()}
+    ordered = sorted(paths.values())
+    out = {}
+    for n, p in paths.items():
+        i = bisect.bisect_right(ordered, p)
+        below = i < len(ordered) and ordered[i].startswith(p + "/")
+        out[n] = p + "/@value" if below else p
+    _shown[key] = out
+    return out
+
+
 def escape_path(name, dump):
-    """DESIGN.md tree rules: @= escapes, @value for a name that is also a scope."""
-    comps = []
-    for c in name.split("/"):
-        if c in ("", ".", "..") or c.startswith("@"):
-            c = "@=" + c
-        comps.append(c)
-    names = {t["name"] for t in dump}
-    if any(n.startswith(name + "/") for n in names):
-        comps.append("@value")
-    return "/".join(comps)
+    """The path of tensor `name` in an unmapped mount of the checkpoint
+    that `dump` (ckpt-dump's list) describes."""
+    return shown_paths([t["name"] for t in dump])[name]
 
 
 def mapped_and_errors(root):
@@ -1029,6 +1097,85 @@ def perms():
             print("not root: other users not tried")
 
 
+MiB = 1 << 20
+
+
+def resident(path, off, n):
+    """Pages of path's [off, off + n) in the page cache (mincore, no faults)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, n, 1, 1, fd, off)  # PROT_READ, MAP_SHARED
+        if addr in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap")
+        vec = ctypes.create_string_buffer(n // 4096)
+        rc = libc.mincore(addr, n, vec)
+        libc.munmap(addr, n)
+        if rc != 0:
+            raise OSError(ctypes.get_errno(), "mincore")
+        return sum(b & 1 for b in vec.raw)
+    finally:
+        os.close(fd)
+
+
+def direct_io_and_readahead():
+    """Local data (issue 14): files opened direct_io (st_blksize 1 MiB, the
+    size coreutils reads), shared mmap still works (the INIT reply asks
+    for FUSE_DIRECT_IO_ALLOW_MMAP), and a sequential reader has the data
+    file read ahead by the daemon past what the kernel's own read-ahead of
+    the shard fetches (up to 14 MiB with this VM's 8 MiB read_ahead_kb):
+    after 3 MiB read, [15, 17) MiB of the shard are in the page cache (the
+    hint of the second request, which ends at 1 MiB, covers the rest of
+    this 32 MiB file; waited for: the hint goes after the reply, and its
+    I/O is asynchronous)."""
+    with tempfile.TemporaryDirectory() as d:
+        pfx = os.path.join(d, "ra")
+        with open(pfx + ".json", "w") as f:
+            json.dump({"tensors": [{"name": "t", "dtype": "float32", "shape": [8 * MiB],
+                                    "pattern": "random:3"}]}, f)
+        subprocess.run([GEN, pfx + ".json", pfx], check=True)
+        shard = pfx + ".data-00000-of-00001"
+        with open(shard, "rb") as f:
+            data = f.read()
+        check(len(data) == 32 * MiB, f"direct_io: shard of {len(data)} bytes")
+        fd = os.open(shard, os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+        with Mount(pfx) as m:
+            if not m.ok:
+                return
+            p = os.path.join(m.dir, "t")
+            check(os.stat(p).st_blksize == MiB,
+                  f"direct_io: st_blksize {os.stat(p).st_blksize}, not 1 MiB")
+            before = resident(shard, 15 * MiB, 2 * MiB)
+            with open(p, "rb", buffering=0) as f:
+                got = b"".join(f.read(MiB) for _ in range(3))
+            check(got == data[:3 * MiB], "direct_io: wrong bytes read")
+            n = 0
+            for _ in range(200):
+                n = resident(shard, 15 * MiB, 2 * MiB)
+                if n == 2 * MiB // 4096:
+                    break
+                time.sleep(0.05)
+            check(n == 2 * MiB // 4096,
+                  f"readahead: {n} of {2 * MiB // 4096} pages of the shard at 15-17 MiB "
+                  f"in the page cache after reading 3 MiB ({before} before)")
+            with open(p, "rb") as f:
+                import mmap
+                mm = mmap.mmap(f.fileno(), 0, mmap.MAP_SHARED, mmap.PROT_READ)
+                check(mm[5 * MiB:5 * MiB + 4096] == data[5 * MiB:5 * MiB + 4096] and
+                      mm[-4096:] == data[-4096:], "direct_io: shared mmap reads wrong bytes")
+                mm.close()
+        counts["readahead"] = n
+
+
 def main():
     root, code = preflight()
     if root is None:
@@ -1036,6 +1183,7 @@ def main():
     fixtures_unmapped(root)
     mapped_and_errors(root)
     concurrent_reads()
+    direct_io_and_readahead()
     npy_format()
     tf_format()
     tf_corrupt_source()

@@ -265,8 +265,10 @@ def st_mount(pfx, *opts, what):
     m = mt.Mount(pfx, "--format", "safetensors", *opts)
     if not m.ok:
         return m, None
-    check(sorted(os.listdir(m.dir)) == ["@mapping.json", "model.safetensors"],
-          f"{what}: files {sorted(os.listdir(m.dir))}")
+    listed = subprocess.run([CKPTFS, "--list", pfx], capture_output=True, text=True).stdout
+    tf2 = any(ln.split("\t")[0] == mt.OBJECT_GRAPH for ln in listed.splitlines())
+    want = ["@mapping.json"] + (["@object_graph.json"] if tf2 else []) + ["model.safetensors"]
+    check(sorted(os.listdir(m.dir)) == want, f"{what}: files {sorted(os.listdir(m.dir))}")
     return m, StFile(os.path.join(m.dir, "model.safetensors"), what)
 
 

@@ -19,6 +19,12 @@ static const ckpt_tensor tensors[] = {
 
 void fuzz_resolve_fixed(const ckpt_map_entry *e, size_t n, const ckpt_target_var *t, size_t nt)
 {
+	fuzz_resolve_fixed_perms(e, n, t, nt, NULL, 0);
+}
+
+void fuzz_resolve_fixed_perms(const ckpt_map_entry *e, size_t n, const ckpt_target_var *t,
+			      size_t nt, const ckpt_perm_rule *r, size_t nr)
+{
 	static const ckpt_cast cast = {CKPT_DT_FLOAT, CKPT_DT_BFLOAT16};
 	for (int mode = 0; mode < 3; mode++) {
 		ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
@@ -31,6 +37,8 @@ void fuzz_resolve_fixed(const ckpt_map_entry *e, size_t n, const ckpt_target_var
 		o.casts = &cast;
 		o.n_casts = mode == 1;
 		o.strict = mode == 2;
+		o.perms = r;
+		o.n_perms = nr;
 		o.ckpt_path = "fuzz";
 		if (ckpt_resolve(&o, tensors, sizeof(tensors) / sizeof(tensors[0]), &plan, &err))
 			continue;

@@ -15,4 +15,8 @@
  */
 void fuzz_resolve_fixed(const ckpt_map_entry *e, size_t n, const ckpt_target_var *t, size_t nt);
 
+/* As fuzz_resolve_fixed, with --perm rules r[0..nr). */
+void fuzz_resolve_fixed_perms(const ckpt_map_entry *e, size_t n, const ckpt_target_var *t,
+			      size_t nt, const ckpt_perm_rule *r, size_t nr);
+
 #endif

@@ -1,7 +1,9 @@
 /*
  * Fuzz target: a `--targets` JSON file (ckpt_targets_load_file). Targets
  * that load are printed back as JSON (ckpt_targets_to_json) and resolved,
- * with the identity map and with a scope map, over a fixed set of tensors.
+ * with the identity map and with a scope map, over a fixed set of tensors;
+ * the scope map also under --perm rules (an exact name, a scope, the root)
+ * on top of the file's own "perm"s.
  */
 #include "fuzz.h"
 
@@ -30,6 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	scope.ckpt = ckpt;
 	scope.target = target;
 	fuzz_resolve_fixed(&scope, 1, t, n);
+	ckpt_perm_rule *rules = NULL;
+	size_t nr = 0;
+	if (ckpt_perm_parse_arg("new/w=1,0", &rules, &nr, &err) == 0 &&
+	    ckpt_perm_parse_arg("new/=1:0", &rules, &nr, &err) == 0 &&
+	    ckpt_perm_parse_arg("/=0", &rules, &nr, &err) == 0)
+		fuzz_resolve_fixed_perms(&scope, 1, t, n, rules, nr);
+	ckpt_perm_rules_free(rules, nr);
 	ckpt_targets_free(t, n);
 	return 0;
 }

@@ -10,7 +10,23 @@
  *
  *   { "num_shards": N,                 optional; makes the save sharded
  *                                      with at least N shards
- *     "tensors": [ TENSOR, ... ] }     added in this order (data order)
+ *     "tensors": [ TENSOR, ... ],      added in this order (data order)
+ *     "object_graph": [ NODE, ... ] }  optional: written first as the
+ *                                      string scalar
+ *                                      _CHECKPOINTABLE_OBJECT_GRAPH, a
+ *                                      TrackableObjectGraph with these
+ *                                      nodes (an object-based checkpoint)
+ *
+ *   NODE = what @object_graph.json shows of a node ("id" is ignored; every
+ *   key optional; ids are not checked, so hostile graphs can be written):
+ *     { "children": [{"node_id": 1, "local_name": "model"}, ...],
+ *       "attributes": [{"name": "VARIABLE_VALUE", "full_name": "w",
+ *                       "checkpoint_key": "model/w/.ATTRIBUTES/VARIABLE_VALUE",
+ *                       "optional_restore": false}, ...],
+ *       "slot_variables": [{"original_variable_node_id": 2,
+ *                           "slot_name": "m", "slot_variable_node_id": 5}],
+ *       "registered_saver": {"name": "...", "object_name": "..."},
+ *       "has_checkpoint_values": true }
  *
  *   TENSOR = {
  *     "name":    "a/w",                bundle key (non-empty)
@@ -105,7 +121,9 @@
 
 #include "ckpt/dtype.h"
 #include "ckpt/error.h"
+#include "ckpt/reader.h"
 #include "ckpt/writer.h"
+#include "trackable_object_graph.pb-c.h"
 
 #define MAX_RANK CKPT_WRITER_MAX_RANK
 
@@ -721,6 +739,150 @@ static void add_tensor(ckpt_writer *w, json_t *t, int sharded)
 	g_ctx = "";
 }
 
+/* ---- the object graph ---- */
+
+typedef Tensorflow__TrackableObjectGraph__TrackableObject tobj;
+typedef Tensorflow__TrackableObjectGraph__TrackableObject__ObjectReference tref;
+typedef Tensorflow__TrackableObjectGraph__TrackableObject__SerializedTensor tattr;
+typedef Tensorflow__TrackableObjectGraph__TrackableObject__SlotVariableReference tslot;
+
+/* key of o: a string ("" when absent) */
+static char *og_str(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	if (v == NULL)
+		return (char *)"";
+	if (!json_is_string(v))
+		die("object graph: \"%s\" must be a string", key);
+	return (char *)json_string_value(v);
+}
+
+static int32_t og_id(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN ||
+	    json_integer_value(v) > INT32_MAX)
+		die("object graph: \"%s\" must be an int32", key);
+	return (int32_t)json_integer_value(v);
+}
+
+/* The list `key` of node o: *n entries, each one allocation of `size`
+ * bytes, filled by fill; the pointer array is returned. */
+static void **og_list(json_t *o, const char *key, size_t *n, size_t size,
+		      void (*fill)(void *m, json_t *e))
+{
+	json_t *a = json_object_get(o, key);
+	if (a != NULL && !json_is_array(a))
+		die("object graph: \"%s\" must be a list", key);
+	*n = a ? json_array_size(a) : 0;
+	void **p = xmalloc(*n * sizeof(*p));
+	for (size_t k = 0; k < *n; k++) {
+		json_t *e = json_array_get(a, k);
+		if (!json_is_object(e))
+			die("object graph: each of \"%s\" must be an object", key);
+		p[k] = xmalloc(size);
+		fill(p[k], e);
+	}
+	return p;
+}
+
+static void fill_ref(void *m, json_t *e)
+{
+	tref r = TENSORFLOW__TRACKABLE_OBJECT_GRAPH__TRACKABLE_OBJECT__OBJECT_REFERENCE__INIT;
+	r.node_id = og_id(e, "node_id");
+	r.local_name = og_str(e, "local_name");
+	*(tref *)m = r;
+}
+
+static void fill_attr(void *m, json_t *e)
+{
+	tattr a = TENSORFLOW__TRACKABLE_OBJECT_GRAPH__TRACKABLE_OBJECT__SERIALIZED_TENSOR__INIT;
+	a.name = og_str(e, "name");
+	a.full_name = og_str(e, "full_name");
+	a.checkpoint_key = og_str(e, "checkpoint_key");
+	a.optional_restore = json_is_true(json_object_get(e, "optional_restore"));
+	*(tattr *)m = a;
+}
+
+static void fill_slot(void *m, json_t *e)
+{
+	tslot s =
+	    TENSORFLOW__TRACKABLE_OBJECT_GRAPH__TRACKABLE_OBJECT__SLOT_VARIABLE_REFERENCE__INIT;
+	s.original_variable_node_id = og_id(e, "original_variable_node_id");
+	s.slot_name = og_str(e, "slot_name");
+	s.slot_variable_node_id = og_id(e, "slot_variable_node_id");
+	*(tslot *)m = s;
+}
+
+static void free_list(void **p, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		free(p[k]);
+	free(p);
+}
+
+static void add_object_graph(ckpt_writer *w, json_t *og)
+{
+	ckpt_error err = CKPT_ERROR_INIT;
+	if (!json_is_array(og))
+		die("\"object_graph\" must be a list of nodes");
+	g_ctx = CKPT_OBJECT_GRAPH_KEY;
+	size_t n = json_array_size(og);
+	tobj *nodes = xmalloc(n * sizeof(*nodes));
+	tobj **np = xmalloc(n * sizeof(*np));
+	Tensorflow__RegisteredSaver *savers = xmalloc(n * sizeof(*savers));
+	Tensorflow__BoolValue *has = xmalloc(n * sizeof(*has));
+	for (size_t k = 0; k < n; k++) {
+		json_t *o = json_array_get(og, k), *rs, *hv;
+		if (!json_is_object(o))
+			die("object graph: node %zu must be an object", k);
+		tobj t = TENSORFLOW__TRACKABLE_OBJECT_GRAPH__TRACKABLE_OBJECT__INIT;
+		t.children = (tref **)og_list(o, "children", &t.n_children, sizeof(tref), fill_ref);
+		t.attributes =
+		    (tattr **)og_list(o, "attributes", &t.n_attributes, sizeof(tattr), fill_attr);
+		t.slot_variables = (tslot **)og_list(o, "slot_variables", &t.n_slot_variables,
+						     sizeof(tslot), fill_slot);
+		if ((rs = json_object_get(o, "registered_saver")) != NULL) {
+			Tensorflow__RegisteredSaver r = TENSORFLOW__REGISTERED_SAVER__INIT;
+			r.name = og_str(rs, "name");
+			r.object_name = og_str(rs, "object_name");
+			savers[k] = r;
+			t.registered_saver = &savers[k];
+		}
+		if ((hv = json_object_get(o, "has_checkpoint_values")) != NULL) {
+			Tensorflow__BoolValue b = TENSORFLOW__BOOL_VALUE__INIT;
+			b.value = json_is_true(hv);
+			has[k] = b;
+			t.has_checkpoint_values = &has[k];
+		}
+		nodes[k] = t;
+		np[k] = &nodes[k];
+	}
+	Tensorflow__TrackableObjectGraph g = TENSORFLOW__TRACKABLE_OBJECT_GRAPH__INIT;
+	g.n_nodes = n;
+	g.nodes = np;
+	size_t len = tensorflow__trackable_object_graph__get_packed_size(&g);
+	char *buf = xmalloc(len);
+	tensorflow__trackable_object_graph__pack(&g, (uint8_t *)buf);
+	const char *strs[1] = {buf};
+	uint64_t lens[1] = {len};
+	if (ckpt_writer_add_strings(w, CKPT_OBJECT_GRAPH_KEY, 0, NULL, strs, lens, &err))
+		die("%s", err.msg);
+	for (size_t k = 0; k < n; k++) {
+		free_list((void **)nodes[k].children, nodes[k].n_children);
+		free_list((void **)nodes[k].attributes, nodes[k].n_attributes);
+		free_list((void **)nodes[k].slot_variables, nodes[k].n_slot_variables);
+	}
+	free(buf);
+	free(nodes);
+	free(np);
+	free(savers);
+	free(has);
+	g_ctx = "";
+}
+
 int main(int argc, char **argv)
 {
 	json_error_t jerr;
@@ -755,6 +917,12 @@ int main(int argc, char **argv)
 		die("%s", err.msg);
 	if (ns && ckpt_writer_set_shard(w, (int)json_integer_value(ns) - 1, &err))
 		die("%s", err.msg);
+	json_t *og = json_object_get(root, "object_graph");
+	if (og != NULL) {
+		if (sharded)
+			select_shard(w, NULL, 0);
+		add_object_graph(w, og);
+	}
 	json_array_foreach(tensors, i, t) add_tensor(w, t, sharded);
 	if (ckpt_writer_finish(w, &err))
 		die("%s", err.msg);

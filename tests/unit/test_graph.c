@@ -19,62 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* ---- a tiny protobuf writer ---- */
-
-typedef struct bb {
-	uint8_t *p;
-	size_t n, cap;
-} bb;
-
-static void bb_put(bb *b, const void *d, size_t n)
-{
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2 + 64;
-		b->p = realloc(b->p, b->cap);
-		ck_assert_ptr_nonnull(b->p);
-	}
-	if (n)
-		memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
-static void bb_varint(bb *b, uint64_t v)
-{
-	uint8_t x;
-	do {
-		x = (uint8_t)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			x |= 0x80;
-		bb_put(b, &x, 1);
-	} while (v);
-}
-
-static void bb_vfield(bb *b, unsigned f, uint64_t v)
-{
-	bb_varint(b, (uint64_t)f << 3);
-	bb_varint(b, v);
-}
-
-static void bb_bytes(bb *b, unsigned f, const void *d, size_t n)
-{
-	bb_varint(b, (uint64_t)f << 3 | 2);
-	bb_varint(b, n);
-	bb_put(b, d, n);
-}
-
-static void bb_str(bb *b, unsigned f, const char *s)
-{
-	bb_bytes(b, f, s, strlen(s));
-}
-
-/* Append inner as field f and free it. */
-static void bb_msg(bb *b, unsigned f, bb *inner)
-{
-	bb_bytes(b, f, inner->p, inner->n);
-	free(inner->p);
-	memset(inner, 0, sizeof(*inner));
-}
+/* ---- protobufs: the tiny writer of testutil.h ---- */
 
 static void shape_msg(bb *s, int rank, const int64_t *dims)
 {
@@ -621,7 +566,7 @@ START_TEST(test_real_graphs_read_back)
 		for (size_t k = 0; k < plan->n_files; k++) {
 			const ckpt_plan_file *f = &plan->files[k];
 			ck_assert_str_eq(f->file, f->source_name);
-			uint32_t id = ckpt_view_resolve_path(v, f->file);
+			uint32_t id = ckpt_view_resolve_path(v, f->path);
 			ck_assert_uint_ne(id, CKPT_VIEW_NONE);
 			size_t sz = (size_t)ckpt_view_node(v, id)->size, got = 0;
 			uint8_t *a = malloc(sz + 1), *b = malloc(sz + 1);

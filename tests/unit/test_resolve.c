@@ -29,9 +29,9 @@ static const ckpt_tensor sec10[] = {
 };
 
 static const ckpt_target_var sec10_store[] = {
-    {S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL},
-    {S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL},
-    {S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1},
+    {S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL, NULL},
+    {S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL, NULL},
+    {S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1, NULL},
 };
 
 static int64_t pc_start[3][2] = {{0, 0}, {34, 0}, {67, 0}};
@@ -267,9 +267,9 @@ static int64_t d10[] = {10}, p2[] = {2}, d3[] = {3}, d4[] = {4};
 START_TEST(test_slices_same_tensor)
 {
 	static const ckpt_target_var store[] = {
-	    {S("a"), CKPT_DT_FLOAT, 1, d10, p2},
-	    {S("b"), CKPT_DT_FLOAT, 1, d10, p2},
-	    {S("c"), CKPT_DT_FLOAT, 1, d10, NULL},
+	    {S("a"), CKPT_DT_FLOAT, 1, d10, p2, NULL},
+	    {S("b"), CKPT_DT_FLOAT, 1, d10, p2, NULL},
+	    {S("c"), CKPT_DT_FLOAT, 1, d10, NULL, NULL},
 	};
 	static const ckpt_tensor t[] = {{"w", CKPT_DT_FLOAT, 1, d10, 10, 1, 0}};
 	char *mixed[2] = {S("a/part_0"), S("b/part_1")};
@@ -311,7 +311,7 @@ static int64_t d2[] = {2};
 	}
 #define V1(n)                                                                                      \
 	{                                                                                          \
-		S(n), CKPT_DT_FLOAT, 1, d2, NULL                                                   \
+		S(n), CKPT_DT_FLOAT, 1, d2, NULL, NULL                                             \
 	}
 
 START_TEST(test_root_forms)
@@ -459,8 +459,8 @@ START_TEST(test_scope_onto_partitioned)
 	 * a slot of a part collapses into new/w and is not restored */
 	static int64_t d6_2[] = {6, 2}, p3_1[] = {3, 1};
 	static const ckpt_target_var store[] = {
-	    {S("new/w"), CKPT_DT_FLOAT, 2, d6_2, p3_1},
-	    {S("new/w/part_0/Adam"), CKPT_DT_FLOAT, 2, d6_2, NULL},
+	    {S("new/w"), CKPT_DT_FLOAT, 2, d6_2, p3_1, NULL},
+	    {S("new/w/part_0/Adam"), CKPT_DT_FLOAT, 2, d6_2, NULL, NULL},
 	};
 	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 2, d6_2, 12, 1, 0}};
 	run r;
@@ -538,12 +538,138 @@ START_TEST(test_tf2_object_names)
 }
 END_TEST
 
+/* The shown path of the file called `file` in p (fails when none). */
+static const char *path_of(const ckpt_plan *p, const char *file)
+{
+	for (size_t i = 0; i < p->n_files; i++)
+		if (strcmp(p->files[i].file, file) == 0)
+			return p->files[i].path;
+	ck_abort_msg("no file %s in the plan", file);
+	return NULL;
+}
+
+#define OG                                                                                         \
+	{                                                                                          \
+		"_CHECKPOINTABLE_OBJECT_GRAPH", CKPT_DT_STRING, 0, NULL, 1, 1, 0                   \
+	}
+#define VV "/.ATTRIBUTES/VARIABLE_VALUE"
+
+/* README "TF2 checkpoints": each key and the path the readable tree shows
+ * it at, written from the README's rules. */
+static const char *const tf2_paths[][2] = {
+    {"_CHECKPOINTABLE_OBJECT_GRAPH", "_CHECKPOINTABLE_OBJECT_GRAPH"},
+    {"a" VV, "a/@value"}, /* a variable that is also a scope */
+    {"a/b" VV, "a/b"},
+    {"a/b/.OPTIMIZER_SLOT/optimizer/m" VV, "a/b@slots/optimizer/m"},
+    {"a/b/.OPTIMIZER_SLOT/optimizer/base/v" VV, "a/b@slots/optimizer/base/v"},
+    {"a/.OPTIMIZER_SLOT/opt/m" VV, "a@slots/opt/m"},
+    {"k/.OPTIMIZER_SLOT//m" VV, "k@slots/@=/m"}, /* the root as the optimizer */
+    {"net/.ATTRIBUTES/OBJECT_CONFIG_JSON", "net/@OBJECT_CONFIG_JSON"},
+    {"/.ATTRIBUTES/py_state", "@py_state"}, /* the root's attribute */
+    {"a..b/x.Sy" VV, "a..b/x.Sy"},	    /* TF's own escapes stay */
+    {"x@slots" VV, "@=x@slots"},	    /* a real name ending in @slots */
+    {"q/x@slots/.ATTRIBUTES/table", "q/@=x@slots/@table"},
+    {"@w" VV, "@=@w/@value"},
+    /* no readable form: literal */
+    {"@w/.OPTIMIZER_SLOT/o/m" VV, "@=@w/.OPTIMIZER_SLOT/o/m/.ATTRIBUTES/VARIABLE_VALUE"},
+    {"/.ATTRIBUTES/VARIABLE_VALUE", "@=/.ATTRIBUTES/VARIABLE_VALUE"},
+    {".ATTRIBUTES/VARIABLE_VALUE", ".ATTRIBUTES/VARIABLE_VALUE"},
+    {"t/.ATTRIBUTES/value", "t/.ATTRIBUTES/value"},
+    {"t/.ATTRIBUTES/=x", "t/.ATTRIBUTES/=x"},
+    {"t/.ATTRIBUTES/", "t/.ATTRIBUTES/@="},
+    {"t/.ATTRIBUTES/a/.ATTRIBUTES/b", "t/.ATTRIBUTES/a/.ATTRIBUTES/b"},
+    {"s/.OPTIMIZER_SLOT/m" VV, "s/.OPTIMIZER_SLOT/m/.ATTRIBUTES/VARIABLE_VALUE"},
+    {"u/.OPTIMIZER_SLOT/o/.OPTIMIZER_SLOT/m" VV,
+     "u/.OPTIMIZER_SLOT/o/.OPTIMIZER_SLOT/m/.ATTRIBUTES/VARIABLE_VALUE"},
+    /* a clash with a key of its own: the TF2 one keeps its literal path */
+    {"c", "c/@value"},
+    {"c" VV, "c/.ATTRIBUTES/VARIABLE_VALUE"},
+    {"d/e", "d/e"},
+    {"d/e@slots/o/m", "d/@=e@slots/o/m"}, /* in a readable tree */
+};
+
+START_TEST(test_tf2_readable_paths)
+{
+	ckpt_tensor t[N(tf2_paths)];
+	for (size_t i = 0; i < N(tf2_paths); i++)
+		t[i] = (ckpt_tensor)F1(tf2_paths[i][0]);
+	t[0] = (ckpt_tensor)OG;
+	run r;
+	run_init(&r, NULL, 0);
+	r.o.as_is = 1;
+	expect_ok(&r, t, N(t), N(t));
+	ck_assert_int_eq(r.plan->tf2_names, 1);
+	for (size_t i = 0; i < N(tf2_paths); i++)
+		ck_assert_str_eq(path_of(r.plan, tf2_paths[i][0]), tf2_paths[i][1]);
+	/* names, sources: the keys */
+	for (size_t i = 0; i < r.plan->n_files; i++) {
+		ck_assert_str_eq(r.plan->files[i].var, r.plan->files[i].file);
+		ck_assert_str_eq(r.plan->files[i].source_name, r.plan->files[i].file);
+	}
+	done(&r);
+	/* --names key, or a checkpoint without an object graph: literal */
+	for (int k = 0; k < 2; k++) {
+		run_init(&r, NULL, 0);
+		r.o.as_is = 1;
+		r.o.names_key = k == 0;
+		expect_ok(&r, t + k, N(t) - (size_t)k, N(t) - (size_t)k);
+		ck_assert_int_eq(r.plan->tf2_names, 0);
+		ck_assert_str_eq(path_of(r.plan, "a/b" VV), "a/b/.ATTRIBUTES/VARIABLE_VALUE");
+		ck_assert_str_eq(path_of(r.plan, "a" VV), "a/.ATTRIBUTES/VARIABLE_VALUE");
+		ck_assert_str_eq(path_of(r.plan, "x@slots" VV),
+				 "x@slots/.ATTRIBUTES/VARIABLE_VALUE");
+		ck_assert_str_eq(path_of(r.plan, "d/e@slots/o/m"), "d/e@slots/o/m");
+		ck_assert_str_eq(path_of(r.plan, "c"), "c/@value");
+		done(&r);
+	}
+}
+END_TEST
+
+/* Target names after the map are what is shown readably; a partitioned
+ * variable's parts stay together, also when they fall back. */
+START_TEST(test_tf2_readable_targets)
+{
+	static int64_t d4_2[] = {4, 2}, p2_1[] = {2, 1};
+	static const ckpt_tensor t[] = {OG,
+					{"m/u" VV, CKPT_DT_FLOAT, 2, d4_2, 8, 1, 0},
+					{"m/v" VV, CKPT_DT_FLOAT, 2, d4_2, 8, 1, 0},
+					{"m/w" VV, CKPT_DT_FLOAT, 2, d4_2, 8, 1, 0}};
+	static const ckpt_target_var store[] = {
+	    {S("n/w" VV), CKPT_DT_FLOAT, 2, d4_2, p2_1, NULL},
+	    {S("n/v" VV), CKPT_DT_FLOAT, 2, d4_2, p2_1, NULL},
+	    {S("n/v/part_1" VV), CKPT_DT_FLOAT, 2, d4_2, NULL, NULL},
+	};
+	run r;
+	run_init(&r, NULL, 0);
+	add(&r, "m/", "net/");
+	expect_ok(&r, t, N(t), 3);
+	ck_assert_str_eq(path_of(r.plan, "net/w" VV), "net/w");
+	ck_assert_str_eq(r.plan->files[2].var, "net/w" VV);
+	ck_assert_str_eq(r.plan->files[2].source_name, "m/w" VV);
+	done(&r);
+	/* n/v's part_1 and the variable n/v/part_1 would both be n/v/part_1 */
+	run_init(&r, store, N(store));
+	add(&r, "m/w" VV, "n/w" VV);
+	add(&r, "m/v" VV, "n/v" VV);
+	add(&r, "m/u" VV, "n/v/part_1" VV);
+	expect_ok(&r, t, N(t), 5);
+	ck_assert_str_eq(path_of(r.plan, "n/w" VV "/part_0"), "n/w/part_0");
+	ck_assert_str_eq(path_of(r.plan, "n/w" VV "/part_1"), "n/w/part_1");
+	ck_assert_str_eq(path_of(r.plan, "n/v" VV "/part_0"),
+			 "n/v/.ATTRIBUTES/VARIABLE_VALUE/part_0");
+	ck_assert_str_eq(path_of(r.plan, "n/v" VV "/part_1"),
+			 "n/v/.ATTRIBUTES/VARIABLE_VALUE/part_1");
+	ck_assert_str_eq(path_of(r.plan, "n/v/part_1" VV), "n/v/part_1/.ATTRIBUTES/VARIABLE_VALUE");
+	done(&r);
+}
+END_TEST
+
 /* ---- partition maths (slices_and_partitions.md §3) ---- */
 
 static void parts_case(int rank, int64_t *dims, int64_t *parts, size_t nfiles,
 		       const char *const *specs)
 {
-	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, rank, dims, parts};
+	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, rank, dims, parts, NULL};
 	ckpt_tensor t = {"x", CKPT_DT_FLOAT, rank, dims, 0, 1, 0};
 	run r;
 	run_init(&r, &v, 1);
@@ -589,7 +715,7 @@ START_TEST(test_partition_errors)
 {
 	static int64_t p0_1[] = {0, 1}, p2_2[] = {2, 2}, p4[] = {4};
 	static const ckpt_tensor t[] = {{"x", CKPT_DT_FLOAT, 2, d100, 10000, 1, 0}};
-	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, 2, d100, p0_1};
+	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, 2, d100, p0_1, NULL};
 	run r;
 	run_init(&r, &v, 1);
 	expect_err(&r, t, 1,
@@ -601,13 +727,13 @@ START_TEST(test_partition_errors)
 		   "target variable x: Can only slice a variable "
 		   "along one dimension: shape: (100, 100), partitioning: "
 		   "[2, 2]");
-	ckpt_target_var s = {S("x"), CKPT_DT_FLOAT, 0, NULL, p4};
+	ckpt_target_var s = {S("x"), CKPT_DT_FLOAT, 0, NULL, p4, NULL};
 	run_init(&r, &s, 1);
 	expect_err(&r, t, 1,
 		   "target variable x: A partitioned Variable must "
 		   "have rank at least 1, shape: ()");
 	/* more parts than rows: the empty part fails at restore */
-	ckpt_target_var w = {S("x"), CKPT_DT_FLOAT, 1, d3, p4};
+	ckpt_target_var w = {S("x"), CKPT_DT_FLOAT, 1, d3, p4, NULL};
 	static const ckpt_tensor t3[] = {{"x", CKPT_DT_FLOAT, 1, d3, 3, 1, 0}};
 	run_init(&r, &w, 1);
 	expect_err(&r, t3, 1,
@@ -627,7 +753,7 @@ END_TEST
 START_TEST(test_runtime_spec_shape)
 {
 	static int64_t d10_3[] = {10, 3}, d10_4[] = {10, 4}, p2_1[] = {2, 1};
-	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 2, d10_3, p2_1}};
+	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 2, d10_3, p2_1, NULL}};
 	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 2, d10_4, 40, 1, 0}};
 	run r;
 	run_init(&r, store, 1);
@@ -641,7 +767,7 @@ END_TEST
 
 START_TEST(test_runtime_assign_shape)
 {
-	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 1, d3, NULL}};
+	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_FLOAT, 1, d3, NULL, NULL}};
 	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 1, d4, 4, 1, 0}};
 	run r;
 	run_init(&r, store, 1);
@@ -683,9 +809,9 @@ END_TEST
 START_TEST(test_strict_and_casts)
 {
 	static const ckpt_target_var f64[] = {
-	    {S("new_scope_1/var1"), CKPT_DT_DOUBLE, 2, d20_2, NULL}};
+	    {S("new_scope_1/var1"), CKPT_DT_DOUBLE, 2, d20_2, NULL, NULL}};
 	static const ckpt_target_var str[] = {
-	    {S("new_scope_1/var1"), CKPT_DT_STRING, 2, d20_2, NULL}};
+	    {S("new_scope_1/var1"), CKPT_DT_STRING, 2, d20_2, NULL, NULL}};
 	run r;
 	/* explicit target dtype differs: converted unless strict */
 	run_init(&r, f64, 1);
@@ -746,7 +872,7 @@ END_TEST
 START_TEST(test_strict_reslice_dtype)
 {
 	/* half can be read whole, but not re-sliced by RestoreV2 */
-	static const ckpt_target_var store[] = {{S("w"), CKPT_DT_HALF, 1, d4, p2}};
+	static const ckpt_target_var store[] = {{S("w"), CKPT_DT_HALF, 1, d4, p2, NULL}};
 	static const ckpt_tensor t[] = {{"w", CKPT_DT_HALF, 1, d4, 4, 1, 0}};
 	run r;
 	run_init(&r, store, 1);
@@ -1084,8 +1210,8 @@ END_TEST
 START_TEST(test_plan_printers)
 {
 	static int64_t d2_3[] = {2, 3}, p2_1[] = {2, 1};
-	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_BFLOAT16, 2, d2_3, p2_1},
-						{S("new/s"), CKPT_DT_STRING, 1, d2, NULL}};
+	static const ckpt_target_var store[] = {{S("new/w"), CKPT_DT_BFLOAT16, 2, d2_3, p2_1, NULL},
+						{S("new/s"), CKPT_DT_STRING, 1, d2, NULL, NULL}};
 	static const ckpt_tensor t[] = {{"old/w", CKPT_DT_FLOAT, 2, d2_3, 6, 1, 0},
 					{"old/s", CKPT_DT_STRING, 1, d2, 2, 1, 0}};
 	run r;
@@ -1158,7 +1284,7 @@ START_TEST(test_hostile_inputs)
 	ck_assert_int_eq(r.rc, CKPT_ERANGE);
 	/* too many partitions */
 	static int64_t many[] = {1 << 20}, pm[] = {1 << 20};
-	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, 1, many, pm};
+	ckpt_target_var v = {S("x"), CKPT_DT_FLOAT, 1, many, pm, NULL};
 	run_init(&r, &v, 1);
 	go(&r, t, 1);
 	ck_assert_int_eq(r.rc, CKPT_ERANGE);
@@ -1200,6 +1326,8 @@ int main(void)
 	tcase_add_test(tc, test_scope_onto_partitioned);
 	tcase_add_test(tc, test_slot_variables);
 	tcase_add_test(tc, test_tf2_object_names);
+	tcase_add_test(tc, test_tf2_readable_paths);
+	tcase_add_test(tc, test_tf2_readable_targets);
 	tcase_add_test(tc, test_processing_order);
 	tcase_add_test(tc, test_inferred_targets);
 	tcase_add_test(tc, test_unmatched_warnings);

@@ -446,9 +446,10 @@ static void sv_open_as(struct sv *f, int local, long flip, const char *maps, con
 	o.n_entries = ne;
 	o.ckpt_path = pfx;
 	int64_t parts[2] = {wparts, 1};
-	ckpt_target_var tv[3] = {{"c", CKPT_DT_FLOAT, 2, dims, NULL},
-				 {"s", CKPT_DT_FLOAT, 1, &four, NULL},
-				 {"w", CKPT_DT_FLOAT, 2, wdims, parts}};
+	ckpt_target_var tv[3] = {
+	    {.name = "c", .dtype = CKPT_DT_FLOAT, .rank = 2, .dims = dims},
+	    {.name = "s", .dtype = CKPT_DT_FLOAT, .rank = 1, .dims = &four},
+	    {.name = "w", .dtype = CKPT_DT_FLOAT, .rank = 2, .dims = wdims, .partitions = parts}};
 	if (wparts > 0) {
 		o.targets = tv;
 		o.n_targets = 3;

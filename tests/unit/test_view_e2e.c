@@ -420,9 +420,9 @@ static int64_t d20_2[] = {20, 2}, d50_4[] = {50, 4}, d100[] = {100, 100};
 static int64_t p5_1[] = {5, 1};
 
 static const ckpt_target_var sec10_store[] = {
-    {S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL},
-    {S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL},
-    {S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1},
+    {S("new_scope_1/var1"), CKPT_DT_FLOAT, 2, d20_2, NULL, NULL},
+    {S("new_scope_2/var2"), CKPT_DT_FLOAT, 2, d50_4, NULL, NULL},
+    {S("new_scope_2/var3"), CKPT_DT_FLOAT, 2, d100, p5_1, NULL},
 };
 
 static void sec10_open(env *e, const char **prefix, const pair *map, size_t n)
@@ -638,18 +638,18 @@ START_TEST(test_reslice_everything)
 		return;
 	const char *ck = gen("reslice", reslice_json);
 	const ckpt_target_var tv[] = {
-	    {S("n/rows5"), CKPT_DT_FLOAT, 2, d11_6, p51},	/* 3 row slices -> 5 */
-	    {S("n/rows_cols"), CKPT_DT_FLOAT, 2, d11_6, p14},	/* rows -> column parts */
-	    {S("n/rows_cols6"), CKPT_DT_DOUBLE, 2, d11_6, p16}, /* + cast, 1-wide columns */
-	    {S("n/rows_whole"), CKPT_DT_FLOAT, 2, d11_6, NULL}, /* partitioned -> whole */
-	    {S("n/rows_bf16"), CKPT_DT_BFLOAT16, 2, d11_6, p31},
-	    {S("n/blocks4"), CKPT_DT_INT32, 2, d4_6, p14}, /* 2x2 blocks -> 4 cols */
-	    {S("n/blocks_whole"), CKPT_DT_INT64, 2, d4_6, NULL},
-	    {S("n/blocks_rows"), CKPT_DT_INT8, 2, d4_6, p31},
-	    {S("n/whole3"), CKPT_DT_FLOAT, 2, d7_5, p31}, /* whole -> partitioned */
-	    {S("n/whole_cols"), CKPT_DT_FLOAT, 2, d7_5, p14},
-	    {S("n/cube_last"), CKPT_DT_FLOAT, 3, d4_3_5, p115}, /* strided gathers */
-	    {S("n/cube_first"), CKPT_DT_DOUBLE, 3, d4_3_5, p411},
+	    {S("n/rows5"), CKPT_DT_FLOAT, 2, d11_6, p51, NULL},	      /* 3 row slices -> 5 */
+	    {S("n/rows_cols"), CKPT_DT_FLOAT, 2, d11_6, p14, NULL},   /* rows -> column parts */
+	    {S("n/rows_cols6"), CKPT_DT_DOUBLE, 2, d11_6, p16, NULL}, /* + cast, 1-wide columns */
+	    {S("n/rows_whole"), CKPT_DT_FLOAT, 2, d11_6, NULL, NULL}, /* partitioned -> whole */
+	    {S("n/rows_bf16"), CKPT_DT_BFLOAT16, 2, d11_6, p31, NULL},
+	    {S("n/blocks4"), CKPT_DT_INT32, 2, d4_6, p14, NULL}, /* 2x2 blocks -> 4 cols */
+	    {S("n/blocks_whole"), CKPT_DT_INT64, 2, d4_6, NULL, NULL},
+	    {S("n/blocks_rows"), CKPT_DT_INT8, 2, d4_6, p31, NULL},
+	    {S("n/whole3"), CKPT_DT_FLOAT, 2, d7_5, p31, NULL}, /* whole -> partitioned */
+	    {S("n/whole_cols"), CKPT_DT_FLOAT, 2, d7_5, p14, NULL},
+	    {S("n/cube_last"), CKPT_DT_FLOAT, 3, d4_3_5, p115, NULL}, /* strided gathers */
+	    {S("n/cube_first"), CKPT_DT_DOUBLE, 3, d4_3_5, p411, NULL},
 	};
 	const pair m[] = {
 	    {"rows", "n/rows5"},	  {"rows", "n/rows_cols"},     {"rows", "n/rows_cols6"},
@@ -687,7 +687,7 @@ START_TEST(test_reslice_matches_reader)
 	if (gen_path == NULL)
 		return;
 	const char *ck = gen("reslice", reslice_json);
-	const ckpt_target_var tv[] = {{S("x"), CKPT_DT_FLOAT, 3, d4_3_5, p115}};
+	const ckpt_target_var tv[] = {{S("x"), CKPT_DT_FLOAT, 3, d4_3_5, p115, NULL}};
 	const pair m[] = {{"cube", "x"}};
 	env e;
 	env_open(&e, ck, m, 1, tv, 1, NULL, 0);
@@ -846,8 +846,9 @@ START_TEST(test_property_random_maps)
 		for (int k = 0; k < PT_TENSORS; k++) {
 			struct pt_tensor *t = &pt[k];
 			snprintf(tnames[k], sizeof(tnames[k]), "dst/%s", t->name + 4);
-			tv[k] = (ckpt_target_var){tnames[k], t->via_cast ? t->dt : t->to, t->rank,
-						  t->dims, t->target_parts ? t->tparts : NULL};
+			tv[k] = (ckpt_target_var){
+			    tnames[k], t->via_cast ? t->dt : t->to,	   t->rank,
+			    t->dims,   t->target_parts ? t->tparts : NULL, NULL};
 		}
 		const pair m[] = {{"src/", "dst/"}};
 		env e;
@@ -894,7 +895,7 @@ START_TEST(test_fixture_bfloat16_parts)
 	int64_t *layouts[2] = {p2_1, p1_4};
 	for (int l = 0; l < 2; l++) {
 		const ckpt_target_var tv[] = {
-		    {S("new/emb_scope/embeddings"), CKPT_DT_BFLOAT16, 2, d5_16, layouts[l]}};
+		    {S("new/emb_scope/embeddings"), CKPT_DT_BFLOAT16, 2, d5_16, layouts[l], NULL}};
 		const pair m[] = {{"some_scope/", "new/emb_scope/"}};
 		env e;
 		env_open(&e, ck, m, 1, tv, 1, NULL, 0);

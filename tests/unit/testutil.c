@@ -133,6 +133,55 @@ int tu_open_checked(ckpt_reader **r, const char *path, ckpt_error *err)
 	return rc;
 }
 
+void bb_put(bb *b, const void *d, size_t n)
+{
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2 + 64;
+		b->p = realloc(b->p, b->cap);
+		ck_assert_ptr_nonnull(b->p);
+	}
+	if (n)
+		memcpy(b->p + b->n, d, n);
+	b->n += n;
+}
+
+void bb_varint(bb *b, uint64_t v)
+{
+	uint8_t x;
+	do {
+		x = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			x |= 0x80;
+		bb_put(b, &x, 1);
+	} while (v);
+}
+
+void bb_vfield(bb *b, unsigned f, uint64_t v)
+{
+	bb_varint(b, (uint64_t)f << 3);
+	bb_varint(b, v);
+}
+
+void bb_bytes(bb *b, unsigned f, const void *d, size_t n)
+{
+	bb_varint(b, (uint64_t)f << 3 | 2);
+	bb_varint(b, n);
+	bb_put(b, d, n);
+}
+
+void bb_str(bb *b, unsigned f, const char *s)
+{
+	bb_bytes(b, f, s, strlen(s));
+}
+
+void bb_msg(bb *b, unsigned f, bb *inner)
+{
+	bb_bytes(b, f, inner->p, inner->n);
+	free(inner->p);
+	memset(inner, 0, sizeof(*inner));
+}
+
 ckpt_tensor *tu_tensors(const ckpt_reader *r)
 {
 	size_t n = ckpt_reader_count(r);

@@ -42,6 +42,18 @@ void tu_truncate(const char *path, long new_size);
  * NULL. Ownership: as ckpt_reader_open. */
 int tu_open_checked(ckpt_reader **r, const char *path, ckpt_error *err);
 
+/* A tiny protobuf writer for hand-made messages (graphs, object graphs). */
+typedef struct bb {
+	uint8_t *p;
+	size_t n, cap;
+} bb;
+void bb_put(bb *b, const void *d, size_t n);
+void bb_varint(bb *b, uint64_t v);
+void bb_vfield(bb *b, unsigned f, uint64_t v); /* varint field */
+void bb_bytes(bb *b, unsigned f, const void *d, size_t n);
+void bb_str(bb *b, unsigned f, const char *s);
+/* Append inner as field f and free it. */
+void bb_msg(bb *b, unsigned f, bb *inner);
 /* A copy of r's tensor table (what ckpt_resolve takes), never NULL.
  * Ownership: the caller frees it with free(). */
 ckpt_tensor *tu_tensors(const ckpt_reader *r);

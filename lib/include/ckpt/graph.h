@@ -117,7 +117,8 @@ int ckpt_graph_take_targets(ckpt_graph *g, ckpt_target_var **out, size_t *n, ckp
  * The target list as the JSON --targets reads:
  * {"variables": [{"name", "dtype", "shape", "partitions"}, ...]}; an
  * unknown rank is "shape": null, an unknown dimension -1; "partitions" only
- * for partitioned variables. Ownership: free *out with free().
+ * for partitioned variables, "perm" only for permuted ones. Ownership:
+ * free *out with free().
  */
 int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out, ckpt_error *err);
 

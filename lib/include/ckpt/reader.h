@@ -122,6 +122,10 @@ enum ckpt_format ckpt_reader_format(const ckpt_reader *r);
 size_t ckpt_reader_count(const ckpt_reader *r);
 const ckpt_tensor *ckpt_reader_tensor(const ckpt_reader *r, size_t i);
 
+/* The tensor of an object-based (TF2) checkpoint that holds its object
+ * graph: a string scalar, a serialized TrackableObjectGraph. */
+#define CKPT_OBJECT_GRAPH_KEY "_CHECKPOINTABLE_OBJECT_GRAPH"
+
 /* Index of the tensor named `name`, or CKPT_ENOTFOUND. */
 int ckpt_reader_find(const ckpt_reader *r, const char *name, size_t *index_out);
 

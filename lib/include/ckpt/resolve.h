@@ -55,6 +55,10 @@ typedef struct ckpt_map_entry {
  * known, >= 0). partitions is NULL (not partitioned) or rank counts as a
  * TF partitioner returns them ([5, 1], [1, 4]): then the variable is stored
  * as parts `<name>/part_<i>` (spec slices_and_partitions.md §3).
+ * perm is NULL or rank axes, a permutation of 0..rank-1 as
+ * numpy.transpose takes it: the variable is its source tensor transposed,
+ * its axis d being the source's axis perm[d]. dims (and partitions) are
+ * the variable's own, i.e. of the permuted tensor.
  */
 typedef struct ckpt_target_var {
 	char *name;
@@ -62,6 +66,7 @@ typedef struct ckpt_target_var {
 	int rank;
 	int64_t *dims;
 	int64_t *partitions;
+	int *perm;
 } ckpt_target_var;
 
 /* --cast FROM=TO. */
@@ -69,6 +74,19 @@ typedef struct ckpt_cast {
 	ckpt_dtype from;
 	ckpt_dtype to;
 } ckpt_cast;
+
+/*
+ * --perm NAME=AXES: give target variable NAME (or, when NAME ends in '/',
+ * every target variable under that scope whose rank is `rank` and whose
+ * dtype is not string or variant; "/" is every target) the permutation
+ * axes[0..rank) (see ckpt_target_var.perm). An exact NAME beats a scope,
+ * a longer scope a shorter one; a rule replaces a "perm" of --targets.
+ */
+typedef struct ckpt_perm_rule {
+	char *name;
+	int rank;
+	int *axes;
+} ckpt_perm_rule;
 
 /*
  * Optional geometry of stored slices: piece p of tensor i (the reader's
@@ -95,11 +113,20 @@ typedef struct ckpt_resolve_opts {
 	 * shape, so names holding "/part_" or ending in '/' (which TF's scope
 	 * walk cuts or strips) are kept. Needs no entries and no targets. */
 	int as_is;
+	/* 1: paths show target names as they are also in an object-based
+	 * (TF2) checkpoint (-o names=key); 0: readably (ckpt_plan.tf2_names). */
+	int names_key;
+	/* --perm rules, applied to the target variables (given or inferred)
+	 * before the map is processed. A rule that matches no variable is a
+	 * plan warning; an exact NAME whose variable has another rank, or a
+	 * string or variant dtype, is an error. */
+	const ckpt_perm_rule *perms;
+	size_t n_perms;
 } ckpt_resolve_opts;
 
 #define CKPT_RESOLVE_OPTS_INIT                                                                     \
 	{                                                                                          \
-		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL, 0                                    \
+		NULL, 0, NULL, 0, NULL, 0, 0, "", NULL, NULL, 0, 0, NULL, 0                        \
 	}
 
 /* One file of the mount. The five int64 arrays (shape, start, length,
@@ -129,6 +156,15 @@ typedef struct ckpt_plan_file {
 			     * (= shape unless this is a part) */
 	int64_t *var_start; /* rank entries: where the file sits in the
 			     * variable (zeros unless a part) */
+	int tf2_path;	    /* 1: `path` is the readable TF2 form of `var`
+			     * (see ckpt_plan.tf2_names) */
+	/* NULL, or rank axes (never the identity): the variable is the
+	 * source transposed (ckpt_target_var.perm), so file axis d runs along
+	 * source axis perm[d]. shape, var_shape, var_start and spec are the
+	 * variable's (permuted); start and length stay the box of the source
+	 * tensor the file's elements come from (start[perm[d]] and
+	 * length[perm[d]] for file axis d). Owned by the plan. */
+	int *perm;
 } ckpt_plan_file;
 
 typedef struct ckpt_plan {
@@ -140,6 +176,14 @@ typedef struct ckpt_plan {
 	 * source, each with a "did you mean" of the closest names. */
 	char **warnings;
 	size_t n_warnings;
+	/* 1: the checkpoint is object-based (it holds
+	 * _CHECKPOINTABLE_OBJECT_GRAPH) and names were not kept as keys: a
+	 * target PATH/.ATTRIBUTES/VARIABLE_VALUE is shown at PATH, a slot
+	 * VAR/.OPTIMIZER_SLOT/OPT/SLOT/.ATTRIBUTES/VARIABLE_VALUE at
+	 * VAR@slots/OPT/SLOT, PATH/.ATTRIBUTES/NAME at PATH/@NAME, and a real
+	 * component ending in "@slots" is escaped "@=" (README "TF2
+	 * checkpoints"; a path that would clash stays literal). */
+	int tf2_names;
 } ckpt_plan;
 
 /*
@@ -173,7 +217,8 @@ void ckpt_plan_free(ckpt_plan *p);
  * The plan as JSON, a list sorted by path:
  * [{"path", "name", "dtype", "shape", "source", "source_dtype", "slice",
  *   "size"}, ...]; "slice" is "" for a whole tensor, "size" is null for
- * strings. flags: CKPT_PLAN_JSON_PRETTY for indented output.
+ * strings; a permuted file also has "perm": [1, 0] after "size".
+ * flags: CKPT_PLAN_JSON_PRETTY for indented output.
  * Ownership: the caller frees *out with ckpt_plan_string_free().
  */
 int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out, ckpt_error *err);
@@ -181,9 +226,10 @@ int ckpt_plan_to_json(const ckpt_plan *p, unsigned flags, char **out, ckpt_error
 /*
  * The plan as text, one line per file:
  *   PATH TAB DTYPE TAB SHAPE TAB SIZE TAB "<-" TAB SOURCE TAB SOURCE_DTYPE
- *   [TAB SLICE]
+ *   [TAB SLICE] [TAB "perm=" AXES]
  * SHAPE is "[100,100]", SIZE is bytes or "?" for strings, SLICE (only for a
- * slice of the source) is the shape_and_slice text. In names, backslash,
+ * slice of the source) is the shape_and_slice text, AXES (only
+ * for a permuted file) is "1,0". In names, backslash,
  * TAB, newline, CR and other control bytes are written as \\ \t \n \r
  * \xNN.
  * Ownership: the caller frees *out with ckpt_plan_string_free().
@@ -224,9 +270,10 @@ int ckpt_map_to_json(const ckpt_map_entry *entries, size_t n, char **out, ckpt_e
 
 /*
  * Load --targets FILE: {"variables": [{"name", "dtype", "shape",
- * "partitions"?}, ...]} or the bare list. Unknown keys are ignored. The
- * partitions are checked with TF's partitioner texts (spec
- * slices_and_partitions.md §3), prefixed with the file and variable.
+ * "partitions"?, "perm"?}, ...]} or the bare list. Unknown keys are
+ * ignored. The partitions are checked with TF's partitioner texts (spec
+ * slices_and_partitions.md §3), prefixed with the file and variable; a
+ * perm must be a permutation of the shape's axes (null: none).
  * Ownership: on success free *out with ckpt_targets_free(*out, *n).
  */
 int ckpt_targets_load_file(const char *path, ckpt_target_var **out, size_t *n, ckpt_error *err);
@@ -238,6 +285,16 @@ void ckpt_targets_free(ckpt_target_var *t, size_t n);
  * must be numeric, or both string.
  */
 int ckpt_cast_parse_arg(const char *arg, ckpt_cast *out, ckpt_error *err);
+
+/*
+ * Append one `--perm NAME=AXES` to *rules, *n: split at the last '=';
+ * AXES is a permutation of 0..k-1 written "1,0" (or "1:0", for -o lists,
+ * where ',' separates options); empty for a scalar. NAME is non-empty.
+ * Ownership: free the array with ckpt_perm_rules_free().
+ */
+int ckpt_perm_parse_arg(const char *arg, ckpt_perm_rule **rules, size_t *n, ckpt_error *err);
+
+void ckpt_perm_rules_free(ckpt_perm_rule *rules, size_t n);
 
 #ifdef __cplusplus
 }

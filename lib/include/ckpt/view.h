@@ -21,7 +21,12 @@
  *   200 bytes (cut at a UTF-8 boundary); the file's user.ckpt.source and
  *   @mapping.json keep the full name;
  * - `@mapping.json` at the root holds the plan as JSON, each file's "path"
- *   and "size" as the view shows it (npy: NAME.npy with its header).
+ *   and "size" as the view shows it (npy: NAME.npy with its header);
+ * - in an object-based (TF2) checkpoint the plan's paths are the readable
+ *   ones (ckpt_plan.tf2_names), and `@object_graph.json` at the root holds
+ *   its object graph as JSON, read whole and checked (CRC, structure)
+ *   while the view is built: an invalid one fails the build
+ *   (CKPT_ECORRUPT, CKPT_EUNSUPPORTED, CKPT_ECHECKSUM).
  *
  * File bytes: little-endian, row-major, the target dtype; a scalar string is
  * its raw bytes; a string tensor of rank >= 1 is each element as a uint64

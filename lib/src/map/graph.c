@@ -32,6 +32,7 @@
 #include "map/resolve_int.h"
 #include "saved_object_graph.pb-c.h"
 #include "util/strbuf_int.h"
+#include "util/wire_int.h"
 #include "variable.pb-c.h"
 
 /* protobuf's own limit for one message. */
@@ -40,62 +41,11 @@
 #define GRAPH_MAX_KEY 65536
 #define GRAPH_MAX_KEY_BYTES ((size_t)256 << 20)
 
-/* ---- wire format ---- */
+/* ---- wire format (util/wire_int.h) ---- */
 
-typedef struct span {
-	const uint8_t *p;
-	size_t n;
-} span;
-
-typedef struct wcur {
-	const uint8_t *p, *end;
-} wcur;
-
-typedef struct wfield {
-	uint32_t field;
-	int wt;
-	uint64_t v; /* wire type 0 */
-	span s;	    /* wire type 2 */
-} wfield;
-
-static wcur cur_of(span s)
-{
-	wcur c = {s.p, s.p + s.n};
-	return c;
-}
-
-/* 1: a field in *f; 0: the end; -1: malformed. */
-static int wnext(wcur *c, wfield *f)
-{
-	uint64_t tag, len;
-	if (c->p >= c->end)
-		return 0;
-	if (ckpt__get_varint64(&c->p, c->end, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
-		return -1;
-	f->field = (uint32_t)(tag >> 3);
-	f->wt = (int)(tag & 7);
-	switch (f->wt) {
-	case 0: return ckpt__get_varint64(&c->p, c->end, &f->v) ? -1 : 1;
-	case 1:
-		if (c->end - c->p < 8)
-			return -1;
-		c->p += 8;
-		return 1;
-	case 2:
-		if (ckpt__get_varint64(&c->p, c->end, &len) || len > (uint64_t)(c->end - c->p))
-			return -1;
-		f->s.p = c->p;
-		f->s.n = (size_t)len;
-		c->p += len;
-		return 1;
-	case 5:
-		if (c->end - c->p < 4)
-			return -1;
-		c->p += 4;
-		return 1;
-	default: return -1;
-	}
-}
+typedef ckpt__span span;
+typedef ckpt__wcur wcur;
+typedef ckpt__wfield wfield;
 
 static int span_eq(span s, const char *str)
 {
@@ -205,20 +155,20 @@ static int warn(gctx *c, const char *fmt, ...)
 /* Scan a MetaGraphDef's top level. */
 static int mgd_scan(gctx *c, span s, mgd *m)
 {
-	wcur w = cur_of(s);
+	wcur w = ckpt__wire_cursor(s);
 	wfield f;
 	int r;
 	m->whole = s;
-	while ((r = wnext(&w, &f)) == 1) {
+	while ((r = ckpt__wire_next(&w, &f)) == 1) {
 		if (f.field < 1 || f.field > 7)
 			continue; /* unknown field: skipped, as protobuf does */
 		if (f.wt != 2)
 			return e_parse(c);
 		if (f.field == 1) { /* MetaInfoDef: tags (4) */
-			wcur mi = cur_of(f.s);
+			wcur mi = ckpt__wire_cursor(f.s);
 			wfield t;
 			int r2;
-			while ((r2 = wnext(&mi, &t)) == 1) {
+			while ((r2 = ckpt__wire_next(&mi, &t)) == 1) {
 				if (t.field != 4)
 					continue;
 				if (t.wt != 2)
@@ -243,10 +193,10 @@ static int mgd_scan(gctx *c, span s, mgd *m)
 			m->ogds[m->nogds++] = f.s;
 		} else if (f.field == 4) {
 			coll e = {{NULL, 0}, {NULL, 0}};
-			wcur ec = cur_of(f.s);
+			wcur ec = ckpt__wire_cursor(f.s);
 			wfield t;
 			int r2;
-			while ((r2 = wnext(&ec, &t)) == 1) {
+			while ((r2 = ckpt__wire_next(&ec, &t)) == 1) {
 				if (t.field != 1 && t.field != 2)
 					continue;
 				if (t.wt != 2)
@@ -290,19 +240,19 @@ typedef int (*node_fn)(gctx *c, const gnode *n, void *ctx);
 static int each_node(gctx *c, node_fn fn, void *ctx)
 {
 	for (size_t gi = 0; gi < c->m->ngraphs; gi++) {
-		wcur w = cur_of(c->m->graphs[gi]);
+		wcur w = ckpt__wire_cursor(c->m->graphs[gi]);
 		wfield f;
 		int r;
-		while ((r = wnext(&w, &f)) == 1) {
+		while ((r = ckpt__wire_next(&w, &f)) == 1) {
 			if (f.field != 1)
 				continue; /* library, versions: skipped */
 			if (f.wt != 2)
 				return e_parse(c);
 			gnode n = {{f.s.p, 0}, {f.s.p, 0}, f.s};
-			wcur nc = cur_of(f.s);
+			wcur nc = ckpt__wire_cursor(f.s);
 			wfield t;
 			int r2;
-			while ((r2 = wnext(&nc, &t)) == 1) {
+			while ((r2 = ckpt__wire_next(&nc, &t)) == 1) {
 				if (t.field != 1 && t.field != 2)
 					continue;
 				if (t.wt != 2)
@@ -1058,10 +1008,10 @@ static void tf2_free(tf2 *t)
 static int tf2_load(gctx *c, tf2 *t)
 {
 	for (size_t oi = 0; oi < c->m->nogds; oi++) {
-		wcur w = cur_of(c->m->ogds[oi]);
+		wcur w = ckpt__wire_cursor(c->m->ogds[oi]);
 		wfield f;
 		int r;
-		while ((r = wnext(&w, &f)) == 1) {
+		while ((r = ckpt__wire_next(&w, &f)) == 1) {
 			if (f.field != 1)
 				continue; /* concrete_functions */
 			if (f.wt != 2)
@@ -1357,16 +1307,16 @@ static int object_graph_has_vars(gctx *c, int *has)
 {
 	*has = 0;
 	for (size_t oi = 0; oi < c->m->nogds; oi++) {
-		wcur w = cur_of(c->m->ogds[oi]);
+		wcur w = ckpt__wire_cursor(c->m->ogds[oi]);
 		wfield f;
 		int r;
-		while ((r = wnext(&w, &f)) == 1) {
+		while ((r = ckpt__wire_next(&w, &f)) == 1) {
 			if (f.field != 1 || f.wt != 2)
 				continue;
-			wcur so = cur_of(f.s);
+			wcur so = ckpt__wire_cursor(f.s);
 			wfield k;
 			int r2;
-			while ((r2 = wnext(&so, &k)) == 1)
+			while ((r2 = ckpt__wire_next(&so, &k)) == 1)
 				if (k.field == 7 && k.wt == 2)
 					*has = 1;
 			if (r2 < 0)
@@ -1433,9 +1383,9 @@ static int read_mgd(gctx *c, int tf2_saved_model)
  * MetaGraphDef (so the file is a SavedModel) rather than a GraphDef? */
 static int payload_is_mgd(span s)
 {
-	wcur w = cur_of(s);
+	wcur w = ckpt__wire_cursor(s);
 	wfield f;
-	while (wnext(&w, &f) == 1) {
+	while (ckpt__wire_next(&w, &f) == 1) {
 		if (f.field == 3)
 			return f.wt == 2; /* saver_def vs GraphDef.version */
 		if ((f.field == 5 || f.field == 6 || f.field == 7) && f.wt == 2)
@@ -1450,10 +1400,10 @@ static int parse_saved_model(gctx *c, span whole)
 {
 	mgd *ms = NULL;
 	size_t nm = 0, capm = 0;
-	wcur w = cur_of(whole);
+	wcur w = ckpt__wire_cursor(whole);
 	wfield f;
 	int r, rc = 0;
-	while ((r = wnext(&w, &f)) == 1) {
+	while ((r = ckpt__wire_next(&w, &f)) == 1) {
 		if (f.field == 1 && f.wt != 0) {
 			/* not return: the MetaGraphDefs scanned so far are freed below */
 			r = -1;
@@ -1558,10 +1508,10 @@ static int parse_top(gctx *c, span whole)
 				   c->path);
 	size_t f1v = 0, f1l = 0, f2 = 0, fmeta = 0, known = 0;
 	span first2 = {NULL, 0};
-	wcur w = cur_of(whole);
+	wcur w = ckpt__wire_cursor(whole);
 	wfield f;
 	int r;
-	while ((r = wnext(&w, &f)) == 1) {
+	while ((r = ckpt__wire_next(&w, &f)) == 1) {
 		if (f.field == 1 && f.wt == 0)
 			f1v++;
 		else if (f.field == 1 && f.wt == 2)
@@ -1794,6 +1744,12 @@ int ckpt_targets_to_json(const ckpt_target_var *t, size_t n, char **out, ckpt_er
 			for (int d = 0; p && d < t[i].rank; d++)
 				bad |= json_array_append_new(p, json_integer(t[i].partitions[d]));
 			bad |= json_object_set_new(v, "partitions", p);
+		}
+		if (v && t[i].perm) {
+			json_t *p = json_array();
+			for (int d = 0; p && d < t[i].rank; d++)
+				bad |= json_array_append_new(p, json_integer(t[i].perm[d]));
+			bad |= json_object_set_new(v, "perm", p);
 		}
 		bad |= v == NULL || json_array_append_new(vars, v);
 	}

@@ -1,6 +1,6 @@
 /*
  * mapfile.c - the command-line forms of the map: --map CKPT=TARGET,
- * --map-file (JSON), --targets (JSON), --cast FROM=TO.
+ * --map-file (JSON), --targets (JSON), --cast FROM=TO, --perm NAME=AXES.
  *
  * JSON is read with jansson; syntax errors are reported as
  * "FILE:LINE:COL: <jansson's text>", schema errors as "FILE: <where>: <what>".
@@ -221,6 +221,7 @@ void ckpt_targets_free(ckpt_target_var *t, size_t n)
 		free(t[i].name);
 		free(t[i].dims);
 		free(t[i].partitions);
+		free(t[i].perm);
 	}
 	free(t);
 }
@@ -304,6 +305,28 @@ static int load_var(const json_t *o, ckpt_target_var *v, ckpt_error *err)
 			return rc;
 		}
 	}
+	const json_t *xj = json_object_get(o, "perm");
+	if (xj != NULL && !json_is_null(xj)) {
+		int64_t *axes = NULL;
+		int nx = 0;
+		rc = int_list(xj, &axes, &nx);
+		if (rc == 0 && (v->perm = malloc((size_t)(nx ? nx : 1) * sizeof(int))) == NULL)
+			rc = -2;
+		for (int d = 0; rc == 0 && d < nx; d++)
+			v->perm[d] = axes[d] >= 0 && axes[d] < nx ? (int)axes[d] : -1;
+		free(axes);
+		if (rc == -2)
+			return oom(err);
+		if (rc == 0 && v->rank < 0)
+			return ckpt__error(err, CKPT_EINVAL,
+					   "\"perm\" needs a \"shape\" (not null): its rank");
+		if (rc != 0 || nx != v->rank || ckpt__perm_check(v->perm, nx) != 0)
+			return ckpt__error(
+			    err, CKPT_EINVAL,
+			    "\"perm\" must list the axes 0..%d in some order "
+			    "(numpy.transpose's axes), one per dimension of \"shape\"",
+			    v->rank - 1);
+	}
 	int sd;
 	int64_t parts;
 	return ckpt__target_check(v, &sd, &parts, err);
@@ -371,5 +394,81 @@ int ckpt_cast_parse_arg(const char *arg, ckpt_cast *out, ckpt_error *err)
 				   "--cast %s: numbers convert only to numbers, "
 				   "strings only to strings",
 				   arg);
+	return 0;
+}
+
+int ckpt__perm_check(const int *axes, int rank)
+{
+	uint64_t seen[(CKPT_RESOLVE_MAX_RANK + 63) / 64] = {0};
+	if (rank < 0 || rank > CKPT_RESOLVE_MAX_RANK || (rank > 0 && axes == NULL))
+		return -1;
+	for (int d = 0; d < rank; d++) {
+		int a = axes[d];
+		if (a < 0 || a >= rank || (seen[a / 64] >> (a % 64) & 1))
+			return -1;
+		seen[a / 64] |= 1ull << (a % 64);
+	}
+	return 0;
+}
+
+int ckpt__perm_is_identity(const int *axes, int rank)
+{
+	for (int d = 0; axes && d < rank; d++)
+		if (axes[d] != d)
+			return 0;
+	return 1;
+}
+
+void ckpt_perm_rules_free(ckpt_perm_rule *rules, size_t n)
+{
+	for (size_t i = 0; rules && i < n; i++) {
+		free(rules[i].name);
+		free(rules[i].axes);
+	}
+	free(rules);
+}
+
+int ckpt_perm_parse_arg(const char *arg, ckpt_perm_rule **rules, size_t *n, ckpt_error *err)
+{
+	/* Split at the last '=', as --map: a TF2 key may hold '=' */
+	const char *eq = strrchr(arg, '=');
+	if (eq == NULL || eq == arg)
+		return ckpt__error(err, CKPT_EINVAL,
+				   "--perm %s: expected NAME=AXES (e.g. dense/kernel=1,0)", arg);
+	const char *s = eq + 1;
+	int axes[CKPT_RESOLVE_MAX_RANK + 1], k = 0;
+	while (*s != '\0') {
+		if (k > CKPT_RESOLVE_MAX_RANK || *s < '0' || *s > '9')
+			break;
+		long a = 0;
+		while (*s >= '0' && *s <= '9' && a <= CKPT_RESOLVE_MAX_RANK)
+			a = a * 10 + (*s++ - '0');
+		axes[k++] = a > CKPT_RESOLVE_MAX_RANK ? -1 : (int)a;
+		if ((*s != ',' && *s != ':') || s[1] == '\0')
+			break;
+		s++;
+	}
+	if (*s != '\0' || ckpt__perm_check(axes, k) != 0)
+		return ckpt__error(err, CKPT_EINVAL,
+				   "--perm %s: AXES must be a permutation of 0..N-1 for a "
+				   "target of rank N, e.g. 1,0 (numpy.transpose's axes)",
+				   arg);
+	if (*n >= SIZE_MAX / sizeof(**rules) - 1)
+		return oom(err);
+	ckpt_perm_rule *r = realloc(*rules, (*n + 1) * sizeof(*r));
+	if (r == NULL)
+		return oom(err);
+	*rules = r;
+	r = &r[*n];
+	r->name = dup_n(arg, (size_t)(eq - arg));
+	r->axes = malloc((size_t)(k ? k : 1) * sizeof(int));
+	r->rank = k;
+	if (r->name == NULL || r->axes == NULL) {
+		free(r->name);
+		free(r->axes);
+		return oom(err);
+	}
+	memcpy(r->axes, axes, (size_t)k * sizeof(int));
+	(*n)++;
 	return 0;
 }

@@ -48,6 +48,16 @@ static json_t *file_json(const ckpt_plan_file *f)
 		      "dtype", ckpt_dtype_name(f->dtype), "shape", shape, "source", f->source_name,
 		      "source_dtype", ckpt_dtype_name(f->source_dtype), "slice", f->spec, "size",
 		      f->size_known ? json_integer((json_int_t)f->size) : json_null());
+	if (o != NULL && f->perm != NULL) {
+		json_t *perm = json_array();
+		int bad = perm == NULL;
+		for (int d = 0; !bad && d < f->rank; d++)
+			bad = json_array_append_new(perm, json_integer(f->perm[d])) != 0;
+		if (bad || json_object_set_new(o, "perm", perm) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
 	return o;
 }
 
@@ -83,16 +93,7 @@ int ckpt__plan_json_chunk(const ckpt_plan *p, const ckpt_plan_file **v, size_t k
 	json_decref(o);
 	if (e == NULL)
 		return oom(err);
-	ckpt__sb_puts(b, k ? (pretty ? ",\n  " : ",") : (pretty ? "\n  " : ""));
-	for (const char *q = e; *q; q++) {
-		const char *nl = strchr(q, '\n');
-		size_t n = nl ? (size_t)(nl - q) : strlen(q);
-		ckpt__sb_putn(b, q, n);
-		if (nl == NULL)
-			break;
-		ckpt__sb_puts(b, "\n  ");
-		q = nl;
-	}
+	ckpt__sb_json_element(b, e, k == 0, pretty ? 2 : 0);
 	free(e);
 	return b->oom ? oom(err) : 0;
 }
@@ -138,6 +139,8 @@ int ckpt_plan_to_text(const ckpt_plan *p, char **out, ckpt_error *err)
 		ckpt__sb_printf(&b, "\t%s", ckpt_dtype_name(f->source_dtype));
 		if (f->spec[0] != '\0')
 			ckpt__sb_printf(&b, "\t%s", f->spec);
+		for (int d = 0; f->perm && d < f->rank; d++)
+			ckpt__sb_printf(&b, "%s%d", d ? "," : "\tperm=", f->perm[d]);
 		ckpt__sb_puts(&b, "\n");
 	}
 	free(v);

@@ -34,6 +34,8 @@ typedef struct svar {
 	const int64_t *dims;
 	int slice_dim; /* -1: not partitioned */
 	int64_t nparts;
+	const int *perm; /* NULL, or perm_rank axes (ckpt_target_var.perm) */
+	int perm_rank;
 } svar;
 
 typedef struct skey {
@@ -67,9 +69,12 @@ typedef struct rctx {
 	size_t ninferred;
 	skey *keys; /* sorted by key */
 	size_t nkeys;
-	asg *asg;     /* per key */
-	size_t *list; /* scratch for collect_parts */
-	size_t *hits; /* per map entry: variables it assigned */
+	asg *asg;	   /* per key */
+	size_t *list;	   /* scratch for collect_parts */
+	size_t *hits;	   /* per map entry: variables it assigned */
+	size_t *perm_hits; /* per --perm rule: variables it permuted */
+	int64_t **owned;   /* permuted dims made here (freed with the context) */
+	size_t n_owned;
 	ckpt_error *err;
 } rctx;
 
@@ -297,6 +302,131 @@ static int collect_parts(rctx *c, const char *name, size_t *count)
 
 /* ---- phase 0: the store ---- */
 
+/* Source axis of variable axis d (perm: the variable is transposed). */
+static int src_axis(const svar *v, int d)
+{
+	return v->perm && d < v->perm_rank ? v->perm[d] : d;
+}
+
+/* Dimension of checkpoint tensor t along variable v's axis d; -2 (which
+ * matches nothing) where t has no such axis. */
+static int64_t src_dim(const svar *v, const ckpt_tensor *t, int d)
+{
+	int a = src_axis(v, d);
+	return a >= 0 && a < t->rank ? t->dims[a] : -2;
+}
+
+/* v->dims := src (a checkpoint tensor's dims) permuted by v->perm. */
+static int permute_dims(rctx *c, svar *v, const int64_t *src, int rank)
+{
+	int64_t **o = realloc(c->owned, (c->n_owned + 1) * sizeof(*o));
+	if (o == NULL)
+		return oom(c->err);
+	c->owned = o;
+	int64_t *d = malloc((size_t)(rank ? rank : 1) * sizeof(*d));
+	if (d == NULL)
+		return oom(c->err);
+	o[c->n_owned++] = d;
+	for (int k = 0; k < rank; k++)
+		d[k] = src[v->perm[k]];
+	v->rank = rank;
+	v->dims = d;
+	return 0;
+}
+
+/* " (its perm [1, 0] makes that [5, 3])": what a permuted variable is
+ * compared with, after TF's text about the checkpoint's shape. */
+static void perm_note(ckpt_sbuf *b, const svar *v, const ckpt_tensor *t)
+{
+	if (v->perm == NULL || v->perm_rank != t->rank)
+		return;
+	int64_t x[CKPT_RESOLVE_MAX_RANK];
+	for (int d = 0; d < v->perm_rank; d++)
+		x[d] = v->perm[d];
+	ckpt__sb_puts(b, " (with perm ");
+	ckpt__sb_list_py(b, v->perm_rank, x);
+	for (int d = 0; d < t->rank; d++)
+		x[d] = t->dims[v->perm[d]];
+	ckpt__sb_puts(b, " the checkpoint tensor is ");
+	ckpt__sb_list_py(b, t->rank, x);
+	ckpt__sb_puts(b, ")");
+}
+
+/* Can a variable of this dtype be permuted (fixed-size elements)? */
+static int perm_dtype_ok(ckpt_dtype d)
+{
+	return d != CKPT_DT_STRING && d != CKPT_DT_VARIANT;
+}
+
+/* The --perm rule for variable v: an exact name, else the longest scope
+ * of its rank; the last given wins a tie. -1: none. */
+static long perm_rule_of(const rctx *c, const svar *v)
+{
+	const ckpt_perm_rule *r = c->o->perms;
+	long best = -1;
+	size_t best_len = 0;
+	for (size_t i = 0; i < c->o->n_perms; i++) {
+		size_t len = strlen(r[i].name);
+		if (strcmp(r[i].name, v->name) == 0) {
+			best = (long)i;
+			best_len = SIZE_MAX;
+			continue;
+		}
+		if (len == 0 || r[i].name[len - 1] != '/' || len < best_len ||
+		    r[i].rank != v->rank || !perm_dtype_ok(v->dtype))
+			continue;
+		if (strcmp(r[i].name, "/") == 0 || strncmp(v->name, r[i].name, len) == 0) {
+			best = (long)i;
+			best_len = len;
+		}
+	}
+	return best;
+}
+
+/*
+ * The --perm rules over the store's variables (after phase 0), and the
+ * dims of permuted variables taken from the checkpoint (inferred, as is):
+ * those are the permuted tensor's.
+ */
+static int apply_perms(rctx *c)
+{
+	const ckpt_resolve_opts *o = c->o;
+	if (o->n_perms > 0 && (c->perm_hits = calloc(o->n_perms, sizeof(size_t))) == NULL)
+		return oom(c->err);
+	for (size_t i = 0; i < o->n_perms; i++)
+		if (o->perms[i].name == NULL || o->perms[i].name[0] == '\0' ||
+		    ckpt__perm_check(o->perms[i].axes, o->perms[i].rank) != 0)
+			return ckpt__error(c->err, CKPT_EINVAL, "--perm rule %zu is malformed", i);
+	for (size_t i = 0; i < c->nvars; i++) {
+		svar *v = &c->vars[i];
+		long k = perm_rule_of(c, v);
+		if (k >= 0) {
+			const ckpt_perm_rule *r = &o->perms[k];
+			if (v->rank >= 0 && v->rank != r->rank)
+				return ckpt__error(c->err, CKPT_EINVAL,
+						   "--perm %s: %d axes, but target variable %s "
+						   "has rank %d",
+						   r->name, r->rank, v->name, v->rank);
+			v->perm = r->axes;
+			v->perm_rank = r->rank;
+			c->perm_hits[k]++;
+		}
+		if (v->perm == NULL)
+			continue;
+		if (!perm_dtype_ok(v->dtype))
+			return ckpt__error(c->err, CKPT_EINVAL,
+					   "target variable %s: a %s tensor cannot be permuted "
+					   "(its elements have no fixed size)",
+					   v->name, ckpt_dtype_name(v->dtype));
+		if (o->targets == NULL && v->rank >= 0) {
+			int rc = permute_dims(c, v, v->dims, v->rank);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int check_tensors(rctx *c)
 {
 	for (size_t i = 0; i < c->nt; i++) {
@@ -377,6 +507,8 @@ static int store_from_targets(rctx *c)
 		v->dtype = tv[i].dtype;
 		v->rank = tv[i].rank;
 		v->dims = tv[i].dims;
+		v->perm = tv[i].perm; /* checked by the loader: rank axes */
+		v->perm_rank = tv[i].perm ? tv[i].rank : 0;
 		size_t k = v->nparts > 0 ? (size_t)v->nparts : 1;
 		if (__builtin_add_overflow(total, k, &total) || total > SIZE_MAX / sizeof(skey))
 			return oom(c->err);
@@ -675,7 +807,7 @@ static int assign_single(rctx *c, size_t k, const char *key, size_t tensor)
 		key_shape(c, k, shape);
 		int same = v->rank == t->rank;
 		for (int d = 0; same && d < v->rank; d++)
-			same = shape[d] == t->dims[d] || shape[d] == -1;
+			same = shape[d] == src_dim(v, t, d) || shape[d] == -1;
 		if (!same) {
 			ckpt_sbuf b = CKPT_SBUF_INIT;
 			ckpt__sb_printf(&b, "Shape of variable %s:0 (", c->keys[k].key);
@@ -686,6 +818,7 @@ static int assign_single(rctx *c, size_t k, const char *key, size_t tensor)
 					key);
 			ckpt__sb_list_py(&b, t->rank, t->dims);
 			ckpt__sb_puts(&b, ") from checkpoint reader.");
+			perm_note(&b, v, t);
 			return fail_sb(c->err, CKPT_EINVAL, &b);
 		}
 	}
@@ -993,7 +1126,7 @@ static void spec_text(ckpt_sbuf *b, int rank, const int64_t *full, const int64_t
 /* §8 for store key k, then fill plan file f. */
 /* A target of unknown shape (rank -1 or a -1 dimension, from a graph)
  * that phase 1 found compatible takes its checkpoint tensor's shape. */
-static void adopt_shape(rctx *c, size_t k)
+static int adopt_shape(rctx *c, size_t k)
 {
 	svar *v = &c->vars[c->keys[k].var];
 	const ckpt_tensor *t = &c->t[c->asg[k].tensor];
@@ -1001,9 +1134,18 @@ static void adopt_shape(rctx *c, size_t k)
 	for (int d = 0; !unknown && d < v->rank; d++)
 		unknown = v->dims[d] < 0;
 	if (!unknown || v->dtype == CKPT_DT_INVALID || c->keys[k].part >= 0)
-		return;
-	v->rank = t->rank;
-	v->dims = t->dims;
+		return 0;
+	if (v->perm == NULL) {
+		v->rank = t->rank;
+		v->dims = t->dims;
+		return 0;
+	}
+	if (v->perm_rank != t->rank)
+		return ckpt__error(c->err, CKPT_EINVAL,
+				   "target variable %s: its perm has %d axes, checkpoint tensor "
+				   "%s has rank %d",
+				   v->name, v->perm_rank, t->name, t->rank);
+	return permute_dims(c, v, t->dims, t->rank);
 }
 
 static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
@@ -1018,6 +1160,11 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 	if (rank < 0) /* phase 1 always fails before this */
 		return ckpt__error(c->err, CKPT_EINVAL, "internal: unresolved variable %s",
 				   key->key);
+	if (v->perm && (v->perm_rank != rank || t->rank != rank))
+		return ckpt__error(c->err, CKPT_EINVAL,
+				   "target variable %s: its perm has %d axes, checkpoint tensor "
+				   "%s has rank %d",
+				   key->key, v->perm_rank, t->name, t->rank);
 	if (c->o->strict && v->dtype != t->dtype)
 		return ckpt__error(c->err, CKPT_EINVAL,
 				   "tensor_name = %s; expected dtype %s does not"
@@ -1046,6 +1193,11 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 	f->source_name = strdup(t->name);
 	if (!f->var || !f->file || !f->source_name)
 		return oom(c->err);
+	if (!ckpt__perm_is_identity(v->perm, rank)) {
+		if ((f->perm = malloc(rn * sizeof(int))) == NULL)
+			return oom(c->err);
+		memcpy(f->perm, v->perm, (size_t)rank * sizeof(int));
+	}
 	key_shape(c, k, f->shape);
 	for (int d = 0; d < rank; d++)
 		f->var_shape[d] = key->part >= 0 ? v->dims[d] : f->shape[d];
@@ -1087,7 +1239,7 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 		}
 		int same = rank == t->rank;
 		for (int d = 0; same && d < rank; d++)
-			same = v->dims[d] == t->dims[d];
+			same = v->dims[d] == src_dim(v, t, d);
 		if (!same) {
 			ckpt__sb_printf(&m,
 					"tensor_name = %s; shape in "
@@ -1097,11 +1249,23 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 			ckpt__sb_puts(&m, " does not match the shape stored "
 					  "in checkpoint: ");
 			ckpt__sb_shape_debug(&m, t->rank, t->dims);
+			perm_note(&m, v, t);
 			free(b.p);
 			return fail_sb(c->err, CKPT_EINVAL, &m);
 		}
 		f->spec = b.p;
 		b.p = NULL;
+		if (f->perm) {
+			/* the part's box in the source: variable axis d is source
+			 * axis perm[d] (var_shape/var_start keep the variable's) */
+			int64_t st[CKPT_RESOLVE_MAX_RANK], ln[CKPT_RESOLVE_MAX_RANK];
+			memcpy(st, f->start, (size_t)rank * sizeof(int64_t));
+			memcpy(ln, f->length, (size_t)rank * sizeof(int64_t));
+			for (int d = 0; d < rank; d++) {
+				f->start[f->perm[d]] = st[d];
+				f->length[f->perm[d]] = ln[d];
+			}
+		}
 		pieces_cover(c, a->tensor, f->start, f->length, 0, &covered, &fast);
 	} else {
 		f->spec = strdup("");
@@ -1132,7 +1296,7 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 	if (!a->sliced) {
 		int same = rank == t->rank;
 		for (int d = 0; same && d < rank; d++)
-			same = f->shape[d] == t->dims[d];
+			same = f->shape[d] == src_dim(v, t, d);
 		if (!same) {
 			/* assign_op.h (spec §8: text unconfirmed) */
 			ckpt__sb_puts(&m, "Assign requires shapes of both "
@@ -1144,6 +1308,7 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 					" (variable %s, checkpoint tensor "
 					"%s)",
 					key->key, t->name);
+			perm_note(&m, v, t);
 			return fail_sb(c->err, CKPT_EINVAL, &m);
 		}
 	}
@@ -1158,6 +1323,15 @@ static int restore_one(rctx *c, size_t k, ckpt_plan_file *f)
 	if (es != 0 && (__builtin_mul_overflow(elems, (uint64_t)es, &f->size) ||
 			f->size > (uint64_t)INT64_MAX))
 		return ckpt__error(c->err, CKPT_ERANGE, "%s: byte size overflows", key->key);
+	return 0;
+}
+
+/* Does the checkpoint hold a TF2 object graph? */
+static int object_based(const rctx *c)
+{
+	for (size_t i = 0; i < c->nt; i++)
+		if (strcmp(c->t[i].name, CKPT_OBJECT_GRAPH_KEY) == 0)
+			return 1;
 	return 0;
 }
 
@@ -1176,23 +1350,24 @@ static int build_plan(rctx *c, ckpt_plan **out)
 		return oom(c->err);
 	}
 	n = 0;
+	int rc = 0;
 	for (size_t k = 0; k < c->nkeys; k++) {
 		if (!c->asg[k].set)
 			continue;
-		adopt_shape(c, k);
+		if (rc == 0)
+			rc = adopt_shape(c, k);
 		order[n].name = c->vars[c->keys[k].var].name;
 		order[n].part = c->keys[k].part;
 		order[n++].idx = k;
 	}
 	sort_once(order, n, sizeof(*order), cmp_ord);
-	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		p->n_files = i + 1;
 		rc = restore_one(c, order[i].idx, &p->files[i]);
 	}
 	free(order);
 	if (rc == 0)
-		rc = ckpt__plan_assign_paths(p, c->err);
+		rc = ckpt__plan_assign_paths(p, !c->o->names_key && object_based(c), c->err);
 	if (rc != 0) {
 		ckpt_plan_free(p);
 		return rc;
@@ -1213,6 +1388,10 @@ static void ctx_free(rctx *c)
 	free(c->asg);
 	free(c->list);
 	free(c->hits);
+	free(c->perm_hits);
+	for (size_t i = 0; i < c->n_owned; i++)
+		free(c->owned[i]);
+	free(c->owned);
 	free(c->sorted);
 }
 
@@ -1283,6 +1462,26 @@ static int plan_warnings(rctx *c, ckpt_plan *p)
 		rc = add_warning(p, &b);
 	}
 	free(got);
+	for (size_t i = 0; i < c->o->n_perms && rc == 0; i++) {
+		const ckpt_perm_rule *r = &c->o->perms[i];
+		if (c->perm_hits[i] > 0)
+			continue;
+		ckpt_sbuf b = CKPT_SBUF_INIT;
+		int scope = ends_with_slash(r->name);
+		ckpt__sb_printf(&b, "--perm '%s' matched no target variable", r->name);
+		if (scope)
+			ckpt__sb_printf(&b, " of rank %d", r->rank);
+		size_t mark = b.len;
+		ckpt__sb_puts(&b, " (did you mean ");
+		size_t before = b.len;
+		if (strcmp(r->name, "/") != 0)
+			closest_text(c, r->name, 1, &b);
+		if (b.len == before && !b.oom)
+			b.p[b.len = mark] = '\0';
+		else
+			ckpt__sb_puts(&b, "?)");
+		rc = add_warning(p, &b);
+	}
 	return rc ? oom(c->err) : 0;
 }
 
@@ -1329,6 +1528,8 @@ int ckpt_resolve(const ckpt_resolve_opts *o, const ckpt_tensor *tensors, size_t 
 		rc = o->as_is	  ? store_as_is(&c)
 		     : o->targets ? store_from_targets(&c)
 				  : store_inferred(&c, order, ne);
+	if (rc == 0)
+		rc = apply_perms(&c);
 	if (rc == 0 && ne > 0) {
 		size_t cap = c.nkeys;
 		for (size_t i = 0; i < ne; i++)
@@ -1367,6 +1568,7 @@ void ckpt_plan_free(ckpt_plan *p)
 		free(f->shape); /* and start, length, var_shape, var_start */
 		free(f->source_name);
 		free(f->spec);
+		free(f->perm);
 	}
 	free(p->files);
 	for (size_t i = 0; i < p->n_warnings; i++)

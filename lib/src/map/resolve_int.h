@@ -25,19 +25,38 @@ void ckpt__part_range(int64_t size, int64_t n, int64_t i, int64_t *off, int64_t 
  * numeric ones (bool and quantized count as numeric). */
 int ckpt__cast_ok(ckpt_dtype from, ckpt_dtype to);
 
+/* 0 when axes[0..rank) is a permutation of 0..rank-1, else -1. */
+int ckpt__perm_check(const int *axes, int rank);
+/* 1 when axes is NULL or axes[d] == d for every d < rank. */
+int ckpt__perm_is_identity(const int *axes, int rank);
+
 /*
  * Fill every file's `path` (ckpt/resolve.h): escaped components, and
- * "/@value" for a file that is also a directory of other files.
+ * "/@value" for a file that is also a directory of other files. With tf2
+ * (an object-based checkpoint, names not kept as keys) the readable TF2
+ * forms of README "TF2 checkpoints": PATH for PATH/.ATTRIBUTES/
+ * VARIABLE_VALUE, VAR@slots/OPT/SLOT for a slot, PATH/@NAME for another
+ * attribute; a file whose readable path clashes with another's keeps its
+ * literal one. Sets p->tf2_names and each file's tf2_path.
  * Returns 0 or CKPT_ENOMEM (paths.c).
  */
-int ckpt__plan_assign_paths(ckpt_plan *p, ckpt_error *err);
+int ckpt__plan_assign_paths(ckpt_plan *p, int tf2, ckpt_error *err);
 
 /*
  * Append the shown form of one real path component c[0..n) to out (no
- * NUL): "@=" escapes, and the "@#<hash>~<prefix>" form when the result and
- * `reserve` more bytes (".npy") would pass 255. Returns 0 or CKPT_ENOMEM.
+ * NUL): "@=" escapes (with tf2, also of a name ending in "@slots"), and
+ * the "@#<hash>~<prefix>" form when the result and `reserve` more bytes
+ * (".npy") would pass 255. Returns 0 or CKPT_ENOMEM.
  */
-int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve);
+int ckpt__path_component(ckpt__buf *out, const char *c, size_t n, size_t reserve, int tf2);
+
+/*
+ * Append the shown name of file f's own last component (its variable's
+ * last name, "part_<i>", or "@NAME" for a TF2 attribute), shortened as
+ * ckpt__path_component does for `reserve` more bytes (npy's ".npy").
+ * Returns 0 or CKPT_ENOMEM.
+ */
+int ckpt__path_leaf(const ckpt_plan *p, const ckpt_plan_file *f, size_t reserve, ckpt__buf *out);
 
 /* The plan's files sorted by path, as --dry-run prints them (plan_print.c).
  * Ownership: the caller frees the array (not the files) with free(). */

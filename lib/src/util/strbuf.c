@@ -56,6 +56,59 @@ void ckpt__sb_printf(ckpt_sbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+int ckpt__utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		unsigned c = *p++;
+		int more = c < 0x80		   ? 0
+			   : c >= 0xc2 && c < 0xe0 ? 1
+			   : (c & 0xf0) == 0xe0	   ? 2
+			   : c >= 0xf0 && c < 0xf5 ? 3
+						   : -1;
+		if (more < 0 || end - p < more)
+			return 0;
+		unsigned v = more == 0 ? c : c & (0x3fu >> more);
+		for (int k = 0; k < more; k++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return 0;
+			v = v << 6 | (*p & 0x3fu);
+		}
+		if ((more == 2 && (v < 0x800 || (v >= 0xd800 && v < 0xe000))) ||
+		    (more == 3 && (v < 0x10000 || v > 0x10ffff)))
+			return 0;
+	}
+	return 1;
+}
+
+static const char spaces[] = "                ";
+
+void ckpt__sb_indented(ckpt_sbuf *b, const char *text, unsigned indent)
+{
+	unsigned in = indent < sizeof(spaces) - 1 ? indent : (unsigned)sizeof(spaces) - 1;
+	for (const char *q = text;; q++) {
+		const char *nl = strchr(q, '\n');
+		ckpt__sb_putn(b, q, nl ? (size_t)(nl - q) : strlen(q));
+		if (nl == NULL)
+			break;
+		ckpt__sb_puts(b, "\n");
+		ckpt__sb_putn(b, spaces, in);
+		q = nl;
+	}
+}
+
+void ckpt__sb_json_element(ckpt_sbuf *b, const char *text, int first, unsigned indent)
+{
+	unsigned in = indent < sizeof(spaces) - 1 ? indent : (unsigned)sizeof(spaces) - 1;
+	if (!first)
+		ckpt__sb_puts(b, ",");
+	if (in > 0) {
+		ckpt__sb_puts(b, "\n");
+		ckpt__sb_putn(b, spaces, in);
+	}
+	ckpt__sb_indented(b, text, in);
+}
+
 const char *ckpt__sb_str(const ckpt_sbuf *b)
 {
 	return b->p ? b->p : "";

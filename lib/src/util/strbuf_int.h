@@ -40,6 +40,18 @@ void ckpt__sb_list_py(ckpt_sbuf *b, int rank, const int64_t *dims);
 void ckpt__sb_escaped(ckpt_sbuf *b, const char *s, char quote);
 /* repr() of a Python 3 str holding these bytes. */
 void ckpt__sb_repr_py(ckpt_sbuf *b, const char *s);
+/* Is s[0..n) strict UTF-8 (no overlong forms, surrogates or values past
+ * U+10FFFF): what jansson, and so JSON output, accepts. */
+int ckpt__utf8_valid(const char *s, size_t n);
+/* text with `indent` spaces after each of its newlines (at most 16). */
+void ckpt__sb_indented(ckpt_sbuf *b, const char *text, unsigned indent);
+/*
+ * One element of a JSON array whose elements sit `indent` spaces deep:
+ * `text` (a value as json_dumps gave it) after the separator ("," unless
+ * `first`), each of its lines indented by `indent` more spaces. indent 0
+ * writes it compact (no newline and no indent at all).
+ */
+void ckpt__sb_json_element(ckpt_sbuf *b, const char *text, int first, unsigned indent);
 
 /*
  * Append one printf-formatted line (at most CKPT_ERROR_MSG_MAX - 1 bytes,

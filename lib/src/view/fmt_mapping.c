@@ -15,40 +15,15 @@
 #include "util/error_int.h"
 #include "util/strbuf_int.h"
 
-/* Strict UTF-8 (no overlong forms, surrogates or values past U+10FFFF):
- * what jansson, and so @mapping.json, accepts. */
-static int utf8_valid(const char *str)
-{
-	const unsigned char *p = (const unsigned char *)str;
-	while (*p) {
-		unsigned c = *p++;
-		int more = c < 0x80		   ? 0
-			   : c >= 0xc2 && c < 0xe0 ? 1
-			   : (c & 0xf0) == 0xe0	   ? 2
-			   : c >= 0xf0 && c < 0xf5 ? 3
-						   : -1;
-		if (more < 0)
-			return 0;
-		unsigned v = more == 0 ? c : c & (0x3fu >> more);
-		for (int k = 0; k < more; k++, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return 0;
-			v = v << 6 | (*p & 0x3fu);
-		}
-		if ((more == 2 && (v < 0x800 || (v >= 0xd800 && v < 0xe000))) ||
-		    (more == 3 && (v < 0x10000 || v > 0x10ffff)))
-			return 0;
-	}
-	return 1;
-}
-
 int ckpt__view_mapping_check(const ckpt_view *v, ckpt_error *err)
 {
 	const ckpt_plan *plan = v->plan;
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < plan->n_files; i++) {
 		const ckpt_plan_file *f = &plan->files[i];
-		if (!utf8_valid(f->var) || !utf8_valid(f->source_name) || !utf8_valid(f->path))
+		if (!ckpt__utf8_valid(f->var, strlen(f->var)) ||
+		    !ckpt__utf8_valid(f->source_name, strlen(f->source_name)) ||
+		    !ckpt__utf8_valid(f->path, strlen(f->path)))
 			rc = ckpt__error(err, CKPT_EUNSUPPORTED,
 					 "%s: a name is not valid UTF-8, which JSON cannot carry",
 					 f->file);

@@ -289,7 +289,7 @@ static int st_build(ckpt_view *v, ckpt_error *err)
 	if ((rc = st_keys(v, st, err)) || (rc = st_order(v, st, err)) ||
 	    (rc = st_header(v, st, err)))
 		return rc;
-	if ((rc = ckpt_view_build_format(&st->raw, v->r, v->plan, "raw", err)))
+	if ((rc = ckpt__view_build_raw(&st->raw, v, err)))
 		return rc;
 	for (size_t i = 0; i < n; i++)
 		st->seg[st->seg_of[i]].raw_id = st->raw->file_node[i];

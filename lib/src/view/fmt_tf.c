@@ -280,7 +280,7 @@ static int tf_build(ckpt_view *v, ckpt_error *err)
 	if (tf == NULL)
 		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	v->tf = tf;
-	if ((rc = ckpt_view_build_format(&tf->raw, v->r, v->plan, "raw", err)))
+	if ((rc = ckpt__view_build_raw(&tf->raw, v, err)))
 		return rc;
 	tf->seg = calloc(v->plan->n_files ? v->plan->n_files : 1, sizeof(*tf->seg));
 	if (tf->seg == NULL)

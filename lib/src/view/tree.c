@@ -162,8 +162,8 @@ static const char *dirs_end_of(const ckpt_view *v, const ckpt_plan_file *f)
 
 /* *out = the shown name of file f: the last component of its path
  * (borrowed from the plan), or in a format with a suffix (npy) the
- * variable's own last name with room for the suffix, and the suffix (in
- * the arena). */
+ * file's own last name (ckpt__path_leaf) with room for the suffix, and the
+ * suffix (in the arena). */
 static int file_name(ckpt_view *v, const ckpt_plan_file *f, const char **out, ckpt_error *err)
 {
 	if (v->fmt->suffix == NULL) {
@@ -171,13 +171,10 @@ static int file_name(ckpt_view *v, const ckpt_plan_file *f, const char **out, ck
 		*out = last ? last + 1 : f->path;
 		return 0;
 	}
-	const char *raw = strrchr(f->file, '/');
-	raw = raw ? raw + 1 : f->file;
 	ckpt__buf name = {0};
 	int rc;
 	size_t sl = strlen(v->fmt->suffix);
-	if (ckpt__path_component(&name, raw, strlen(raw), sl) ||
-	    ckpt__buf_append(&name, v->fmt->suffix, sl))
+	if (ckpt__path_leaf(v->plan, f, sl, &name) || ckpt__buf_append(&name, v->fmt->suffix, sl))
 		rc = ckpt__error(err, CKPT_ENOMEM, "out of memory");
 	else
 		rc = arena_name(v, (const char *)name.data, name.len, out, err);

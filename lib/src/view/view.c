@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/objgraph_int.h"
 #include "format/table_int.h"
 #include "util/error_int.h"
 
@@ -59,8 +60,10 @@ int ckpt_view_build_format(ckpt_view **out, const ckpt_reader *r, const ckpt_pla
 	return ckpt_view_build_opts(out, r, plan, &o, err);
 }
 
-int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
-			 const ckpt_view_opts *o, ckpt_error *err)
+/* A view; with objgraph, also @object_graph.json of an object-based
+ * checkpoint (not in the raw view under another format's files). */
+static int view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+		      const ckpt_view_opts *o, int objgraph, ckpt_error *err)
 {
 	const struct ckpt__view_format *fmt = NULL;
 	int rc = find_format(o->format, &fmt, err);
@@ -78,6 +81,7 @@ int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan 
 	v->opts = *o;
 	v->r = r;
 	v->mapping_id = CKPT_VIEW_NONE;
+	v->objgraph_id = CKPT_VIEW_NONE;
 	pthread_mutex_init(&v->mapping_lock, NULL);
 	v->plan = plan;
 	v->tree_budget =
@@ -99,6 +103,14 @@ int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan 
 	if (rc == 0)
 		rc =
 		    ckpt__view_new_node(v, CKPT_VIEW_ROOT, "@mapping.json", 0, &v->mapping_id, err);
+	/* an object-based checkpoint: its object graph, read and checked now */
+	if (rc == 0 && objgraph)
+		rc = ckpt__objgraph_load(r, &v->objgraph, err);
+	if (rc == 0 && v->objgraph != NULL)
+		rc = ckpt__view_new_node(v, CKPT_VIEW_ROOT, "@object_graph.json", 0,
+					 &v->objgraph_id, err);
+	if (rc == 0 && v->objgraph != NULL)
+		v->n[v->objgraph_id].pub.size = ckpt__objgraph_size(v->objgraph);
 	if (rc == 0)
 		rc = ckpt__view_link_children(v, err);
 	/* sizes, and what the format adds to them (npy headers) */
@@ -121,6 +133,8 @@ int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan 
 		rc = ckpt__view_serve_init(v, err);
 	if (rc == 0)
 		rc = ckpt__view_ahead_init(v, err);
+	if (rc == 0)
+		rc = ckpt__view_perm_cache_init(v, err);
 	v->opts.metadata = NULL; /* the caller's, read during the build only */
 	if (rc) {
 		ckpt_view_free(v);
@@ -128,6 +142,18 @@ int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan 
 	}
 	*out = v;
 	return 0;
+}
+
+int ckpt_view_build_opts(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *plan,
+			 const ckpt_view_opts *o, ckpt_error *err)
+{
+	return view_build(out, r, plan, o, 1, err);
+}
+
+int ckpt__view_build_raw(ckpt_view **out, const ckpt_view *outer, ckpt_error *err)
+{
+	ckpt_view_opts o = CKPT_VIEW_OPTS_INIT;
+	return view_build(out, outer->r, outer->plan, &o, 0, err);
 }
 
 void ckpt_view_free(ckpt_view *v)
@@ -146,11 +172,13 @@ void ckpt_view_free(ckpt_view *v)
 	free(v->children);
 	free(v->file_node);
 	free(v->mapping_order);
+	ckpt__objgraph_free(v->objgraph);
 	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);
 	ckpt__view_serve_free(v);
 	ckpt__view_verify_free(v);
 	ckpt__strings_cache_free(v->strings);
+	ckpt__view_perm_cache_free(v);
 	free(v);
 }
 
@@ -181,6 +209,12 @@ int ckpt_view_read(const ckpt_view *v, uint32_t id, uint64_t off, void *buf, siz
 		len = (size_t)(nd->size - off);
 	if (id == v->mapping_id) {
 		int rc = ckpt__view_mapping_read(v, off, buf, len, err);
+		if (rc == 0)
+			*got = len;
+		return rc;
+	}
+	if (id == v->objgraph_id) {
+		int rc = ckpt__objgraph_read(v->objgraph, off, buf, len, err);
 		if (rc == 0)
 			*got = len;
 		return rc;

@@ -3,13 +3,14 @@
  *
  * The view is split by job: view.c builds a view and dispatches to its
  * format; tree.c holds the tree (names, escaping, lookup, the budget);
- * extent.c reads a plan file's bytes (gather, convert; strings through the
+ * extent.c reads a plan file's bytes (gather, permute, convert; strings through the
  * per-tensor cache of parsed offsets, format/strings.c); verify.c keeps
  * the checksum state of every stored piece (the one place that decides
  * what is checked and what a failure means); fmt_raw.c, fmt_npy.c,
  * fmt_tf.c, fmt_safetensors.c are the output formats behind struct
  * ckpt__view_format, and fmt_mapping.c is @mapping.json, which every
- * format has.
+ * format has (so is @object_graph.json of an object-based checkpoint,
+ * format/objgraph.c).
  */
 #ifndef CKPT_VIEW_INT_H
 #define CKPT_VIEW_INT_H
@@ -119,6 +120,10 @@ struct ckpt_view {
 	const ckpt_plan_file **mapping_order; /* by path; set before state 1 */
 	uint64_t *mapping_at;		      /* n_files + 2: chunk k starts at mapping_at[k];
 					       * the last entry is where the newline sits */
+	/* @object_graph.json of an object-based checkpoint (objgraph NULL
+	 * and objgraph_id CKPT_VIEW_NONE for others) */
+	uint32_t objgraph_id;
+	struct ckpt__objgraph *objgraph;
 	/* per stored piece: PIECE_*, at piece_base[t] + p (piece_base[nt] =
 	 * the number of pieces) */
 	_Atomic unsigned char *verified;
@@ -138,6 +143,9 @@ struct ckpt_view {
 	struct st_state *st;	   /* safetensors format only (fmt_safetensors.c) */
 	/* string tensors' parsed lengths, built on first read (strings.c) */
 	ckpt__strings_cache *strings;
+	/* blocks of permuted files for sequential readers (extent.c); NULL
+	 * when the plan permutes nothing */
+	struct perm_cache *pcache;
 };
 
 /*
@@ -197,6 +205,11 @@ extern const struct ckpt__view_format ckpt__view_fmt_raw, ckpt__view_fmt_npy, ck
 size_t ckpt__view_seg_after(size_t n, uint64_t d, uint64_t (*end_of)(const void *ctx, size_t i),
 			    const void *ctx);
 
+/* view.c: the raw view of outer's plan that a format owning its files
+ * (tf, safetensors) reads them through; no @object_graph.json (the outer
+ * view has it). Ownership: the caller frees *out with ckpt_view_free(). */
+int ckpt__view_build_raw(ckpt_view **out, const ckpt_view *outer, ckpt_error *err);
+
 /* tree.c */
 int ckpt__view_new_node(ckpt_view *v, uint32_t parent, const char *name, int is_dir, uint32_t *id,
 			ckpt_error *err);
@@ -216,6 +229,15 @@ int ckpt__view_measure(const ckpt_view *v, const ckpt_plan_file *f, uint64_t *si
  * after a header h (NULL: none; npy: its header and string width). */
 int ckpt__view_read_file(const ckpt_view *v, uint32_t id, const struct npy_file *h, uint64_t off,
 			 void *buf, size_t len, size_t *got, ckpt_error *err);
+/* A box of a permuted file: src holds it row-major in the source's axis
+ * order (file axis d being source axis perm[d], tlen[d] long), dst gets it
+ * row-major in the file's order. Elements are es bytes. */
+void ckpt__view_permute_copy(uint8_t *dst, const uint8_t *src, int rank, const int64_t *tlen,
+			     const int *perm, size_t es);
+/* The blocks sequential reads of permuted files are served from: made
+ * when the plan has a permuted file, freed with the view. */
+int ckpt__view_perm_cache_init(ckpt_view *v, ckpt_error *err);
+void ckpt__view_perm_cache_free(ckpt_view *v);
 /* ckpt_view_map of plan file node id after a header of hdr_len bytes. */
 int ckpt__view_map_file(const ckpt_view *v, uint32_t id, size_t hdr_len, uint64_t off, size_t len,
 			int *fd, uint64_t *fd_off, ckpt_object **pin);
