@@ -6,23 +6,18 @@
  * Each handler fetches its node, asks the view, and replies exactly once.
  * Reads use a per-thread buffer (no allocation per read after the first).
  *
- * Verification (--verify=read). The kernel keeps every page it is served
- * (keep_cache) and answers later reads, mmaps and other handles from them,
- * so what one handle was served says nothing; but every byte a reader
- * gets, from the cache or not, was once in a reply of ours. So each file
- * keeps a map of the units (4 KiB or more) it has ever served, and once
- * the map is full every reply that goes out waits for the file's stored
- * pieces to pass their checksum: no reader gets the whole file unless they
- * did. A file whose piece failed (any file drawing from that piece) fails
- * every later open and read with EIO, and a thread invalidates the pages
- * the kernel holds of it, so open handles and mmaps cannot read them on.
+ * Verification (--verify=read) is the view's policy (ckpt_view_may_open,
+ * ckpt_view_may_serve in ckpt/view.h): every reply of file bytes is read
+ * first, then asked for, and goes out only when the view says so. What is
+ * FUSE's here: a file whose sources failed gets EIO, and a thread of ours
+ * invalidates the pages the kernel holds of it, so open handles and mmaps
+ * cannot read them on.
  */
 #include "ops.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,24 +31,9 @@
 #include "readahead.h"
 #include "splice.h"
 
-/* What the daemon knows of a file's sources (--verify=read). */
-enum { SRC_UNKNOWN, SRC_GOOD, SRC_BAD, SRC_BAD_DROPPED /* and its pages invalidated */ };
-
-/* Largest map of served units per file: 32768 bits, 4 KiB. */
-#define COVER_MAX_UNITS (1u << 15)
-
-/* The units of a file served at least once; a unit is 2^shift bytes. */
-struct cover {
-	_Atomic uint64_t done; /* units set */
-	uint64_t units;
-	unsigned shift;
-	_Atomic uint64_t bits[]; /* (units + 63) / 64 words */
-};
-
+/* --verify=read: the invalidating thread, started at the first failure;
+ * under fs->lock */
 struct ckptfs_checks {
-	_Atomic unsigned char *state;	/* per node: SRC_* */
-	_Atomic(struct cover *) *cover; /* per node, made at its first read */
-	/* the invalidating thread, started at the first failure; under fs->lock */
 	pthread_cond_t wake;
 	int started, pending, stop;
 	pthread_t thread;
@@ -191,22 +171,17 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * ls -l (getxattr system.posix_acl_access) */
 	if (conn->capable & FUSE_CAP_POSIX_ACL)
 		conn->want |= FUSE_CAP_POSIX_ACL;
-	/* replies spliced from the data files (try_splice) */
+	/* replies spliced from the data files (fill_splice) */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	fs->splice = (conn->want & FUSE_CAP_SPLICE_WRITE) != 0;
-	/* --verify=read: per node, what is known of its sources and the map of
-	 * its served bytes (without them, opens fail with ENOMEM) */
-	size_t n = ckpt_view_count(fs->view);
+	/* --verify=read: the invalidating thread's state (without it, opens
+	 * fail with ENOMEM) */
 	struct ckptfs_checks *c = fs->verify == CKPTFS_VERIFY_READ ? calloc(1, sizeof(*c)) : NULL;
-	if (c && (c->state = calloc(n, 1)) != NULL && (c->cover = calloc(n, sizeof(*c->cover))) &&
-	    pthread_cond_init(&c->wake, NULL) == 0) {
+	if (c && pthread_cond_init(&c->wake, NULL) == 0)
 		fs->checks = c;
-	} else if (c) {
-		free((void *)c->state);
-		free(c->cover);
+	else
 		free(c);
-	}
 }
 
 static void op_destroy(void *userdata)
@@ -223,11 +198,7 @@ static void op_destroy(void *userdata)
 	pthread_mutex_unlock(&fs->lock);
 	if (c->started)
 		pthread_join(c->thread, NULL);
-	for (size_t id = 0; id < ckpt_view_count(fs->view); id++)
-		free(atomic_load(&c->cover[id]));
 	pthread_cond_destroy(&c->wake);
-	free((void *)c->state);
-	free(c->cover);
 	free(c);
 	fs->checks = NULL;
 }
@@ -331,10 +302,10 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 /* ---- --verify=read: no file served whole before its sources passed ---- */
 
 /*
- * Invalidate the kernel's pages of every file newly marked bad, so that
- * open handles and mmaps read them from us again (and get EIO). Not done
- * by a handler: the kernel keeps the pages a read fills locked until its
- * reply, and an invalidation waits for those locks.
+ * Invalidate the kernel's pages of every file whose sources failed, so
+ * that open handles and mmaps read them from us again (and get EIO). Not
+ * done by a handler: the kernel keeps the pages a read fills locked until
+ * its reply, and an invalidation waits for those locks.
  */
 static void *drop_pages(void *arg)
 {
@@ -348,32 +319,21 @@ static void *drop_pages(void *arg)
 		}
 		c->pending = 0;
 		pthread_mutex_unlock(&fs->lock);
-		for (uint32_t id = 0; id < ckpt_view_count(fs->view); id++) {
-			unsigned char st = SRC_BAD;
-			if (atomic_compare_exchange_strong(&c->state[id], &st, SRC_BAD_DROPPED) &&
-			    !fuse_session_exited(fs->se))
+		for (uint32_t id = ckpt_view_next_failed(fs->view, 0); id != CKPT_VIEW_NONE;
+		     id = ckpt_view_next_failed(fs->view, id + 1))
+			if (!fuse_session_exited(fs->se))
 				fuse_lowlevel_notify_inval_inode(fs->se, (fuse_ino_t)id + 1, 0, 0);
-		}
 		pthread_mutex_lock(&fs->lock);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return NULL;
 }
 
-/* A piece failed its checksum: mark every file drawing from a failed piece
- * bad, and have their cached pages dropped. */
-static void mark_bad_files(struct ckptfs *fs)
+/* A check failed: have the pages of every file that failed dropped. */
+static void drop_failed(struct ckptfs *fs)
 {
 	struct ckptfs_checks *c = fs->checks;
-	int marked = 0;
-	for (uint32_t id = 0; id < ckpt_view_count(fs->view); id++) {
-		unsigned char st = SRC_UNKNOWN;
-		if (atomic_load(&c->state[id]) == SRC_UNKNOWN &&
-		    ckpt_view_verified(fs->view, id) < 0 &&
-		    atomic_compare_exchange_strong(&c->state[id], &st, SRC_BAD))
-			marked = 1;
-	}
-	if (!marked || fs->se == NULL)
+	if (fs->se == NULL)
 		return;
 	pthread_mutex_lock(&fs->lock);
 	if (!c->started && pthread_create(&c->thread, NULL, drop_pages, fs) == 0)
@@ -385,65 +345,6 @@ static void mark_bad_files(struct ckptfs *fs)
 	pthread_mutex_unlock(&fs->lock);
 }
 
-/* SRC_* of node id, from what the view's checks found so far. */
-static int sources_state(struct ckptfs *fs, uint32_t id)
-{
-	struct ckptfs_checks *c = fs->checks;
-	unsigned char st = atomic_load(&c->state[id]);
-	if (st != SRC_UNKNOWN)
-		return st;
-	int found = ckpt_view_verified(fs->view, id);
-	if (found > 0)
-		atomic_compare_exchange_strong(&c->state[id], &st, SRC_GOOD);
-	else if (found < 0)
-		mark_bad_files(fs);
-	return atomic_load(&c->state[id]);
-}
-
-/* Note that bytes [off, off + len) of a file of size bytes are being
- * served (len > 0, within the file): 1 once every unit of the file has
- * been served at least once. Without memory for the map: 1 (check now). */
-static int cover_add(_Atomic(struct cover *) *slot, uint64_t size, uint64_t off, size_t len)
-{
-	struct cover *cv = atomic_load(slot);
-	if (cv == NULL) {
-		unsigned shift = 12;
-		while ((size - 1) >> shift >= COVER_MAX_UNITS)
-			shift++;
-		uint64_t units = ((size - 1) >> shift) + 1;
-		struct cover *made =
-		    calloc(1, sizeof(*made) + (units + 63) / 64 * sizeof(uint64_t));
-		if (made == NULL)
-			return 1;
-		made->units = units;
-		made->shift = shift;
-		if (atomic_compare_exchange_strong(slot, &cv, made))
-			cv = made;
-		else
-			free(made); /* another thread's map is in cv */
-	}
-	uint64_t first = off >> cv->shift, last = (off + len - 1) >> cv->shift;
-	for (uint64_t w = first / 64; w <= last / 64; w++) {
-		unsigned lo = first > w * 64 ? (unsigned)(first - w * 64) : 0;
-		unsigned hi = last < w * 64 + 63 ? (unsigned)(last - w * 64) : 63;
-		uint64_t mask = (hi == 63 ? ~0ull : (1ull << (hi + 1)) - 1) & ~((1ull << lo) - 1);
-		uint64_t before = atomic_fetch_or(&cv->bits[w], mask);
-		uint64_t added = (uint64_t)__builtin_popcountll(mask & ~before);
-		if (added)
-			atomic_fetch_add(&cv->done, added);
-	}
-	return atomic_load(&cv->done) == cv->units;
-}
-
-/* The error of a file whose sources failed their checksum. */
-static int failed_before(const ckpt_node *n, ckpt_error *err)
-{
-	err->code = CKPT_ECHECKSUM;
-	snprintf(err->msg, sizeof(err->msg), "tensor %s failed its checksum earlier in this mount",
-		 n->file ? n->file->source_name : "(of the data file)");
-	return CKPT_ECHECKSUM;
-}
-
 static int no_checks(ckpt_error *err)
 {
 	err->code = CKPT_ENOMEM;
@@ -451,31 +352,17 @@ static int no_checks(ckpt_error *err)
 	return CKPT_ENOMEM;
 }
 
-/*
- * --verify=read, before bytes [off, off + len) of node id go out: 0 to
- * answer them, else a status (err says why). Once every unit of the file
- * has been served, no reply leaves before the file's pieces passed.
- */
-static int check_before_reply(struct ckptfs *fs, uint32_t id, const ckpt_node *n, uint64_t off,
-			      size_t len, ckpt_error *err)
+/* --verify=read, before bytes [off, off + len) of node id go out (read
+ * already): 0 to answer them, else a status (err says why). */
+static int check_reply(struct ckptfs *fs, uint32_t id, uint64_t off, size_t len, ckpt_error *err)
 {
-	struct ckptfs_checks *c = fs->checks;
 	if (fs->verify != CKPTFS_VERIFY_READ || len == 0)
 		return 0;
-	if (c == NULL)
+	if (fs->checks == NULL)
 		return no_checks(err);
-	unsigned char st = atomic_load(&c->state[id]);
-	if (st == SRC_GOOD)
-		return 0;
-	if (st != SRC_UNKNOWN)
-		return failed_before(n, err);
-	if (!cover_add(&c->cover[id], n->size, off, len))
-		return 0;
-	int rc = ckpt_view_verify(fs->view, id, err);
-	if (rc == 0)
-		atomic_compare_exchange_strong(&c->state[id], &st, SRC_GOOD);
-	else if (ckpt_view_verified(fs->view, id) < 0)
-		mark_bad_files(fs);
+	int rc = ckpt_view_may_serve(fs->view, id, off, len, err);
+	if (rc == CKPT_ECHECKSUM)
+		drop_failed(fs);
 	return rc;
 }
 
@@ -492,9 +379,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (fs->verify == CKPTFS_VERIFY_READ) {
 		ckpt_error err = CKPT_ERROR_INIT;
-		int rc = fs->checks == NULL		    ? no_checks(&err)
-			 : sources_state(fs, id) >= SRC_BAD ? failed_before(n, &err)
-							    : 0;
+		int rc =
+		    fs->checks == NULL ? no_checks(&err) : ckpt_view_may_open(fs->view, id, &err);
+		if (rc == CKPT_ECHECKSUM)
+			drop_failed(fs);
 		if (rc) {
 			char path[1024];
 			fuse_log(FUSE_LOG_ERR, "ckptfs: open of %s: %s\n",
@@ -574,10 +462,12 @@ static void reply_error(fuse_req_t req, const struct ckptfs *fs, uint32_t id, of
  * Bytes that pass unchanged from one data file are spliced from it (one
  * copy fewer), through our own pipe: filled and counted first, so a data
  * file cut short under a live mount gives EIO, never a short reply. Below
- * two pages libfuse would copy anyway; so do we. Returns 1 once replied.
+ * two pages libfuse would copy anyway; so do we. Returns 1 with the pipe
+ * holding the len bytes, 0 when they are to be copied instead, or
+ * CKPT_EIO (err says why).
  */
-static int try_splice(fuse_req_t req, struct ckptfs *fs, struct tls *t, uint32_t id, size_t len,
-		      off_t off)
+static int fill_splice(struct ckptfs *fs, struct tls *t, uint32_t id, size_t len, off_t off,
+		       ckpt_error *err)
 {
 	int fd;
 	uint64_t pos;
@@ -589,24 +479,14 @@ static int try_splice(fuse_req_t req, struct ckptfs *fs, struct tls *t, uint32_t
 	int rc = ckptfs_pipe_fill(&t->pipe, fd, pos, len, &got);
 	ckpt_object_splice_release(pin);
 	if (rc == -ENODATA || rc == -EIO) {
-		char path[1024];
-		fuse_log(
-		    FUSE_LOG_ERR,
-		    "ckptfs: read of %s at %lld: %zu of %zu bytes at %llu of its data file: %s\n",
-		    node_path(fs, id, path, sizeof(path)), (long long)off, got, len,
-		    (unsigned long long)pos,
+		err->code = CKPT_EIO;
+		snprintf(
+		    err->msg, sizeof(err->msg), "%zu of %zu bytes at %llu of its data file: %s",
+		    got, len, (unsigned long long)pos,
 		    rc == -EIO ? strerror(EIO) : "the file ends early (changed under the mount?)");
-		fuse_reply_err(req, EIO);
-		return 1;
+		return CKPT_EIO;
 	}
-	if (rc)
-		return 0;
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
-	bv.buf[0].flags = FUSE_BUF_IS_FD;
-	bv.buf[0].fd = t->pipe.fd[0];
-	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-	ckptfs_pipe_drain(&t->pipe);
-	return 1;
+	return rc == 0;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -628,10 +508,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     : n->size - (uint64_t)off < size ? (size_t)(n->size - (uint64_t)off)
 						      : size;
 	ckpt_error err = CKPT_ERROR_INIT;
-	int rc = check_before_reply(fs, id, n, (uint64_t)off, len, &err);
-	if (rc == 0 && try_splice(req, fs, t, id, len, off))
-		return;
-	if (rc == 0 && len > t->cap) {
+	int spliced = fill_splice(fs, t, id, len, off, &err), rc = spliced < 0 ? spliced : 0;
+	if (spliced == 0 && len > t->cap) {
 		char *b = realloc(t->buf, len);
 		if (b == NULL) {
 			fuse_reply_err(req, ENOMEM);
@@ -641,14 +519,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		t->cap = len;
 	}
 	size_t got = 0;
-	if (rc == 0)
+	if (spliced == 0)
 		rc = ckpt_view_read(fs->view, id, (uint64_t)off, t->buf, len, &got, &err);
-	if (rc == 0 && got != len) {
+	if (spliced == 0 && rc == 0 && got != len) {
 		rc = CKPT_EIO;
 		snprintf(err.msg, sizeof(err.msg), "%zu of %zu bytes read", got, len);
 	}
+	if (rc == 0)
+		rc = check_reply(fs, id, (uint64_t)off, len, &err);
 	if (rc) {
+		if (spliced > 0)
+			ckptfs_pipe_close(&t->pipe); /* holds what must not go out */
 		reply_error(req, fs, id, off, rc, &err);
+		return;
+	}
+	if (spliced > 0) {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+		bv.buf[0].flags = FUSE_BUF_IS_FD;
+		bv.buf[0].fd = t->pipe.fd[0];
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		ckptfs_pipe_drain(&t->pipe);
 		return;
 	}
 	fuse_reply_buf(req, t->buf, got);

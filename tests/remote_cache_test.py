@@ -14,9 +14,10 @@ in front of nginx (tests/remote/servers.py) on 127.0.0.1:
   only); a replaced object (new ETag) is fetched again, never served from
   the stale blocks; truncated bodies are never cached;
 - with a cap smaller than the readahead (16M), a whole-file read still
-  fetches each byte once (--verify none: the default CRC pass reads a
-  tensor larger than the cache a second time); 4 readers of the column
-  parts of the tensor fetch it once;
+  fetches each byte once, with --verify none and with the default
+  --verify read (the CRC comes from the bytes fetched for the reader); a
+  corrupt tensor 4x the cap still fails with EIO, fetched once too; 4
+  readers of the column parts of the tensor fetch it once;
 - every byte read equals the same checkpoint mounted from local disk.
 No timed assertions.
 
@@ -130,6 +131,13 @@ def run(gen, work):
     subprocess.run([gen, prefix + ".json", prefix], check=True)
     os.unlink(prefix + ".json")
     data = "/b/m.data-00000-of-00001"
+    # the same checkpoint with one byte flipped near the end of the tensor
+    os.makedirs(os.path.join(www, "c"))
+    shutil.copy(prefix + ".index", os.path.join(www, "c", "m.index"))
+    bad = bytearray(open(prefix + ".data-00000-of-00001", "rb").read())
+    bad[SIZE - 1000] ^= 0x40
+    with open(os.path.join(www, "c", "m.data-00000-of-00001"), "wb") as f:
+        f.write(bad)
     with Mount(prefix) as m:
         oracle = m.read()
     check(isinstance(oracle, bytes) and len(oracle) == SIZE, "local oracle: 64 MiB")
@@ -190,14 +198,23 @@ def run(gen, work):
                       base, hwm, cap + 32 * MiB))
 
         # a cap smaller than the readahead would be: prefetched blocks are
-        # not dropped before they are read (--verify none: no CRC pass)
-        with Mount(url, ["-o", "cache_size=16M", "--verify", "none"]) as m:
-            fp.reset_stats()
-            got = m.read()
-            n, nbytes = data_gets(fp, data)
-            check(got == oracle, "cache_size=16M, --verify none: the local bytes")
-            check(nbytes <= 1.1 * SIZE, "cache_size=16M, whole-file read: %d bytes in %d GETs, "
-                  "want <= %d" % (nbytes, n, 1.1 * SIZE))
+        # not dropped before they are read; with the default --verify read
+        # the CRC comes from the bytes fetched for the reader, not from a
+        # second pass over a tensor 4x the cache; a corrupt tensor still
+        # fails, fetched once too
+        for path, verify in (("b", "none"), ("b", "read"), ("c", "read")):
+            with Mount(fp.url + "/%s/m" % path,
+                       ["-o", "cache_size=16M", "--verify", verify]) as m:
+                fp.reset_stats()
+                got = m.read()
+                n, nbytes = data_gets(fp, "/%s/m.data-00000-of-00001" % path)
+                what = "cache_size=16M, --verify %s%s" % (
+                    verify, ", corrupt tensor" if path == "c" else "")
+                check(got == (oracle if path == "b" else 5), "%s: %s" % (
+                    what, "the local bytes" if path == "b" else "EIO (%r)" % (
+                        got if isinstance(got, int) else len(got),)))
+                check(nbytes <= 1.1 * SIZE, "%s, whole-file read: %d bytes in %d GETs, "
+                      "want <= %d" % (what, nbytes, n, 1.1 * SIZE))
 
         # 4 readers of column parts (strided 32 KiB runs of every row): the
         # file fetched once, not once per reader

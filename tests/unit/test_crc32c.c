@@ -84,6 +84,36 @@ START_TEST(test_crc32c_long_buffers)
 }
 END_TEST
 
+/* Combining: crc(A || B) from crc(A), crc(B) and |B|, at every split of
+ * a buffer; and the vector "123456789" put together from its halves. */
+START_TEST(test_crc32c_combine)
+{
+	size_t n = 3 * 8192 + 777;
+	unsigned char *buf = malloc(n);
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (unsigned char)(i * 131 + 7);
+	uint32_t whole = ckpt__crc32c_extend_table(0, buf, n);
+	for (size_t cut = 0; cut <= n; cut += cut < 64 ? 1 : 1009) {
+		uint32_t a = ckpt__crc32c_extend_table(0, buf, cut);
+		uint32_t b = ckpt__crc32c_extend_table(0, buf + cut, n - cut);
+		ck_assert_uint_eq(ckpt__crc32c_combine(a, b, n - cut), whole);
+	}
+	ck_assert_uint_eq(ckpt__crc32c_combine(ckpt__crc32c_extend(0, "1234", 4),
+					       ckpt__crc32c_extend(0, "56789", 5), 5),
+			  0xE3069283u);
+	/* a long B: 1 MiB of zeros after "123456789" */
+	unsigned char *z = calloc(1, (1 << 20) + 9);
+	ck_assert_ptr_nonnull(z);
+	memcpy(z, "123456789", 9);
+	ck_assert_uint_eq(ckpt__crc32c_combine(
+			      0xE3069283u, ckpt__crc32c_extend_table(0, z + 9, 1 << 20), 1 << 20),
+			  ckpt__crc32c_extend_table(0, z, (1 << 20) + 9));
+	free(z);
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("crc32c");
@@ -92,6 +122,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_crc32c_extend_equals_whole, 0, 2);
 	tcase_add_test(tc, test_crc32c_mask);
 	tcase_add_test(tc, test_crc32c_long_buffers);
+	tcase_add_test(tc, test_crc32c_combine);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -3,13 +3,17 @@
  * equal to ranges cut from an independent whole-tensor read.
  */
 #include <check.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckpt/reader.h"
 #include "ckpt/resolve.h"
+#include "ckpt/store.h"
 #include "ckpt/view.h"
+#include "ckpt/writer.h"
 #include "util/codec_int.h"
 #include "util/crc32c_int.h"
 #include "testutil.h"
@@ -24,6 +28,18 @@ struct fx {
 	ckpt_view *v;
 };
 
+/* A copy of r's tensor table, as ckpt_resolve takes it. Ownership: the
+ * caller frees it. */
+static ckpt_tensor *tensors_of(const ckpt_reader *r)
+{
+	size_t n = ckpt_reader_count(r);
+	ckpt_tensor *t = malloc((n ? n : 1) * sizeof(*t));
+	ck_assert_ptr_nonnull(t);
+	for (size_t i = 0; i < n; i++)
+		t[i] = *ckpt_reader_tensor(r, i);
+	return t;
+}
+
 static int open_fx(struct fx *f, const char *map, const char *cast)
 {
 	const char *root = tu_fixtures();
@@ -34,9 +50,7 @@ static int open_fx(struct fx *f, const char *map, const char *cast)
 	ckpt_error err = CKPT_ERROR_INIT;
 	ck_assert_int_eq(ckpt_reader_open(&f->r, path, &err), 0);
 	size_t n = ckpt_reader_count(f->r);
-	f->t = malloc(n * sizeof(*f->t));
-	for (size_t i = 0; i < n; i++)
-		f->t[i] = *ckpt_reader_tensor(f->r, i);
+	f->t = tensors_of(f->r);
 	ckpt_map_entry *e = NULL;
 	size_t ne = 0;
 	ckpt_cast c;
@@ -232,9 +246,7 @@ START_TEST(test_view_variant)
 		struct fx f;
 		ck_assert_int_eq(ckpt_reader_open(&f.r, tu_path(dir, "v"), &err), 0);
 		size_t n = ckpt_reader_count(f.r);
-		f.t = malloc(n * sizeof(*f.t));
-		for (size_t i = 0; i < n; i++)
-			f.t[i] = *ckpt_reader_tensor(f.r, i);
+		f.t = tensors_of(f.r);
 		ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
 		ck_assert_msg(ckpt_resolve(&o, f.t, n, &f.plan, &err) == 0, "%s", err.msg);
 		ck_assert_msg(
@@ -278,6 +290,418 @@ START_TEST(test_view_variant)
 }
 END_TEST
 
+/* ---- --verify read: ckpt_view_may_open / may_serve / next_failed ---- */
+
+/*
+ * A store forwarding to the local one, counting the bytes read from data
+ * shards; `local` says whether it offers the splice hook (then the view
+ * may read ahead of a reader in its helper thread) or is like a remote
+ * store (then the CRC comes from the bytes read for the reader only).
+ */
+struct cstore {
+	ckpt_store pub;
+	ckpt_store *inner;
+	int local;
+	_Atomic uint64_t data_bytes;
+};
+struct cobj {
+	ckpt_object pub;
+	ckpt_object *inner;
+};
+
+static int cs_stat(ckpt_store *s, const char *name, ckpt_stat *st, ckpt_error *err)
+{
+	return ckpt_store_stat(((struct cstore *)s)->inner, name, st, err);
+}
+
+static int cs_open(ckpt_store *s, const char *name, ckpt_object **out, ckpt_error *err)
+{
+	struct cobj *o = calloc(1, sizeof(*o));
+	ck_assert_ptr_nonnull(o);
+	int rc = ckpt_store_open(((struct cstore *)s)->inner, name, &o->inner, err);
+	if (rc) {
+		free(o);
+		return rc;
+	}
+	o->pub.store = s;
+	o->pub.name = ckpt_object_name(o->inner);
+	o->pub.st = *ckpt_object_stat(o->inner);
+	*out = &o->pub;
+	return 0;
+}
+
+static int cs_pread(ckpt_object *o, void *buf, size_t len, uint64_t off, ckpt_error *err)
+{
+	struct cstore *s = (struct cstore *)o->store;
+	if (strstr(o->name, ".data-"))
+		atomic_fetch_add(&s->data_bytes, len);
+	return ckpt_object_pread(((struct cobj *)o)->inner, buf, len, off, err);
+}
+
+static void cs_close(ckpt_object *o)
+{
+	ckpt_object_close(((struct cobj *)o)->inner);
+	free(o);
+}
+
+static int cs_list(ckpt_store *s, const char *pattern, char ***names, size_t *n, ckpt_error *err)
+{
+	return ckpt_store_list(((struct cstore *)s)->inner, pattern, names, n, err);
+}
+
+static int cs_splice_fd(ckpt_object *o, int *fd)
+{
+	return ckpt_object_splice_fd(((struct cobj *)o)->inner, fd);
+}
+
+static void cs_splice_release(ckpt_object *o)
+{
+	ckpt_object_splice_release(((struct cobj *)o)->inner);
+}
+
+static void cs_destroy(ckpt_store *s)
+{
+	ckpt_store_free(((struct cstore *)s)->inner);
+	free(s);
+}
+
+static const struct ckpt_store_ops cs_local_ops = {cs_stat,	      cs_open, cs_pread,
+						   cs_close,	      cs_list, cs_splice_fd,
+						   cs_splice_release, NULL,    cs_destroy};
+static const struct ckpt_store_ops cs_remote_ops = {cs_stat, cs_open, cs_pread, cs_close,  cs_list,
+						    NULL,    NULL,    NULL,	cs_destroy};
+
+/* w, c: 2 MiB float32 tensors (c has a flipped byte at byte `flip` of its
+ * data when flip >= 0); s: 4 floats. */
+#define SV_ROWS 512
+#define SV_COLS 1024
+#define SV_BYTES ((size_t)SV_ROWS * SV_COLS * 4)
+
+struct sv {
+	char *dir;
+	struct cstore *store;
+	ckpt_reader *r;
+	ckpt_tensor *t;
+	ckpt_plan *plan;
+	ckpt_view *v;
+	float *w, *c;
+	size_t w_bytes;	      /* w's; c's are SV_BYTES */
+	uint64_t build_bytes; /* data read while building the view */
+};
+
+static float sv_value(size_t i, int k)
+{
+	return (float)((i * 2654435761u + (size_t)k * 97u) % 100003u) / 7.0f;
+}
+
+/* maps: NULL (identity) or "a=b;c=d"; format: NULL (raw) or a format
+ * name; wparts > 0: the targets c, s and w, w in wparts row parts. */
+static void sv_open_as(struct sv *f, int local, long flip, const char *maps, const char *format,
+		       int64_t wparts, int64_t wrows)
+{
+	ckpt_error err = CKPT_ERROR_INIT;
+	memset(f, 0, sizeof(*f));
+	f->dir = tu_tmpdir();
+	const char *pfx = tu_path(f->dir, "m");
+	f->w_bytes = (size_t)wrows * SV_COLS * 4;
+	f->w = malloc(f->w_bytes);
+	f->c = malloc(SV_BYTES);
+	ck_assert(f->w && f->c);
+	for (size_t i = 0; i < f->w_bytes / 4; i++)
+		f->w[i] = sv_value(i, 1);
+	for (size_t i = 0; i < SV_BYTES / 4; i++)
+		f->c[i] = sv_value(i, 2);
+	float small[4] = {1, 2, 3, 4};
+	int64_t dims[2] = {SV_ROWS, SV_COLS}, wdims[2] = {wrows, SV_COLS}, four = 4;
+	ckpt_writer *wr;
+	ck_assert_int_eq(ckpt_writer_open(&wr, pfx, &err), 0);
+	ck_assert_int_eq(ckpt_writer_add(wr, "c", CKPT_DT_FLOAT, 2, dims, f->c, SV_BYTES, &err), 0);
+	ck_assert_int_eq(ckpt_writer_add(wr, "s", CKPT_DT_FLOAT, 1, &four, small, 16, &err), 0);
+	ck_assert_int_eq(ckpt_writer_add(wr, "w", CKPT_DT_FLOAT, 2, wdims, f->w, f->w_bytes, &err),
+			 0);
+	ck_assert_int_eq(ckpt_writer_finish(wr, &err), 0);
+	ckpt_writer_close(wr);
+	if (flip >= 0) /* c is first in the data file */
+		tu_flip(tu_path(f->dir, "m.data-00000-of-00001"), flip);
+	f->store = calloc(1, sizeof(*f->store));
+	f->store->pub.ops = local ? &cs_local_ops : &cs_remote_ops;
+	f->store->local = local;
+	ck_assert_int_eq(ckpt_store_posix_new(&f->store->inner, 0, &err), 0);
+	ck_assert_int_eq(ckpt_reader_open_store(&f->r, &f->store->pub, pfx, &err), 0);
+	size_t n = ckpt_reader_count(f->r);
+	f->t = tensors_of(f->r);
+	ckpt_map_entry *e = NULL;
+	size_t ne = 0;
+	char buf[256];
+	for (const char *m = maps; m && *m;) {
+		const char *semi = strchr(m, ';');
+		size_t l = semi ? (size_t)(semi - m) : strlen(m);
+		memcpy(buf, m, l);
+		buf[l] = '\0';
+		ck_assert_int_eq(ckpt_map_parse_arg(buf, &e, &ne, &err), 0);
+		m += l + (semi != NULL);
+	}
+	ckpt_resolve_opts o = CKPT_RESOLVE_OPTS_INIT;
+	o.entries = e;
+	o.n_entries = ne;
+	o.ckpt_path = pfx;
+	int64_t parts[2] = {wparts, 1};
+	ckpt_target_var tv[3] = {
+	    {.name = "c", .dtype = CKPT_DT_FLOAT, .rank = 2, .dims = dims},
+	    {.name = "s", .dtype = CKPT_DT_FLOAT, .rank = 1, .dims = &four},
+	    {.name = "w", .dtype = CKPT_DT_FLOAT, .rank = 2, .dims = wdims, .partitions = parts}};
+	if (wparts > 0) {
+		o.targets = tv;
+		o.n_targets = 3;
+	}
+	ck_assert_msg(ckpt_resolve(&o, f->t, n, &f->plan, &err) == 0, "%s", err.msg);
+	ckpt_map_entries_free(e, ne);
+	ck_assert_msg(ckpt_view_build_format(&f->v, f->r, f->plan, format ? format : "raw", &err) ==
+			  0,
+		      "%s", err.msg);
+	f->build_bytes = atomic_exchange(&f->store->data_bytes, 0);
+}
+
+static void sv_open(struct sv *f, int local, long flip, const char *maps)
+{
+	sv_open_as(f, local, flip, maps, NULL, 0, SV_ROWS);
+}
+
+static void sv_close(struct sv *f)
+{
+	ckpt_view_free(f->v);
+	ckpt_plan_free(f->plan);
+	free(f->t);
+	ckpt_reader_close(f->r);
+	ckpt_store_free(&f->store->pub);
+	tu_rmtree(f->dir);
+	free(f->dir);
+	free(f->w);
+	free(f->c);
+}
+
+/*
+ * Serve file `path` in `step`-byte replies in the order `order` gives
+ * (NULL: front to back), reading each first unless `spliced` (as a
+ * spliced reply, whose bytes the view never sees). Every reply but the
+ * last must be allowed; returns the status of the last one.
+ */
+static int sv_serve(struct sv *f, const char *path, size_t step, const size_t *order, int spliced,
+		    const float *want)
+{
+	uint32_t id = ckpt_view_resolve_path(f->v, path);
+	ck_assert_uint_ne(id, CKPT_VIEW_NONE);
+	uint64_t size = ckpt_view_node(f->v, id)->size;
+	size_t n = (size_t)((size + step - 1) / step);
+	uint8_t *buf = malloc(step);
+	int rc = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t off = (order ? order[k] : k) * step;
+		size_t len = size - off < step ? (size_t)(size - off) : step, got;
+		ckpt_error err = CKPT_ERROR_INIT;
+		if (!spliced) {
+			ck_assert_int_eq(ckpt_view_read(f->v, id, off, buf, len, &got, &err), 0);
+			ck_assert_uint_eq(got, len);
+			if (want)
+				ck_assert(memcmp(buf, (const uint8_t *)want + off, len) == 0);
+		}
+		rc = ckpt_view_may_serve(f->v, id, off, len, &err);
+		if (k + 1 < n)
+			ck_assert_msg(rc == 0, "%s: reply %zu of %zu refused: %s", path, k, n,
+				      err.msg);
+		else if (rc)
+			ck_assert_msg(strstr(err.msg, "hecksum"), "%s", err.msg);
+	}
+	free(buf);
+	return rc;
+}
+
+/* Every order of replies: nothing is refused before the last; the last
+ * goes out for a good file and fails for a corrupt one, whether the view
+ * saw the bytes (read for the reply) or not (spliced). */
+START_TEST(test_view_serve_orders)
+{
+	size_t order[SV_BYTES / 65536];
+	size_t n = sizeof(order) / sizeof(order[0]);
+	for (int mode = 0; mode < 6; mode++) {
+		int local = mode % 2, shuffled = mode / 2 == 1, spliced = mode / 2 == 2;
+		struct sv f;
+		sv_open(&f, local, 1000 + mode * 4096, NULL);
+		for (size_t k = 0; k < n; k++)
+			order[k] = k;
+		unsigned seed = 11u + (unsigned)mode;
+		for (size_t k = n - 1; shuffled && k > 0; k--) {
+			seed = seed * 1103515245u + 12345u;
+			size_t j = (seed >> 8) % (k + 1), x = order[k];
+			order[k] = order[j];
+			order[j] = x;
+		}
+		uint32_t w = ckpt_view_resolve_path(f.v, "w"), c = ckpt_view_resolve_path(f.v, "c");
+		ck_assert_int_eq(ckpt_view_may_open(f.v, c, NULL), 0);
+		ck_assert_int_eq(sv_serve(&f, "w", 65536, order, spliced, f.w), 0);
+		ck_assert_int_eq(ckpt_view_verified(f.v, w), 1);
+		ck_assert_int_eq(sv_serve(&f, "c", 65536, order, spliced, NULL), CKPT_ECHECKSUM);
+		ck_assert_int_eq(ckpt_view_verified(f.v, c), -1);
+		/* from then on: every open and reply of c fails, w is unaffected */
+		ckpt_error err = CKPT_ERROR_INIT;
+		ck_assert_int_eq(ckpt_view_may_open(f.v, c, &err), CKPT_ECHECKSUM);
+		ck_assert_ptr_nonnull(strstr(err.msg, "tensor c failed its checksum"));
+		ck_assert_int_eq(ckpt_view_may_serve(f.v, c, 0, 4096, NULL), CKPT_ECHECKSUM);
+		ck_assert_int_eq(ckpt_view_may_open(f.v, w, NULL), 0);
+		ck_assert_int_eq(ckpt_view_may_serve(f.v, w, 0, 4096, NULL), 0);
+		/* the failed file is named once */
+		ck_assert_uint_eq(ckpt_view_next_failed(f.v, 0), c);
+		ck_assert_uint_eq(ckpt_view_next_failed(f.v, c + 1), CKPT_VIEW_NONE);
+		ck_assert_uint_eq(ckpt_view_next_failed(f.v, 0), CKPT_VIEW_NONE);
+		sv_close(&f);
+	}
+}
+END_TEST
+
+/* A few bytes are served unchecked; the file is checked only once all of
+ * it has gone out, whatever the replies overlapped. */
+START_TEST(test_view_serve_partial)
+{
+	struct sv f;
+	sv_open(&f, 1, 77, NULL);
+	uint32_t c = ckpt_view_resolve_path(f.v, "c");
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, c, 0, 4096, NULL), 0);
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, c, 4096, 8192, NULL), 0);
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, c, SV_BYTES - 100, 100, NULL), 0);
+	ck_assert_int_eq(ckpt_view_verified(f.v, c), 0); /* nothing checked */
+	/* all but the first byte of one 4 KiB unit */
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, c, 8192, SV_BYTES - 8192 - 4096 * 3, NULL), 0);
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, c, SV_BYTES - 4096 * 2 + 1, 10, NULL), 0);
+	ck_assert_int_eq(ckpt_view_verified(f.v, c), 0);
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, c, SV_BYTES - 4096 * 3, 10, NULL),
+			 CKPT_ECHECKSUM);
+	/* past the end and empty replies are no bytes of the file */
+	uint32_t w = ckpt_view_resolve_path(f.v, "w");
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, w, SV_BYTES, 4096, NULL), 0);
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, w, 0, 0, NULL), 0);
+	ck_assert_int_eq(ckpt_view_verified(f.v, w), 0);
+	sv_close(&f);
+}
+END_TEST
+
+/* Two files drawing from one corrupt piece (c mapped twice): the first
+ * read whole fails, then the other fails to open and is named too. */
+START_TEST(test_view_serve_shared_piece)
+{
+	struct sv f;
+	sv_open(&f, 0, (long)SV_BYTES - 3, "c=x;c=y;s=s");
+	uint32_t x = ckpt_view_resolve_path(f.v, "x"), y = ckpt_view_resolve_path(f.v, "y");
+	ck_assert_uint_ne(x, CKPT_VIEW_NONE);
+	ck_assert_uint_ne(y, CKPT_VIEW_NONE);
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, y, 0, 4096, NULL), 0); /* y's first page */
+	ck_assert_int_eq(sv_serve(&f, "x", 131072, NULL, 0, NULL), CKPT_ECHECKSUM);
+	ck_assert_int_eq(ckpt_view_may_open(f.v, y, NULL), CKPT_ECHECKSUM);
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, y, 4096, 4096, NULL), CKPT_ECHECKSUM);
+	uint32_t a = ckpt_view_next_failed(f.v, 0);
+	uint32_t b = ckpt_view_next_failed(f.v, a + 1);
+	ck_assert_uint_eq(a < b ? a : b, x < y ? x : y);
+	ck_assert_uint_eq(a < b ? b : a, x < y ? y : x);
+	ck_assert_uint_eq(ckpt_view_next_failed(f.v, b + 1), CKPT_VIEW_NONE);
+	/* s draws from another piece */
+	ck_assert_int_eq(sv_serve(&f, "s", 4096, NULL, 0, NULL), 0);
+	sv_close(&f);
+}
+END_TEST
+
+/*
+ * The check costs a reader in sequence no second read: over a store with
+ * no local file (a remote one), a file read front to back is checked from
+ * the bytes read for it, so the data read is the file once, and its first
+ * reply (read before the view knew there would be more) once again; the
+ * same from a local store reads each byte at most twice (once more, by the
+ * helper ahead of the reader, whose replies the view may never see).
+ */
+START_TEST(test_view_serve_reads_once)
+{
+	for (int local = 0; local < 2; local++) {
+		struct sv f;
+		sv_open(&f, local, -1, NULL);
+		ck_assert_int_eq(sv_serve(&f, "w", 131072, NULL, 0, f.w), 0);
+		uint64_t got = atomic_load(&f.store->data_bytes);
+		ck_assert_msg(got >= SV_BYTES && got <= (local ? 2 * SV_BYTES : SV_BYTES + 131072),
+			      "local %d: %llu bytes read for a %zu-byte file", local,
+			      (unsigned long long)got, SV_BYTES);
+		ck_assert_int_eq(ckpt_view_verified(f.v, ckpt_view_resolve_path(f.v, "w")), 1);
+		sv_close(&f);
+	}
+}
+END_TEST
+
+/*
+ * --format tf reads all mapped data at build and checks its sources from
+ * those bytes: each byte is read once, for a tensor in one file and for
+ * one in 4 row parts (checked once all its parts are read); a corrupt one
+ * fails the build.
+ */
+START_TEST(test_view_serve_tf_build_reads_once)
+{
+	for (int64_t parts = 1; parts <= 4; parts *= 4) {
+		struct sv f;
+		sv_open_as(&f, 1, -1, NULL, "tf", parts, SV_ROWS);
+		ck_assert_msg(f.build_bytes == 2 * SV_BYTES + 16, "%lld parts: %llu bytes read",
+			      (long long)parts, (unsigned long long)f.build_bytes);
+		ck_assert_uint_eq(ckpt_view_verified(
+				      f.v, ckpt_view_resolve_path(f.v, "ckpt.data-00000-of-00001")),
+				  1);
+		sv_close(&f);
+	}
+}
+END_TEST
+
+/* Wait (at most 2000 probes) until the store has read want data bytes. */
+static uint64_t sv_wait_read(struct sv *f, uint64_t want)
+{
+	for (int probes = 0; atomic_load(&f->store->data_bytes) < want && probes < 2000; probes++)
+		usleep(10000);
+	return atomic_load(&f->store->data_bytes);
+}
+
+/*
+ * A file of 80 MiB read in sequence, its replies spliced (never seen by
+ * the view): the helper reads at most 64 MiB past the reader, waits there,
+ * goes on when the reader does, and reads the file's last bytes too, each
+ * byte once; so the last reply reads nothing more. (The helper works on
+ * its own time: the test waits for its reads, at most 2000 probes each.)
+ */
+START_TEST(test_view_serve_helper_reads_all)
+{
+	struct sv f;
+	sv_open_as(&f, 1, -1, NULL, NULL, 0, 20480);
+	uint32_t w = ckpt_view_resolve_path(f.v, "w");
+	uint64_t step = 1 << 20, lead = (uint64_t)64 << 20, off = 0;
+	for (; off < 10 * step; off += step)
+		ck_assert_int_eq(ckpt_view_may_serve(f.v, w, off, step, NULL), 0);
+	ck_assert_uint_eq(sv_wait_read(&f, off + lead), off + lead);
+	usleep(20000); /* not further */
+	ck_assert_uint_eq(atomic_load(&f.store->data_bytes), off + lead);
+	for (; off + step < f.w_bytes; off += step)
+		ck_assert_int_eq(ckpt_view_may_serve(f.v, w, off, step, NULL), 0);
+	ck_assert_msg(sv_wait_read(&f, f.w_bytes) == f.w_bytes, "the helper read %llu of %zu bytes",
+		      (unsigned long long)atomic_load(&f.store->data_bytes), f.w_bytes);
+	ck_assert_int_eq(ckpt_view_may_serve(f.v, w, off, step, NULL), 0);
+	ck_assert_int_eq(ckpt_view_verified(f.v, w), 1);
+	ck_assert_uint_eq(atomic_load(&f.store->data_bytes), f.w_bytes);
+	sv_close(&f);
+}
+END_TEST
+
+/* Freeing the view while its helper reads ahead of a reader stops it. */
+START_TEST(test_view_serve_free_while_ahead)
+{
+	struct sv f;
+	sv_open(&f, 1, -1, NULL);
+	uint32_t w = ckpt_view_resolve_path(f.v, "w");
+	for (uint64_t off = 0; off < SV_BYTES / 2; off += 131072)
+		ck_assert_int_eq(ckpt_view_may_serve(f.v, w, off, 131072, NULL), 0);
+	sv_close(&f);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("view");
@@ -287,5 +711,15 @@ int main(void)
 	tcase_add_test(tc, test_view_bfloat16);
 	tcase_add_test(tc, test_view_variant);
 	suite_add_tcase(s, tc);
+	TCase *sv = tcase_create("serve");
+	tcase_add_test(sv, test_view_serve_orders);
+	tcase_add_test(sv, test_view_serve_partial);
+	tcase_add_test(sv, test_view_serve_shared_piece);
+	tcase_add_test(sv, test_view_serve_reads_once);
+	tcase_add_test(sv, test_view_serve_tf_build_reads_once);
+	tcase_add_test(sv, test_view_serve_helper_reads_all);
+	tcase_add_test(sv, test_view_serve_free_while_ahead);
+	tcase_set_timeout(sv, 60);
+	suite_add_tcase(s, sv);
 	return tu_run(s);
 }

@@ -173,6 +173,9 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
  * ckpt_reader_verify_piece.
  */
 int ckpt_reader_check_crc(const ckpt_reader *r, size_t i, size_t p, uint32_t crc, ckpt_error *err);
+/* 1 when the stored checksum of piece p of tensor i is over the bytes
+ * ckpt_reader_pread returns (ckpt_reader_check_crc can check it), else 0. */
+int ckpt_reader_crc_over_read(const ckpt_reader *r, size_t i, size_t p);
 
 /*
  * Read the slice (start, length) of numeric tensor i (start/length have

@@ -156,6 +156,10 @@ int ckpt_store_join(const char *dir, const char *name, char **out, ckpt_error *e
 int ckpt_object_splice_fd(ckpt_object *o, int *fd);
 void ckpt_object_splice_release(ckpt_object *o);
 
+/* 1 when o's bytes are in a local file (the store has the splice hook):
+ * reading them again costs no transfer. */
+int ckpt_object_is_local(const ckpt_object *o);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,7 +32,9 @@
  * its raw bytes; a string tensor of rank >= 1 is each element as a uint64
  * little-endian length followed by its bytes.
  *
- * Thread-safety: immutable after build; reads may run from many threads.
+ * Thread-safety: the tree is immutable after build; reads, checks and the
+ * --verify read calls (below) may run from many threads, and keep their
+ * state behind atomics and locks of the view's own.
  */
 #ifndef CKPT_VIEW_H
 #define CKPT_VIEW_H
@@ -206,6 +208,57 @@ int ckpt_view_verify(const ckpt_view *v, uint32_t id, ckpt_error *err);
  * directories, @mapping.json, ckpt.index), -1 when one failed it, else 0.
  */
 int ckpt_view_verified(const ckpt_view *v, uint32_t id);
+
+/*
+ * --verify read, for a server of the view's files (ckptfs's FUSE ops): no
+ * reader gets a file whole unless the stored pieces it draws from passed
+ * their CRC32C, in any order of reads, even through a cache in front of
+ * the server that answers reads, mmaps and other handles by itself (the
+ * kernel's page cache keeps every page it was served). Each file keeps a
+ * map of the units it has ever served (4 KiB; a file over 128 MiB in
+ * larger ones, a unit counting once any of it was served); once every
+ * unit has been served, no reply may go out before the file's pieces
+ * passed. A failed check fails that reply; from then on every open and
+ * reply of every file drawing from a failed piece fails. A check that
+ * cannot read its data (a shard cut short under the mount) fails that
+ * reply only and is made again next time.
+ *
+ * The check does not cost a reader reading a file in sequence: from its
+ * first half MiB on, the file's pieces gather their CRC from the bytes
+ * read for it (as ckpt_view_read reads them), and a file that is a whole
+ * piece in a local file (whose replies may be spliced, never read here)
+ * gets a helper thread of the view's reading the piece up to 64 MiB ahead
+ * of the reader (one thread per view, a 1 MiB buffer, at most 8 pieces at
+ * once; ckpt_view_free stops it, waiting for at most one 1 MiB read). Over
+ * a network nothing is read ahead: the reader's own bytes give the CRC,
+ * so each byte is fetched about once.
+ *
+ * Thread-safety: all three are safe from many threads at once.
+ */
+
+/* Before opening file node id: 0, or CKPT_ECHECKSUM (err says which
+ * tensor) once a piece it draws from failed its checksum. */
+int ckpt_view_may_open(const ckpt_view *v, uint32_t id, ckpt_error *err);
+
+/*
+ * Before a reply holding bytes [off, off + len) of file node id (read
+ * already, with ckpt_view_read or spliced through ckpt_view_map): notes
+ * them as served, and returns 0 when the reply may go out. Else
+ * CKPT_ECHECKSUM (this check, or an earlier one of a piece the file draws
+ * from, failed), or the error of a check that could not read (err says
+ * which): then the reply must not go out.
+ */
+int ckpt_view_may_serve(const ckpt_view *v, uint32_t id, uint64_t off, size_t len, ckpt_error *err);
+
+/*
+ * Files whose sources failed their checksum, for dropping what caches hold
+ * of them: the first such node id >= from not returned before, each one
+ * once over the view's life; CKPT_VIEW_NONE when none is left. Walk it
+ * from 0 after ckpt_view_may_open or ckpt_view_may_serve returned
+ * CKPT_ECHECKSUM (a walk from 0 costs nothing when no piece failed since
+ * the last full walk).
+ */
+uint32_t ckpt_view_next_failed(const ckpt_view *v, uint32_t from);
 
 #ifdef __cplusplus
 }

@@ -775,14 +775,22 @@ int ckpt_reader_verify_piece(const ckpt_reader *r, size_t i, size_t p, ckpt_erro
 	return rc;
 }
 
+int ckpt_reader_crc_over_read(const ckpt_reader *r, size_t i, size_t p)
+{
+	if (i >= r->n || p >= r->t[i].num_pieces)
+		return 0;
+	const ckpt_tensor *t = &r->t[i];
+	return t->dtype != CKPT_DT_STRING && t->dtype != CKPT_DT_VARIANT &&
+	       swap_unit(r, t->dtype) == 1 && ckpt__tensor_pieces(r, i)[p].mem == NULL;
+}
+
 int ckpt_reader_check_crc(const ckpt_reader *r, size_t i, size_t p, uint32_t crc, ckpt_error *err)
 {
 	if (i >= r->n || p >= r->t[i].num_pieces)
 		return ckpt__error(err, CKPT_EINVAL, "%s: no tensor %zu piece %zu", r->path, i, p);
 	const ckpt_tensor *t = &r->t[i];
 	const struct ckpt__piece *pc = &ckpt__tensor_pieces(r, i)[p];
-	if (t->dtype == CKPT_DT_STRING || t->dtype == CKPT_DT_VARIANT ||
-	    swap_unit(r, t->dtype) != 1 || pc->mem)
+	if (!ckpt_reader_crc_over_read(r, i, p))
 		return ckpt__error(err, CKPT_EUNSUPPORTED,
 				   "%s: the checksum of %s is not over the bytes read", r->path,
 				   t->name);

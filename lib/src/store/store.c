@@ -137,3 +137,8 @@ void ckpt_object_splice_release(ckpt_object *o)
 	if (o && o->store->ops->splice_release)
 		o->store->ops->splice_release(o);
 }
+
+int ckpt_object_is_local(const ckpt_object *o)
+{
+	return o->store->ops->splice_fd != NULL;
+}

@@ -32,17 +32,20 @@ static uint32_t multmodp(uint32_t a, uint32_t b)
 	return p;
 }
 
+/* x^(2^k) mod P for k = 0..63, set by init(): x^m for any m is the
+ * product of the entries of m's bits. */
+static uint32_t x2k[64];
+
 /* x^(8n) mod P: the operator that appends n zero bytes. */
 static uint32_t x8nmodp(uint64_t n)
 {
-	uint32_t x = 1u << 31;	/* x^0 */
-	uint32_t sq = 1u << 30; /* x^1, squared k times: x^(2^k) */
-	n *= 8;
-	while (n) {
+	uint32_t x = 1u << 31; /* x^0 */
+	unsigned k = 3;	       /* 8n = n << 3 */
+	while (n && k < 64) {
 		if (n & 1)
-			x = multmodp(sq, x);
-		sq = multmodp(sq, sq);
+			x = multmodp(x2k[k], x);
 		n >>= 1;
+		k++;
 	}
 	return x;
 }
@@ -64,6 +67,9 @@ static void init(void)
 	for (int t = 1; t < 8; t++)
 		for (int i = 0; i < 256; i++)
 			table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
+	x2k[0] = 1u << 30; /* x^1 */
+	for (int k = 1; k < 64; k++)
+		x2k[k] = multmodp(x2k[k - 1], x2k[k - 1]);
 #if defined(__x86_64__)
 	stripe_shift = x8nmodp(STRIPE);
 #endif
@@ -150,4 +156,10 @@ int ckpt__crc32c_hw(void)
 {
 	pthread_once(&once, init);
 	return have_hw;
+}
+
+uint32_t ckpt__crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+	pthread_once(&once, init);
+	return multmodp(x8nmodp(len_b), crc_a) ^ crc_b;
 }

@@ -21,7 +21,6 @@
 
 #include "ckpt/convert.h"
 #include "util/codec_int.h"
-#include "util/crc32c_int.h"
 #include "util/error_int.h"
 
 /* Byte size of a file whose dtype has no fixed size: a string file is its
@@ -93,16 +92,8 @@ static int flush(const ckpt_view *v, const ckpt_plan_file *f, struct pending *pd
 		return 0;
 	uint8_t *buf = pd->nseg ? pd->bounce : pd->dst;
 	int rc = ckpt_reader_pread(v->r, f->source, pd->piece, pd->off, buf, (size_t)pd->len, err);
-	if (rc == 0 && v->runs) {
-		struct crc_run *run = &v->runs[ckpt__view_piece_base(v, f->source) + pd->piece];
-		uint64_t size = ckpt_reader_piece(v->r, f->source, pd->piece)->size;
-		if (run->next == pd->off && run->next != size) {
-			run->crc = ckpt__crc32c_extend(run->crc, buf, (size_t)pd->len);
-			run->next += pd->len;
-		} else if (run->next != size) {
-			run->next = UINT64_MAX;
-		}
-	}
+	if (rc == 0) /* the piece's CRC, from bytes read anyway (verify.c) */
+		ckpt__view_sums_fold(v, f->source, pd->piece, pd->off, buf, (size_t)pd->len);
 	for (size_t k = 0; rc == 0 && k < pd->nseg; k++)
 		memcpy(pd->seg[k].dst, buf + pd->seg[k].at, (size_t)pd->seg[k].len);
 	pd->len = 0;

@@ -188,36 +188,6 @@ static int tf_seg_prepare(const ckpt_view *v, struct tf_seg *sg, ckpt_error *err
 	return rc;
 }
 
-/*
- * Every source CRC the data file depends on, whatever --verify says: an
- * index with fresh CRCs over corrupt source bytes would launder them. A
- * piece tf_seg_prepare read whole and in order is checked from those very
- * bytes (struct crc_run), strings were checked as they were read; the rest
- * (parts of a column split, pieces read out of order, variants,
- * byte-swapped bundles) are read again by ckpt_view_verify. Results land
- * in the raw view's states, so reads of the mount never check again.
- */
-static int tf_check_sources(struct tf_state *tf, ckpt_error *err)
-{
-	ckpt_view *raw = tf->raw;
-	int rc = 0;
-	for (size_t t = 0; t < ckpt_reader_count(raw->r) && rc == 0; t++) {
-		for (size_t p = 0; p < ckpt_reader_tensor(raw->r, t)->num_pieces && rc == 0; p++) {
-			size_t k = ckpt__view_piece_base(raw, t) + p;
-			if (raw->runs[k].next != ckpt_reader_piece(raw->r, t, p)->size)
-				continue;
-			rc = ckpt_reader_check_crc(raw->r, t, p, raw->runs[k].crc, err);
-			if (rc == 0)
-				ckpt__view_piece_passed(raw, t, p);
-			else if (rc == CKPT_EUNSUPPORTED)
-				rc = 0;
-		}
-	}
-	for (size_t i = 0; i < tf->n_seg && rc == 0; i++)
-		rc = ckpt_view_verify(raw, tf->seg[i].raw_id, err);
-	return rc;
-}
-
 /* A part that is the whole variable: TF's IsFullSlice (a plain Add). */
 static int tf_full_slice(const ckpt_plan_file *f)
 {
@@ -320,20 +290,29 @@ static int tf_build(ckpt_view *v, ckpt_error *err)
 		tf->seg[i].f = &v->plan->files[i];
 	for (size_t i = 0; i < tf->n_seg; i++)
 		tf->seg[i].raw_id = tf->raw->file_node[i];
-	/* the plan is sorted by variable, then part: TF1's Saver order */
+	/*
+	 * The plan is sorted by variable, then part: TF1's Saver order. Every
+	 * source CRC the data file depends on is checked, whatever --verify
+	 * says: an index with fresh CRCs over corrupt source bytes would
+	 * launder them. The pieces of each segment gather their CRC from the
+	 * bytes tf_seg_prepare reads (verify.c), and are checked once the
+	 * segments of their tensor (its parts, one after the other) are
+	 * read: a piece read whole, by one part or by its row parts, is not
+	 * read again; what was not read (the other columns of a column split;
+	 * variants, byte-swapped bundles) is read by the check. Results land
+	 * in the raw view's states, so reads of the mount never check again.
+	 */
 	uint64_t off = 0;
-	size_t np = ckpt__view_piece_count(tf->raw);
-	if ((tf->raw->runs = calloc(np ? np : 1, sizeof(struct crc_run))) == NULL)
-		return ckpt__error(err, CKPT_ENOMEM, "out of memory");
-	for (size_t i = 0; i < tf->n_seg && rc == 0; i++) {
+	for (size_t i = 0, first = 0; i < tf->n_seg && rc == 0; i++) {
 		tf->seg[i].off = off;
+		ckpt__view_gather_crc(tf->raw, tf->seg[i].raw_id);
 		rc = tf_seg_prepare(v, &tf->seg[i], err);
 		off += tf->seg[i].size;
+		if (i + 1 < tf->n_seg && tf->seg[i + 1].f->source == tf->seg[i].f->source)
+			continue;
+		for (; first <= i && rc == 0; first++)
+			rc = ckpt_view_verify(tf->raw, tf->seg[first].raw_id, err);
 	}
-	if (rc == 0)
-		rc = tf_check_sources(tf, err);
-	free(tf->raw->runs);
-	tf->raw->runs = NULL;
 	if (rc == 0)
 		rc = tf_build_index(v, err);
 	if (rc)

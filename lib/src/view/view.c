@@ -130,6 +130,10 @@ static int view_build(ckpt_view **out, const ckpt_reader *r, const ckpt_plan *pl
 	if (rc == 0)
 		rc = ckpt__view_verify_init(v, err);
 	if (rc == 0)
+		rc = ckpt__view_serve_init(v, err);
+	if (rc == 0)
+		rc = ckpt__view_ahead_init(v, err);
+	if (rc == 0)
 		rc = ckpt__view_perm_cache_init(v, err);
 	v->opts.metadata = NULL; /* the caller's, read during the build only */
 	if (rc) {
@@ -156,6 +160,7 @@ void ckpt_view_free(ckpt_view *v)
 {
 	if (v == NULL)
 		return;
+	ckpt__view_ahead_free(v); /* first: the helper reads through the view */
 	if (v->fmt->free)
 		v->fmt->free(v);
 	while (v->names) {
@@ -170,7 +175,8 @@ void ckpt_view_free(ckpt_view *v)
 	ckpt__objgraph_free(v->objgraph);
 	free(v->mapping_at);
 	pthread_mutex_destroy(&v->mapping_lock);
-	free((void *)v->verified);
+	ckpt__view_serve_free(v);
+	ckpt__view_verify_free(v);
 	ckpt__strings_cache_free(v->strings);
 	ckpt__view_perm_cache_free(v);
 	free(v);

@@ -71,15 +71,31 @@ struct npy_file {
 enum { PIECE_UNCHECKED = 0, PIECE_GOOD = 1, PIECE_BAD = 2 };
 
 /*
- * While --format tf builds its index through its raw view, every stored
- * piece's bytes as they are read, folded into its CRC when they come in
- * order; so a piece read whole, front to back, is checked against its
- * stored CRC from the very bytes the index's CRC is computed over.
+ * A stored piece's CRC32C put together from ranges checksummed in any
+ * order (ckpt__crc32c_combine): the bytes a read brought in anyway (the
+ * extent reader folds them in), the helper thread's reads ahead of a
+ * reader, and at the check the ranges still missing. Segments are sorted
+ * and disjoint; adjacent ones merge, so a reader front to back keeps one.
  */
-struct crc_run {
-	uint64_t next; /* bytes folded in; UINT64_MAX once read out of order */
+struct crc_seg {
+	uint64_t off, len;
 	uint32_t crc;
 };
+
+struct piece_sums {
+	pthread_mutex_t lock;  /* guards segs, n, cap */
+	pthread_mutex_t check; /* one check of the piece at a time */
+	uint64_t size;	       /* the piece's bytes */
+	struct crc_seg *segs;  /* NULL once the piece is decided */
+	size_t n, cap;
+};
+
+struct fail_count {
+	_Atomic unsigned failed, seen;
+};
+
+/* What --verify read knows of a file node (ckpt_view.node_state). */
+enum { NODE_UNKNOWN = 0, NODE_GOOD, NODE_BAD, NODE_BAD_TAKEN /* returned by next_failed */ };
 
 struct ckpt_view {
 	const struct ckpt__view_format *fmt; /* the output format (view.c) */
@@ -111,9 +127,19 @@ struct ckpt_view {
 	struct ckpt__objgraph *objgraph;
 	/* per stored piece: PIECE_*, at ckpt__view_piece_base(v, t) + p */
 	_Atomic unsigned char *verified;
-	struct crc_run *runs; /* see struct crc_run; NULL but while building */
-	struct tf_state *tf;  /* tf format only (fmt_tf.c) */
-	struct st_state *st;  /* safetensors format only (fmt_safetensors.c) */
+	/* per stored piece, made on demand: its CRC gathered from the bytes
+	 * read anyway (struct piece_sums, verify.c) */
+	_Atomic(struct piece_sums *) *sums;
+	/* pieces that failed their checksum so far; how many of them a scan
+	 * of ckpt_view_next_failed has seen (serve.c) */
+	struct fail_count *fails;
+	/* --verify read (serve.c), per node: NODE_* and the map of served
+	 * units (made at its first read) */
+	_Atomic unsigned char *node_state;
+	_Atomic(struct cover *) *cover;
+	struct ckpt__ahead *ahead; /* the checksum helper thread (ahead.c) */
+	struct tf_state *tf;	   /* tf format only (fmt_tf.c) */
+	struct st_state *st;	   /* safetensors format only (fmt_safetensors.c) */
 	/* string tensors' parsed lengths, built on first read (strings.c) */
 	ckpt__strings_cache *strings;
 	/* blocks of permuted files for sequential readers (extent.c); NULL
@@ -226,6 +252,42 @@ int ckpt__view_verify_init(ckpt_view *v, ckpt_error *err);
 void ckpt__view_piece_passed(const ckpt_view *v, size_t t, size_t p);
 /* The state of the stored pieces node id draws from (see verify.c). */
 int ckpt__view_pieces_state(const ckpt_view *v, uint32_t id, int check, int *rc, ckpt_error *err);
+/* Free what verify_init made (and the sums). */
+void ckpt__view_verify_free(ckpt_view *v);
+/*
+ * The sums of piece p of tensor t, made now when make is set and the
+ * piece's CRC is over the bytes read and not decided yet; NULL when there
+ * are none (then nothing is gathered for it).
+ */
+struct piece_sums *ckpt__view_sums(const ckpt_view *v, size_t t, size_t p, int make);
+/* From now on, the pieces plan file node id reads whole rows of (so that
+ * what it reads of each is one range) gather their CRC from the bytes
+ * read; other nodes and pieces: nothing. */
+void ckpt__view_gather_crc(const ckpt_view *v, uint32_t id);
+/* Bytes [off, off + len) of piece p of tensor t, as read: folded into its
+ * sums if it has some (what they lack of the range). */
+void ckpt__view_sums_fold(const ckpt_view *v, size_t t, size_t p, uint64_t off, const void *bytes,
+			  size_t len);
+/* The first range of s not checksummed yet that starts below limit:
+ * 1 with [*g0, *g1), else 0 (also once the piece is decided). */
+int ckpt__view_sums_gap(struct piece_sums *s, uint64_t limit, uint64_t *g0, uint64_t *g1);
+/* Checksum bytes [off, off + len) of range g of piece p of tensor t
+ * (reading them into buf): 0, 1 when s had no room for them (not
+ * adjacent to what it holds, and full), or the read's error. */
+int ckpt__view_sums_fill(const ckpt_view *v, size_t t, size_t p, struct piece_sums *s, uint64_t off,
+			 size_t len, void *buf, ckpt_error *err);
+
+/* serve.c: the per-node state of --verify read. */
+int ckpt__view_serve_init(ckpt_view *v, ckpt_error *err);
+void ckpt__view_serve_free(ckpt_view *v);
+
+/* ahead.c: the helper thread checksumming ahead of sequential readers. */
+int ckpt__view_ahead_init(ckpt_view *v, ckpt_error *err);
+/* Stops the thread (it finishes at most one step) and frees it. */
+void ckpt__view_ahead_free(ckpt_view *v);
+/* A reader of a file that is piece p of tensor t is at byte `front` of
+ * the piece: checksum it ahead, up to a bound past front. */
+void ckpt__view_ahead(const ckpt_view *v, size_t t, size_t p, struct piece_sums *s, uint64_t front);
 /* The same over every plan file of v: what a file holding them all draws
  * from (--format tf's data file, model.safetensors, over their raw view);
  * stops at the first failure. */
