@@ -83,8 +83,16 @@ class Mount:
         return self
 
     def __exit__(self, *a):
-        if os.path.ismount(self.dir):
-            subprocess.run(["fusermount3", "-u", self.dir], check=False)
+        # busy while a mount of its files (a nested mount just unmounted)
+        # has a daemon still closing them: a slow sanitized one takes a while
+        for _ in range(300):
+            if not os.path.ismount(self.dir):
+                break
+            r = subprocess.run(["fusermount3", "-u", self.dir], capture_output=True, text=True)
+            if r.returncode != 0 and os.path.ismount(self.dir):
+                time.sleep(0.1)
+        else:
+            print(r.stderr, end="")
         os.rmdir(self.dir)
 
 
