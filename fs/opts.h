@@ -58,7 +58,7 @@ struct ckptfs_opts {
 	ckpt_cast casts[64];
 	size_t n_casts;
 	int strict;
-	int names_key; /* --names key: TF2 keys as they are, not readably */
+	int names_key;	       /* --names key: TF2 keys as they are, not readably */
 	ckpt_perm_rule *perms; /* --perm */
 	size_t n_perms;
 	/* mount options */
