@@ -569,11 +569,7 @@ static void op_read_ahead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 	ckpt_object *pin;
 	if (!hint || !ckpt_view_map(fs->view, id, hoff, (size_t)hlen, &fd, &pos, &pin))
 		return;
-	for (uint64_t at = 0; at < hlen; at += CKPTFS_RA_CHUNK)
-		(void)posix_fadvise(
-		    fd, (off_t)(pos + at),
-		    (off_t)(hlen - at < CKPTFS_RA_CHUNK ? hlen - at : CKPTFS_RA_CHUNK),
-		    POSIX_FADV_WILLNEED);
+	ckpt_object_willneed(pin, pos, hlen);
 	ckpt_object_splice_release(pin);
 }
 

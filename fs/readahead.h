@@ -26,11 +26,6 @@
  * (requests of one reader may be split and answered out of order). */
 #define CKPTFS_RA_SLACK (2u << 20)
 
-/* Each hint goes to the kernel in pieces of this size: posix_fadvise
- * WILLNEED reads at most the larger of the device's read-ahead and its
- * largest request per call, and that is 128 KiB by default. */
-#define CKPTFS_RA_CHUNK (128u << 10)
-
 struct ckptfs_ra {
 	pthread_mutex_t lock;
 	uint64_t next;			 /* where the last read ended */

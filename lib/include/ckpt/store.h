@@ -160,6 +160,16 @@ void ckpt_object_splice_release(ckpt_object *o);
  * reading them again costs no transfer. */
 int ckpt_object_is_local(const ckpt_object *o);
 
+/*
+ * Hint that bytes [off, off + len) of o will be read soon: a local object
+ * asks the kernel to read them ahead (posix_fadvise WILLNEED, in calls of
+ * CKPT_WILLNEED_CHUNK bytes: one call reads at most the larger of the
+ * device's read-ahead and its largest request, 128 KiB by default); other
+ * stores do nothing (they have their own read-ahead). Never fails.
+ */
+#define CKPT_WILLNEED_CHUNK ((uint64_t)128 << 10)
+void ckpt_object_willneed(ckpt_object *o, uint64_t off, uint64_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,8 @@
  */
 #include "ckpt/store.h"
 
+#include <fcntl.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,4 +143,17 @@ void ckpt_object_splice_release(ckpt_object *o)
 int ckpt_object_is_local(const ckpt_object *o)
 {
 	return o->store->ops->splice_fd != NULL;
+}
+
+void ckpt_object_willneed(ckpt_object *o, uint64_t off, uint64_t len)
+{
+	int fd;
+	if (len == 0 || !ckpt_object_splice_fd(o, &fd))
+		return;
+	for (uint64_t at = 0; at < len; at += CKPT_WILLNEED_CHUNK)
+		(void)posix_fadvise(
+		    fd, (off_t)(off + at),
+		    (off_t)(len - at < CKPT_WILLNEED_CHUNK ? len - at : CKPT_WILLNEED_CHUNK),
+		    POSIX_FADV_WILLNEED);
+	ckpt_object_splice_release(o);
 }

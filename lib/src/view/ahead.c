@@ -24,6 +24,12 @@
 #define AHEAD_JOBS 8
 #define AHEAD_LEAD ((uint64_t)64 << 20)
 #define AHEAD_STEP ((size_t)1 << 20)
+/* A local piece's next bytes are hinted to the kernel (posix_fadvise
+ * WILLNEED) up to AHEAD_HINT past the helper's read, in steps of at least
+ * AHEAD_HINT / 4: its reads are synchronous, and a disk-cold shard's
+ * descriptor is shared with the reader's splices, whose offsets lag
+ * behind and defeat the kernel's own read-ahead of it. */
+#define AHEAD_HINT ((uint64_t)32 << 20)
 
 struct ahead_job {
 	struct piece_sums *s; /* NULL: a free slot */
@@ -34,6 +40,7 @@ struct ahead_job {
 	uint64_t resume; /* when the helper ran out of work here: wake it once
 			  * limit reaches this */
 	uint64_t used;	 /* clock of the last advance */
+	uint64_t hinted; /* hinted to the kernel up to here */
 };
 
 struct ckpt__ahead {
@@ -86,8 +93,10 @@ void ckpt__view_ahead_free(ckpt_view *v)
 	v->ahead = NULL;
 }
 
-/* The next step of work: a job and the range to read. Under a->lock. */
-static int next_step(struct ckpt__ahead *a, struct ahead_job *out, uint64_t *off, size_t *len)
+/* The next step of work: a job, the range to read and the range to hint
+ * (*hlen 0: none). Under a->lock. */
+static int next_step(struct ckpt__ahead *a, struct ahead_job *out, uint64_t *off, size_t *len,
+		     uint64_t *hoff, uint64_t *hlen)
 {
 	for (size_t k = 0; k < AHEAD_JOBS; k++) {
 		size_t i = (a->turn + k) % AHEAD_JOBS;
@@ -109,6 +118,14 @@ static int next_step(struct ckpt__ahead *a, struct ahead_job *out, uint64_t *off
 		uint64_t end = g1 < j->limit ? g1 : j->limit;
 		*off = g0;
 		*len = end - g0 < AHEAD_STEP ? (size_t)(end - g0) : AHEAD_STEP;
+		uint64_t from = g0 + *len > j->hinted ? g0 + *len : j->hinted;
+		uint64_t to = j->s->size - from < AHEAD_HINT ? j->s->size : from + AHEAD_HINT;
+		*hlen = 0;
+		if (from < to && from - (g0 + *len) < AHEAD_HINT / 4) {
+			*hoff = from;
+			*hlen = to - from;
+			j->hinted = to;
+		}
 		*out = *j;
 		a->turn = i + 1;
 		return 1;
@@ -123,15 +140,19 @@ static void *helper(void *arg)
 	pthread_mutex_lock(&a->lock);
 	while (!a->stop && buf != NULL) {
 		struct ahead_job j;
-		uint64_t off;
+		uint64_t off, hoff = 0, hlen;
 		size_t len;
-		if (!next_step(a, &j, &off, &len)) {
+		if (!next_step(a, &j, &off, &len, &hoff, &hlen)) {
 			a->idle = 1;
 			pthread_cond_wait(&a->wake, &a->lock);
 			a->idle = 0;
 			continue;
 		}
 		pthread_mutex_unlock(&a->lock);
+		ckpt_object *o;
+		uint64_t base;
+		if (hlen && ckpt_reader_piece_object(a->v->r, j.t, j.p, &o, &base))
+			ckpt_object_willneed(o, base + hoff, hlen);
 		int rc = ckpt__view_sums_fill(a->v, j.t, j.p, j.s, off, len, buf, NULL);
 		pthread_mutex_lock(&a->lock);
 		for (size_t i = 0; rc != 0 && i < AHEAD_JOBS; i++)
