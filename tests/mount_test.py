@@ -1132,6 +1132,37 @@ def resident(path, off, n):
         os.close(fd)
 
 
+def wait_resident(path, off, n):
+    """resident(path, off, n) once all of them are, or after 20 s: the
+    daemon's hints come after its replies and their I/O is asynchronous."""
+    got = 0
+    for _ in range(400):
+        got = resident(path, off, n)
+        if got == n // 4096:
+            break
+        time.sleep(0.05)
+    return got
+
+
+def cold_checkpoint(d, n, seed, keep):
+    """A checkpoint in d of one float32 tensor "t" of n random elements,
+    its shard's pages dropped from the page cache: (prefix, shard, the
+    shard's first `keep` bytes)."""
+    pfx = os.path.join(d, "cold")
+    with open(pfx + ".json", "w") as f:
+        json.dump({"tensors": [{"name": "t", "dtype": "float32", "shape": [n],
+                                "pattern": "random:%d" % seed}]}, f)
+    subprocess.run([GEN, pfx + ".json", pfx], check=True)
+    shard = pfx + ".data-00000-of-00001"
+    with open(shard, "rb") as f:
+        data = f.read(keep)
+    fd = os.open(shard, os.O_RDONLY)
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+    return pfx, shard, data
+
+
 def direct_io_and_readahead():
     """Local data (issue 14): files opened direct_io (st_blksize 1 MiB, the
     size coreutils reads), shared mmap still works (the INIT reply asks
@@ -1143,19 +1174,8 @@ def direct_io_and_readahead():
     this 32 MiB file; waited for: the hint goes after the reply, and its
     I/O is asynchronous)."""
     with tempfile.TemporaryDirectory() as d:
-        pfx = os.path.join(d, "ra")
-        with open(pfx + ".json", "w") as f:
-            json.dump({"tensors": [{"name": "t", "dtype": "float32", "shape": [8 * MiB],
-                                    "pattern": "random:3"}]}, f)
-        subprocess.run([GEN, pfx + ".json", pfx], check=True)
-        shard = pfx + ".data-00000-of-00001"
-        with open(shard, "rb") as f:
-            data = f.read()
+        pfx, shard, data = cold_checkpoint(d, 8 * MiB, 3, 32 * MiB)
         check(len(data) == 32 * MiB, f"direct_io: shard of {len(data)} bytes")
-        fd = os.open(shard, os.O_RDONLY)
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
         with Mount(pfx) as m:
             if not m.ok:
                 return
@@ -1166,12 +1186,7 @@ def direct_io_and_readahead():
             with open(p, "rb", buffering=0) as f:
                 got = b"".join(f.read(MiB) for _ in range(3))
             check(got == data[:3 * MiB], "direct_io: wrong bytes read")
-            n = 0
-            for _ in range(200):
-                n = resident(shard, 15 * MiB, 2 * MiB)
-                if n == 2 * MiB // 4096:
-                    break
-                time.sleep(0.05)
+            n = wait_resident(shard, 15 * MiB, 2 * MiB)
             check(n == 2 * MiB // 4096,
                   f"readahead: {n} of {2 * MiB // 4096} pages of the shard at 15-17 MiB "
                   f"in the page cache after reading 3 MiB ({before} before)")
@@ -1194,30 +1209,14 @@ def checksum_helper_hints():
     come into the page cache (waited for: the helper and its I/O run
     asynchronously); [120, 128) MiB, beyond every hint, do not."""
     with tempfile.TemporaryDirectory() as d:
-        pfx = os.path.join(d, "ah")
-        with open(pfx + ".json", "w") as f:
-            json.dump({"tensors": [{"name": "t", "dtype": "float32", "shape": [40 * MiB],
-                                    "pattern": "random:4"}]}, f)
-        subprocess.run([GEN, pfx + ".json", pfx], check=True)
-        shard = pfx + ".data-00000-of-00001"
-        with open(shard, "rb") as f:
-            head = f.read(2 * MiB)
-        fd = os.open(shard, os.O_RDONLY)
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
+        pfx, shard, head = cold_checkpoint(d, 40 * MiB, 4, 2 * MiB)
         with Mount(pfx) as m:
             if not m.ok:
                 return
             with open(os.path.join(m.dir, "t"), "rb", buffering=0) as f:
                 got = b"".join(f.read(MiB) for _ in range(2))
                 check(got == head, "checksum helper: wrong bytes read")
-                n = 0
-                for _ in range(400):
-                    n = resident(shard, 84 * MiB, 8 * MiB)
-                    if n == 8 * MiB // 4096:
-                        break
-                    time.sleep(0.05)
+                n = wait_resident(shard, 84 * MiB, 8 * MiB)
                 far = resident(shard, 120 * MiB, 8 * MiB)
             check(n == 8 * MiB // 4096,
                   f"checksum helper: {n} of {8 * MiB // 4096} pages of the shard at 84-92 MiB "
