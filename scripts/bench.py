@@ -7,7 +7,7 @@ round; each reported ratio is the median over rounds of the per-round
 ratio (baseline time / ckptfs time, so higher is better and 1.0 = parity).
 Prints a table and writes bench-results.json.
 
-Cases 1, 4 and 7 are also run on a FUSE ceiling (issue 14): tests/bench/ceiling,
+Cases 1, 4, 7 and D are also run on a FUSE ceiling (issue 14): tests/bench/ceiling,
 a minimal lowlevel server of our own that serves the same shard ranges and
 does nothing else, in each configuration of CEILING_CONFIGS, in the same
 rounds; the best configuration per case is reported next to native,
@@ -18,7 +18,8 @@ Case D (disk-cold, issue 14): before each read the page cache is dropped
 (/proc/sys/vm/drop_caches as root, else posix_fadvise DONTNEED on the
 files read), then the 1 GiB tensor is read through a fresh mount (dd bs=1M
 and cat) against `cat` of the same bytes as a plain file on the same disk,
-and 4 readers of the 256 MiB tensors against 4 dd of their shard ranges.
+and 4 readers of the 256 MiB tensors against 4 dd of their shard ranges;
+squashfuse_ll and the ceiling are read disk-cold the same way.
 
 Environment: BENCH_DIR (work folder, default a new one in /var/tmp, removed
 at the end), BENCH_ROUNDS (default 5), BENCH_TREE_ROUNDS (default 3),
@@ -310,9 +311,11 @@ def ratios(a, b):  # per-round baseline/ours
     return med([x / y for x, y in zip(a, b)])
 
 
-def ceiling_round(cfg, z, r, files, mnt, offs4k, offs128k):
-    """One round of cases 1, 4, 7 on the ceiling in configuration cfg; the
-    per-round figures go to z (key -> list over rounds)."""
+def ceiling_round(cfg, z, r, files, mnt, offs4k, offs128k, cold):
+    """One round of cases 1, 4, 7 and D on the ceiling in configuration
+    cfg (D: the page cache of the files `cold` dropped before each read);
+    the per-round figures go to z (key -> list over rounds); the shard's
+    pages may be dropped when it returns."""
     big = os.path.join(mnt, "big")
     if r == 0:  # it serves the shard's bytes (on a mount of its own: cold stays cold)
         m = ceiling_mount(cfg, files, mnt)
@@ -338,6 +341,16 @@ def ceiling_round(cfg, z, r, files, mnt, offs4k, offs128k):
     for size, offs in ((4096, offs4k), (131072, offs128k)) if want(4) else ():
         m = ceiling_mount(cfg, files, mnt)
         z[size].append(pread_lat(big, offs, size))
+        m.close()
+    if want("D"):
+        m = ceiling_mount(cfg, files, mnt)
+        drop_caches(cold)
+        z["d_dd"].append(read_time(big))
+        m.close()
+        m = ceiling_mount(cfg, files, mnt)
+        drop_caches(cold)
+        z["d_par"].append(parallel_read_time([(os.path.join(mnt, f[0]), 0, None)
+                                              for f in files[1:]]))
         m.close()
 
 
@@ -366,6 +379,12 @@ def ceiling_results(c, cz, lat, big_n, small_n):
     if want(7):
         lines.append(("7", "4 readers x 256 MiB, dd bs=1M (GB/s)", "4 readers", c["par_nat"],
                       c["sq_par"], c["par"], {cfg: z["par"] for cfg, z in cz.items()},
+                      ("GB/s", 4 * small_n)))
+    if want("D"):
+        lines.append(("D", "disk-cold 1 GiB, dd bs=1M (GB/s)", "D dd", c["d_nat"], c["d_sq"],
+                      c["d_dd"], {cfg: z["d_dd"] for cfg, z in cz.items()}, ("GB/s", big_n)))
+        lines.append(("D", "disk-cold 4 readers x 256 MiB (GB/s)", "D 4 rd", c["d_par_nat"],
+                      c["d_sq_par"], c["d_par"], {cfg: z["d_par"] for cfg, z in cz.items()},
                       ("GB/s", 4 * small_n)))
     for case, what, short, nat, sq, ck, ceil, (unit, nbytes) in lines:
         def show(ts):
@@ -490,7 +509,7 @@ def run(work):
     subprocess.run(["dd", "if=" + shard, "of=" + raw, "bs=1M",
                     "count=%d" % (big_n // MiB), "status=none"], check=True)
     os.link(raw, os.path.join(sqsrc, "big"))
-    if want(7):
+    if want(7, "D"):
         for k in range(4):
             argv = dd_argv(shard, off["v%d" % k], small_n)
             argv[2] = "of=" + os.path.join(sqsrc, "v%d" % k)
@@ -512,7 +531,7 @@ def run(work):
     m.close()
 
     # the FUSE ceiling serves big and v0..v3 from the same shard
-    configs = ceiling_configs() if want(1, 4, 7) else []
+    configs = ceiling_configs() if want(1, 4, 7, "D") else []
     ceil_files = [("big", shard, 0, big_n)] + [("v%d" % k, shard, off["v%d" % k], small_n)
                                               for k in range(4)]
     cz = {cfg: collections.defaultdict(list) for cfg in configs}
@@ -591,9 +610,18 @@ def run(work):
             s.close()
         # case D: disk-cold, the page cache dropped before every read
         if want("D"):
-            cold = [shard, raw]
+            cold = [shard, raw, image]
             drop_caches(cold)
             c["d_nat"].append(cat_time(raw))
+            s = squashfuse(image, sq_mnt)
+            drop_caches(cold)
+            c["d_sq"].append(read_time(sq_big))
+            s.close()
+            s = squashfuse(image, sq_mnt)
+            drop_caches(cold)
+            c["d_sq_par"].append(parallel_read_time([(os.path.join(sq_mnt, "v%d" % k), 0, None)
+                                                     for k in range(4)]))
+            s.close()
             for key, timer in (("d_dd", read_time), ("d_cat", cat_time)):
                 m = ckptfs(main_ck, mnt)
                 drop_caches(cold)
@@ -607,10 +635,11 @@ def run(work):
             c["d_par"].append(parallel_read_time([(os.path.join(mnt, "v%d" % k), 0, None)
                                                   for k in range(4)]))
             m.close()
+        for cfg in configs if r < CEIL_ROUNDS else ():
+            ceiling_round(cfg, cz[cfg], r, ceil_files, mnt, offs4k, offs128k, [shard, raw, image])
+        if want("D"):
             for p in (shard, raw, image):  # the other cases read from the page cache
                 subprocess.run(dd_argv(p), check=True)
-        for cfg in configs if r < CEIL_ROUNDS else ():
-            ceiling_round(cfg, cz[cfg], r, ceil_files, mnt, offs4k, offs128k)
 
     def pooled(key):
         return [x for per_round in lat[key] for x in per_round]
