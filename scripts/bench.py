@@ -27,7 +27,8 @@ BENCH_SKIP_8G=1 (skip the 8 GiB RSS comparison), BENCH_OUT (JSON path),
 BENCH_CASES (the cases to run, e.g. 1,4,7 or S; default all: 1-7, D =
 disk-cold reads, S = the linearity of string reads, P = what a 4 KiB read
 of a permuted 1 GiB tensor reads (issue 12), R = the remote cases R1-R5 of
-issue 15 against nginx and the S3 server on loopback), BENCH_CEILING
+issue 15 against nginx and the S3 server on loopback, R2 also against s3fs
+and rclone mount on the S3 server), BENCH_CEILING
 ("off", or ceiling configurations replacing CEILING_CONFIGS: option strings
 of tests/bench/ceiling separated by ";", plus bdi-ra=KiB to set the mount's
 read_ahead_kb after mounting), BENCH_CEILING_ROUNDS (the first N rounds
@@ -140,17 +141,44 @@ def wait_mount(mnt, proc, timeout=60.0):
         time.sleep(0.0005)
 
 
-class Mount:
-    """A FUSE mount run in the foreground, so its pid and RSS are known."""
+def proc_cpu(pid):
+    """Seconds of CPU process pid has used (user + system, all threads)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, argv, mnt, env=None):
+
+def self_cpu():
+    """Seconds of CPU this process has used (its threads: the FaultProxy)."""
+    t = os.times()
+    return t.user + t.system
+
+
+class Mount:
+    """A FUSE mount run in the foreground, so its pid and RSS are known.
+    stderr: where the daemon's stdout and stderr go (None: ours)."""
+
+    def __init__(self, argv, mnt, env=None, stderr=None):
         os.makedirs(mnt, exist_ok=True)
         self.mnt = mnt
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(argv + [mnt], env=env)
-        wait_mount(mnt, self.proc)
+        self.proc = subprocess.Popen(argv + [mnt], env=env, stderr=stderr,
+                                     stdout=stderr)
+        try:
+            wait_mount(mnt, self.proc)
+        except RuntimeError:
+            if is_mounted(mnt):
+                subprocess.run(["fusermount3", "-uz", mnt], check=False)
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            raise
         self.mount_time = time.perf_counter() - t0
         mounted.append(mnt)
+
+    def cpu_time(self):
+        """Seconds of CPU the daemon has used (user + system)."""
+        return proc_cpu(self.proc.pid)
 
     def peak_rss(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
@@ -166,6 +194,8 @@ class Mount:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if is_mounted(self.mnt):  # busy, or its daemon killed: detach it
+            subprocess.run(["fusermount3", "-uz", self.mnt], check=False)
         if self.mnt in mounted:
             mounted.remove(self.mnt)
 
@@ -216,17 +246,17 @@ def dd_argv(path, off=0, length=None):
     return argv
 
 
-def read_time(path, off=0, length=None):
+def read_time(path, off=0, length=None, timeout=None):
     """Seconds to read a byte range with dd bs=1M (a cat of the range)."""
     t0 = time.perf_counter()
-    subprocess.run(dd_argv(path, off, length), check=True)
+    subprocess.run(dd_argv(path, off, length), check=True, timeout=timeout)
     return time.perf_counter() - t0
 
 
-def cat_time(path):
+def cat_time(path, timeout=None):
     """Seconds to cat a file (coreutils sizes its reads from st_blksize)."""
     t0 = time.perf_counter()
-    subprocess.run(["cat", path], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cat", path], check=True, stdout=subprocess.DEVNULL, timeout=timeout)
     return time.perf_counter() - t0
 
 
@@ -900,6 +930,7 @@ def run_perm(work):
 R_LATENCY = 0.010   # seconds the proxy adds to every request (no netem here)
 R_TREE_N = 10000
 R_CONNS = 3         # the mount's GETs at once in a sequential read: 1 + 2 readahead
+R_PEER_TIMEOUT = 600  # seconds an s3fs or rclone read of 1 GiB may take
 
 
 def curl_time(argv):
@@ -925,6 +956,60 @@ def curl_ranges_time(auth, url, off, length, n):
     return time.perf_counter() - t0
 
 
+def s3_peers(work, s3, secret, fp):
+    """R2's FUSE peers on the S3 server, reached through fp as ckptfs is:
+    [(name, options note, mount(mnt) -> Mount, the shard's path in the
+    mount)]. Each runs with its defaults but for what it needs to reach the
+    server: the endpoint (path-style), the region, the credentials; and
+    read-only. Their environment has none of ours for AWS (the AWS SDK in
+    rclone fails on an AWS_CA_BUNDLE it cannot apply, and the credentials
+    are given explicitly)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "AWSACCESSKEYID", "AWSSECRETACCESSKEY", "RCLONE_"))}
+    pw = os.path.join(work, "s3fs-passwd")
+    with os.fdopen(os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        f.write("%s:%s\n" % (s3.access_key, secret))
+    s3fs = ["s3fs", "-f", "-o", "url=" + fp.url, "-o", "use_path_request_style",
+            "-o", "endpoint=" + s3.region, "-o", "sigv4", "-o", "passwd_file=" + pw,
+            "-o", "ro", s3.bucket]
+    renv = dict(env, RCLONE_CONFIG=os.path.join(work, "rclone.conf"),  # absent: none of ours
+                RCLONE_CONFIG_BENCHS3_TYPE="s3", RCLONE_CONFIG_BENCHS3_PROVIDER="Other",
+                RCLONE_CONFIG_BENCHS3_ENDPOINT=fp.url, RCLONE_CONFIG_BENCHS3_REGION=s3.region,
+                RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID=s3.access_key,
+                RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY=secret)
+    rclone = ["rclone", "mount", "--read-only", "benchs3:" + s3.bucket]
+
+    def mounter(name, argv, menv):
+        def mount(mnt):
+            logf = os.path.join(work, name + ".log")
+            with open(logf, "ab") as lf:
+                try:
+                    return Mount(argv, mnt, env=menv, stderr=lf)
+                except RuntimeError as e:
+                    with open(logf, errors="replace") as f:
+                        tail = f.read()[-1500:]
+                    raise RuntimeError("bench: %s: %s; its log ends:\n%s" % (name, e, tail))
+        return mount
+    return [("s3fs", "-o url=,use_path_request_style,endpoint=REGION,sigv4,passwd_file=,ro",
+             mounter("s3fs", s3fs, env), "c/big.data-00000-of-00001"),
+            ("rclone", "rclone mount --read-only, remote type s3, provider Other, endpoint, "
+             "region, keys (env)", mounter("rclone", rclone, renv),
+             "c/big.data-00000-of-00001")]
+
+
+def gets_seen(log, path):
+    """The GETs of path in a FaultProxy log: (their sizes (the bytes sent),
+    the most of them in flight at once)."""
+    gets = [r for r in log if r["method"] == "GET" and r["path"] == path]
+    edges = sorted([(r["start"], 1) for r in gets] +
+                   [(r["end"] if r["end"] is not None else float("inf"), -1) for r in gets])
+    most = now = 0
+    for _, d in edges:
+        now += d
+        most = max(most, now)
+    return [r["bytes"] for r in gets], most
+
+
 def run_remote(work):
     """Cases R1-R5 (issue 15): one generated checkpoint served by nginx and
     by the S3 server (s3rver behind the SigV4 verifier) on 127.0.0.1, each
@@ -933,7 +1018,7 @@ def run_remote(work):
     the proxy."""
     sys.path.insert(0, os.path.join(ROOT, "tests", "remote"))
     import servers
-    for w in ("nginx", "node", "curl"):
+    for w in ("nginx", "node", "curl", "s3fs", "rclone"):
         if shutil.which(w) is None:
             sys.exit("bench: %s is missing: run scripts/install-deps.sh" % w)
     rnd = random.Random(15)
@@ -976,15 +1061,22 @@ def run_remote(work):
                     auth = ["--aws-sigv4", "aws:amz:%s:s3" % s3.region,
                             "--user", "%s:%s" % (s3.access_key, secret),
                             "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+                    peers = s3_peers(work, s3, secret, fp)
                 else:
                     root = http_root = fp.url + "/c/"
                     auth = []
+                    peers = []
+                server = s3.pid if label == "s3" else web.pid
                 remote_cases(label, root, http_root, auth, env, fp, mnt, targets, big_n,
-                             offs)
+                             offs, peers, os.path.getsize(shard), server)
     shutil.rmtree(www, ignore_errors=True)
 
 
-def remote_cases(label, root, http_root, auth, env, fp, mnt, targets, big_n, offs):
+def remote_cases(label, root, http_root, auth, env, fp, mnt, targets, big_n, offs, peers,
+                 shard_n, server):
+    """peers: s3_peers() (R2 against s3fs and rclone), or none; shard_n: the
+    size of the shard object, whose first big_n bytes are the tensor;
+    server: the pid of the server (its CPU is reported)."""
     data = "/c/big.data-00000-of-00001"
     if label == "s3":
         data = "/ckpt" + data
@@ -1006,22 +1098,75 @@ def remote_cases(label, root, http_root, auth, env, fp, mnt, targets, big_n, off
            "baseline: one curl GET of the .index (time_total)")
 
     log("remote %s: R2 sequential cat of 1 GiB, R5 peak RSS ..." % label)
+    # the peers (s3fs, rclone) read the same bytes from the shard object:
+    # cat of the shard when it is the tensor, else dd of the tensor's range
+    def peer_read(path):
+        if shard_n == big_n:
+            return cat_time(path, timeout=R_PEER_TIMEOUT)
+        return read_time(path, 0, big_n, timeout=R_PEER_TIMEOUT)
+    readers = {name: collections.defaultdict(list) for name in ["ckptfs"] + [p[0] for p in peers]}
+
+    def one_read(name, m, read):
+        """One round of one reader: its time, and what the proxy saw."""
+        st = readers[name]
+        try:
+            fp.reset_stats()
+            cpu0 = proc_cpu(server), self_cpu()
+            st["t"].append(read())
+            st["server_cpu"].append(proc_cpu(server) - cpu0[0])
+            st["proxy_cpu"].append(self_cpu() - cpu0[1])
+            st["fetched"].append(fp.stats()["paths"].get(data, {}).get("bytes", 0))
+            sizes, most = gets_seen(fp.log, data)
+            st["sizes"] += sizes
+            st["gets"].append(len(sizes))
+            st["inflight"].append(most)
+            st["cpu"].append(m.cpu_time())
+            st["rss"].append(m.peak_rss())
+        finally:
+            m.close()
+
+    def seen(name):
+        st = readers[name]
+        return ("fetched %.3fx the tensor in %d GETs a round (median %.1f MiB, largest %.1f "
+                "MiB, at most %d at once); CPU: daemon %.1f s, server %.1f s, proxy %.1f s; "
+                "daemon peak RSS %.0f MiB"
+                % (max(st["fetched"]) / big_n, med(st["gets"]), med(st["sizes"]) / MiB,
+                   max(st["sizes"]) / MiB, max(st["inflight"]), med(st["cpu"]),
+                   med(st["server_cpu"]), med(st["proxy_cpu"]), max(st["rss"]) / MiB))
+
     # --verify none: the store's own fetching; the default --verify read
     # (reported separately) takes the CRC from the bytes fetched for cat
-    t_cat, t_curl, fetched, rss = [], [], [], []
+    t_curl = []
+    failed = {}  # peer name -> why
     for _ in range(rounds):
         m = Mount([CKPTFS, "-f", "--verify", "none", root + "big"], mnt, env=env)
-        fp.reset_stats()
-        t_cat.append(cat_time(os.path.join(mnt, "big")))
-        fetched.append(fp.stats()["paths"].get(data, {}).get("bytes", 0))
-        rss.append(m.peak_rss())
-        m.close()
+        one_read("ckptfs", m, lambda: cat_time(os.path.join(mnt, "big")))
         t_curl.append(curl_ranges_time(auth, http_root + "big.data-00000-of-00001", 0,
                                        big_n, R_CONNS))
+        for name, _, mount, rel in peers:
+            if name in failed:
+                continue
+            path = os.path.join(mnt, rel)
+            try:
+                one_read(name, mount(mnt), lambda p=path: peer_read(p))
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                log("bench: %s failed, left out: %s" % (name, e))
+                failed[name] = str(e).splitlines()[0]
+    t_cat = readers["ckptfs"]["t"]
+    rss = list(readers["ckptfs"]["rss"])
     result("R2", "%s: cat of a 1 GiB tensor (s)" % label, round(med(t_curl), 3),
            round(med(t_cat), 3), ratios(t_curl, t_cat), 0.8, "s",
-           "--verify none; baseline: curl, %d range GETs at once; fetched %.3fx the tensor"
-           % (R_CONNS, max(fetched) / big_n))
+           "--verify none; baseline: curl, %d range GETs at once; ckptfs %s"
+           % (R_CONNS, seen("ckptfs")))
+    for name, opts, _, _ in peers:
+        t = readers[name]["t"]
+        if name in failed:
+            result("R2", "%s: the same against %s (s)" % (label, name), None, round(med(t_cat), 3),
+                   0.0, 1.0, "s", "%s failed: %s" % (name, failed[name]))
+            continue
+        result("R2", "%s: the same against %s (s)" % (label, name), round(med(t), 3),
+               round(med(t_cat), 3), ratios(t, t_cat), 1.0, "s",
+               "%s (%s) reading the shard object: %s" % (name, opts, seen(name)))
     m = Mount([CKPTFS, "-f", root + "big"], mnt, env=env)
     fp.reset_stats()
     t_def = cat_time(os.path.join(mnt, "big"))

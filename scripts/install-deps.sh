@@ -8,7 +8,7 @@ pkgs="meson ninja-build pkg-config gcc clang libclang-rt-14-dev
   libfuse3-dev fuse3 libprotobuf-c-dev protobuf-c-compiler libsnappy-dev
   check libjansson-dev python3 python3-numpy python3-torch python3-protobuf attr
   bsdextrautils valgrind
-  squashfs-tools squashfuse
+  squashfs-tools squashfuse s3fs rclone
   libcurl4-openssl-dev curl openssl nginx-light"
 # Node.js may come from elsewhere (NodeSource's nodejs bundles npm and
 # conflicts with Debian's npm package): Debian's only when there is none.

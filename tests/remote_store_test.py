@@ -9,7 +9,10 @@
 - what is fetched when: --list of a directory URL is 2 requests (state
   file, index), of a prefix 1; a mount adds one HEAD per data shard;
 - a state file's relative, absolute and URL paths resolve in the same
-  bucket;
+  bucket, over http, s3:// and gs:// (a directory URL lists and mounts as
+  the checkpoint from disk, in 2 requests for --list);
+- a SavedModel directory URL (variables/variables, no state file) over
+  http, s3:// and gs://;
 - gs:// through STORAGE_EMULATOR_HOST with a bearer token (variable or
   token file), refused without;
 - faults in front of nginx (503s, resets and truncation mid-body, stalls,
@@ -163,6 +166,62 @@ def make_dir_ckpt(root, fixture_rel, dest, state):
         f.write('model_checkpoint_path: "%s"\n' % state)
 
 
+DIR_FIXTURE = "tfjsnode_A_2shards/A"
+
+
+def dir_objects(root, top, bucket_url):
+    """{key: bytes}: directory checkpoints of DIR_FIXTURE under the key
+    prefix `top` ("d" -> d/rel/, ...) of a bucket whose URL is bucket_url
+    ("s3://ckpt"): a `checkpoint` state file naming the checkpoint by a
+    relative path, by an absolute key and by a URL of the same bucket (as
+    TensorFlow writes it for a gs:// model_dir), and a SavedModel directory
+    (variables/variables.*, no state file)."""
+    src_dir = os.path.dirname(os.path.join(root, DIR_FIXTURE))
+    base = os.path.basename(DIR_FIXTURE)
+    files = {}
+    for f in os.listdir(src_dir):
+        if f.startswith(base + "."):
+            with open(os.path.join(src_dir, f), "rb") as fh:
+                files[f[len(base):]] = fh.read()
+    out = {}
+    for suffix, data in files.items():
+        out["%s/rel/model.ckpt-1%s" % (top, suffix)] = data
+        out["%s/sm/variables/variables%s" % (top, suffix)] = data
+    out["%s/sm/saved_model.pb" % top] = b"\x08\x01"  # not read
+    for kind, path in (("rel", "model.ckpt-1"), ("abs", "/%s/rel/model.ckpt-1" % top),
+                       ("url", "%s/%s/rel/model.ckpt-1" % (bucket_url, top))):
+        out["%s/%s/checkpoint" % (top, kind)] = (
+            'model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n'
+            % (path, path)).encode()
+    return out
+
+
+def dir_urls(what, base, oracle, env, count=None):
+    """The directories of dir_objects under the URL `base` ("s3://ckpt/d")
+    list and mount as DIR_FIXTURE from local disk. count(): the requests
+    the server has seen since the last call (None: not checked)."""
+    want_list, want_files = oracle[DIR_FIXTURE]
+    for kind in ("rel", "abs", "url", "sm"):
+        url = "%s/%s/" % (base, kind)
+        if count:
+            count()
+        rc, out, err = run(["--list", "--json", url], env=env)
+        check(rc == 0 and out == want_list and err == "",
+              "%s directory URL %s: --list rc %d %r" % (what, url, rc, err))
+        if count:
+            n = count()
+            check(n == 2, "%s --list of %s: %d requests, want 2 (%s)" % (
+                what, url, n, "the state file's 404, then the .index" if kind == "sm"
+                else "the state file, then the .index"))
+        with Mount(url, env=env) as m:
+            check(m.ok, "%s mount of %s: rc %d %s" % (what, url, m.rc, m.err.strip()))
+            got = m.files() if m.ok else {}
+            check(m.ok and want_files is not None and got == want_files,
+                  "%s mount of %s: files differ from the local mount (%s)" % (
+                      what, url, sorted(k for k in set(got) | set(want_files or {})
+                                        if got.get(k) != (want_files or {}).get(k))[:5]))
+
+
 def test_nginx(root, prefixes, oracle, work):
     env = base_env(work)
     www = os.path.join(work, "www")
@@ -260,6 +319,14 @@ def test_s3(root, prefixes, oracle, work):
         env.update(AWS_ACCESS_KEY_ID="AKIDCKPTFSTEST", AWS_SECRET_ACCESS_KEY=SECRET,
                    AWS_REGION="us-east-1", AWS_ENDPOINT_URL=s3.endpoint)
         equivalence("s3", lambda r: "s3://ckpt/fx/" + r, prefixes, oracle, [], env)
+        for key, data in dir_objects(root, "d", "s3://ckpt").items():
+            s3.put(key, data)
+
+        def count():
+            n = s3.stats()["requests"]
+            s3.reset_stats()
+            return n
+        dir_urls("s3", "s3://ckpt/d", oracle, env, count)
         fixture = "tfjsnode_A_2shards/A"
         s3.reset_stats()
         rc, _, err = run(["--list", "s3://ckpt/fx/" + fixture], env=env)
@@ -322,11 +389,21 @@ def test_gcs(root, prefixes, oracle, work):
     www = os.path.join(work, "gcs")
     os.makedirs(www)
     os.symlink(root, os.path.join(www, "fx"))
+    for key, data in dir_objects(root, "d", "gs://b").items():
+        os.makedirs(os.path.dirname(os.path.join(www, "b", key)), exist_ok=True)
+        with open(os.path.join(www, "b", key), "wb") as f:
+            f.write(data)
     with NginxServer(www, bearer_token=TOKEN) as gcs:
         env = base_env(work)
         env["STORAGE_EMULATOR_HOST"] = gcs.url
         env["GOOGLE_OAUTH_ACCESS_TOKEN"] = TOKEN
         equivalence("gs", lambda r: "gs://fx/" + r, prefixes, oracle, [], env)
+        with FaultProxy(gcs.url) as fp:
+            def count():
+                n = fp.stats()["requests"]
+                fp.reset_stats()
+                return n
+            dir_urls("gs", "gs://b/d", oracle, dict(env, STORAGE_EMULATOR_HOST=fp.url), count)
         fixture = "gs://fx/tfjsnode_A_2shards/A"
         with Mount(fixture, env=env) as m:
             files = m.files(skip_at=False) if m.ok else {}

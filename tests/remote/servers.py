@@ -506,7 +506,9 @@ class FaultProxy(_Server):
     an https upstream. timeout: seconds for the upstream exchange.
 
     Attributes: url, host, port, upstream, plan, log (one dict per request:
-    method, path, query, headers, status, bytes, fault).
+    method, path, query, headers, status, bytes, fault, start and end: the
+    time.monotonic() of the request's arrival and of the end of its answer,
+    end None while it is served).
     Methods: set_plan(list), stats(), reset_stats(), stop().
     """
 
@@ -563,16 +565,23 @@ class FaultProxy(_Server):
 
     def _serve(self, h):
         path, _, query = h.path.partition("?")
-        n = int(h.headers.get("Content-Length") or 0)
-        body = h.rfile.read(n) if n > 0 else None
         rec = {"method": h.command, "path": path, "query": query,
                "headers": {k.lower(): v for k, v in h.headers.items()},
-               "status": None, "bytes": 0, "fault": None}
+               "status": None, "bytes": 0, "fault": None, "start": time.monotonic(),
+               "end": None}
+        n = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(n) if n > 0 else None
         with self._lock:
             self.log.append(rec)
             self._stats["requests"] += 1
             p = self._stats["paths"].setdefault(path, {"requests": 0, "bytes": 0})
             p["requests"] += 1
+        try:
+            self._answer(h, rec, path, body)
+        finally:
+            rec["end"] = time.monotonic()
+
+    def _answer(self, h, rec, path, body):
         fault = self._pick(h.command, path)
         rec["fault"] = fault.kind if fault else None
         waits = [self.latency]
