@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Every real TensorFlow fixture lists and reads back what its INVENTORY.md
-block and SOURCE.txt say.
+block and SOURCE.txt say; the README's "Debug an assignment map" examples,
+run as written there on the bundle_checkpoint fixture, print what the
+README shows.
 
 usage: fixtures_test.py CKPTFS CKPT_DUMP
 The fixtures folder comes from $CKPT_FIXTURES. When it is absent the test
@@ -13,6 +15,9 @@ import re
 import struct
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import readme_examples  # noqa: E402
 
 DTYPES = {"FLOAT": "float32", "DOUBLE": "float64", "HALF": "float16",
           "STRING": "string", "BOOL": "bool", "BFLOAT16": "bfloat16"}
@@ -98,6 +103,22 @@ def run(cmd):
     return p.returncode, p.stdout, p.stderr
 
 
+def readme_debug(ckptfs, bundle):
+    """README "Debug an assignment map before a training run": its three
+    commands, as written there with its CKPT (a TF1 checkpoint holding
+    some_scope/embeddings and some_scope/indices) this fixture, print
+    exactly the lines the README shows (stdout, then stderr)."""
+    ex = readme_examples.examples("Debug an assignment map before a training run",
+                                  {"CKPT": bundle})
+    check([argv[:2] for _, argv, shown in ex if shown] ==
+          [["ckptfs", "--list"], ["ckptfs", "--dry-run"], ["ckptfs", "--dry-run"]],
+          f"README debug-map section: examples {[text for text, _, _ in ex]}")
+    for text, argv, shown in ex:
+        rc, out, err = run([ckptfs] + argv[1:])
+        check(readme_examples.same(shown, (out + err).splitlines()),
+              f"README `{text}` prints (rc {rc}):\n{out}{err}README shows:\n" + "\n".join(shown))
+
+
 def main():
     ckptfs, dump = sys.argv[1], sys.argv[2]
     root = os.environ.get("CKPT_FIXTURES", "")
@@ -159,6 +180,7 @@ def main():
     rc, out, err = run([ckptfs, "--dry-run", "--map", "some_scope/nope=new/x", bundle])
     check(rc == 67 and f"Tensor some_scope/nope is not found in {bundle} checkpoint" in err,
           f"dry-run not-found: rc {rc} {err.strip()}")
+    readme_debug(ckptfs, bundle)
 
     for f in failures:
         print("FAIL:", f)

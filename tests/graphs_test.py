@@ -5,7 +5,10 @@ decodes (names, dtypes, shapes, order); text-format graphs get the spec's E3
 text; every graph with a matching checkpoint maps onto it with the identity
 map (or, where the checkpoint lacks variables, fails with TF's not-found
 text); and the JSON list fed back as --targets gives the same plan as the
-graph itself.
+graph itself. The README's example of a new model's graph as the targets
+runs as written there, on the TFX taxi estimator's .meta and checkpoint
+(its mount and `cp` need /dev/fuse and fusermount3; without them only its
+listing and plan run, except under CI=true, where that fails).
 
 usage: graphs_test.py CKPTFS
 $CKPT_GRAPHS and $CKPT_FIXTURES name the folders. When they are absent the
@@ -14,9 +17,13 @@ test skips (exit 77), except under CI=true, where it fails.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import readme_examples  # noqa: E402
 
 DTYPES = {"FLOAT": "float32", "DOUBLE": "float64", "HALF": "float16",
           "STRING": "string", "BOOL": "bool", "BFLOAT16": "bfloat16"}
@@ -32,12 +39,13 @@ NOT_FOUND = {"tf_c_UninitializedVariable", "tf_cc_fuzz_negative_shape",
 
 failures = []
 counts = {"graphs": 0, "lists": 0, "mapped": 0, "not_found": 0,
-          "round_trips": 0, "text": 0}
+          "round_trips": 0, "text": 0, "readme": 0}
 
 
 def check(cond, what):
     if not cond:
         failures.append(what)
+    return cond
 
 
 def run(ckptfs, *args):
@@ -119,6 +127,68 @@ def checkpoint_of(folder, match, fixtures, graphs):
     return None
 
 
+# what the README's graph example may print on stderr: a warning per
+# target the map gives no source, and (a mount, on a machine with no
+# /dev/log) that the daemon's syslog messages are lost
+WARNED = re.compile(r"ckptfs: warning: (target variable \S+ got no source from the map"
+                    r"( \(closest in the checkpoint: .*\))?|nothing receives syslog here .*)$")
+
+
+def readme_graph(ckptfs, graphs, fixtures, tmp):
+    """README "The new model's graph as the targets": its commands as
+    written there, the new model's .meta the TFX taxi estimator's and the
+    old checkpoint that estimator's model.ckpt-1000. The listing and the
+    plan print what the README shows (stderr: only warnings of targets the
+    map gives no source); mounted, the kernel copied with `cp` is the
+    checkpoint's own bytes of dnn/hiddenlayer_0/kernel (offset and size
+    from the fixture's SOURCE.txt)."""
+    ckdir = os.path.join(fixtures, "tfx_estimator_taxi_ckpt")
+    mnt = tempfile.mkdtemp(dir=tmp)
+    work = tempfile.mkdtemp(dir=tmp)
+    subs = {"new_model/model.ckpt-1000.meta":
+            os.path.join(graphs, "tfx_estimator_taxi_meta", "model.ckpt-1000.meta"),
+            "old_model/model.ckpt-1000": os.path.join(ckdir, "model.ckpt-1000"),
+            "/mnt/ckpt": mnt}
+    ex = readme_examples.examples("The new model's graph as the targets", subs)
+    if not check([argv[:2] for _, argv, _ in ex] ==
+                 [["ckptfs", "--list-targets"], ["ckptfs", "--dry-run"],
+                  ["ckptfs", "--targets"], ["cp", mnt + "/dnn/hiddenlayer_0/kernel"]],
+                 f"README graph example: commands {[text for text, _, _ in ex]}"):
+        return
+    fuse = os.path.exists("/dev/fuse") and shutil.which("fusermount3") is not None
+    check(fuse or os.environ.get("CI") != "true", "README graph example: no FUSE under CI")
+    try:
+        for text, argv, shown in ex:
+            if not shown and not fuse:
+                continue
+            if argv[0] == "ckptfs":
+                argv = [os.path.abspath(ckptfs)] + argv[1:]
+            p = subprocess.run(argv, cwd=work, capture_output=True, text=True, timeout=120)
+            if not check(p.returncode == 0 and all(WARNED.match(w) for w in p.stderr.splitlines()),
+                         f"README `{text}`: rc {p.returncode}: {p.stderr[-1000:]}"):
+                return
+            check(readme_examples.same(shown, p.stdout.splitlines()) if shown else p.stdout == "",
+                  f"README `{text}` prints:\n{p.stdout}README shows:\n" + "\n".join(shown))
+            counts["readme"] += 1
+        if not fuse:
+            return
+        with open(os.path.join(ckdir, "SOURCE.txt"), encoding="utf-8") as f:
+            m = re.search(r"^  dnn/hiddenlayer_0/kernel +FLOAT +\[3,100\] +shard=0 "
+                          r"off=(\d+) size=1200$", f.read(), re.M)
+        if not check(m is not None, "taxi SOURCE.txt: no dnn/hiddenlayer_0/kernel entry"):
+            return
+        with open(os.path.join(ckdir, "model.ckpt-1000.data-00000-of-00001"), "rb") as f:
+            f.seek(int(m.group(1)))
+            want = f.read(1200)
+        with open(os.path.join(work, "kernel.f32"), "rb") as f:
+            got = f.read()
+        check(len(got) == 1200 and got == want,
+              f"README graph example: kernel.f32 is {len(got)} bytes, not the checkpoint's")
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", mnt], check=False)
+
+
 def main():
     ckptfs = sys.argv[1]
     graphs = os.environ.get("CKPT_GRAPHS", "")
@@ -192,6 +262,8 @@ def main():
             check(rc2 == 0 and plan2 == plan,
                   f"{name}/{fname}: round trip differs (rc {rc2}: {err2})")
             counts["round_trips"] += 1
+    readme_graph(ckptfs, graphs, fixtures, tmp)
+    check(counts["readme"] >= 2, "README graph example: nothing compared")
     os.system("rm -rf " + tmp)
     print(" ".join(f"{k}={v}" for k, v in counts.items()))
     for f in failures:

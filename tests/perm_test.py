@@ -446,10 +446,15 @@ def readme_example(tmp):
 def readme_taxi(tmp):
     """README's real-fixture example: the TFX taxi DNN as model.safetensors
     with --perm dnn/=1,0, loaded into torch Linear layers; its output is the
-    README's, and the numpy forward pass over the unpermuted tensors."""
+    README's, and the numpy forward pass over the unpermuted tensors. The
+    README's checkpoint is its placeholder taxi/model.ckpt-1000, here the
+    TFX taxi estimator's fixture."""
     with open(os.path.join(ROOT, "README.md")) as f:
         lines = f.read().splitlines()
-    cmd = "    $ ckptfs ../shared/fixtures/tfx_estimator_taxi_ckpt/model.ckpt-1000 /tmp/taxi \\"
+    real = os.path.join(ROOT, "..", "shared", "fixtures", "tfx_estimator_taxi_ckpt",
+                        "model.ckpt-1000")
+    subs = {"taxi/model.ckpt-1000": real}
+    cmd = "    $ ckptfs taxi/model.ckpt-1000 /tmp/taxi \\"
     if not check(cmd in lines, "README lacks the taxi example"):
         return
     at = lines.index(cmd)
@@ -459,8 +464,6 @@ def readme_taxi(tmp):
     end = lines.index("    EOF", start)
     code = "".join(line[4:] + "\n" for line in lines[start:end])
     shown = [line[4:] for line in lines[end + 1:lines.index("    $ fusermount3 -u /tmp/taxi", end)]]
-    real = os.path.join(ROOT, "..", "shared", "fixtures", "tfx_estimator_taxi_ckpt",
-                        "model.ckpt-1000")
     if not os.path.exists(real + ".index"):
         check(not CI, "taxi fixture missing under CI")
         return
@@ -479,7 +482,7 @@ def readme_taxi(tmp):
             x = x @ k.reshape(x.shape[1], -1).astype(np.float64) + b
             if i < len(layers) - 1:
                 x = np.maximum(x, 0)
-    with Mount(real, *lines[at + 1].split()) as m:
+    with Mount(subs[cmd.split()[2]], *lines[at + 1].split()) as m:
         if not m.ok:
             return
         p = subprocess.run(["/usr/bin/python3", "-c", code.replace("/tmp/taxi", m.dir)],
