@@ -314,6 +314,12 @@ def drop_caches(paths):
             os.close(fd)
 
 
+def recache(paths):
+    """The files read whole into the page cache again (after case D)."""
+    for p in paths:
+        subprocess.run(dd_argv(p), check=True)
+
+
 def gbps(nbytes, secs):
     return round(nbytes / secs / 1e9, 3)
 
@@ -343,9 +349,9 @@ def ratios(a, b):  # per-round baseline/ours
 
 def ceiling_round(cfg, z, r, files, mnt, offs4k, offs128k, cold):
     """One round of cases 1, 4, 7 and D on the ceiling in configuration
-    cfg (D: the page cache of the files `cold` dropped before each read);
-    the per-round figures go to z (key -> list over rounds); the shard's
-    pages may be dropped when it returns."""
+    cfg (D last: the page cache of the files `cold` dropped before each
+    read, and the files read into it again after); the per-round figures
+    go to z (key -> list over rounds)."""
     big = os.path.join(mnt, "big")
     if r == 0:  # it serves the shard's bytes (on a mount of its own: cold stays cold)
         m = ceiling_mount(cfg, files, mnt)
@@ -382,6 +388,7 @@ def ceiling_round(cfg, z, r, files, mnt, offs4k, offs128k, cold):
         z["d_par"].append(parallel_read_time([(os.path.join(mnt, f[0]), 0, None)
                                               for f in files[1:]]))
         m.close()
+        recache(cold)
 
 
 def ceiling_results(c, cz, lat, big_n, small_n):
@@ -665,11 +672,9 @@ def run(work):
             c["d_par"].append(parallel_read_time([(os.path.join(mnt, "v%d" % k), 0, None)
                                                   for k in range(4)]))
             m.close()
+            recache([shard, raw, image])  # the other cases read from the page cache
         for cfg in configs if r < CEIL_ROUNDS else ():
             ceiling_round(cfg, cz[cfg], r, ceil_files, mnt, offs4k, offs128k, [shard, raw, image])
-        if want("D"):
-            for p in (shard, raw, image):  # the other cases read from the page cache
-                subprocess.run(dd_argv(p), check=True)
 
     def pooled(key):
         return [x for per_round in lat[key] for x in per_round]
