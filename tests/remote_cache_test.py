@@ -16,7 +16,9 @@ in front of nginx (tests/remote/servers.py) on 127.0.0.1:
 - with a cap smaller than the readahead (16M), a whole-file read still
   fetches each byte once, with --verify none and with the default
   --verify read (the CRC comes from the bytes fetched for the reader); a
-  corrupt tensor 4x the cap still fails with EIO, fetched once too; 4
+  corrupt tensor 4x the cap still fails with EIO, fetched once too;
+  bodies cut short after eviction began (fetches into reused block
+  memory) are retried and serve the local bytes; 4
   readers of the column parts of the tensor fetch it once;
 - every byte read equals the same checkpoint mounted from local disk.
 No timed assertions.
@@ -196,6 +198,19 @@ def run(gen, work):
             check(hwm is not None and hwm - base < cap + 32 * MiB,
                   "cache_size=16M: daemon VmHWM %s -> %s reading 64 MiB, want growth < %d" % (
                       base, hwm, cap + 32 * MiB))
+
+        # under the cap, evicted blocks' memory is reused for new ones: a
+        # fetch into reused memory cut short (truncated, reset) and retried
+        # serves the local bytes, never the bytes the memory held before
+        cuts = [Fault("truncate", path=data, method="GET", at=777, skip=12, times=2),
+                Fault("reset", path=data, method="GET", at=5000, skip=20, times=2)]
+        fp.set_plan(cuts)
+        with Mount(url, ["-o", "cache_size=16M,retries=4", "--verify", "none"]) as m:
+            got = m.read()
+            check(got == oracle, "cache_size=16M, bodies cut after eviction: the local bytes "
+                  "(%r)" % (got if isinstance(got, int) else len(got),))
+        check(all(f.fired for f in cuts), "cache_size=16M, bodies cut: the faults fired")
+        fp.set_plan([])
 
         # a cap smaller than the readahead would be: prefetched blocks are
         # not dropped before they are read; with the default --verify read
