@@ -315,7 +315,7 @@ def drop_caches(paths):
 
 
 def recache(paths):
-    """The files read whole into the page cache again (after case D)."""
+    """The files read whole into the page cache."""
     for p in paths:
         subprocess.run(dd_argv(p), check=True)
 
@@ -516,7 +516,7 @@ def run(work):
     off = {"big": 0, "rows": big_n}
     for k in range(4):
         off["v%d" % k] = big_n + rows_n + k * small_n
-    subprocess.run(dd_argv(shard), check=True)  # the shard in page cache
+    recache([shard])  # the shard in page cache
     targets = os.path.join(work, "cols.json")
     with open(targets, "w") as f:
         json.dump({"variables": [{"name": "big", "dtype": "float32", "shape": BIG_SHAPE,
@@ -555,8 +555,7 @@ def run(work):
     subprocess.run(["mksquashfs", sqsrc, image, "-noI", "-noD", "-noF", "-quiet",
                     "-no-progress"], check=True, stdout=subprocess.DEVNULL)
     shutil.rmtree(sqsrc)
-    subprocess.run(dd_argv(image), check=True)  # the image in page cache
-    subprocess.run(dd_argv(raw), check=True)
+    recache([image, raw])  # in the page cache
 
     # sanity: the mount serves the shard's bytes where we think they are
     m = ckptfs(main_ck, mnt)
